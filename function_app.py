@@ -1,0 +1,39 @@
+"""Azure Functions entry point: two timers wired to the library in shared/.
+
+Only wiring lives here. pandas, openai and the Azure Monitor SDKs load when a handler first runs,
+not at import, so cold starts on Flex Consumption stay short.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import azure.functions as func
+
+from shared.config import load_settings
+
+app = func.FunctionApp()
+
+# Parsed at start so a missing or bad setting stops the app with a clear message before any timer.
+settings = load_settings(os.environ)
+
+log = logging.getLogger("function_app")
+
+
+@app.timer_trigger(schedule="%TRAFFIC_SCHEDULE%", arg_name="timer", run_on_startup=False)
+def traffic(timer: func.TimerRequest) -> None:
+    if timer.past_due:
+        log.warning("traffic timer is past due; running now")
+    from shared.traffic import run_traffic
+
+    run_traffic(settings)
+
+
+@app.timer_trigger(schedule="%COST_SCHEDULE%", arg_name="timer", run_on_startup=False)
+def costs(timer: func.TimerRequest) -> None:
+    if timer.past_due:
+        log.warning("costs timer is past due; running now")
+    from shared.costs import run_costs
+
+    run_costs(settings)

@@ -1,0 +1,1 @@
+"""The library the function app calls: settings, synthetic traffic, cost summaries."""
