@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
@@ -65,6 +66,7 @@ class MailConfig:
 
 def server_tls_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # what Azure-side relays accept
     context.load_cert_chain(cert_file, key_file)
     return context
 
@@ -103,9 +105,7 @@ class OutboxHandler:
         return "250 Message accepted for delivery"
 
     def store(self, mail_from: str, rcpt_tos: list[str], content: bytes) -> Path:
-        envelope_headers = (
-            f"Return-Path: <{mail_from}>\r\nX-Envelope-To: {', '.join(rcpt_tos)}\r\n".encode()
-        )
+        envelope_headers = f"Return-Path: <{mail_from}>\r\nX-Envelope-To: {', '.join(rcpt_tos)}\r\n".encode()
         with self._lock:
             sequence = next(self._sequence)
         name = eml_file_name(datetime.now(UTC), sequence, _message_id(content))
@@ -183,7 +183,9 @@ def start_mail(config: MailConfig) -> RunningMail:
     require_loopback(config.host)
     if (config.tls_cert is None) != (config.tls_key is None):
         raise ValueError("mail stand-in: give both tls_cert and tls_key, or neither")
-    tls_context = server_tls_context(config.tls_cert, config.tls_key) if config.tls_cert and config.tls_key else None
+    tls_context = (
+        server_tls_context(config.tls_cert, config.tls_key) if config.tls_cert and config.tls_key else None
+    )
     auth_required = config.username is not None
     if auth_required and tls_context is None:
         # auth_require_tls=True (as on real relays) would make AUTH impossible without STARTTLS.
@@ -254,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
         require_starttls=args.require_starttls,
     )
 
-    async def start() -> Any:
+    async def start() -> Callable[[], Awaitable[None]]:
         running = await asyncio.to_thread(start_mail, config)
         print(f"READY {running.url}", flush=True)
 

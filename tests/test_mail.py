@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
-import ipaddress
 import os
 import smtplib
 import ssl
@@ -16,54 +15,29 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from standins.mail import MailConfig, RunningMail, eml_file_name, start_mail
+from standins.tls import TlsFiles, ensure_tls
 
 USER = "alerts@contoso.test"
 PASSWORD = "s3cret-pass"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    """A throwaway cert for 127.0.0.1 (the shared standins.tls CA is tested on its own)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "server.pem", directory / "server.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return _self_signed_cert(tmp_path_factory.mktemp("tls"))
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return ensure_tls(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
-def client_tls(tls_files: tuple[Path, Path]) -> ssl.SSLContext:
-    # Verify against the generated cert: the client checks the server like it would in Azure.
-    return ssl.create_default_context(cafile=str(tls_files[0]))
+def tls_files(tls: TlsFiles) -> tuple[Path, Path]:
+    return tls.server_cert, tls.server_key
+
+
+@pytest.fixture
+def client_tls(tls: TlsFiles) -> ssl.SSLContext:
+    # Verify against the local CA: the client checks the server like it would a real relay.
+    return tls.client_context()
 
 
 @pytest.fixture
@@ -109,7 +83,8 @@ def test_starttls_login_send_stores_eml(mail: RunningMail, client_tls: ssl.SSLCo
     assert parsed["Subject"] == "Budget 80% reached for team-research"
     assert parsed["Return-Path"] == f"<{USER}>"
     assert parsed["X-Envelope-To"] == "oncall@contoso.test, hidden@contoso.test"
-    assert parsed.get_content() == "Spent 80.00 EUR of 100.00 EUR.\n"
+    # Stored as sent on the wire: CRLF line ends (as in any RFC 5322 .eml).
+    assert parsed.get_content().replace("\r\n", "\n") == "Spent 80.00 EUR of 100.00 EUR.\n"
     assert not list(mail.outbox_dir.glob(".incoming-*")), "temp files are renamed away"
 
 
@@ -155,7 +130,9 @@ def test_multipart_message_stored_intact(mail: RunningMail, client_tls: ssl.SSLC
 
 
 def test_require_starttls_refuses_mail_before_tls(tmp_path: Path, tls_files: tuple[Path, Path]) -> None:
-    config = MailConfig(tmp_path / "outbox", tls_cert=tls_files[0], tls_key=tls_files[1], require_starttls=True)
+    config = MailConfig(
+        tmp_path / "outbox", tls_cert=tls_files[0], tls_key=tls_files[1], require_starttls=True
+    )
     with start_mail(config) as running, smtplib.SMTP(running.host, running.port, timeout=5) as smtp:
         smtp.ehlo()
         code, _ = smtp.mail(USER)
@@ -184,19 +161,19 @@ def test_credentials_without_tls_is_a_config_error(tmp_path: Path) -> None:
         start_mail(MailConfig(tmp_path, username=USER, password=PASSWORD))
 
 
-def test_cli_prints_ready_and_stops_on_sigterm(tmp_path: Path, tls_files: tuple[Path, Path]) -> None:
-    outbox = tmp_path / "outbox"
-    cmd = [sys.executable, "-m", "standins.mail", "--outbox", str(outbox), "--user", USER,
-           "--password", PASSWORD, "--tls-cert", str(tls_files[0]), "--tls-key", str(tls_files[1])]
-    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+def test_cli_prints_ready_and_stops_on_sigterm(tmp_path: Path) -> None:
+    outbox, tls_dir = tmp_path / "outbox", tmp_path / "tls"
+    cmd = [sys.executable, "-m", "standins.mail", "--outbox", str(outbox), "--port", "0"]
+    cmd += ["--user", USER, "--password", PASSWORD, "--tls-dir", str(tls_dir)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
         assert line.startswith("READY smtp://127.0.0.1:")
         port = int(line.rsplit(":", 1)[1])
         with smtplib.SMTP("127.0.0.1", port, timeout=5) as smtp:
-            smtp.starttls(context=ssl.create_default_context(cafile=str(tls_files[0])))
+            smtp.starttls(context=TlsFiles.in_dir(tls_dir).client_context())
             smtp.login(USER, PASSWORD)
             smtp.send_message(_simple_message())
         assert len(list(outbox.glob("*.eml"))) == 1

@@ -1,0 +1,84 @@
+"""The config module: every setting parsed, bad or missing ones named with value and expectation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from shared.config import HOST_SETTINGS, SETTINGS, ConfigError, Settings, load_settings, setting_names
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
+REQUIRED = {"GATEWAY_URL": "https://apim.example.net", "TRAFFIC_SUBSCRIPTION_KEY": "k",
+            "LOG_ANALYTICS_WORKSPACE_ID": "ws"}
+
+
+def test_defaults_fill_everything_optional() -> None:
+    settings = load_settings(REQUIRED)
+    assert settings.traffic_schedule == "0 */5 * * * *"
+    assert settings.cost_window_minutes == 60
+    assert settings.log_analytics_endpoint == "https://api.loganalytics.io"
+    assert settings.azure_ca_bundle is None
+    assert settings.gateway_url == "https://apim.example.net"
+
+
+def test_every_declared_setting_is_a_field() -> None:
+    assert [setting.name.lower() for setting in SETTINGS] == [field.name for field in fields(Settings)]
+
+
+def test_sample_settings_parse() -> None:
+    settings = load_settings({**SAMPLE, "TRAFFIC_SUBSCRIPTION_KEY": "from-stack"})
+    assert settings.traffic_schedule == "*/20 * * * * *"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("TRAFFIC_SCHEDULE", "*/5 * * * *", "six fields, seconds first"),
+        ("COST_SCHEDULE", "every hour", "six fields"),
+        ("GATEWAY_URL", "apim.example.net", "absolute http(s) URL"),
+        ("TRAFFIC_REQUESTS_PER_RUN", "0", "greater than 0"),
+        ("TRAFFIC_REQUESTS_PER_RUN", "ten", "greater than 0"),
+        ("COST_WINDOW_MINUTES", "-5", "greater than 0"),
+        ("LOG_ANALYTICS_ENDPOINT", "ftp://x", "http(s) URL"),
+    ],
+)
+def test_bad_value_names_setting_value_and_expectation(name: str, value: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings({**REQUIRED, name: value})
+    message = str(error.value)
+    assert f"app setting {name}={value!r} is invalid" in message
+    assert expected in message
+
+
+def test_missing_required_settings_all_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings({})
+    message = str(error.value)
+    for name in REQUIRED:
+        assert f"app setting {name} is missing" in message
+
+
+def test_secret_value_never_printed() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings({**REQUIRED, "TRAFFIC_SUBSCRIPTION_KEY": "   ", "GATEWAY_URL": "nope"})
+    assert "TRAFFIC_SUBSCRIPTION_KEY is missing" in str(error.value)
+
+
+def test_sample_lists_exactly_the_settings() -> None:
+    assert set(SAMPLE) == set(setting_names()) | set(HOST_SETTINGS)
+
+
+def test_readme_table_lists_exactly_the_settings() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Configuration", 1)[1]
+    documented = {line.split("|")[1].strip().strip("`") for line in table.splitlines()
+                  if line.startswith("| `")}
+    assert documented == set(setting_names()) | set(HOST_SETTINGS)
+
+
+def test_sample_commits_no_secret() -> None:
+    assert SAMPLE["TRAFFIC_SUBSCRIPTION_KEY"] == ""
