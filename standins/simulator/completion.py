@@ -101,7 +101,9 @@ class CompletionPlanner:
         shortest = max(1, longest // 4)
         return shortest + digest % (longest - shortest + 1)
 
-    def _cached_tokens(self, deployment: DeploymentConfig, messages: Sequence[Mapping[str, Any]], prompt_tokens: int) -> int:
+    def _cached_tokens(
+        self, deployment: DeploymentConfig, messages: Sequence[Mapping[str, Any]], prompt_tokens: int
+    ) -> int:
         if not deployment.prompt_caching or prompt_tokens < MIN_CACHEABLE_TOKENS:
             return 0
         token_ids = _prompt_token_ids(messages, deployment.encoding_name)

@@ -60,7 +60,11 @@ class Delivery:
     ) -> web.StreamResponse:
         await asyncio.sleep(self._config.latency_ms / 1000)
         response = web.StreamResponse(
-            headers={**headers, "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+            headers={
+                **headers,
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+            }
         )
         await response.prepare(request)
         chunks = ChunkWriter(completion)

@@ -15,7 +15,10 @@ _CONTENT_FILTER_RESULTS = {"hate": _SAFE, "self_harm": _SAFE, "sexual": _SAFE, "
 _PROMPT_FILTER_RESULTS = [
     {
         "prompt_index": 0,
-        "content_filter_results": {**_CONTENT_FILTER_RESULTS, "jailbreak": {"filtered": False, "detected": False}},
+        "content_filter_results": {
+            **_CONTENT_FILTER_RESULTS,
+            "jailbreak": {"filtered": False, "detected": False},
+        },
     }
 ]
 

@@ -13,7 +13,8 @@ import random
 
 from standins.tokenizer import get_encoding
 
-_WORDS = (
+# Common English words plus a few on-topic ones; a text block reads better than a long list.
+_WORD_TEXT = (
     "the of and to in is that for it as was with be by on not he this are or his from at which "
     "but have an they you were her she there one all we their been has when who will more no if "
     "out so said what up its about into than them can only other new some could time these two "
@@ -23,7 +24,8 @@ _WORDS = (
     "both life being under never day same another know while last might us great old year off come "
     "since against go came right used take three system model token price cost budget cloud data "
     "metric gateway request answer value report team service region limit usage"
-).split()
+)
+_WORDS = _WORD_TEXT.split()
 _PUNCTUATION = (".", ",")
 _SENTENCE_WORDS = (5, 14)
 

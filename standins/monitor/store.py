@@ -1,0 +1,234 @@
+"""The workspace's storage: one DuckDB file, written by the ingestion APIs and read with KQL.
+
+Concurrency: one DuckDB database opened once per process (DuckDB allows a single writing
+process per file). Every read runs on its own cursor — DuckDB's per-thread connection to the same
+database — so queries execute in worker threads under MVCC while ingestion keeps appending.
+Writes share one cursor behind a lock: appends are batched per request, and serialising them
+avoids write-write transaction conflicts without costing throughput at this scale.
+
+Timespan filtering: a request's timespan must restrict every table the KQL reads, wherever the
+table appears (joins, unions, lets). Rewriting KQL is fragile, so instead each query's cursor gets
+temporary views named like the tables (``AppMetrics``, ``customMetrics``, ``..._CL``) that select
+the base table's rows inside the window. DuckDB resolves temporary objects before the database's
+own, and temporary objects are private to their cursor, so concurrent queries with different
+timespans cannot see each other's windows and the base tables are never touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import duckdb_kql
+import pandas as pd
+from duckdb_kql.types import kusto_type
+
+from standins.monitor.schema import (
+    DEFAULT_SCHEMA_PATH,
+    METRICS_TABLE,
+    LogSchema,
+    Table,
+    add_missing_columns_sql,
+    create_table_sql,
+    create_view_sql,
+    load_schema,
+    quote,
+)
+from standins.monitor.timespan import TimeWindow
+
+# pandas dtypes whose missing values DuckDB reads as NULL (the nullable extension types).
+_PANDAS_DTYPES: dict[str, str] = {
+    "datetime": "datetime64[us, UTC]",
+    "real": "Float64",
+    "int": "Int32",
+    "long": "Int64",
+    "bool": "boolean",
+    "boolean": "boolean",
+    "timespan": "timedelta64[us]",
+}
+BULK_BATCH_ROWS = 500_000
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """A query's primary table: Kusto-typed columns and at most ``max_rows`` rows."""
+
+    columns: tuple[tuple[str, str], ...]
+    rows: list[tuple[Any, ...]]
+    truncated: bool
+
+
+class MonitorStore:
+    """The tables of the local workspace in one DuckDB file (or ``:memory:``)."""
+
+    def __init__(self, db_path: str | Path, schema: LogSchema | None = None) -> None:
+        self.schema = schema or load_schema(DEFAULT_SCHEMA_PATH)
+        target = str(db_path)
+        if target != ":memory:":
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(target)
+        self._con.execute("SET TimeZone='UTC'")
+        self._cursor_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._writer = self._con.cursor()
+        self._writer.execute("SET TimeZone='UTC'")
+        self._catalog = str(self._con.sql("SELECT current_database()").fetchall()[0][0])
+        self._create_tables()
+
+    def close(self) -> None:
+        with self._write_lock:
+            self._writer.close()
+            self._con.close()
+
+    def __enter__(self) -> MonitorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _create_tables(self) -> None:
+        with self._write_lock:
+            for table in self.schema.tables:
+                self._writer.execute(create_table_sql(table))
+                existing = {
+                    str(row[0])
+                    for row in self._writer.execute(
+                        "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND table_name = ?",
+                        [self._catalog, table.name],
+                    ).fetchall()
+                }
+                for statement in add_missing_columns_sql(table, existing):
+                    self._writer.execute(statement)
+            # Recreated on every open: the view names its base table by catalog, which follows the file name.
+            for view in self.schema.views:
+                self._writer.execute(create_view_sql(view, self._catalog))
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def insert_rows(self, table_name: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Append rows of Python values (datetime, str, float, int, bool; dynamic as JSON text).
+
+        Columns a row leaves out are NULL. Callers validate; unknown columns raise KeyError.
+        """
+        if not rows:
+            return 0
+        table = self._table(table_name)
+        names = {column.name for column in table.columns}
+        unknown = {key for row in rows for key in row} - names
+        if unknown:
+            raise KeyError(f"columns not in {table_name}: {sorted(unknown)}")
+        frame = pd.DataFrame(
+            {
+                column.name: pd.Series(
+                    [row.get(column.name) for row in rows],
+                    dtype=_PANDAS_DTYPES.get(column.kusto_type, "object"),
+                )
+                for column in table.columns
+            }
+        )
+        return self.insert_frame(table_name, frame)
+
+    def insert_frame(self, table_name: str, frame: pd.DataFrame) -> int:
+        """Append a DataFrame whose columns are a subset of the table's (the fast bulk path)."""
+        table = self._table(table_name)
+        view_name = f"_incoming_{uuid.uuid4().hex}"
+        with self._write_lock:
+            self._writer.register(view_name, frame)
+            try:
+                self._writer.execute(
+                    f"INSERT INTO {quote(table.name)} BY NAME SELECT * FROM {quote(view_name)}"
+                )
+            finally:
+                self._writer.unregister(view_name)
+        return len(frame)
+
+    def _table(self, table_name: str) -> Table:
+        table = self.schema.table(table_name)
+        if table is None:
+            raise KeyError(f"no table {table_name!r} in the workspace schema")
+        return table
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._cursor_lock:
+            cursor = self._con.cursor()
+        try:
+            cursor.execute("SET TimeZone='UTC'")
+            yield cursor
+        finally:
+            cursor.close()
+
+    def query(
+        self, kql: str, *, now: dt.datetime, window: TimeWindow | None = None, max_rows: int = 500_000
+    ) -> QueryResult:
+        """Run KQL as the query API does: tables limited to ``window``, ``now()`` pinned to ``now``.
+
+        Raises duckdb_kql.KqlError for queries it cannot translate and duckdb.Error for queries
+        DuckDB refuses (unknown tables/columns, type errors).
+        """
+        with self._cursor() as cursor:
+            if window is not None:
+                self._shadow_with_window(cursor, window)
+            relation = duckdb_kql.query(cursor, kql, allow_write=False, query_now=now)
+            columns = tuple(
+                (str(name), kusto_type(kind)) for name, kind in zip(relation.columns, relation.types, strict=True)
+            )
+            rows = relation.limit(max_rows + 1).fetchall()
+        truncated = len(rows) > max_rows
+        return QueryResult(columns, rows[:max_rows] if truncated else rows, truncated)
+
+    def _shadow_with_window(self, cursor: duckdb.DuckDBPyConnection, window: TimeWindow) -> None:
+        start, end = (_timestamp_literal(window.start), _timestamp_literal(window.end))
+        for table in self.schema.queryable:
+            if table.time_column is None:
+                continue
+            cursor.execute(
+                f"CREATE OR REPLACE TEMP VIEW {quote(table.name)} AS SELECT * FROM "
+                f"{quote(self._catalog)}.main.{quote(table.name)} "
+                f"WHERE {quote(table.time_column)} BETWEEN {start} AND {end}"
+            )
+
+    def sql(self, statement: str, parameters: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run read-only SQL on a private cursor; for tests and tools that inspect the store."""
+        with self._cursor() as cursor:
+            return cursor.execute(statement, parameters or []).fetchall()
+
+
+def _timestamp_literal(value: dt.datetime) -> str:
+    return f"TIMESTAMPTZ '{value.astimezone(dt.UTC).isoformat()}'"
+
+
+def bulk_insert_app_metrics(
+    target: MonitorStore | str | Path,
+    rows: pd.DataFrame | Iterable[Mapping[str, Any]],
+    *,
+    batch_rows: int = BULK_BATCH_ROWS,
+) -> int:
+    """Load AppMetrics rows in bulk (benchmarks): a DataFrame goes in as one columnar append.
+
+    ``target`` is a running server's store, or a DuckDB file path while no server has it open.
+    Row mappings use AppMetrics column names with Python values (see MonitorStore.insert_rows);
+    they are appended in batches of ``batch_rows``. Returns the number of rows inserted.
+    """
+    store = target if isinstance(target, MonitorStore) else MonitorStore(target)
+    try:
+        if isinstance(rows, pd.DataFrame):
+            return store.insert_frame(METRICS_TABLE, rows)
+        inserted = 0
+        iterator = iter(rows)
+        while batch := list(itertools.islice(iterator, batch_rows)):
+            inserted += store.insert_rows(METRICS_TABLE, batch)
+        return inserted
+    finally:
+        if store is not target:
+            store.close()

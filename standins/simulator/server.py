@@ -1,0 +1,157 @@
+"""The Azure OpenAI model simulator's HTTP surface: routes, auth, validation, Azure headers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from standins._server import RunningServer, start_app
+from standins.simulator import payloads
+from standins.simulator.completion import COMPLETION_TOKENS_HEADER, CompletionPlanner, InvalidRequest
+from standins.simulator.config import DeploymentConfig, SimulatorConfig
+from standins.simulator.delivery import Delivery
+from standins.simulator.faults import FAULT_HEADER, Fault, FaultPicker
+from standins.simulator.quota import MinuteQuota
+
+# The v1 surface has no api-version of its own; echoed in 429 messages like Azure does.
+_V1_API_VERSION = "v1"
+
+
+@dataclass
+class _Simulator:
+    config: SimulatorConfig
+    planner: CompletionPlanner
+    faults: FaultPicker
+    quota: MinuteQuota
+    delivery: Delivery
+    closing: asyncio.Event
+
+
+_SIMULATOR = web.AppKey("simulator", _Simulator)
+
+
+def _authorized(request: web.Request) -> bool:
+    # Any non-empty key or bearer token passes: the gateway authenticates with managed identity.
+    if request.headers.get("api-key", "").strip():
+        return True
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
+
+
+async def _json_body(request: web.Request) -> Mapping[str, Any]:
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("The request body is not valid JSON.") from None
+    if not isinstance(body, Mapping):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body
+
+
+def _azure_headers(request: web.Request, simulator: _Simulator, deployment: str) -> dict[str, str]:
+    request_id = str(uuid.uuid4())
+    headers = {
+        "apim-request-id": request_id,
+        "x-request-id": request_id,
+        "x-ms-region": simulator.config.region,
+        "x-ms-deployment-name": deployment,
+    }
+    client_request_id = request.headers.get("x-ms-client-request-id")
+    if client_request_id:
+        headers["x-ms-client-request-id"] = client_request_id
+    return headers
+
+
+async def _chat_completions(
+    request: web.Request, deployment_name: str | None, api_version: str
+) -> web.StreamResponse:
+    simulator = request.app[_SIMULATOR]
+    if not _authorized(request):
+        return payloads.unauthorized()
+    try:
+        body = await _json_body(request)
+        if deployment_name is None:
+            model = body.get("model")
+            if not isinstance(model, str) or not model:
+                raise InvalidRequest("'model' (the deployment name) is required.", "model")
+            deployment_name = model
+        deployment = simulator.config.deployments.get(deployment_name)
+        if deployment is None:
+            return payloads.deployment_not_found()
+        fault = simulator.faults.pick(request.headers.get(FAULT_HEADER))
+        headers = _azure_headers(request, simulator, deployment_name)
+        if fault is Fault.TOO_MANY_REQUESTS:
+            return payloads.too_many_requests(
+                api_version, simulator.config.faults.retry_after_seconds, headers
+            )
+        completion = simulator.planner.plan(deployment, body, request.headers.get(COMPLETION_TOKENS_HEADER))
+    except InvalidRequest as error:
+        return payloads.bad_request(str(error), error.param)
+    except ValueError as error:  # an unknown x-sim-fault value
+        return payloads.bad_request(str(error))
+    headers.update(_quota_headers(simulator, deployment, completion.prompt_tokens, body))
+    if fault is Fault.SERVER_ERROR:
+        await asyncio.sleep(simulator.config.latency_ms / 1000)
+        return payloads.server_error(headers)
+    return await simulator.delivery.send(request, completion, fault, headers)
+
+
+def _quota_headers(
+    simulator: _Simulator, deployment: DeploymentConfig, prompt_tokens: int, body: Mapping[str, Any]
+) -> dict[str, str]:
+    # Azure charges the rate limit with the prompt plus the most the reply may use.
+    reserved = (
+        body.get("max_completion_tokens") or body.get("max_tokens") or simulator.config.default_max_tokens
+    )
+    return simulator.quota.consume(deployment.name, prompt_tokens + int(reserved))
+
+
+async def _deployment_route(request: web.Request) -> web.StreamResponse:
+    api_version = request.query.get("api-version", "")
+    if not api_version:
+        # Azure answers a missing api-version with 404 "Resource not found" (not 400).
+        return payloads.resource_not_found() if _authorized(request) else payloads.unauthorized()
+    return await _chat_completions(request, request.match_info["deployment"], api_version)
+
+
+async def _v1_route(request: web.Request) -> web.StreamResponse:
+    return await _chat_completions(request, None, request.query.get("api-version", _V1_API_VERSION))
+
+
+async def _not_found(request: web.Request) -> web.StreamResponse:
+    return payloads.resource_not_found()
+
+
+def create_app(config: SimulatorConfig) -> web.Application:
+    app = web.Application()
+    closing = asyncio.Event()
+    app[_SIMULATOR] = _Simulator(
+        config=config,
+        planner=CompletionPlanner(config),
+        faults=FaultPicker(config.faults, config.seed),
+        quota=MinuteQuota(
+            tokens_per_minute=config.tokens_per_minute, requests_per_minute=config.requests_per_minute
+        ),
+        delivery=Delivery(config, closing),
+        closing=closing,
+    )
+
+    async def on_shutdown(_: web.Application) -> None:
+        closing.set()
+
+    app.on_shutdown.append(on_shutdown)
+    app.router.add_post("/openai/deployments/{deployment}/chat/completions", _deployment_route)
+    app.router.add_post("/openai/v1/chat/completions", _v1_route)
+    app.router.add_route("*", "/{tail:.*}", _not_found)
+    return app
+
+
+async def start_simulator(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Serve the simulator; clients use ``.url`` as azure_endpoint (or ``.url + "/openai/v1"``)."""
+    return await start_app(create_app(config), host=host, port=port)
