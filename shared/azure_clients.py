@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
+    from azure.monitor.ingestion import LogsIngestionClient
     from azure.monitor.query import LogsQueryClient
 
     from shared.config import Settings
@@ -32,5 +33,16 @@ def logs_query_client(settings: Settings) -> LogsQueryClient:
     return LogsQueryClient(
         credential(settings),
         endpoint=settings.log_analytics_endpoint,
+        connection_verify=connection_verify(settings),
+    )
+
+
+def logs_ingestion_client(settings: Settings, endpoint: str) -> LogsIngestionClient:
+    """Uploads to a data collection rule: `endpoint` is the DCR's logs ingestion endpoint."""
+    from azure.monitor.ingestion import LogsIngestionClient
+
+    return LogsIngestionClient(
+        endpoint=endpoint,
+        credential=credential(settings),
         connection_verify=connection_verify(settings),
     )

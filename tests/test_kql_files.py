@@ -51,6 +51,9 @@ def test_repository_kql_file_has_no_diagnostics(
 def test_discovery_covers_shared_and_skips_fixtures() -> None:
     found = set(find_repo_kql_files())
     shared = {p.resolve() for p in (REPO_ROOT / "shared").rglob("*.kql")}
+    # The app ships its queries under shared/; an empty set would mean the
+    # parametrized repository test silently checks nothing.
+    assert shared, "no .kql files under shared/"
     assert shared <= found
     assert not any(FIXTURES in p.parents for p in found)
     assert not any("node_modules" in p.parts or ".venv" in p.parts for p in found)

@@ -25,7 +25,11 @@ class Operation:
 
     @property
     def pattern(self) -> re.Pattern[str]:
-        regex = re.sub(r"\\\{([^}]+)\\\}", lambda m: f"(?P<{_group(m.group(1))}>[^/]+)", re.escape(self.template))
+        pieces = re.split(r"\{([^}]+)\}", self.template)
+        # re.split alternates literal text and parameter names.
+        regex = "".join(
+            f"(?P<{_group(piece)}>[^/]+)" if index % 2 else re.escape(piece) for index, piece in enumerate(pieces)
+        )
         return re.compile(f"^{regex}$")
 
 

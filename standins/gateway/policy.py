@@ -49,6 +49,7 @@ _SECTIONS: dict[str, frozenset[str]] = {
     "on-error": frozenset({"base"}),
 }
 _PLACEHOLDER = re.compile(r"\{([A-Za-z][A-Za-z0-9_.-]*)\}")
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
 class PolicyError(ValueError):
@@ -298,22 +299,28 @@ class _Compiler:
 
 
 def substitute_placeholders(xml_text: str, placeholders: Mapping[str, str], source_name: str) -> str:
-    """Fill ``{name}`` placeholders as the Bicep deployment does; an unfilled one is an error."""
+    """Fill ``{name}`` placeholders as the Bicep deployment does; an unfilled one is an error.
 
-    def fill(match: re.Match[str]) -> str:
+    XML comments are prose, not configuration, so braces inside them are left alone."""
+    out: list[str] = []
+    position = 0
+    for comment in _COMMENT.finditer(xml_text):
+        out.append(_fill(xml_text, position, comment.start(), placeholders, source_name))
+        out.append(comment.group(0))
+        position = comment.end()
+    out.append(_fill(xml_text, position, len(xml_text), placeholders, source_name))
+    return "".join(out)
+
+
+def _fill(xml_text: str, start: int, end: int, placeholders: Mapping[str, str], source_name: str) -> str:
+    def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in placeholders:
-            line = xml_text.count("\n", 0, match.start()) + 1
+            line = xml_text.count("\n", 0, start + match.start()) + 1
             raise PolicyError(f"{source_name}:{line}: placeholder {{{name}}} has no value in policy_placeholders")
         return escape(placeholders[name], {'"': "&quot;", "'": "&apos;"})
 
-    return _PLACEHOLDER.sub(fill, _without_comments(xml_text, placeholders, fill))
-
-
-def _without_comments(xml_text: str, placeholders: Mapping[str, str], fill: Callable[[re.Match[str]], str]) -> str:
-    """Placeholders inside XML comments are prose, not configuration: leave comments untouched."""
-    del placeholders, fill
-    return xml_text
+    return _PLACEHOLDER.sub(replace, xml_text[start:end])
 
 
 def compile_policy(
