@@ -103,7 +103,9 @@ class TokenSigner:
             raise InvalidTokenError("token is malformed") from exc
         if not hmac.compare_digest(signature, self._mac(body)):
             raise InvalidTokenError("token signature is invalid")
-        claims = TokenClaims(str(raw["aud"]), str(raw["cid"]), int(raw["iat"]), int(raw["exp"]), str(raw["jti"]))
+        claims = TokenClaims(
+            str(raw["aud"]), str(raw["cid"]), int(raw["iat"]), int(raw["exp"]), str(raw["jti"])
+        )
         now = int(time.time()) if now_epoch_s is None else now_epoch_s
         if claims.expires_on_epoch_s <= now:
             raise InvalidTokenError("token has expired")

@@ -113,7 +113,9 @@ def _load_valid_ca(files: TlsFiles, now: dt.datetime) -> _CaPair | None:
     return cert, key
 
 
-def _server_is_valid(files: TlsFiles, ca_cert: x509.Certificate, hosts: Sequence[str], now: dt.datetime) -> bool:
+def _server_is_valid(
+    files: TlsFiles, ca_cert: x509.Certificate, hosts: Sequence[str], now: dt.datetime
+) -> bool:
     try:
         cert = x509.load_pem_x509_certificate(files.server_cert.read_bytes())
         key = serialization.load_pem_private_key(files.server_key.read_bytes(), password=None)
@@ -150,9 +152,15 @@ def _write_ca(files: TlsFiles, now: dt.datetime) -> _CaPair:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -179,9 +187,15 @@ def _write_server(files: TlsFiles, ca: _CaPair, hosts: Sequence[str], now: dt.da
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from standins._server import RunningServer
 from standins.simulator import (
@@ -33,7 +34,7 @@ from standins.tokenizer import count_chat_prompt_tokens, count_text_tokens
 ROOT = Path(__file__).resolve().parent.parent
 STACK_CONFIG = ROOT / "standins" / "stack.config.json"
 API_VERSION = "2024-10-21"
-MESSAGES: list[dict[str, Any]] = [
+MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "You are a terse assistant."},
     {"role": "user", "content": "Summarise the token costs of last week, please.", "name": "analyst"},
 ]
@@ -82,7 +83,7 @@ def v1_client(server: RunningServer, **options: Any) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=server.url + "/openai/v1", api_key="x", max_retries=0, **options)
 
 
-def long_messages(topic: str, words: int = 1500) -> list[dict[str, Any]]:
+def long_messages(topic: str, words: int = 1500) -> list[ChatCompletionMessageParam]:
     document = " ".join(f"{topic} line {i} of the shared context." for i in range(words // 6))
     return [{"role": "system", "content": document}, {"role": "user", "content": "What changed?"}]
 
@@ -97,9 +98,7 @@ def long_messages(topic: str, words: int = 1500) -> list[dict[str, Any]]:
 async def test_azure_client_usage_matches_real_token_counts(
     azure: openai.AsyncAzureOpenAI, deployment: str, encoding: str, model: str
 ) -> None:
-    raw = await azure.chat.completions.with_raw_response.create(
-        model=deployment, messages=MESSAGES
-    )
+    raw = await azure.chat.completions.with_raw_response.create(model=deployment, messages=MESSAGES)
     completion = raw.parse()
     content = completion.choices[0].message.content
     assert content
@@ -188,7 +187,7 @@ async def test_token_limit_caps_reply_with_finish_reason_length(
         model="gpt-4o",
         messages=MESSAGES,
         extra_headers={COMPLETION_TOKENS_HEADER: "50"},
-        **{limit_param: 7},
+        extra_body={limit_param: 7},
     )
     assert completion.choices[0].finish_reason == "length"
     assert completion.usage is not None
@@ -197,18 +196,21 @@ async def test_token_limit_caps_reply_with_finish_reason_length(
 
 
 async def test_repeated_long_prefix_reports_cached_tokens_like_azure(azure: openai.AsyncAzureOpenAI) -> None:
-    client = azure
     prompt = long_messages("budget")
 
-    async def cached_tokens(deployment: str, messages: list[dict[str, Any]]) -> tuple[int, int]:
-        completion = await client.chat.completions.create(model=deployment, messages=messages, max_tokens=5)
+    async def cached_tokens(deployment: str, messages: list[ChatCompletionMessageParam]) -> tuple[int, int]:
+        completion = await azure.chat.completions.create(model=deployment, messages=messages, max_tokens=5)
         assert completion.usage is not None and completion.usage.prompt_tokens_details is not None
         return completion.usage.prompt_tokens_details.cached_tokens or 0, completion.usage.prompt_tokens
 
     first, prompt_tokens = await cached_tokens("gpt-4o", prompt)
     assert prompt_tokens >= 1200
     second, _ = await cached_tokens("gpt-4o", prompt)
-    follow_up = [*prompt, {"role": "assistant", "content": "Nothing."}, {"role": "user", "content": "Sure?"}]
+    follow_up: list[ChatCompletionMessageParam] = [
+        *prompt,
+        {"role": "assistant", "content": "Nothing."},
+        {"role": "user", "content": "Sure?"},
+    ]
     extended, extended_prompt_tokens = await cached_tokens("gpt-4o", follow_up)
     unrelated, _ = await cached_tokens("gpt-4o", long_messages("invoice"))
     other_deployment, _ = await cached_tokens("gpt-4o-mini", prompt)
@@ -266,37 +268,38 @@ async def test_truncated_json_reply_is_a_connection_error(azure: openai.AsyncAzu
 
 
 async def test_stalled_stream_times_out_on_the_client(simulator: RunningServer) -> None:
-    client = azure_client(simulator, timeout=openai.Timeout(5.0, read=0.5))
-    stream = await client.chat.completions.create(
-        model="gpt-4o",
-        messages=MESSAGES,
-        stream=True,
-        extra_headers={FAULT_HEADER: "stall", COMPLETION_TOKENS_HEADER: "100"},
-    )
     received: list[Any] = []
-    started = time.monotonic()
-    with pytest.raises(openai.APITimeoutError):
-        async for chunk in stream:
-            received.append(chunk)
+    async with azure_client(simulator, timeout=openai.Timeout(5.0, read=0.5)) as client:
+        stream = await client.chat.completions.create(
+            model="gpt-4o",
+            messages=MESSAGES,
+            stream=True,
+            extra_headers={FAULT_HEADER: "stall", COMPLETION_TOKENS_HEADER: "100"},
+        )
+        started = time.monotonic()
+        with pytest.raises(openai.APITimeoutError):
+            async for chunk in stream:
+                received.append(chunk)
+        waited_seconds = time.monotonic() - started
     assert received, "a stall happens after the stream has started"
-    assert 0.4 <= time.monotonic() - started < 4.0
+    assert 0.4 <= waited_seconds < 4.0
 
 
 async def test_server_stops_promptly_while_a_response_is_stalled() -> None:
     server = await start_simulator(fast_config())
-    client = azure_client(server, timeout=60.0)
-    call = asyncio.create_task(
-        client.chat.completions.create(
-            model="gpt-4o", messages=MESSAGES, extra_headers={FAULT_HEADER: "stall"}
+    async with azure_client(server, timeout=60.0) as client:
+        call = asyncio.create_task(
+            client.chat.completions.create(
+                model="gpt-4o", messages=MESSAGES, extra_headers={FAULT_HEADER: "stall"}
+            )
         )
-    )
-    await asyncio.sleep(0.3)
-    assert not call.done()
-    started = time.monotonic()
-    await server.stop()
-    assert time.monotonic() - started < 2.0
-    with pytest.raises(openai.APIConnectionError):
-        await call
+        await asyncio.sleep(0.3)
+        assert not call.done()
+        started = time.monotonic()
+        await server.stop()
+        assert time.monotonic() - started < 2.0
+        with pytest.raises(openai.APIConnectionError):
+            await call
 
 
 async def test_configured_fault_rates_are_seeded_and_can_be_shielded() -> None:
@@ -341,7 +344,13 @@ async def test_configured_fault_rates_are_seeded_and_can_be_shielded() -> None:
         ),
         # Azure answers a missing api-version with 404 "Resource not found", not 400.
         ("/openai/deployments/gpt-4o/chat/completions", {"api-key": "x"}, 404, "404"),
-        ("/openai/v1/chat/completions", {"api-key": "x"}, 400, None),
+        ("/openai/v1/chat/completions", {"api-key": "x"}, 400, None),  # no model in the body
+        (
+            f"/openai/deployments/gpt-4o/chat/completions?api-version={API_VERSION}",
+            {"api-key": "x", FAULT_HEADER: "boom"},
+            400,
+            None,
+        ),
     ],
 )
 async def test_errors_have_azure_status_and_body(
@@ -365,25 +374,29 @@ async def test_unknown_deployment_via_sdk_is_not_found(azure: openai.AsyncAzureO
 
 
 async def test_bearer_token_is_accepted(simulator: RunningServer) -> None:
-    client = openai.AsyncAzureOpenAI(
+    async with openai.AsyncAzureOpenAI(
         azure_endpoint=simulator.url, azure_ad_token="managed-identity-token", api_version=API_VERSION
-    )
-    completion = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=3)
+    ) as client:
+        completion = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=3)
     assert completion.usage is not None and completion.usage.completion_tokens == 3
 
 
 async def test_streams_are_paced_by_time_to_first_token_and_tokens_per_second() -> None:
     server = await start_simulator(fast_config(time_to_first_token_ms=200, tokens_per_second=1000))
     try:
-        stream = await azure_client(server).chat.completions.create(
-            model="gpt-4o", messages=MESSAGES, stream=True, extra_headers={COMPLETION_TOKENS_HEADER: "300"}
-        )
-        started = time.monotonic()
-        arrivals = [
-            time.monotonic() - started
-            async for chunk in stream
-            if chunk.choices and chunk.choices[0].delta.content
-        ]
+        async with azure_client(server) as client:
+            stream = await client.chat.completions.create(
+                model="gpt-4o",
+                messages=MESSAGES,
+                stream=True,
+                extra_headers={COMPLETION_TOKENS_HEADER: "300"},
+            )
+            started = time.monotonic()
+            arrivals = [
+                time.monotonic() - started
+                async for chunk in stream
+                if chunk.choices and chunk.choices[0].delta.content
+            ]
     finally:
         await server.stop()
     assert 0.15 <= arrivals[0] < 0.35
@@ -443,8 +456,10 @@ def test_cli_serves_sync_sdk_and_stops_on_sigterm(
     simulator_process: tuple[subprocess.Popen[str], str],
 ) -> None:
     process, url = simulator_process
-    client = openai.AzureOpenAI(azure_endpoint=url, api_key="x", api_version=API_VERSION, max_retries=0)
-    completion = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=4)
+    with openai.AzureOpenAI(
+        azure_endpoint=url, api_key="x", api_version=API_VERSION, max_retries=0
+    ) as client:
+        completion = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=4)
     assert completion.usage is not None and completion.usage.completion_tokens == 4
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0

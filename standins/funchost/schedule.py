@@ -14,15 +14,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from croniter import CroniterError, croniter
 
 _PLACEHOLDER = re.compile(r"%([^%\s]+)%")
 _TIMESPAN = re.compile(r"^(?:(?P<days>\d+)\.)?(?P<hours>\d{1,2}):(?P<minutes>\d{1,2}):(?P<seconds>\d{1,2})$")
-_MONTH_NAMES = frozenset("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())
-_DAY_NAMES = frozenset("SUN MON TUE WED THU FRI SAT".split())
+_MONTH_NAMES = frozenset(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])
+_DAY_NAMES = frozenset(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])
 _FIELD_NAMES = ("second", "minute", "hour", "day", "month", "day-of-week")
 _NUMERIC_FIELD = re.compile(r"^[0-9*,/\-]+$")
 _NAMED_FIELD = re.compile(r"^[0-9A-Za-z*,/\-]+$")
@@ -34,7 +34,10 @@ class ScheduleError(ValueError):
 
 
 class Schedule(Protocol):
-    expression: str
+    @property
+    def expression(self) -> str:
+        """The schedule as written after placeholder resolution."""
+        ...
 
     def next_after(self, moment: datetime) -> datetime:
         """The first occurrence strictly after ``moment`` (timezone-aware, UTC)."""
@@ -87,7 +90,7 @@ def parse_schedule(expression: str) -> Schedule:
     schedule = CronSchedule(" ".join(text.split()))
     try:
         # Parsing is lazy in croniter for some errors; computing one occurrence surfaces them all.
-        schedule.next_after(datetime(2000, 1, 1).astimezone())
+        schedule.next_after(datetime(2000, 1, 1, tzinfo=UTC))
     except (CroniterError, ValueError, KeyError) as error:
         raise ValueError(str(error)) from error
     return schedule
@@ -110,8 +113,7 @@ def _check_ncrontab_grammar(text: str) -> None:
     fields = text.split()
     if len(fields) not in (5, 6):
         raise ValueError(
-            f"NCRONTAB needs six fields ({' '.join(_FIELD_NAMES)}) or five without seconds; "
-            f"got {len(fields)}"
+            f"NCRONTAB needs six fields ({' '.join(_FIELD_NAMES)}) or five without seconds; got {len(fields)}"
         )
     names = _FIELD_NAMES if len(fields) == 6 else _FIELD_NAMES[1:]
     for field_name, field in zip(names, fields, strict=True):

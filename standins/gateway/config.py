@@ -141,20 +141,26 @@ def load_gateway_config(
     config_path: Path,
     *,
     subscriptions_file: Path | None = None,
+    subscription_keys: Mapping[str, str] | None = None,
     backends: Mapping[str, str] | None = None,
     appinsights_connection_string: str | None = None,
     ca_cert: Path | None = None,
     metrics_flush_seconds: float | None = None,
     base_dir: Path = PROJECT_ROOT,
 ) -> GatewayConfig:
-    """Read stack.config.json and overlay what the stack decides at start."""
+    """Read stack.config.json and overlay what the stack decides at start.
+
+    Keys come from ``subscriptions_file`` and/or ``subscription_keys`` (subscription name → key)."""
     raw = json.loads(config_path.read_text(encoding="utf-8"))
     gateway = raw.get("gateway", {})
     policy_file = Path(gateway.get("policy_file", "policy.xml"))
     if not policy_file.is_absolute():
         policy_file = base_dir / policy_file
     keyed = load_subscriptions_file(subscriptions_file) if subscriptions_file else []
-    subscriptions = _merge_subscriptions(raw.get("subscriptions", []), keyed, str(subscriptions_file or config_path))
+    keyed += [{"name": name, "key": key} for name, key in (subscription_keys or {}).items()]
+    subscriptions = _merge_subscriptions(
+        raw.get("subscriptions", []), keyed, str(subscriptions_file or config_path)
+    )
     appinsights = (
         AppInsightsConfig(appinsights_connection_string, ca_cert) if appinsights_connection_string else None
     )
@@ -169,7 +175,9 @@ def load_gateway_config(
         location=str(gateway.get("location", "West Europe")),
         gateway_id=str(gateway.get("gateway_id", "managed")),
         metrics_flush_seconds=float(
-            metrics_flush_seconds if metrics_flush_seconds is not None else gateway.get("metrics_flush_seconds", 60)
+            metrics_flush_seconds
+            if metrics_flush_seconds is not None
+            else gateway.get("metrics_flush_seconds", 60)
         ),
         appinsights=appinsights,
     )

@@ -84,7 +84,9 @@ def _unescape(literal: str, column: int) -> str:
             continue
         _, escaped = next(chars)
         if escaped not in _ESCAPES:
-            raise ExpressionSyntaxError(f"unsupported escape \\{escaped} in string literal", column + offset + 1)
+            raise ExpressionSyntaxError(
+                f"unsupported escape \\{escaped} in string literal", column + offset + 1
+            )
         out.append(_ESCAPES[escaped])
     return "".join(out)
 
@@ -180,7 +182,9 @@ class _Parser:
         evaluator = self._concat()
         token = self._peek()
         if token.kind != "end":
-            raise ExpressionSyntaxError(f"unsupported {token.text!r} after a complete expression", token.column)
+            raise ExpressionSyntaxError(
+                f"unsupported {token.text!r} after a complete expression", token.column
+            )
         return evaluator
 
     def _concat(self) -> Evaluator:
@@ -248,7 +252,9 @@ class _Parser:
             if separator.text == ")":
                 return tuple(args)
             if separator.text != ",":
-                raise ExpressionSyntaxError(f"expected ',' or ')', found {separator.text!r}", separator.column)
+                raise ExpressionSyntaxError(
+                    f"expected ',' or ')', found {separator.text!r}", separator.column
+                )
 
     def _resolve(self, segments: list[_Segment], column: int) -> Evaluator:
         names = [segment.name for segment in segments if segment.kind == "name"]
@@ -257,10 +263,16 @@ class _Parser:
         if all(kind == "name" for kind in shape) and path in _PROPERTIES:
             return _PROPERTIES[path]
         last = segments[-1]
-        if path == "context.Request.Headers.GetValueOrDefault" and shape[-1] == "call" and shape.count("call") == 1:
+        if (
+            path == "context.Request.Headers.GetValueOrDefault"
+            and shape[-1] == "call"
+            and shape.count("call") == 1
+        ):
             if len(last.args) in (1, 2) and segments[-2].kind == "name":
                 return _header_reader(last.args)
-            raise ExpressionSyntaxError("GetValueOrDefault takes a header name and an optional default", column)
+            raise ExpressionSyntaxError(
+                "GetValueOrDefault takes a header name and an optional default", column
+            )
         if shape[-1] == "index" and shape.count("index") == 1 and shape.count("call") == 0:
             if path == "context.Request.MatchedParameters":
                 self.reads.add(("parameter", last.args[0]))

@@ -67,8 +67,16 @@ class MetricAggregator:
             series = self._series.pop(key)
             minute, namespace, name, properties = key
             rows.append(
-                AggregatedMetric(minute, namespace, name, dict(properties), series.total, series.count,
-                                 series.minimum, series.maximum)
+                AggregatedMetric(
+                    minute,
+                    namespace,
+                    name,
+                    dict(properties),
+                    series.total,
+                    series.count,
+                    series.minimum,
+                    series.maximum,
+                )
             )
         return rows
 

@@ -28,7 +28,8 @@ class Operation:
         pieces = re.split(r"\{([^}]+)\}", self.template)
         # re.split alternates literal text and parameter names.
         regex = "".join(
-            f"(?P<{_group(piece)}>[^/]+)" if index % 2 else re.escape(piece) for index, piece in enumerate(pieces)
+            f"(?P<{_group(piece)}>[^/]+)" if index % 2 else re.escape(piece)
+            for index, piece in enumerate(pieces)
         )
         return re.compile(f"^{regex}$")
 
@@ -58,7 +59,7 @@ def match_operation(method: str, path: str) -> MatchedOperation | None:
     """The operation a request path selects, or None (APIM answers 404)."""
     if not path.startswith(API_PATH + "/"):
         return None
-    suffix = path[len(API_PATH):]
+    suffix = path[len(API_PATH) :]
     for operation, pattern in _COMPILED:
         if operation.method != method:
             continue

@@ -42,7 +42,14 @@ _LLM_ONLY_DEFAULT_DIMENSIONS: dict[str, Callable[[RequestContext], str]] = {
 
 _SECTIONS: dict[str, frozenset[str]] = {
     "inbound": frozenset(
-        {"base", "authentication-managed-identity", "set-header", "set-backend-service", AZURE_OPENAI_EMIT, LLM_EMIT}
+        {
+            "base",
+            "authentication-managed-identity",
+            "set-header",
+            "set-backend-service",
+            AZURE_OPENAI_EMIT,
+            LLM_EMIT,
+        }
     ),
     "backend": frozenset({"base"}),
     "outbound": frozenset({"base", "set-header"}),
@@ -164,11 +171,14 @@ class _Compiler:
             compiled = compile_value(text)
         except ExpressionSyntaxError as error:
             raise self.error(
-                element, f"unsupported expression in {what}: {text.strip()!r} (column {error.column + 1}): {error}"
+                element,
+                f"unsupported expression in {what}: {text.strip()!r} (column {error.column + 1}): {error}",
             ) from None
         for kind, name in sorted(compiled.reads):
             if kind == "variable" and name not in self.variables_set:
-                raise self.error(element, f"{what} reads context.Variables[{name!r}], which no earlier policy sets")
+                raise self.error(
+                    element, f"{what} reads context.Variables[{name!r}], which no earlier policy sets"
+                )
             if kind == "parameter" and name not in TEMPLATE_PARAMETERS:
                 raise self.error(
                     element,
@@ -194,8 +204,11 @@ class _Compiler:
             statements = self.children(section)
             for statement in statements:
                 if statement.tag not in _SECTIONS[name]:
-                    raise self.error(statement, f"unsupported policy in <{name}> (the stand-in supports "
-                                                f"{', '.join(sorted(_SECTIONS[name]))})")
+                    raise self.error(
+                        statement,
+                        f"unsupported policy in <{name}> (the stand-in supports "
+                        f"{', '.join(sorted(_SECTIONS[name]))})",
+                    )
             if name == "backend" and not any(s.tag == "base" for s in statements):
                 raise self.error(section, "must contain <base /> (the stand-in always forwards the request)")
             for statement in statements:
@@ -218,7 +231,9 @@ class _Compiler:
             self.no_children(element)
             backend_id = self.attributes(element, required=("backend-id",))["backend-id"]
             if backend_id.startswith("@"):
-                raise self.error(element, f"policy expressions are not supported in backend-id: {backend_id!r}")
+                raise self.error(
+                    element, f"policy expressions are not supported in backend-id: {backend_id!r}"
+                )
             return SetBackendStep(backend_id)
         if tag == "authentication-managed-identity":
             return self.managed_identity(element)
@@ -234,7 +249,9 @@ class _Compiler:
     def managed_identity(self, element: etree._Element) -> ManagedIdentityStep:
         self.no_children(element)
         attrs = self.attributes(
-            element, required=("resource",), optional=("client-id", "output-token-variable-name", "ignore-error")
+            element,
+            required=("resource",),
+            optional=("client-id", "output-token-variable-name", "ignore-error"),
         )
         ignore_error = attrs.get("ignore-error", "false").lower()
         if ignore_error not in ("true", "false"):
@@ -242,13 +259,17 @@ class _Compiler:
         variable = attrs.get("output-token-variable-name") or None
         if variable:
             self.variables_set.add(variable)
-        return ManagedIdentityStep(attrs["resource"], variable, ignore_error == "true", attrs.get("client-id"))
+        return ManagedIdentityStep(
+            attrs["resource"], variable, ignore_error == "true", attrs.get("client-id")
+        )
 
     def set_header(self, element: etree._Element) -> SetHeaderStep:
         attrs = self.attributes(element, required=("name",), optional=("exists-action",))
         action = attrs.get("exists-action", "override")
         if action not in ("override", "skip", "append", "delete"):
-            raise self.error(element, f"exists-action must be override, skip, append or delete, not {action!r}")
+            raise self.error(
+                element, f"exists-action must be override, skip, append or delete, not {action!r}"
+            )
         values: list[Expression] = []
         for child in self.children(element):
             if child.tag != "value":
@@ -256,7 +277,9 @@ class _Compiler:
             self.attributes(child)
             if len(child):
                 raise self.error(child, "<value> must hold text only")
-            values.append(self.expression(child, child.text or "", f"<set-header name={attrs['name']!r}> value"))
+            values.append(
+                self.expression(child, child.text or "", f"<set-header name={attrs['name']!r}> value")
+            )
         if action != "delete" and not values:
             raise self.error(element, "needs at least one <value> unless exists-action is delete")
         return SetHeaderStep(attrs["name"], action, tuple(values))  # type: ignore[arg-type]
@@ -317,7 +340,9 @@ def _fill(xml_text: str, start: int, end: int, placeholders: Mapping[str, str], 
         name = match.group(1)
         if name not in placeholders:
             line = xml_text.count("\n", 0, start + match.start()) + 1
-            raise PolicyError(f"{source_name}:{line}: placeholder {{{name}}} has no value in policy_placeholders")
+            raise PolicyError(
+                f"{source_name}:{line}: placeholder {{{name}}} has no value in policy_placeholders"
+            )
         return escape(placeholders[name], {'"': "&quot;", "'": "&apos;"})
 
     return _PLACEHOLDER.sub(replace, xml_text[start:end])

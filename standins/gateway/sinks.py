@@ -133,7 +133,9 @@ class AppInsightsTrackSink(MetricSink):
             if status in _RETRIABLE_ITEM_STATUS:
                 retry.append(batch[index])
             else:
-                log.error("App Insights rejected metric %s: %s %s", batch[index].name, status, error.get("message"))
+                log.error(
+                    "App Insights rejected metric %s: %s %s", batch[index].name, status, error.get("message")
+                )
         return retry
 
     async def close(self) -> None:

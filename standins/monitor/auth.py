@@ -7,11 +7,12 @@ those resources. The App Insights track API is keyed by instrumentation key inst
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from standins._server import LOOPBACK_HOSTS
 from standins.identity import InvalidTokenError, TokenSigner
@@ -22,9 +23,10 @@ from standins.identity import InvalidTokenError, TokenSigner
 AZURE_MONITOR_AUDIENCES = frozenset(
     {"https://monitor.azure.com", "https://api.loganalytics.io", "https://api.loganalytics.azure.com"}
 )
-_WWW_AUTHENTICATE = 'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"'
+_WWW_AUTHENTICATE = (
+    'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"'
+)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorBody = Callable[[str], dict[str, Any]]
 
 
@@ -38,7 +40,7 @@ def audience_accepted(audience: str) -> bool:
 
 def bearer_auth_middleware(
     signer: TokenSigner, protected: Callable[[str], ErrorBody | None]
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+) -> Middleware:
     """Middleware refusing requests to protected paths without a valid token (401 like Azure).
 
     ``protected(path)`` returns the error-body factory of the API the path belongs to, or None

@@ -37,7 +37,9 @@ class MonitorConfig:
         uuid.UUID(self.workspace_id)
         uuid.UUID(self.instrumentation_key)
         if not _DCR_IMMUTABLE_ID.match(self.dcr_immutable_id):
-            raise ValueError(f"dcr_immutable_id must be 'dcr-' + 32 lowercase hex; got {self.dcr_immutable_id!r}")
+            raise ValueError(
+                f"dcr_immutable_id must be 'dcr-' + 32 lowercase hex; got {self.dcr_immutable_id!r}"
+            )
         if self.max_rows < 0 or self.max_response_bytes < 0:
             raise ValueError("limits must not be negative")
 

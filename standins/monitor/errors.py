@@ -63,9 +63,17 @@ def kql_error(exc: KqlError | duckdb.Error) -> dict[str, Any]:
         detail: dict[str, Any] = {"code": "SYN0002", "message": f"Query could not be parsed: {exc}"}
         if first is not None:
             detail.update(line=first.span.line, pos=first.span.column)
-        inner = {"code": "SyntaxError", "message": "A recognition error occurred in the query.", "innererror": detail}
+        inner = {
+            "code": "SyntaxError",
+            "message": "A recognition error occurred in the query.",
+            "innererror": detail,
+        }
     else:
-        code = "SEM0100" if isinstance(exc, KqlSchemaError | duckdb.BinderException | duckdb.CatalogException) else "SEM0001"
+        code = (
+            "SEM0100"
+            if isinstance(exc, KqlSchemaError | duckdb.BinderException | duckdb.CatalogException)
+            else "SEM0001"
+        )
         inner = {
             "code": "SemanticError",
             "message": "A semantic error occurred.",

@@ -61,8 +61,8 @@ _CUSTOM_METRICS_FROM_APP_METRICS: dict[str, str] = {
     "iKey": '"IKey"',
     "sdkVersion": '"SDKVersion"',
     # A stable per-row id derived from the row, since AppMetrics stores none.
-    "itemId": "CAST(md5(CAST(\"TimeGenerated\" AS VARCHAR) || \"Name\" || coalesce(CAST(\"Properties\" AS VARCHAR), ''))"
-    " AS UUID)",
+    "itemId": 'CAST(md5(CAST("TimeGenerated" AS VARCHAR) || "Name"'
+    " || coalesce(CAST(\"Properties\" AS VARCHAR), '')) AS UUID)",
     "itemType": "'customMetric'",
 }
 
@@ -121,7 +121,8 @@ def load_schema(path: Path = DEFAULT_SCHEMA_PATH) -> LogSchema:
     builtin: dict[str, list[dict[str, Any]]] = raw["builtin"]
     tables = [Table(name, _columns(columns)) for name, columns in builtin.items() if name != METRICS_VIEW]
     tables += [
-        Table(name, _columns(spec["columns"]), stream=str(spec["stream"])) for name, spec in raw["custom"].items()
+        Table(name, _columns(spec["columns"]), stream=str(spec["stream"]))
+        for name, spec in raw["custom"].items()
     ]
     views = [Table(METRICS_VIEW, _columns(builtin[METRICS_VIEW]))] if METRICS_VIEW in builtin else []
     return LogSchema(tuple(tables), tuple(views))
@@ -156,8 +157,9 @@ def create_view_sql(view: Table, catalog: str) -> str:
     missing = [column.name for column in view.columns if column.name not in _CUSTOM_METRICS_FROM_APP_METRICS]
     if missing:
         raise ValueError(f"customMetrics columns without a mapping from AppMetrics: {missing}")
+    mapping = _CUSTOM_METRICS_FROM_APP_METRICS
     select = ", ".join(
-        f"CAST({_CUSTOM_METRICS_FROM_APP_METRICS[column.name]} AS {column.duckdb_type}) AS {quote(column.name)}"
+        f"CAST({mapping[column.name]} AS {column.duckdb_type}) AS {quote(column.name)}"
         for column in view.columns
     )
     source = f"{quote(catalog)}.main.{quote(METRICS_TABLE)}"

@@ -181,7 +181,8 @@ class MonitorStore:
                 self._shadow_with_window(cursor, window)
             relation = duckdb_kql.query(cursor, kql, allow_write=False, query_now=now)
             columns = tuple(
-                (str(name), kusto_type(kind)) for name, kind in zip(relation.columns, relation.types, strict=True)
+                (str(name), kusto_type(kind))
+                for name, kind in zip(relation.columns, relation.types, strict=True)
             )
             rows = relation.limit(max_rows + 1).fetchall()
         truncated = len(rows) > max_rows

@@ -1,0 +1,339 @@
+"""The gateway: authenticates subscription keys, runs policy.xml and proxies to the backend.
+
+One pooled ClientSession serves every request; the policy is compiled once at start; streamed
+responses are relayed chunk by chunk as they arrive and their tokens counted after the fact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from standins._server import RunningServer, start_app
+from standins.gateway.config import GatewayConfig, GatewayConfigError, SubscriptionConfig
+from standins.gateway.context import ExpressionError, GatewayIdentity, RequestContext
+from standins.gateway.executor import run_inbound, run_outbound
+from standins.gateway.metrics import Clock, MetricsExporter, utc_now
+from standins.gateway.operations import API_ID, BACKEND_PATH, MatchedOperation, is_api_path, match_operation
+from standins.gateway.policy import CompiledPolicy, compile_policy
+from standins.gateway.sinks import AppInsightsTrackSink, InMemorySink, MetricSink
+from standins.gateway.usage import StreamRecorder, TokenUsage, UsageEstimator, usage_from_body
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTION_HEADERS = ("api-key", "Ocp-Apim-Subscription-Key")
+SUBSCRIPTION_QUERY = "api-key"
+TOKEN_SOURCE_PROPERTY = "Token Count Source"
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Besides hop-by-hop: the key is APIM's, never the backend's; host and length are recomputed; the
+# backend is asked for identity encoding so usage can be read from the body.
+_DROP_REQUEST = (
+    _HOP_BY_HOP
+    | {"host", "content-length", "expect", "accept-encoding"}
+    | {name.lower() for name in SUBSCRIPTION_HEADERS}
+)
+# The client session decompresses, so length and encoding of the relayed body are ours to set.
+_DROP_RESPONSE = _HOP_BY_HOP | {"content-length", "content-encoding"}
+_MISSING_KEY = (
+    "Access denied due to missing subscription key. "
+    "Make sure to include subscription key when making requests to an API."
+)
+_INVALID_KEY = (
+    "Access denied due to invalid subscription key. "
+    "Make sure to provide a valid key for an active subscription."
+)
+
+
+@dataclass
+class GatewayState:
+    config: GatewayConfig
+    policy: CompiledPolicy
+    exporter: MetricsExporter
+    subscriptions_by_key: dict[str, SubscriptionConfig]
+    identity: GatewayIdentity
+    session: aiohttp.ClientSession | None = None
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+STATE = web.AppKey("gateway_state", GatewayState)
+
+
+def apim_error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"statusCode": status, "message": message, **extra}, status=status)
+
+
+def _internal_error() -> web.Response:
+    return apim_error(500, "Internal server error", activityId=str(uuid.uuid4()))
+
+
+def _subscription_key(request: web.Request) -> str | None:
+    for header in SUBSCRIPTION_HEADERS:
+        if header in request.headers:
+            return request.headers[header]
+    return request.query.get(SUBSCRIPTION_QUERY)
+
+
+def _unauthorized(message: str) -> web.Response:
+    response = apim_error(401, message)
+    response.headers["WWW-Authenticate"] = 'AzureApiManagementKey realm="local",name="api-key",type="header"'
+    return response
+
+
+def _outgoing_headers(request: web.Request) -> CIMultiDict[str]:
+    connection_tokens = {t.strip().lower() for t in request.headers.get("Connection", "").split(",")}
+    headers = CIMultiDict(
+        (name, value)
+        for name, value in request.headers.items()
+        if name.lower() not in _DROP_REQUEST and name.lower() not in connection_tokens
+    )
+    forwarded = request.headers.get("X-Forwarded-For")
+    headers["X-Forwarded-For"] = f"{forwarded}, {request.remote}" if forwarded else str(request.remote or "")
+    return headers
+
+
+def _backend_url(
+    state: GatewayState, context: RequestContext, matched: MatchedOperation, request: web.Request
+) -> str:
+    backend_id = context.backend_id or state.config.default_backend_id
+    if backend_id is None or backend_id not in state.config.backends:
+        raise ExpressionError(f"backend {backend_id!r} is not configured")
+    url = state.config.backends[backend_id].rstrip("/") + BACKEND_PATH + matched.suffix
+    if SUBSCRIPTION_QUERY in request.query:
+        query = [(name, value) for name, value in request.query.items() if name != SUBSCRIPTION_QUERY]
+        return str(URL(url).with_query(query))
+    return f"{url}?{request.query_string}" if request.query_string else url
+
+
+def _response_headers(backend: aiohttp.ClientResponse) -> CIMultiDict[str]:
+    return CIMultiDict((k, v) for k, v in backend.headers.items() if k.lower() not in _DROP_RESPONSE)
+
+
+class Gateway:
+    def __init__(self, state: GatewayState) -> None:
+        self.state = state
+
+    def _emit(self, context: RequestContext, usage: TokenUsage) -> None:
+        values = [
+            ("Prompt Tokens", usage.prompt),
+            ("Completion Tokens", usage.completion),
+            ("Total Tokens", usage.total),
+        ]
+        if usage.cached is not None:
+            values.append(("Prompt Cached Tokens", usage.cached))
+        for emission in context.emissions:
+            properties = {**emission.dimensions, TOKEN_SOURCE_PROPERTY: usage.source}
+            for name, value in values:
+                self.state.exporter.record(emission.namespace, name, value, properties)
+
+    def _estimator(self, matched: MatchedOperation, body: bytes) -> UsageEstimator:
+        deployment = matched.parameters.get("deployment-id")
+        if deployment is None:  # the v1 API names the model in the body
+            request_json = json.loads(body or b"{}") if body else {}
+            deployment = str(request_json.get("model", "")) if isinstance(request_json, dict) else ""
+        model = self.state.config.deployments.get(deployment, deployment)
+        return UsageEstimator(matched.operation.kind, body, model)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        state = self.state
+        if not is_api_path(request.path):
+            return apim_error(404, "Resource not found")
+        key = _subscription_key(request)
+        if not key:
+            return _unauthorized(_MISSING_KEY)
+        subscription = state.subscriptions_by_key.get(key)
+        if subscription is None:
+            return _unauthorized(_INVALID_KEY)
+        matched = match_operation(request.method, request.path)
+        if matched is None:
+            return apim_error(404, "Resource not found")
+        context = RequestContext(
+            api_id=API_ID,
+            operation_id=matched.operation.operation_id,
+            subscription=subscription,
+            ip_address=str(request.remote or ""),
+            request_headers=request.headers,
+            matched_parameters=matched.parameters,
+            gateway=state.identity,
+            backend_id=None,
+            outgoing_headers=_outgoing_headers(request),
+        )
+        try:
+            run_inbound(state.policy, context, state.config.managed_identity_token)
+            url = _backend_url(state, context, matched, request)
+        except ExpressionError as error:
+            log.warning("policy evaluation failed for %s: %s", request.path, error)
+            return _internal_error()
+        body = await request.read()
+        assert state.session is not None
+        try:
+            backend = await state.session.request(
+                request.method, url, data=body, headers=context.outgoing_headers
+            )
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("backend call %s failed: %s", url, error)
+            return _internal_error()
+        try:
+            headers = _response_headers(backend)
+            run_outbound(state.policy, context, headers)
+            succeeded = 200 <= backend.status < 300 and bool(context.emissions)
+            if backend.content_type == "text/event-stream":
+                return await self._relay_stream(request, backend, headers, context, matched, body, succeeded)
+            payload = await backend.read()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("backend response from %s failed: %s", url, error)
+            return _internal_error()
+        finally:
+            backend.release()
+        if succeeded:
+            self._emit(context, usage_from_body(payload, self._estimator(matched, body)))
+        return web.Response(status=backend.status, reason=backend.reason, body=payload, headers=headers)
+
+    async def _relay_stream(
+        self,
+        request: web.Request,
+        backend: aiohttp.ClientResponse,
+        headers: CIMultiDict[str],
+        context: RequestContext,
+        matched: MatchedOperation,
+        body: bytes,
+        succeeded: bool,
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(status=backend.status, reason=backend.reason, headers=headers)
+        await response.prepare(request)
+        recorder = StreamRecorder()
+        outcome = "complete"
+        try:
+            async for chunk in backend.content.iter_any():
+                await response.write(chunk)
+                recorder.feed(chunk)
+        except ConnectionResetError:  # the client went away: count what it received
+            outcome = "client-gone"
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("backend stream cut for %s: %s", request.path, error)
+            outcome = "backend-cut"
+        if outcome == "complete":
+            await response.write_eof()
+        else:
+            backend.close()  # an unfinished response cannot go back to the pool
+            if outcome == "backend-cut" and request.transport is not None:
+                # Relay the cut: a clean end would tell the client the stream was complete.
+                request.transport.abort()
+        if succeeded:
+            usage = await asyncio.to_thread(recorder.usage, self._estimator(matched, body))
+            self._emit(context, usage)
+        return response
+
+
+async def _flush_metrics(request: web.Request) -> web.Response:
+    exporter = request.app[STATE].exporter
+    exported = await exporter.flush_all()
+    return web.json_response({"exported": exported, "pending": len(exporter.pending)})
+
+
+async def _health(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def load_policy(config: GatewayConfig) -> CompiledPolicy:
+    """Compile the configured policy file and check the backends it names exist."""
+    policy = compile_policy(
+        config.policy_file.read_text(encoding="utf-8"),
+        str(config.policy_file),
+        placeholders=config.policy_placeholders,
+    )
+    needed: set[str | None] = set(policy.backend_ids) or {config.default_backend_id}
+    missing = sorted(str(backend) for backend in needed if backend not in config.backends)
+    if missing:
+        raise GatewayConfigError(
+            f"{config.policy_file}: backend(s) {', '.join(missing)} not configured "
+            f"(have {sorted(config.backends)})"
+        )
+    return policy
+
+
+def create_app(config: GatewayConfig, sink: MetricSink, *, clock: Clock = utc_now) -> web.Application:
+    """The gateway application; raises PolicyError / GatewayConfigError for what it cannot run."""
+    state = GatewayState(
+        config=config,
+        policy=load_policy(config),
+        exporter=MetricsExporter(sink, flush_seconds=config.metrics_flush_seconds, clock=clock),
+        subscriptions_by_key={sub.key: sub for sub in config.subscriptions},
+        identity=GatewayIdentity(config.location, config.gateway_id),
+    )
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app[STATE] = state
+
+    async def on_startup(_app: web.Application) -> None:
+        state.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0),
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=10, sock_read=config.backend_timeout_seconds
+            ),
+            skip_auto_headers=("Accept-Encoding",),
+            trust_env=False,  # never a proxy: traffic stays on loopback
+        )
+        state.exporter.start()
+
+    async def on_cleanup(_app: web.Application) -> None:
+        await state.exporter.stop()
+        if state.session is not None:
+            await state.session.close()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    gateway = Gateway(state)
+    app.router.add_post("/_standin/metrics/flush", _flush_metrics)
+    app.router.add_get("/_standin/health", _health)
+    app.router.add_route("*", "/{tail:.*}", gateway.handle)
+    return app
+
+
+def default_sink(config: GatewayConfig) -> MetricSink:
+    if config.appinsights is None:
+        log.warning("no Application Insights connection string: metrics stay in memory")
+        return InMemorySink()
+    return AppInsightsTrackSink(
+        config.appinsights.ingestion_endpoint,
+        config.appinsights.instrumentation_key,
+        ca_cert=config.appinsights.ca_cert,
+        role=config.gateway_id,
+    )
+
+
+async def start_gateway(
+    config: GatewayConfig,
+    sink: MetricSink | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    clock: Clock = utc_now,
+) -> RunningServer:
+    """Start the gateway in this event loop; ``await server.stop()`` flushes metrics and stops it."""
+    return await start_app(
+        create_app(config, sink or default_sink(config), clock=clock), host=host, port=port
+    )
+
+
+def exporter_of(server: RunningServer) -> MetricsExporter:
+    return server.runner.app[STATE].exporter
