@@ -201,7 +201,7 @@ def start_stack(
         ikey = str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-appinsights:{data_dir}"))
 
         identity = _spawn("identity", [python, "-m", "standins.identity", "--port", str(ports["identity"]),
-                                       "--secret", identity_secret, "--header", identity_header], echo=echo)
+                                       "--secret", identity_secret, "--identity-header", identity_header], echo=echo)
         children.append(identity)
         monitor = _spawn("monitor", [python, "-m", "standins.monitor", "--port", str(ports["monitor"]),
                                      "--db", str(data_dir / "monitor.duckdb"), "--tls-dir", str(tls_dir),

@@ -85,11 +85,12 @@ def main(argv: list[str] | None = None) -> None:
         print("Functions:", flush=True)
         for runner in host.runners.values():
             function = runner.function
-            when = (
-                "disabled"
-                if function.disabled
-                else f"next run {runner.next_run.isoformat() if runner.next_run else '-'}"
-            )
+            if function.disabled:
+                when = "disabled"
+            elif runner.next_run is None:
+                when = "schedules off (admin API only)"
+            else:
+                when = f"next run {runner.next_run.isoformat()}"
             print(
                 f"  {function.name}: timerTrigger schedule '{function.schedule.expression}'"
                 f" (from '{function.raw_schedule}'), {when}",

@@ -100,7 +100,7 @@ class LocalFunctionsHost:
     async def _run_schedule(self, runner: FunctionRunner) -> None:
         schedule = runner.function.schedule
         if runner.function.run_on_startup:
-            await asyncio.shield(self.trigger(runner.function.name, reason=_fired_reason()).done.wait())
+            await self.trigger(runner.function.name, reason=_fired_reason()).done.wait()
         while True:
             due = runner.next_run
             assert due is not None
@@ -108,8 +108,8 @@ class LocalFunctionsHost:
             while (remaining := (due - utc_now()).total_seconds()) > 0:
                 await asyncio.sleep(remaining)
             invocation = self.trigger(runner.function.name, reason=_fired_reason(), scheduled_at=due)
-            # Shielded: stopping the schedule must not abandon a run that is under way.
-            await asyncio.shield(invocation.done.wait())
+            # The run is its own task: cancelling this loop (stop) leaves it to finish and drain.
+            await invocation.done.wait()
             # Occurrences missed while this run waited or ran collapse into one late (past-due) run.
             started = invocation.started_at or due
             runner.next_run = schedule.next_after(started)

@@ -27,6 +27,7 @@ from standins.gateway.operations import API_ID, BACKEND_PATH, MatchedOperation, 
 from standins.gateway.policy import CompiledPolicy, compile_policy
 from standins.gateway.sinks import AppInsightsTrackSink, InMemorySink, MetricSink
 from standins.gateway.usage import StreamRecorder, TokenUsage, UsageEstimator, usage_from_body
+from standins.tokenizer import encoding_name_for_model, get_encoding
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,29 @@ class Gateway:
             self._emit(context, usage_from_body(payload, self._estimator(matched, body)))
         return web.Response(status=backend.status, reason=backend.reason, body=payload, headers=headers)
 
+    @staticmethod
+    async def _pump(
+        request: web.Request,
+        backend: aiohttp.ClientResponse,
+        response: web.StreamResponse,
+        recorder: StreamRecorder,
+    ) -> str:
+        """Relay each chunk the moment it arrives; "complete", "backend-cut" or "client-gone"."""
+        chunks = backend.content.iter_any()
+        while True:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return "complete"
+            except (aiohttp.ClientError, TimeoutError) as error:
+                log.warning("backend stream cut for %s: %s", request.path, error)
+                return "backend-cut"
+            try:
+                await response.write(chunk)
+            except ConnectionResetError:  # the client went away: count what it received
+                return "client-gone"
+            recorder.feed(chunk)
+
     async def _relay_stream(
         self,
         request: web.Request,
@@ -222,16 +246,11 @@ class Gateway:
         response = web.StreamResponse(status=backend.status, reason=backend.reason, headers=headers)
         await response.prepare(request)
         recorder = StreamRecorder()
-        outcome = "complete"
-        try:
-            async for chunk in backend.content.iter_any():
-                await response.write(chunk)
-                recorder.feed(chunk)
-        except ConnectionResetError:  # the client went away: count what it received
-            outcome = "client-gone"
-        except (aiohttp.ClientError, TimeoutError) as error:
-            log.warning("backend stream cut for %s: %s", request.path, error)
-            outcome = "backend-cut"
+        outcome = await self._pump(request, backend, response, recorder)
+        # Counted before the stream's last byte, so a client that has seen the whole response can
+        # flush metrics and find its call there (parsing is microseconds; encodings load at start).
+        if succeeded:
+            self._emit(context, recorder.usage(self._estimator(matched, body)))
         if outcome == "complete":
             await response.write_eof()
         else:
@@ -239,9 +258,6 @@ class Gateway:
             if outcome == "backend-cut" and request.transport is not None:
                 # Relay the cut: a clean end would tell the client the stream was complete.
                 request.transport.abort()
-        if succeeded:
-            usage = await asyncio.to_thread(recorder.usage, self._estimator(matched, body))
-            self._emit(context, usage)
         return response
 
 
@@ -253,6 +269,11 @@ async def _flush_metrics(request: web.Request) -> web.Response:
 
 async def _health(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+def _warm_encodings(config: GatewayConfig) -> None:
+    for model in set(config.deployments.values()) or {""}:
+        get_encoding(encoding_name_for_model(model))
 
 
 def load_policy(config: GatewayConfig) -> CompiledPolicy:
@@ -294,6 +315,8 @@ def create_app(config: GatewayConfig, sink: MetricSink, *, clock: Clock = utc_no
             trust_env=False,  # never a proxy: traffic stays on loopback
         )
         state.exporter.start()
+        # Load the BPE files now so that the first estimated stream does not pay for it.
+        await asyncio.to_thread(_warm_encodings, config)
 
     async def on_cleanup(_app: web.Application) -> None:
         await state.exporter.stop()

@@ -83,6 +83,13 @@ def track_envelope(row: AggregatedMetric, ikey: str, role: str, role_instance: s
     }
 
 
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 class AppInsightsTrackSink(MetricSink):
     """POSTs envelopes to ``{IngestionEndpoint}v2.1/track`` over TLS trusting ``ca_cert``."""
 
@@ -120,9 +127,11 @@ class AppInsightsTrackSink(MetricSink):
             text = await response.text()
             if response.status == 200:
                 return ()
-            if response.status != 206:
+            answer = _json_or_none(text)
+            # 206 (some accepted) and 400 (none) list per-item errors; anything else is retried whole.
+            if response.status not in (206, 400) or not isinstance(answer, dict) or "errors" not in answer:
                 raise RuntimeError(f"POST {self.url} answered {response.status}: {text[:300]}")
-        return self._partial(batch, json.loads(text))
+        return self._partial(batch, answer)
 
     def _partial(self, batch: Sequence[AggregatedMetric], answer: dict[str, Any]) -> list[AggregatedMetric]:
         retry: list[AggregatedMetric] = []

@@ -60,6 +60,10 @@ class RunningMonitor:
     def url(self) -> str:
         return self.server.url
 
+    @property
+    def port(self) -> int:
+        return self.server.port
+
     async def stop(self) -> None:
         await self.server.stop()
         self.store.close()
