@@ -123,15 +123,19 @@ def test_clients_through_gateway_produce_matching_metrics(local_stack: Stack, mo
 
 
 def _run_timer(stack: Stack, name: str, timeout_seconds: float = 120) -> dict[str, Any]:
+    """Fire a timer through the admin endpoint (as with Core Tools) and wait for that invocation."""
     base = stack.info["functions_url"]
-    before = json.loads(urllib.request.urlopen(f"{base}/admin/functions/{name}/status", timeout=10).read())
-    status, _ = _post(f"{base}/admin/functions/{name}", {"input": ""})
-    assert status == 202
+    request = urllib.request.Request(f"{base}/admin/functions/{name}", data=b'{"input": ""}', method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 202
+        invocation_id = response.headers["X-Invocation-Id"]
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         state = json.loads(urllib.request.urlopen(f"{base}/admin/functions/{name}/status", timeout=10).read())
-        if state.get("invocation_id") != before.get("invocation_id") and state.get("status") in ("Succeeded", "Failed"):
-            return state
+        for invocation in state["invocations"]:
+            if invocation["id"] == invocation_id and invocation["status"] in ("Succeeded", "Failed"):
+                return dict(invocation)
         time.sleep(0.2)
     raise AssertionError(f"{name} did not finish in {timeout_seconds}s")
 

@@ -130,11 +130,15 @@ def load_subscriptions_file(path: Path) -> list[dict[str, Any]]:
 def _merge_subscriptions(
     configured: Sequence[Mapping[str, Any]], with_keys: Sequence[Mapping[str, Any]], source: str
 ) -> list[SubscriptionConfig]:
-    """Keys come from the stack at start; products and users may come from the static config."""
+    """Keys come from the stack at start and make a subscription active; products and users may come
+    from the static config. A configured subscription that got no key cannot be called, so is left out."""
     by_name: dict[str, dict[str, Any]] = {str(entry["name"]): dict(entry) for entry in configured}
     for entry in with_keys:
         by_name.setdefault(str(entry["name"]), {}).update(entry)
-    return [_subscription(entry, source) for entry in by_name.values()]
+    active = [_subscription(entry, source) for entry in by_name.values() if entry.get("key")]
+    if not active:
+        raise GatewayConfigError(f"{source}: no subscription has a key (pass --subscriptions)")
+    return active
 
 
 def load_gateway_config(
