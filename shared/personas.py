@@ -90,7 +90,8 @@ def _number(raw: Mapping[str, Any], name: str, where: str, problems: _Problems, 
     return number
 
 
-def _share(raw: Mapping[str, Any], name: str, where: str, problems: _Problems, default: float | None) -> float:
+def _share(raw: Mapping[str, Any], name: str, where: str, problems: _Problems,
+           default: float | None) -> float:
     return _number(raw, name, where, problems, integer=False, low=0.0, high=1.0, default=default,
                    expected="a number from 0 to 1")
 
@@ -110,7 +111,8 @@ def _prompt_size(raw: Any, where: str, problems: _Problems) -> PromptSize:
         problems.add(f"{where}.max", f"got {high}; expected at least min ({low})")
     distribution = raw.get("distribution", "uniform")
     if distribution not in PROMPT_DISTRIBUTIONS:
-        problems.add(f"{where}.distribution", f"got {distribution!r}; expected one of {list(PROMPT_DISTRIBUTIONS)}")
+        problems.add(f"{where}.distribution",
+                     f"got {distribution!r}; expected one of {list(PROMPT_DISTRIBUTIONS)}")
         distribution = "uniform"
     return PromptSize(low, max(low, high), distribution)
 
@@ -122,13 +124,14 @@ def _persona(raw: Any, index: int, environ: Mapping[str, str], problems: _Proble
     name = raw.get("name")
     where = f"persona {name!r}" if isinstance(name, str) and name.strip() else f"personas[{index}]"
     for unknown in sorted(set(raw) - _FIELDS):
-        problems.add(f"{where}.{unknown}", f"unknown field; expected some of {sorted(_FIELDS - {'_comment'})}")
+        problems.add(f"{where}.{unknown}",
+                     f"unknown field; expected some of {sorted(_FIELDS - {'_comment'})}")
     key_setting = _text(raw, "subscription_key_setting", where, problems)
     key = ""
     if key_setting:
         if key_setting not in environ:
             problems.add(f"{where}.subscription_key_setting",
-                         f"app setting {key_setting} is not set; expected it to hold the APIM subscription key")
+                         f"app setting {key_setting} is not set; expected it to hold a subscription key")
         elif not environ[key_setting].strip():
             problems.add(f"{where}.subscription_key_setting",
                          f"app setting {key_setting} is empty; expected the APIM subscription key")

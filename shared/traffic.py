@@ -133,7 +133,8 @@ async def send_traffic(
 
     from shared.traffic_client import CallSender, RetryPolicy
 
-    limits = httpx2.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)
+    pool = settings.concurrency
+    limits = httpx2.Limits(max_connections=pool, max_keepalive_connections=pool)
     async with DefaultAsyncHttpxClient(limits=limits, transport=transport) as http_client:
         sender = CallSender(
             _openai_clients(settings, personas, http_client),
@@ -142,8 +143,9 @@ async def send_traffic(
                                request_timeout_seconds=settings.request_timeout_seconds),
             longest_prompt_tokens=_longest_prompts(personas),
         )
-        return await dispatch(calls, sender.send, clock=clock, start=start,
-                              deadline=start + settings.calls_deadline_seconds, concurrency=settings.concurrency)
+        deadline = start + settings.calls_deadline_seconds
+        return await dispatch(calls, sender.send, clock=clock, start=start, deadline=deadline,
+                              concurrency=settings.concurrency)
 
 
 def run_traffic(
@@ -163,7 +165,9 @@ def run_traffic(
     personas = load_personas(settings.personas_path(), settings.environ)
     calls = plan_run(personas, requests=settings.requests_per_run, seed=run.seed,
                      send_window_seconds=settings.send_window_seconds)
-    result = asyncio.run(send_traffic(settings, personas, calls, clock=clock, start=start, transport=transport))
+    result = asyncio.run(
+        send_traffic(settings, personas, calls, clock=clock, start=start, transport=transport)
+    )
 
     summary = summarize(run, result.outcomes, result.not_sent, duration_seconds=clock.now() - start)
     log.info(summary.line())
@@ -177,9 +181,13 @@ def run_traffic(
                     settings.failure_warn_ratio * 100)
 
     rows = ground_truth_rows(run, result.outcomes, result.not_sent)
-    upload_ground_truth(ingestion_client_factory(settings.ingestion_endpoint), rule_id=settings.ingestion_rule_id,
-                        stream_name=settings.ingestion_stream, rows=rows,
-                        timeout_seconds=max(1.0, start + settings.time_budget_seconds - clock.now()))
+    upload_ground_truth(
+        ingestion_client_factory(settings.ingestion_endpoint),
+        rule_id=settings.ingestion_rule_id,
+        stream_name=settings.ingestion_stream,
+        rows=rows,
+        timeout_seconds=max(1.0, start + settings.time_budget_seconds - clock.now()),
+    )
     summary.rows_uploaded = len(rows)
     summary.duration_seconds = clock.now() - start
     return summary

@@ -15,14 +15,15 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from shared.prompts import build_messages
 from shared.traffic_plan import PlannedCall
 from shared.traffic_results import OK, CallOutcome, Usage
 
 if TYPE_CHECKING:
-    from openai import AsyncAzureOpenAI
+    from openai import AsyncAzureOpenAI, AsyncStream
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
     from shared.traffic_pacing import Clock
 
@@ -40,7 +41,7 @@ class RetryPolicy:
     backoff_max_seconds: float = 8.0
 
     def backoff_seconds(self, attempt: int, rng: random.Random) -> float:
-        ceiling = min(self.backoff_max_seconds, self.backoff_base_seconds * 2 ** (attempt - 1))
+        ceiling = min(self.backoff_max_seconds, self.backoff_base_seconds * 2.0 ** (attempt - 1))
         # Half fixed, half jitter: retries of calls that failed together spread out again.
         return ceiling * (0.5 + 0.5 * rng.random())
 
@@ -183,7 +184,8 @@ class CallSender:
         remaining_seconds = deadline - self._clock.now()
         timeout_seconds = min(self._policy.request_timeout_seconds, remaining_seconds)
         # A timeout that the run's budget shortened is the budget's doing, not the service's.
-        timeout_reason = "timeout" if timeout_seconds >= self._policy.request_timeout_seconds else "run_budget"
+        shortened = timeout_seconds < self._policy.request_timeout_seconds
+        timeout_reason = "run_budget" if shortened else "timeout"
         if timeout_seconds <= 0:
             return _Failure("run_budget", retryable=False)
         try:
@@ -208,7 +210,11 @@ class CallSender:
             return _Failure("broken_stream", retryable=False, http_status=200, request_id=str(error) or None)
 
     async def _request(
-        self, client: AsyncAzureOpenAI, call: PlannedCall, messages: list[dict[str, str]], timeout_seconds: float
+        self,
+        client: AsyncAzureOpenAI,
+        call: PlannedCall,
+        messages: list[dict[str, str]],
+        timeout_seconds: float,
     ) -> _Answer:
         import openai
 
@@ -225,14 +231,14 @@ class CallSender:
         )
         request_id = _request_id(raw.headers)
         if not call.stream:
-            completion = raw.parse()
+            completion = cast("ChatCompletion", raw.parse())
             return _Answer(_usage(completion.usage), (self._clock.now() - began) * 1000, None, request_id,
                            raw.status_code)
         usage = None
         first_token_at: float | None = None
         finished = False
         try:
-            async for chunk in raw.parse():  # type: ignore[union-attr]
+            async for chunk in cast("AsyncStream[ChatCompletionChunk]", raw.parse()):
                 if chunk.usage is not None:
                     usage = chunk.usage
                 for choice in chunk.choices:

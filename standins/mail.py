@@ -244,6 +244,8 @@ def _tls_files(args: argparse.Namespace) -> tuple[Path | None, Path | None]:
 def main(argv: list[str] | None = None) -> None:
     args = _parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiosmtpd logs every connection and command at INFO; stored messages are what matter here.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     cert, key = _tls_files(args)
     config = MailConfig(
         outbox_dir=args.outbox,

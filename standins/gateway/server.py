@@ -227,7 +227,6 @@ class Gateway:
             except (aiohttp.ClientError, TimeoutError) as error:
                 log.warning("backend stream cut for %s: %s", request.path, error)
                 return "backend-cut"
-            await asyncio.sleep(0.3)
             try:
                 await response.write(chunk)
             except ConnectionResetError:  # the client went away: count what it received
