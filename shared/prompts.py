@@ -26,7 +26,7 @@ WORDS: tuple[str, ...] = (
     "much", "your", "way", "well", "down", "should", "because", "each", "just", "those", "people",
     "how", "too", "little", "state", "good", "very", "make", "world", "still", "own", "see", "men",
     "work", "long", "get", "here", "between", "both", "life", "being", "under", "never", "day",
-    "same", "another", "know", "while", "last",
+    "same", "another", "know", "while", "last", "might",
 )
 _SPACED = tuple(" " + word for word in WORDS)
 

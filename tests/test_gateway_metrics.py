@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from standins.gateway import (
     MetricsExporter,
 )
 from standins.gateway.pair import STACK_CONFIG, GatewayPair, start_gateway_pair
+from standins.monitor import MonitorConfig, start_monitor
 from standins.simulator import load_simulator_config, start_simulator
 from standins.tls import server_ssl_context
 from standins.tokenizer import count_chat_prompt_tokens, encoding_name_for_model
@@ -482,3 +484,46 @@ def test_cli_refuses_a_bad_policy_before_ready(tmp_path: Path, subscriptions_fil
     assert result.returncode == 2
     assert "READY" not in result.stdout
     assert f"{policy}:3: <rate-limit>" in result.stderr
+
+
+# --- With the real Azure Monitor stand-in: the envelopes become AppMetrics rows ---
+
+
+async def test_metrics_land_in_the_monitor_stand_in_as_app_metrics(tmp_path: Path) -> None:
+    config = MonitorConfig(
+        db_path=tmp_path / "monitor.duckdb",
+        workspace_id=str(uuid.uuid4()),
+        dcr_immutable_id="dcr-" + uuid.uuid4().hex,
+        instrumentation_key=str(uuid.uuid4()),
+        tls_dir=tmp_path / "tls",
+        identity_secret="local-identity-secret-for-tests",
+    )
+    monitor = await start_monitor(config)
+    try:
+        sink = AppInsightsTrackSink(f"{monitor.url}/", config.instrumentation_key, ca_cert=monitor.ca_path)
+        pair = await start_gateway_pair(sink=sink, simulator_settings=FAST_SIMULATOR)
+        try:
+            client = AsyncAzureOpenAI(
+                azure_endpoint=pair.inference_url,
+                api_key=pair.keys["team-research"],
+                api_version=pair.config.api_version,
+                max_retries=0,
+            )
+            async with client:
+                completion = await client.chat.completions.create(
+                    model="gpt-4o", messages=MESSAGES, extra_headers={"x-user-id": "dana"}
+                )
+            assert await pair.exporter.flush_all() >= 3
+        finally:
+            await pair.stop()
+        result = monitor.store.query(
+            "AppMetrics | where Name == 'Total Tokens' | project Sum, ItemCount, Properties",
+            now=datetime.now(UTC),
+        )
+    finally:
+        await monitor.stop()
+    assert completion.usage is not None
+    [(total, count, properties)] = result.rows
+    assert (total, count) == (completion.usage.total_tokens, 1)
+    dimensions = json.loads(properties) if isinstance(properties, str) else properties
+    assert dimensions["User ID"] == "dana" and dimensions["Deployment"] == "gpt-4o"
