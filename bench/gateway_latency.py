@@ -27,8 +27,10 @@ import aiohttp
 from standins.stack import running_stack
 
 COMPLETION_TOKENS = 20
-MESSAGES = [{"role": "system", "content": "You are a terse assistant."},
-            {"role": "user", "content": "Name three colours of the rainbow."}]
+MESSAGES = [
+    {"role": "system", "content": "You are a terse assistant."},
+    {"role": "user", "content": "Name three colours of the rainbow."},
+]
 
 
 @dataclass
@@ -82,8 +84,9 @@ async def _one(session: aiohttp.ClientSession, target: dict[str, Any], streamed:
     return Sample((end - due) * 1000, ((first_byte or end) - due) * 1000, ok)
 
 
-async def steady_phase(target: dict[str, Any], path: str, streamed: bool, rate_rps: float,
-                       seconds: float, concurrency: int) -> PhaseResult:
+async def steady_phase(
+    target: dict[str, Any], path: str, streamed: bool, rate_rps: float, seconds: float, concurrency: int
+) -> PhaseResult:
     result = PhaseResult(path, streamed)
     limit = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -130,10 +133,15 @@ async def run_benchmark(info: dict[str, Any], args: argparse.Namespace) -> dict[
     api = info["api_version"]
     key = next(iter(info["subscriptions"].values()))
     targets = {
-        "direct": {"url": f"{info['simulator_url']}/openai/deployments/gpt-4o-mini/chat/completions?api-version={api}",
-                   "headers": {"api-key": "bench"}},
-        "gateway": {"url": f"{info['gateway_url']}/inference/openai/deployments/gpt-4o-mini/chat/completions"
-                           f"?api-version={api}", "headers": {"api-key": key}},
+        "direct": {
+            "url": f"{info['simulator_url']}/openai/deployments/gpt-4o-mini/chat/completions?api-version={api}",
+            "headers": {"api-key": "bench"},
+        },
+        "gateway": {
+            "url": f"{info['gateway_url']}/inference/openai/deployments/gpt-4o-mini/chat/completions"
+            f"?api-version={api}",
+            "headers": {"api-key": key},
+        },
     }
     # Warm both paths (connection pools, tokenizer caches) before measuring.
     for target in targets.values():
@@ -141,9 +149,15 @@ async def run_benchmark(info: dict[str, Any], args: argparse.Namespace) -> dict[
     phases: list[PhaseResult] = []
     for streamed in (False, True):
         for path in ("direct", "gateway"):
-            print(f"  steady {args.rate:.0f} req/s for {args.seconds:.0f}s: {path}, "
-                  f"{'streamed' if streamed else 'plain'}...", file=sys.stderr, flush=True)
-            phases.append(await steady_phase(targets[path], path, streamed, args.rate, args.seconds, args.concurrency))
+            print(
+                f"  steady {args.rate:.0f} req/s for {args.seconds:.0f}s: {path}, "
+                f"{'streamed' if streamed else 'plain'}...",
+                file=sys.stderr,
+                flush=True,
+            )
+            phases.append(
+                await steady_phase(targets[path], path, streamed, args.rate, args.seconds, args.concurrency)
+            )
     saturation_rps = {}
     for path, target in targets.items():
         print(f"  saturation, {args.concurrency} clients: {path}...", file=sys.stderr, flush=True)
@@ -154,41 +168,66 @@ async def run_benchmark(info: dict[str, Any], args: argparse.Namespace) -> dict[
 def report(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     phases: list[PhaseResult] = results["phases"]
     by_key = {(p.path, p.streamed): p for p in phases}
-    print(f"\nGateway added latency at {args.rate:.0f} requests/s, {args.concurrency} concurrent clients, "
-          f"{COMPLETION_TOKENS} completion tokens per call (ms)")
-    print(f"{'mode':<10}{'metric':<16}{'direct p50':>11}{'p99':>9}{'gateway p50':>13}{'p99':>9}"
-          f"{'added p50':>11}{'p99':>9}")
+    print(
+        f"\nGateway added latency at {args.rate:.0f} requests/s, {args.concurrency} concurrent clients, "
+        f"{COMPLETION_TOKENS} completion tokens per call (ms)"
+    )
+    print(
+        f"{'mode':<10}{'metric':<16}{'direct p50':>11}{'p99':>9}{'gateway p50':>13}{'p99':>9}"
+        f"{'added p50':>11}{'p99':>9}"
+    )
     figures: dict[str, Any] = {}
     for streamed in (False, True):
         direct, gateway = by_key[("direct", streamed)], by_key[("gateway", streamed)]
-        metrics = [("total", "total_ms")] if not streamed else [("first token", "first_byte_ms"), ("last byte", "total_ms")]
+        metrics = (
+            [("total", "total_ms")]
+            if not streamed
+            else [("first token", "first_byte_ms"), ("last byte", "total_ms")]
+        )
         for label, attr in metrics:
             d50, d99 = direct.quantile(0.5, attr), direct.quantile(0.99, attr)
             g50, g99 = gateway.quantile(0.5, attr), gateway.quantile(0.99, attr)
             mode = "streamed" if streamed else "plain"
-            print(f"{mode:<10}{label:<16}{d50:>11.2f}{d99:>9.2f}{g50:>13.2f}{g99:>9.2f}{g50 - d50:>11.2f}{g99 - d99:>9.2f}")
-            figures[f"{mode} {label}"] = {"direct_p50_ms": d50, "direct_p99_ms": d99, "gateway_p50_ms": g50,
-                                          "gateway_p99_ms": g99, "added_p50_ms": g50 - d50, "added_p99_ms": g99 - d99}
+            print(
+                f"{mode:<10}{label:<16}{d50:>11.2f}{d99:>9.2f}{g50:>13.2f}{g99:>9.2f}"
+                f"{g50 - d50:>11.2f}{g99 - d99:>9.2f}"
+            )
+            figures[f"{mode} {label}"] = {
+                "direct_p50_ms": d50,
+                "direct_p99_ms": d99,
+                "gateway_p50_ms": g50,
+                "gateway_p99_ms": g99,
+                "added_p50_ms": g50 - d50,
+                "added_p99_ms": g99 - d99,
+            }
     for phase in phases:
-        print(f"  {phase.path:<8} {'streamed' if phase.streamed else 'plain':<9} calls={len(phase.samples)} "
-              f"errors={phase.errors} achieved={phase.achieved_rps:.1f} req/s late starts={phase.late_starts}")
-    print(f"Saturation ({args.concurrency} clients, plain): direct {results['saturation_rps']['direct']:.0f} req/s, "
-          f"gateway {results['saturation_rps']['gateway']:.0f} req/s")
+        print(
+            f"  {phase.path:<8} {'streamed' if phase.streamed else 'plain':<9} calls={len(phase.samples)} "
+            f"errors={phase.errors} achieved={phase.achieved_rps:.1f} req/s late starts={phase.late_starts}"
+        )
+    print(
+        f"Saturation ({args.concurrency} clients, plain): direct {results['saturation_rps']['direct']:.0f} req/s, "
+        f"gateway {results['saturation_rps']['gateway']:.0f} req/s"
+    )
     figures["saturation_rps"] = results["saturation_rps"]
     figures["errors"] = sum(p.errors for p in phases)
     return figures
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second in the steady phases")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each steady phase")
     parser.add_argument("--saturation-seconds", type=float, default=10.0)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as data_dir, \
-            running_stack(Path(data_dir), fixed_ports=False, with_host=False) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-gateway-") as data_dir,
+        running_stack(Path(data_dir), fixed_ports=False, with_host=False) as stack,
+    ):
         print("stack up; measuring...", file=sys.stderr, flush=True)
         results = asyncio.run(run_benchmark(stack.info, args))
     figures = report(results, args)

@@ -64,46 +64,99 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("TRAFFIC_SCHEDULE", _schedule, "0 */5 * * * *",
-            "When the traffic timer runs (NCRONTAB, six fields, seconds first).",
-            "an NCRONTAB expression with six fields, seconds first, e.g. '0 */5 * * * *'"),
-    Setting("COST_SCHEDULE", _schedule, "0 */15 * * * *",
-            "When the costs timer runs (NCRONTAB, six fields, seconds first).",
-            "an NCRONTAB expression with six fields, seconds first, e.g. '0 */15 * * * *'"),
-    Setting("GATEWAY_URL", _url, None,
-            "Base URL of the API Management gateway (the traffic goes to <GATEWAY_URL>/inference).",
-            "an absolute http(s) URL, e.g. https://my-apim.azure-api.net"),
-    Setting("OPENAI_API_VERSION", _text, "2024-10-21",
-            "Azure OpenAI data-plane api-version the synthetic clients send.",
-            "an api-version string such as 2024-10-21"),
-    Setting("TRAFFIC_SUBSCRIPTION_KEY", _text, None,
-            "APIM subscription key the synthetic traffic uses (a Key Vault reference in Azure).",
-            "a non-empty APIM subscription key", secret=True),
-    Setting("TRAFFIC_DEPLOYMENT", _text, "gpt-4o-mini",
-            "Model deployment the synthetic traffic calls.",
-            "a deployment name"),
-    Setting("TRAFFIC_USER_ID", _text, "synthetic-user",
-            "End-user id the synthetic traffic sends in the x-user-id header.",
-            "a user id"),
-    Setting("TRAFFIC_REQUESTS_PER_RUN", _positive_int, "4",
-            "Chat completions sent per traffic run.",
-            "a whole number greater than 0"),
-    Setting("LOG_ANALYTICS_WORKSPACE_ID", _text, None,
-            "Workspace (customer) id of the Log Analytics workspace holding the token metrics.",
-            "the workspace id (a GUID in Azure)"),
-    Setting("LOG_ANALYTICS_ENDPOINT", _url, "https://api.loganalytics.io",
-            "Log Analytics query API endpoint (sovereign clouds and the local stand-in differ).",
-            "an absolute https URL such as https://api.loganalytics.io"),
-    Setting("COST_WINDOW_MINUTES", _positive_int, "60",
-            "Width of a cost summary window in minutes.",
-            "a whole number of minutes greater than 0"),
-    Setting("AZURE_CLIENT_ID", _optional_text, "",
-            "Client id of a user-assigned managed identity; empty uses the system-assigned one.",
-            "empty or a client id (GUID)"),
-    Setting("AZURE_CA_BUNDLE", _optional_text, "",
-            "PEM file of extra CAs to trust for Azure Monitor calls; empty in Azure, the local "
-            "stand-ins' CA locally.",
-            "empty or the path of a PEM file"),
+    Setting(
+        "TRAFFIC_SCHEDULE",
+        _schedule,
+        "0 */5 * * * *",
+        "When the traffic timer runs (NCRONTAB, six fields, seconds first).",
+        "an NCRONTAB expression with six fields, seconds first, e.g. '0 */5 * * * *'",
+    ),
+    Setting(
+        "COST_SCHEDULE",
+        _schedule,
+        "0 */15 * * * *",
+        "When the costs timer runs (NCRONTAB, six fields, seconds first).",
+        "an NCRONTAB expression with six fields, seconds first, e.g. '0 */15 * * * *'",
+    ),
+    Setting(
+        "GATEWAY_URL",
+        _url,
+        None,
+        "Base URL of the API Management gateway (the traffic goes to <GATEWAY_URL>/inference).",
+        "an absolute http(s) URL, e.g. https://my-apim.azure-api.net",
+    ),
+    Setting(
+        "OPENAI_API_VERSION",
+        _text,
+        "2024-10-21",
+        "Azure OpenAI data-plane api-version the synthetic clients send.",
+        "an api-version string such as 2024-10-21",
+    ),
+    Setting(
+        "TRAFFIC_SUBSCRIPTION_KEY",
+        _text,
+        None,
+        "APIM subscription key the synthetic traffic uses (a Key Vault reference in Azure).",
+        "a non-empty APIM subscription key",
+        secret=True,
+    ),
+    Setting(
+        "TRAFFIC_DEPLOYMENT",
+        _text,
+        "gpt-4o-mini",
+        "Model deployment the synthetic traffic calls.",
+        "a deployment name",
+    ),
+    Setting(
+        "TRAFFIC_USER_ID",
+        _text,
+        "synthetic-user",
+        "End-user id the synthetic traffic sends in the x-user-id header.",
+        "a user id",
+    ),
+    Setting(
+        "TRAFFIC_REQUESTS_PER_RUN",
+        _positive_int,
+        "4",
+        "Chat completions sent per traffic run.",
+        "a whole number greater than 0",
+    ),
+    Setting(
+        "LOG_ANALYTICS_WORKSPACE_ID",
+        _text,
+        None,
+        "Workspace (customer) id of the Log Analytics workspace holding the token metrics.",
+        "the workspace id (a GUID in Azure)",
+    ),
+    Setting(
+        "LOG_ANALYTICS_ENDPOINT",
+        _url,
+        "https://api.loganalytics.io",
+        "Log Analytics query API endpoint (sovereign clouds and the local stand-in differ).",
+        "an absolute https URL such as https://api.loganalytics.io",
+    ),
+    Setting(
+        "COST_WINDOW_MINUTES",
+        _positive_int,
+        "60",
+        "Width of a cost summary window in minutes.",
+        "a whole number of minutes greater than 0",
+    ),
+    Setting(
+        "AZURE_CLIENT_ID",
+        _optional_text,
+        "",
+        "Client id of a user-assigned managed identity; empty uses the system-assigned one.",
+        "empty or a client id (GUID)",
+    ),
+    Setting(
+        "AZURE_CA_BUNDLE",
+        _optional_text,
+        "",
+        "PEM file of extra CAs to trust for Azure Monitor calls; empty in Azure, the local "
+        "stand-ins' CA locally.",
+        "empty or the path of a PEM file",
+    ),
 )
 
 # Settings the Functions host itself reads; listed in local.settings.sample.json and infra but
@@ -149,8 +202,14 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         try:
             values[setting.name.lower()] = setting.parse(raw)
         except ValueError as error:
-            expected = str(error) if str(error) and not str(error).startswith("invalid literal") else setting.expected
-            problems.append(f"app setting {setting.name}={_shown(setting, raw)} is invalid; expected {expected}")
+            expected = (
+                str(error)
+                if str(error) and not str(error).startswith("invalid literal")
+                else setting.expected
+            )
+            problems.append(
+                f"app setting {setting.name}={_shown(setting, raw)} is invalid; expected {expected}"
+            )
     if problems:
         raise ConfigError("\n".join(problems))
     return Settings(**{field.name: values[field.name] for field in fields(Settings)})

@@ -94,8 +94,9 @@ def _pump(child: Child, stream: IO[str], echo: bool, ready_prefix: str) -> None:
             print(f"[{child.name}] {line}", flush=True)
 
 
-def _spawn(name: str, argv: list[str], *, echo: bool, env: dict[str, str] | None = None,
-           ready_prefix: str = "READY ") -> Child:
+def _spawn(
+    name: str, argv: list[str], *, echo: bool, env: dict[str, str] | None = None, ready_prefix: str = "READY "
+) -> Child:
     process = subprocess.Popen(
         argv,
         cwd=ROOT,
@@ -200,51 +201,139 @@ def start_stack(
         rule_id = "dcr-" + uuid.uuid5(uuid.NAMESPACE_URL, f"local-dcr:{data_dir}").hex
         ikey = str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-appinsights:{data_dir}"))
 
-        identity = _spawn("identity", [python, "-m", "standins.identity", "--port", str(ports["identity"]),
-                                       "--secret", identity_secret, "--identity-header", identity_header], echo=echo)
+        identity = _spawn(
+            "identity",
+            [
+                python,
+                "-m",
+                "standins.identity",
+                "--port",
+                str(ports["identity"]),
+                "--secret",
+                identity_secret,
+                "--identity-header",
+                identity_header,
+            ],
+            echo=echo,
+        )
         children.append(identity)
-        monitor = _spawn("monitor", [python, "-m", "standins.monitor", "--port", str(ports["monitor"]),
-                                     "--db", str(data_dir / "monitor.duckdb"), "--tls-dir", str(tls_dir),
-                                     "--workspace-id", workspace_id, "--rule-id", rule_id, "--ikey", ikey,
-                                     "--identity-secret", identity_secret], echo=echo)
+        monitor = _spawn(
+            "monitor",
+            [
+                python,
+                "-m",
+                "standins.monitor",
+                "--port",
+                str(ports["monitor"]),
+                "--db",
+                str(data_dir / "monitor.duckdb"),
+                "--tls-dir",
+                str(tls_dir),
+                "--workspace-id",
+                workspace_id,
+                "--rule-id",
+                rule_id,
+                "--ikey",
+                ikey,
+                "--identity-secret",
+                identity_secret,
+            ],
+            echo=echo,
+        )
         children.append(monitor)
-        simulator = _spawn("simulator", [python, "-m", "standins.simulator", "--config", str(CONFIG_FILE),
-                                         "--port", str(ports["simulator"])], echo=echo)
+        simulator = _spawn(
+            "simulator",
+            [
+                python,
+                "-m",
+                "standins.simulator",
+                "--config",
+                str(CONFIG_FILE),
+                "--port",
+                str(ports["simulator"]),
+            ],
+            echo=echo,
+        )
         children.append(simulator)
         for child in (identity, monitor, simulator):
             _wait_ready(child)
 
         subscriptions = {sub["name"]: "local-" + secrets.token_hex(16) for sub in config["subscriptions"]}
         subscriptions_file = data_dir / "subscriptions.json"
-        _write_private(subscriptions_file, [
-            {**sub, "key": subscriptions[sub["name"]]} for sub in config["subscriptions"]
-        ])
+        _write_private(
+            subscriptions_file,
+            [{**sub, "key": subscriptions[sub["name"]]} for sub in config["subscriptions"]],
+        )
         ca_cert = str(tls_dir / "ca.pem")
         gateway_argv = [
-            python, "-m", "standins.gateway", "--config", str(CONFIG_FILE), "--port", str(ports["gateway"]),
-            "--subscriptions", str(subscriptions_file),
-            "--backend", f"{config['gateway']['backend_id']}={simulator.url}",
-            "--appinsights-connection-string", f"InstrumentationKey={ikey};IngestionEndpoint={monitor.url}/",
-            "--ca-cert", ca_cert,
+            python,
+            "-m",
+            "standins.gateway",
+            "--config",
+            str(CONFIG_FILE),
+            "--port",
+            str(ports["gateway"]),
+            "--subscriptions",
+            str(subscriptions_file),
+            "--backend",
+            f"{config['gateway']['backend_id']}={simulator.url}",
+            "--appinsights-connection-string",
+            f"InstrumentationKey={ikey};IngestionEndpoint={monitor.url}/",
+            "--ca-cert",
+            ca_cert,
         ]
         if metrics_flush_seconds is not None:
             gateway_argv += ["--metrics-flush-seconds", str(metrics_flush_seconds)]
         gateway = _spawn("gateway", gateway_argv, echo=echo)
         children.append(gateway)
-        mail = _spawn("mail", [python, "-m", "standins.mail", "--outbox", str(data_dir / "outbox"),
-                               "--port", str(ports["smtp"]), "--tls-dir", str(tls_dir),
-                               "--user", "alerts", "--password", "local-smtp-password"], echo=echo)
+        mail = _spawn(
+            "mail",
+            [
+                python,
+                "-m",
+                "standins.mail",
+                "--outbox",
+                str(data_dir / "outbox"),
+                "--port",
+                str(ports["smtp"]),
+                "--tls-dir",
+                str(tls_dir),
+                "--user",
+                "alerts",
+                "--password",
+                "local-smtp-password",
+            ],
+            echo=echo,
+        )
         children.append(mail)
         azurite_bin = ROOT / "node_modules" / ".bin" / "azurite"
         if not azurite_bin.exists():
             raise StackError(f"{azurite_bin} is missing: run `make setup` (npm ci) first")
-        azurite = _spawn("azurite", [
-            str(azurite_bin), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
-            "--location", str(data_dir / "azurite"),
-            "--blobHost", "127.0.0.1", "--blobPort", str(ports["azurite_blob"]),
-            "--queueHost", "127.0.0.1", "--queuePort", str(ports["azurite_queue"]),
-            "--tableHost", "127.0.0.1", "--tablePort", str(ports["azurite_table"]),
-        ], echo=echo, ready_prefix="Azurite Table service is successfully listening")
+        azurite = _spawn(
+            "azurite",
+            [
+                str(azurite_bin),
+                "--silent",
+                "--disableTelemetry",
+                "--skipApiVersionCheck",
+                "--location",
+                str(data_dir / "azurite"),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(ports["azurite_blob"]),
+                "--queueHost",
+                "127.0.0.1",
+                "--queuePort",
+                str(ports["azurite_queue"]),
+                "--tableHost",
+                "127.0.0.1",
+                "--tablePort",
+                str(ports["azurite_table"]),
+            ],
+            echo=echo,
+            ready_prefix="Azurite Table service is successfully listening",
+        )
         children.append(azurite)
         for child in (gateway, mail, azurite):
             _wait_ready(child)
@@ -255,12 +344,22 @@ def start_stack(
             "api_version": config["api_version"],
             "deployments": sorted(config["deployments"]),
             "simulator_url": simulator.url,
-            "monitor": {"endpoint": monitor.url, "workspace_id": workspace_id, "ca_cert": ca_cert,
-                        "instrumentation_key": ikey, "db_path": str(data_dir / "monitor.duckdb")},
+            "monitor": {
+                "endpoint": monitor.url,
+                "workspace_id": workspace_id,
+                "ca_cert": ca_cert,
+                "instrumentation_key": ikey,
+                "db_path": str(data_dir / "monitor.duckdb"),
+            },
             "ingestion": {"endpoint": monitor.url, "rule_id": rule_id, "streams": _streams()},
             "identity": {"endpoint": f"{identity.url}/msi/token", "header": identity_header},
-            "smtp": {"host": "127.0.0.1", "port": ports["smtp"], "username": "alerts",
-                     "password": "local-smtp-password", "starttls": True},
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": ports["smtp"],
+                "username": "alerts",
+                "password": "local-smtp-password",
+                "starttls": True,
+            },
             "outbox_dir": str(data_dir / "outbox"),
             "storage": {"connection_string": azurite_connection_string(ports)},
             "functions_url": f"http://127.0.0.1:{ports['functions']}" if with_host else None,
@@ -270,9 +369,21 @@ def start_stack(
         _write_private(stack.stack_file, stack.info)
 
         if with_host:
-            host = _spawn("functions", [python, "-m", "standins.funchost", "--app", "function_app:app",
-                                        "--settings", str(data_dir / "local.settings.json"),
-                                        "--port", str(ports["functions"])], echo=echo)
+            host = _spawn(
+                "functions",
+                [
+                    python,
+                    "-m",
+                    "standins.funchost",
+                    "--app",
+                    "function_app:app",
+                    "--settings",
+                    str(data_dir / "local.settings.json"),
+                    "--port",
+                    str(ports["functions"]),
+                ],
+                echo=echo,
+            )
             children.append(host)
             _wait_ready(host)
     except BaseException:
@@ -298,10 +409,16 @@ def running_stack(data_dir: Path, **kwargs: Any) -> Iterator[Stack]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m standins.stack", description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".local")
-    parser.add_argument("--no-host", action="store_true", help="start the stand-ins only (e.g. for `func start`)")
+    parser.add_argument(
+        "--no-host", action="store_true", help="start the stand-ins only (e.g. for `func start`)"
+    )
     parser.add_argument("--auto-ports", action="store_true", help="free ports instead of the fixed defaults")
-    parser.add_argument("--run-for", type=float, default=float(os.environ.get("RUN_FOR") or 0),
-                        help="stop by itself after this many seconds (0: until Ctrl-C); env RUN_FOR")
+    parser.add_argument(
+        "--run-for",
+        type=float,
+        default=float(os.environ.get("RUN_FOR") or 0),
+        help="stop by itself after this many seconds (0: until Ctrl-C); env RUN_FOR",
+    )
     parser.add_argument("--metrics-flush-seconds", type=float, default=None)
     args = parser.parse_args(argv)
 
@@ -310,24 +427,37 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     print("starting the local stack (stand-ins bind 127.0.0.1 only)...", flush=True)
     try:
-        stack = start_stack(args.data_dir, fixed_ports=not args.auto_ports, with_host=not args.no_host,
-                            echo=True, metrics_flush_seconds=args.metrics_flush_seconds)
+        stack = start_stack(
+            args.data_dir,
+            fixed_ports=not args.auto_ports,
+            with_host=not args.no_host,
+            echo=True,
+            metrics_flush_seconds=args.metrics_flush_seconds,
+        )
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     info = stack.info
-    print(f"stack up: gateway {info['gateway_url']}/inference, monitor {info['monitor']['endpoint']}, "
-          f"SMTP {info['smtp']['host']}:{info['smtp']['port']}", flush=True)
+    print(
+        f"stack up: gateway {info['gateway_url']}/inference, monitor {info['monitor']['endpoint']}, "
+        f"SMTP {info['smtp']['host']}:{info['smtp']['port']}",
+        flush=True,
+    )
     print(f"  stack description: {stack.stack_file}", flush=True)
     print(f"  app settings:      {args.data_dir / 'local.settings.json'}", flush=True)
     print(f"  metrics store:     {info['monitor']['db_path']}", flush=True)
     print(f"  email outbox:      {info['outbox_dir']}", flush=True)
     if info["functions_url"]:
-        print(f"  functions host:    {info['functions_url']} "
-              f"(run a timer now: curl -X POST {info['functions_url']}/admin/functions/costs "
-              "-H 'Content-Type: application/json' -d '{{\"input\": \"\"}}')", flush=True)
-    print("Ctrl-C stops everything." + (f" Stopping by itself in {args.run_for:.0f}s." if args.run_for else ""),
-          flush=True)
+        print(
+            f"  functions host:    {info['functions_url']} "
+            f"(run a timer now: curl -X POST {info['functions_url']}/admin/functions/costs "
+            "-H 'Content-Type: application/json' -d '{{\"input\": \"\"}}')",
+            flush=True,
+        )
+    print(
+        "Ctrl-C stops everything." + (f" Stopping by itself in {args.run_for:.0f}s." if args.run_for else ""),
+        flush=True,
+    )
     try:
         deadline = time.monotonic() + args.run_for if args.run_for else None
         while not stop.wait(0.5):

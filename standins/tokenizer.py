@@ -98,7 +98,9 @@ def _content_text(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "".join(
-            str(part.get("text", "")) for part in content if isinstance(part, Mapping) and part.get("type") == "text"
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, Mapping) and part.get("type") == "text"
         )
     return str(content)
 
@@ -114,7 +116,9 @@ def chat_prompt_text(messages: Iterable[Mapping[str, Any]]) -> list[str]:
     return parts
 
 
-def count_chat_prompt_tokens(messages: Iterable[Mapping[str, Any]], encoding_name: str = DEFAULT_ENCODING) -> int:
+def count_chat_prompt_tokens(
+    messages: Iterable[Mapping[str, Any]], encoding_name: str = DEFAULT_ENCODING
+) -> int:
     encoding = get_encoding(encoding_name)
     total = _REPLY_PRIMING_TOKENS
     for message in messages:

@@ -12,8 +12,11 @@ from shared.config import HOST_SETTINGS, SETTINGS, ConfigError, Settings, load_s
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
-REQUIRED = {"GATEWAY_URL": "https://apim.example.net", "TRAFFIC_SUBSCRIPTION_KEY": "k",
-            "LOG_ANALYTICS_WORKSPACE_ID": "ws"}
+REQUIRED = {
+    "GATEWAY_URL": "https://apim.example.net",
+    "TRAFFIC_SUBSCRIPTION_KEY": "k",
+    "LOG_ANALYTICS_WORKSPACE_ID": "ws",
+}
 
 
 def test_defaults_fill_everything_optional() -> None:
@@ -75,8 +78,9 @@ def test_sample_lists_exactly_the_settings() -> None:
 def test_readme_table_lists_exactly_the_settings() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    documented = {line.split("|")[1].strip().strip("`") for line in table.splitlines()
-                  if line.startswith("| `")}
+    documented = {
+        line.split("|")[1].strip().strip("`") for line in table.splitlines() if line.startswith("| `")
+    }
     assert documented == set(setting_names()) | set(HOST_SETTINGS)
 
 

@@ -14,15 +14,22 @@ HEAVY = ("pandas", "openai", "azure.monitor.query", "azure.monitor.ingestion", "
 
 
 def _run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={"PATH": os.environ["PATH"], **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_import_loads_no_heavy_module_and_registers_two_timers() -> None:
     code = (
         "import sys, json, function_app\n"
         f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
-        "timers = {f.get_function_name(): f.get_bindings()[0].get_dict_repr() for f in function_app.app.get_functions()}\n"
+        "functions = function_app.app.get_functions()\n"
+        "timers = {f.get_function_name(): f.get_bindings()[0].get_dict_repr() for f in functions}\n"
         "print(json.dumps({'heavy': heavy, 'timers': {k: {'type': v['type'], 'schedule': v['schedule'],"
         " 'runOnStartup': v['runOnStartup']} for k, v in timers.items()}}))\n"
     )
@@ -37,6 +44,8 @@ def test_import_loads_no_heavy_module_and_registers_two_timers() -> None:
 
 
 def test_bad_setting_fails_at_start_with_its_name() -> None:
-    result = _run("import function_app", {**SAMPLE, "TRAFFIC_SUBSCRIPTION_KEY": "k", "COST_SCHEDULE": "0 * * * *"})
+    result = _run(
+        "import function_app", {**SAMPLE, "TRAFFIC_SUBSCRIPTION_KEY": "k", "COST_SCHEDULE": "0 * * * *"}
+    )
     assert result.returncode != 0
     assert "app setting COST_SCHEDULE='0 * * * *' is invalid" in result.stderr
