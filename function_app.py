@@ -20,6 +20,11 @@ settings = load_settings(os.environ)
 
 log = logging.getLogger("function_app")
 
+# The SDKs log every HTTP request and credential probe at INFO; in Application Insights that is
+# noise billed per GB. Their warnings and errors still come through.
+for _noisy in ("azure", "httpx", "httpx2"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
+
 
 @app.timer_trigger(schedule="%TRAFFIC_SCHEDULE%", arg_name="timer", run_on_startup=False)
 def traffic(timer: func.TimerRequest) -> None:

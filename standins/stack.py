@@ -75,10 +75,13 @@ class Stack:
     def stack_file(self) -> Path:
         return self.data_dir / "stack.json"
 
-    def stop(self) -> None:
-        for child in reversed(self.children):
+    def stop(self) -> list[str]:
+        """Stop every process; return the names of any whose process group outlived the stop."""
+        stopped = list(reversed(self.children))
+        for child in stopped:
             _stop_child(child)
         self.children.clear()
+        return [child.name for child in stopped if _group_alive(child.process.pid)]
 
 
 def _pump(child: Child, stream: IO[str], echo: bool, ready_prefix: str) -> None:
@@ -133,6 +136,16 @@ def _stop_child(child: Child) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.process.pid, signal.SIGKILL)
         child.process.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _ports(fixed: bool) -> dict[str, int]:
@@ -451,13 +464,14 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  functions host:    {info['functions_url']} "
             f"(run a timer now: curl -X POST {info['functions_url']}/admin/functions/costs "
-            "-H 'Content-Type: application/json' -d '{{\"input\": \"\"}}')",
+            "-H 'Content-Type: application/json' -d '{\"input\": \"\"}')",
             flush=True,
         )
     print(
         "Ctrl-C stops everything." + (f" Stopping by itself in {args.run_for:.0f}s." if args.run_for else ""),
         flush=True,
     )
+    exit_code = 0
     try:
         deadline = time.monotonic() + args.run_for if args.run_for else None
         while not stop.wait(0.5):
@@ -466,14 +480,16 @@ def main(argv: list[str] | None = None) -> int:
             dead = [child.name for child in stack.children if child.process.poll() is not None]
             if dead:
                 print(f"error: {', '.join(dead)} exited unexpectedly; stopping", file=sys.stderr, flush=True)
-                stack.stop()
-                return 1
+                exit_code = 1
+                break
     finally:
         print("stopping the local stack...", flush=True)
-        stack.stop()
-        print("stopped; no process left behind.", flush=True)
-    return 0
-
+        leftovers = stack.stop()
+    if leftovers:
+        print(f"error: processes of {', '.join(leftovers)} are still running", file=sys.stderr, flush=True)
+        return 1
+    print("stopped; no process left behind.", flush=True)
+    return exit_code
 
 if __name__ == "__main__":
     raise SystemExit(main())
