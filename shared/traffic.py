@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from openai import AzureOpenAI
+    from openai.types.chat import ChatCompletionMessageParam
 
     from shared.config import Settings
 
@@ -54,18 +55,18 @@ def _client(settings: Settings) -> AzureOpenAI:
 
 
 def _one_call(client: AzureOpenAI, settings: Settings, *, stream: bool) -> tuple[int, int, int]:
-    messages = [{"role": "user", "content": _PROMPT}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": _PROMPT}]
     headers = {"x-user-id": settings.traffic_user_id}
     if not stream:
         response = client.chat.completions.create(
-            model=settings.traffic_deployment, messages=messages, max_tokens=120, extra_headers=headers  # type: ignore[arg-type]
+            model=settings.traffic_deployment, messages=messages, max_tokens=120, extra_headers=headers
         )
         usage = response.usage
     else:
         usage = None
         chunks = client.chat.completions.create(
             model=settings.traffic_deployment,
-            messages=messages,  # type: ignore[arg-type]
+            messages=messages,
             max_tokens=120,
             stream=True,
             stream_options={"include_usage": True},
