@@ -7,7 +7,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run stack test test-fast lint bench-gateway clean
+.PHONY: setup run stack test test-fast lint bench-gateway bench-traffic clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -39,8 +39,12 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# Benchmarks print figures; run on demand, never in tests (shared machines are noisy).
 bench-gateway: setup
 	$(PY) -m bench.gateway_latency
+
+bench-traffic: setup
+	$(PY) -m bench.traffic_rate
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache

@@ -30,9 +30,9 @@ for _noisy in ("azure", "httpx", "httpx2"):
 def traffic(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("traffic timer is past due; running now")
-    from shared.traffic import run_traffic
+    from shared.traffic_wiring import run_traffic_from_settings
 
-    run_traffic(settings)
+    run_traffic_from_settings(settings, os.environ)
 
 
 @app.timer_trigger(schedule="%COST_SCHEDULE%", arg_name="timer", run_on_startup=False)

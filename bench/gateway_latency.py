@@ -5,7 +5,9 @@ Starts the local stand-ins (each its own process, as `make run` does), then from
    directly and through the gateway, alternating phases, plain and streamed; latency is measured
    from the moment a request was due, so a slow server cannot hide queueing (no coordinated
    omission); streamed calls report time to first token and to last byte;
-2. saturation: 50 concurrent clients with no pacing, requests per second on each path.
+2. saturation: 50 concurrent clients with no pacing, requests per second on each path, against a
+   second stack whose simulator answers at once (no latency, no time to first token), so the
+   figure is the CPU-bound throughput of each path rather than 50 / model latency.
 Prints a table; `--json` also writes the figures. Run: `make bench-gateway` or
 `python -m bench.gateway_latency --seconds 20`.
 """
@@ -24,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from standins.stack import running_stack
+from standins.stack import CONFIG_FILE, running_stack
 
 COMPLETION_TOKENS = 20
 MESSAGES = [
@@ -129,7 +131,7 @@ async def saturation(target: dict[str, Any], seconds: float, concurrency: int) -
         return done / (time.perf_counter() - started)
 
 
-async def run_benchmark(info: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+def _targets(info: dict[str, Any]) -> dict[str, dict[str, Any]]:
     api = info["api_version"]
     key = next(iter(info["subscriptions"].values()))
     targets = {
@@ -138,11 +140,24 @@ async def run_benchmark(info: dict[str, Any], args: argparse.Namespace) -> dict[
             "headers": {"api-key": "bench"},
         },
         "gateway": {
-            "url": f"{info['gateway_url']}/inference/openai/deployments/gpt-4o-mini/chat/completions"
-            f"?api-version={api}",
+            "url": f"{info['gateway_url']}/inference/openai/deployments/gpt-4o-mini/chat/completions?api-version={api}",
             "headers": {"api-key": key},
         },
     }
+    return targets
+
+
+async def run_saturation(info: dict[str, Any], args: argparse.Namespace) -> dict[str, float]:
+    saturation_rps = {}
+    for path, target in _targets(info).items():
+        print(f"  saturation, {args.concurrency} clients: {path}...", file=sys.stderr, flush=True)
+        await saturation(target, 1, args.concurrency)  # warm-up
+        saturation_rps[path] = await saturation(target, args.saturation_seconds, args.concurrency)
+    return saturation_rps
+
+
+async def run_benchmark(info: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    targets = _targets(info)
     # Warm both paths (connection pools, tokenizer caches) before measuring.
     for target in targets.values():
         await steady_phase(target, "warm", False, 50, 1, args.concurrency)
@@ -155,14 +170,8 @@ async def run_benchmark(info: dict[str, Any], args: argparse.Namespace) -> dict[
                 file=sys.stderr,
                 flush=True,
             )
-            phases.append(
-                await steady_phase(targets[path], path, streamed, args.rate, args.seconds, args.concurrency)
-            )
-    saturation_rps = {}
-    for path, target in targets.items():
-        print(f"  saturation, {args.concurrency} clients: {path}...", file=sys.stderr, flush=True)
-        saturation_rps[path] = await saturation(target, args.saturation_seconds, args.concurrency)
-    return {"phases": phases, "saturation_rps": saturation_rps}
+            phases.append(await steady_phase(targets[path], path, streamed, args.rate, args.seconds, args.concurrency))
+    return {"phases": phases}
 
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -180,9 +189,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     for streamed in (False, True):
         direct, gateway = by_key[("direct", streamed)], by_key[("gateway", streamed)]
         metrics = (
-            [("total", "total_ms")]
-            if not streamed
-            else [("first token", "first_byte_ms"), ("last byte", "total_ms")]
+            [("total", "total_ms")] if not streamed else [("first token", "first_byte_ms"), ("last byte", "total_ms")]
         )
         for label, attr in metrics:
             d50, d99 = direct.quantile(0.5, attr), direct.quantile(0.99, attr)
@@ -215,9 +222,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second in the steady phases")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each steady phase")
@@ -230,6 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     ):
         print("stack up; measuring...", file=sys.stderr, flush=True)
         results = asyncio.run(run_benchmark(stack.info, args))
+    instant = json.loads(CONFIG_FILE.read_text(encoding="utf-8"))
+    instant["simulator"].update({"latency_ms": 0, "time_to_first_token_ms": 0, "tokens_per_second": 1_000_000})
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as data_dir:
+        config_file = Path(data_dir) / "stack.config.json"
+        config_file.write_text(json.dumps(instant), encoding="utf-8")
+        with running_stack(Path(data_dir), fixed_ports=False, with_host=False, config_file=config_file) as stack:
+            results["saturation_rps"] = asyncio.run(run_saturation(stack.info, args))
     figures = report(results, args)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")

@@ -45,6 +45,31 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("a whole number, 0 or more")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0 or number == float("inf"):
+        raise ValueError("a number greater than 0")
+    return number
+
+
+def _ratio(value: str) -> float:
+    number = float(value)
+    if not 0 <= number <= 1:
+        raise ValueError("a number from 0 to 1")
+    return number
+
+
+def _optional_int(value: str) -> int | None:
+    return int(value) if value else None
+
+
 def _text(value: str) -> str:
     return value
 
@@ -60,8 +85,9 @@ class Setting:
     default: str | None  # None: required
     meaning: str
     expected: str
-    secret: bool = False
 
+
+_SCHEDULE = "an NCRONTAB expression with six fields, seconds first, e.g. '0 */5 * * * *'"
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -69,14 +95,14 @@ SETTINGS: tuple[Setting, ...] = (
         _schedule,
         "0 */5 * * * *",
         "When the traffic timer runs (NCRONTAB, six fields, seconds first).",
-        "an NCRONTAB expression with six fields, seconds first, e.g. '0 */5 * * * *'",
+        _SCHEDULE,
     ),
     Setting(
         "COST_SCHEDULE",
         _schedule,
         "0 */15 * * * *",
         "When the costs timer runs (NCRONTAB, six fields, seconds first).",
-        "an NCRONTAB expression with six fields, seconds first, e.g. '0 */15 * * * *'",
+        _SCHEDULE,
     ),
     Setting(
         "GATEWAY_URL",
@@ -93,33 +119,81 @@ SETTINGS: tuple[Setting, ...] = (
         "an api-version string such as 2024-10-21",
     ),
     Setting(
-        "TRAFFIC_SUBSCRIPTION_KEY",
+        "TRAFFIC_PERSONAS_FILE",
         _text,
-        None,
-        "APIM subscription key the synthetic traffic uses (a Key Vault reference in Azure).",
-        "a non-empty APIM subscription key",
-        secret=True,
+        "shared/personas.sample.json",
+        "Persona file of the synthetic traffic; relative paths start at the app root.",
+        "the path of a persona JSON file",
     ),
     Setting(
-        "TRAFFIC_DEPLOYMENT",
-        _text,
-        "gpt-4o-mini",
-        "Model deployment the synthetic traffic calls.",
-        "a deployment name",
-    ),
-    Setting(
-        "TRAFFIC_USER_ID",
-        _text,
-        "synthetic-user",
-        "End-user id the synthetic traffic sends in the x-user-id header.",
-        "a user id",
+        "TRAFFIC_SEED",
+        _optional_int,
+        "",
+        "Seed of the synthetic traffic; empty: a fresh seed each run (logged, so a run can be replayed).",
+        "empty or a whole number",
     ),
     Setting(
         "TRAFFIC_REQUESTS_PER_RUN",
         _positive_int,
-        "4",
-        "Chat completions sent per traffic run.",
+        "20",
+        "Chat completions planned per traffic run.",
         "a whole number greater than 0",
+    ),
+    Setting(
+        "TRAFFIC_CONCURRENCY",
+        _positive_int,
+        "16",
+        "Most synthetic calls in flight at once.",
+        "a whole number greater than 0",
+    ),
+    Setting(
+        "TRAFFIC_TIME_BUDGET_SECONDS",
+        _positive_float,
+        "240",
+        "A traffic run, upload included, ends within this; keep it below functionTimeout and the schedule period.",
+        "a number of seconds greater than 0",
+    ),
+    Setting(
+        "TRAFFIC_REQUEST_TIMEOUT_SECONDS",
+        _positive_float,
+        "30",
+        "Timeout of one synthetic call attempt.",
+        "a number of seconds greater than 0",
+    ),
+    Setting(
+        "TRAFFIC_MAX_RETRIES",
+        _non_negative_int,
+        "2",
+        "Retries of a synthetic call on 408/409/429/5xx, timeouts and connection errors (Retry-After honoured).",
+        "a whole number, 0 or more",
+    ),
+    Setting(
+        "TRAFFIC_FAILURE_WARN_RATIO",
+        _ratio,
+        "0.05",
+        "A traffic run logs a warning when more than this share of its sent calls failed.",
+        "a number from 0 to 1",
+    ),
+    Setting(
+        "TRAFFIC_INGESTION_STREAM",
+        _text,
+        "Custom-SyntheticTraffic_CL",
+        "Data collection rule stream of the synthetic-traffic ground truth.",
+        "a DCR stream name",
+    ),
+    Setting(
+        "LOGS_INGESTION_ENDPOINT",
+        _url,
+        None,
+        "Logs ingestion endpoint of the data collection rule the app uploads to.",
+        "an absolute https URL, e.g. https://my-dcr-abcd.westeurope-1.ingest.monitor.azure.com",
+    ),
+    Setting(
+        "LOGS_INGESTION_RULE_ID",
+        _text,
+        None,
+        "Immutable id of that data collection rule.",
+        "the DCR immutable id, dcr-<32 hex digits>",
     ),
     Setting(
         "LOG_ANALYTICS_WORKSPACE_ID",
@@ -153,8 +227,7 @@ SETTINGS: tuple[Setting, ...] = (
         "AZURE_CA_BUNDLE",
         _optional_text,
         "",
-        "PEM file of extra CAs to trust for Azure Monitor calls; empty in Azure, the local "
-        "stand-ins' CA locally.",
+        "PEM file of extra CAs to trust for Azure Monitor calls; empty in Azure, the local stand-ins' CA locally.",
         "empty or the path of a PEM file",
     ),
 )
@@ -170,21 +243,22 @@ class Settings:
     cost_schedule: str
     gateway_url: str
     openai_api_version: str
-    traffic_subscription_key: str
-    traffic_deployment: str
-    traffic_user_id: str
+    traffic_personas_file: str
+    traffic_seed: int | None
     traffic_requests_per_run: int
+    traffic_concurrency: int
+    traffic_time_budget_seconds: float
+    traffic_request_timeout_seconds: float
+    traffic_max_retries: int
+    traffic_failure_warn_ratio: float
+    traffic_ingestion_stream: str
+    logs_ingestion_endpoint: str
+    logs_ingestion_rule_id: str
     log_analytics_workspace_id: str
     log_analytics_endpoint: str
     cost_window_minutes: int
     azure_client_id: str | None
     azure_ca_bundle: str | None
-
-
-def _shown(setting: Setting, raw: str) -> str:
-    if setting.secret:
-        return f"<{len(raw)} characters, hidden>"
-    return repr(raw)
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -202,14 +276,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         try:
             values[setting.name.lower()] = setting.parse(raw)
         except ValueError as error:
-            expected = (
-                str(error)
-                if str(error) and not str(error).startswith("invalid literal")
-                else setting.expected
-            )
-            problems.append(
-                f"app setting {setting.name}={_shown(setting, raw)} is invalid; expected {expected}"
-            )
+            expected = str(error) if str(error) and not str(error).startswith("invalid literal") else setting.expected
+            problems.append(f"app setting {setting.name}={raw!r} is invalid; expected {expected}")
     if problems:
         raise ConfigError("\n".join(problems))
     return Settings(**{field.name: values[field.name] for field in fields(Settings)})

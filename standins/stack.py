@@ -172,22 +172,29 @@ def azurite_connection_string(ports: dict[str, int]) -> str:
 def app_settings_for(info: dict[str, Any], sample: Path = SETTINGS_SAMPLE) -> dict[str, str]:
     """The sample settings, pointed at this stack (endpoints, generated key, CA, identity)."""
     values: dict[str, str] = dict(json.loads(sample.read_text(encoding="utf-8"))["Values"])
-    first_subscription = next(iter(info["subscriptions"]))
     values.update(
         {
             "GATEWAY_URL": info["gateway_url"],
-            "TRAFFIC_SUBSCRIPTION_KEY": info["subscriptions"][first_subscription],
             "OPENAI_API_VERSION": info["api_version"],
             "LOG_ANALYTICS_WORKSPACE_ID": info["monitor"]["workspace_id"],
             "LOG_ANALYTICS_ENDPOINT": info["monitor"]["endpoint"],
             "AZURE_CA_BUNDLE": info["monitor"]["ca_cert"],
             "AzureWebJobsStorage": info["storage"]["connection_string"],
+            "LOGS_INGESTION_ENDPOINT": info["ingestion"]["endpoint"],
+            "LOGS_INGESTION_RULE_ID": info["ingestion"]["rule_id"],
             # What the Functions platform sets for managed identity in Azure.
             "IDENTITY_ENDPOINT": info["identity"]["endpoint"],
             "IDENTITY_HEADER": info["identity"]["header"],
         }
     )
+    # The sample personas name their key settings after the subscription: TRAFFIC_KEY_<NAME>.
+    for name, key in info["subscriptions"].items():
+        values[persona_key_setting(name)] = key
     return values
+
+
+def persona_key_setting(subscription_name: str) -> str:
+    return "TRAFFIC_KEY_" + subscription_name.upper().replace("-", "_")
 
 
 def start_stack(
@@ -197,11 +204,13 @@ def start_stack(
     with_host: bool = False,
     echo: bool = False,
     metrics_flush_seconds: float | None = None,
+    config_file: Path = CONFIG_FILE,
+    host_schedules: bool = True,
 ) -> Stack:
     """Start every stand-in (and the app host when asked); stop them all if any fails."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = json.loads(CONFIG_FILE.read_text(encoding="utf-8"))
+    config = json.loads(config_file.read_text(encoding="utf-8"))
     ports = _ports(fixed_ports)
     python = sys.executable
     tls_dir = data_dir / "tls"
@@ -261,7 +270,7 @@ def start_stack(
                 "-m",
                 "standins.simulator",
                 "--config",
-                str(CONFIG_FILE),
+                str(config_file),
                 "--port",
                 str(ports["simulator"]),
             ],
@@ -283,7 +292,7 @@ def start_stack(
             "-m",
             "standins.gateway",
             "--config",
-            str(CONFIG_FILE),
+            str(config_file),
             "--port",
             str(ports["gateway"]),
             "--subscriptions",
@@ -382,21 +391,13 @@ def start_stack(
         _write_private(stack.stack_file, stack.info)
 
         if with_host:
-            host = _spawn(
-                "functions",
-                [
-                    python,
-                    "-m",
-                    "standins.funchost",
-                    "--app",
-                    "function_app:app",
-                    "--settings",
-                    str(data_dir / "local.settings.json"),
-                    "--port",
-                    str(ports["functions"]),
-                ],
-                echo=echo,
-            )
+            host_argv = [
+                python, "-m", "standins.funchost", "--app", "function_app:app",
+                "--settings", str(data_dir / "local.settings.json"), "--port", str(ports["functions"]),
+            ]  # fmt: skip
+            if not host_schedules:
+                host_argv.append("--no-schedules")
+            host = _spawn("functions", host_argv, echo=echo)
             children.append(host)
             _wait_ready(host)
     except BaseException:
@@ -422,9 +423,7 @@ def running_stack(data_dir: Path, **kwargs: Any) -> Iterator[Stack]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m standins.stack", description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".local")
-    parser.add_argument(
-        "--no-host", action="store_true", help="start the stand-ins only (e.g. for `func start`)"
-    )
+    parser.add_argument("--no-host", action="store_true", help="start the stand-ins only (e.g. for `func start`)")
     parser.add_argument("--auto-ports", action="store_true", help="free ports instead of the fixed defaults")
     parser.add_argument(
         "--run-for",
@@ -490,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print("stopped; no process left behind.", flush=True)
     return exit_code
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -33,7 +33,7 @@ def test_import_loads_no_heavy_module_and_registers_two_timers() -> None:
         "print(json.dumps({'heavy': heavy, 'timers': {k: {'type': v['type'], 'schedule': v['schedule'],"
         " 'runOnStartup': v['runOnStartup']} for k, v in timers.items()}}))\n"
     )
-    result = _run(code, {**SAMPLE, "TRAFFIC_SUBSCRIPTION_KEY": "k"})
+    result = _run(code, SAMPLE)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["heavy"] == []
@@ -45,7 +45,7 @@ def test_import_loads_no_heavy_module_and_registers_two_timers() -> None:
 
 def test_bad_setting_fails_at_start_with_its_name() -> None:
     result = _run(
-        "import function_app", {**SAMPLE, "TRAFFIC_SUBSCRIPTION_KEY": "k", "COST_SCHEDULE": "0 * * * *"}
+        "import function_app", {**SAMPLE, "COST_SCHEDULE": "0 * * * *"}
     )
     assert result.returncode != 0
     assert "app setting COST_SCHEDULE='0 * * * *' is invalid" in result.stderr

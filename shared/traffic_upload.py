@@ -1,0 +1,43 @@
+"""Upload a run's ground-truth rows with the Logs Ingestion API (LogsIngestionClient).
+
+A failed upload raises TrafficUploadError: the Functions host then logs the invocation as
+failed, which is what we want: losing the record of what was sent silently would make the
+reconciliation blame the metrics pipeline for a gap that is ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+
+class IngestionClient(Protocol):
+    """The part of azure.monitor.ingestion.LogsIngestionClient we use."""
+
+    def upload(self, rule_id: str, stream_name: str, logs: list[Any], **kwargs: Any) -> None: ...
+
+
+# Builds the client for a DCR's logs ingestion endpoint, e.g.
+# functools.partial(shared.azure_clients.logs_ingestion_client, settings).
+IngestionClientFactory = Callable[[str], IngestionClient]
+
+
+class TrafficUploadError(RuntimeError):
+    """The ground truth of a traffic run could not be uploaded."""
+
+
+def upload_ground_truth(
+    client: IngestionClient, *, rule_id: str, stream_name: str, rows: Sequence[dict[str, Any]],
+    timeout_seconds: float,
+) -> None:
+    if not rows:
+        return
+    try:
+        # Without on_error the client raises on the first failed chunk, which is what we want.
+        client.upload(rule_id=rule_id, stream_name=stream_name, logs=list(rows),
+                      connection_timeout=timeout_seconds, read_timeout=timeout_seconds)
+    except Exception as error:  # any failure (HTTP, auth, network) means the record is lost
+        raise TrafficUploadError(
+            f"uploading {len(rows)} ground-truth rows to stream {stream_name} of data collection rule "
+            f"{rule_id} failed: {type(error).__name__}: {error}"
+        ) from error
