@@ -39,6 +39,6 @@ def traffic(timer: func.TimerRequest) -> None:
 def costs(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("costs timer is past due; running now")
-    from shared.costs import run_costs
+    from shared.cost_wiring import run_costs_from_settings
 
-    run_costs(settings)
+    run_costs_from_settings(settings)

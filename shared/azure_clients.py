@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -9,40 +10,39 @@ if TYPE_CHECKING:
     from azure.monitor.ingestion import LogsIngestionClient
     from azure.monitor.query import LogsQueryClient
 
-    from shared.config import Settings
 
+@dataclass(frozen=True)
+class AzureAccess:
+    """How the app reaches Azure: its managed identity and which CAs it trusts."""
 
-def credential(settings: Settings) -> TokenCredential:
-    """Managed identity in Azure; the local identity stand-in answers the same protocol locally."""
-    from azure.identity import DefaultAzureCredential
+    client_id: str | None = None  # user-assigned managed identity; None: system-assigned
+    ca_bundle: str | None = None  # extra CAs (the local stand-ins' CA); None: the system store
 
-    return DefaultAzureCredential(
-        managed_identity_client_id=settings.azure_client_id,
-        exclude_interactive_browser_credential=True,
-    )
+    def credential(self) -> TokenCredential:
+        """Managed identity in Azure; the local identity stand-in answers the same protocol locally."""
+        from azure.identity import DefaultAzureCredential
 
+        return DefaultAzureCredential(
+            managed_identity_client_id=self.client_id,
+            exclude_interactive_browser_credential=True,
+        )
 
-def connection_verify(settings: Settings) -> str | bool:
-    """azure-core's TLS verification: the extra CA bundle when one is set, else the system store."""
-    return settings.azure_ca_bundle or True
+    @property
+    def connection_verify(self) -> str | bool:
+        """azure-core's TLS verification: the extra CA bundle when one is set, else the system store."""
+        return self.ca_bundle or True
 
+    def logs_query_client(self, endpoint: str, credential: TokenCredential | None = None) -> LogsQueryClient:
+        from azure.monitor.query import LogsQueryClient
 
-def logs_query_client(settings: Settings) -> LogsQueryClient:
-    from azure.monitor.query import LogsQueryClient
+        return LogsQueryClient(
+            credential or self.credential(), endpoint=endpoint, connection_verify=self.connection_verify
+        )
 
-    return LogsQueryClient(
-        credential(settings),
-        endpoint=settings.log_analytics_endpoint,
-        connection_verify=connection_verify(settings),
-    )
+    def logs_ingestion_client(self, endpoint: str, credential: TokenCredential | None = None) -> LogsIngestionClient:
+        """Uploads to a data collection rule: `endpoint` is the DCR's logs ingestion endpoint."""
+        from azure.monitor.ingestion import LogsIngestionClient
 
-
-def logs_ingestion_client(settings: Settings, endpoint: str) -> LogsIngestionClient:
-    """Uploads to a data collection rule: `endpoint` is the DCR's logs ingestion endpoint."""
-    from azure.monitor.ingestion import LogsIngestionClient
-
-    return LogsIngestionClient(
-        endpoint=endpoint,
-        credential=credential(settings),
-        connection_verify=connection_verify(settings),
-    )
+        return LogsIngestionClient(
+            endpoint=endpoint, credential=credential or self.credential(), connection_verify=self.connection_verify
+        )

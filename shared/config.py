@@ -59,11 +59,31 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _non_negative_float(value: str) -> float:
+    number = float(value)
+    if not 0 <= number < float("inf"):
+        raise ValueError("a number, 0 or more")
+    return number
+
+
 def _ratio(value: str) -> float:
     number = float(value)
     if not 0 <= number <= 1:
         raise ValueError("a number from 0 to 1")
     return number
+
+
+def _window_minutes(value: str) -> int:
+    number = int(value)
+    if number <= 0 or 1440 % number:
+        raise ValueError("a whole number of minutes that divides a day (1440) evenly, e.g. 15, 30, 60, 1440")
+    return number
+
+
+def _metrics_schema(value: str) -> str:
+    if value not in ("AppMetrics", "customMetrics"):
+        raise ValueError("AppMetrics (workspace schema) or customMetrics (classic Application Insights schema)")
+    return value
 
 
 def _optional_int(value: str) -> int | None:
@@ -211,10 +231,108 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_WINDOW_MINUTES",
-        _positive_int,
+        _window_minutes,
         "60",
         "Width of a cost summary window in minutes.",
-        "a whole number of minutes greater than 0",
+        "a whole number of minutes that divides 1440",
+    ),
+    Setting(
+        "COST_METRICS_SCHEMA",
+        _metrics_schema,
+        "AppMetrics",
+        "Which table holds the token metrics: AppMetrics (workspace) or customMetrics (Application Insights).",
+        "AppMetrics or customMetrics",
+    ),
+    Setting(
+        "COST_METRICS_RESOURCE_ID",
+        _optional_text,
+        "",
+        "Application Insights resource id; when set, customMetrics is queried on that resource.",
+        "empty or an Azure resource id",
+    ),
+    Setting(
+        "COST_INGESTION_DELAY_MINUTES",
+        _non_negative_int,
+        "15",
+        "A window becomes final this long after its end (Azure Monitor ingestion delay allowance).",
+        "a whole number of minutes, 0 or more",
+    ),
+    Setting(
+        "COST_RECOMPUTE_WINDOWS",
+        _non_negative_int,
+        "3",
+        "Final windows recomputed by every run so late metrics land in their window; also the first run's lookback.",
+        "a whole number, 0 or more",
+    ),
+    Setting(
+        "COST_PRICE_TABLE",
+        _text,
+        "shared/prices/price-table.json",
+        "Versioned price table (native or LiteLLM format); relative paths start at the app root.",
+        "the path of a price table JSON file",
+    ),
+    Setting(
+        "COST_DEPLOYMENT_MAP",
+        _optional_text,
+        "shared/prices/deployments.json",
+        "Deployment → model map; empty: deployment names are model names.",
+        "empty or the path of a deployment map JSON file",
+    ),
+    Setting(
+        "COST_DCR_STREAM",
+        _text,
+        "Custom-TokenCostSummary_CL",
+        "Data collection rule stream of the cost summaries.",
+        "a DCR stream name",
+    ),
+    Setting(
+        "COST_STATE_CONNECTION_STRING",
+        _optional_text,
+        "",
+        "Table storage connection string for the costs progress (Azurite locally); empty in Azure.",
+        "empty or a storage connection string",
+    ),
+    Setting(
+        "COST_STATE_TABLE_ENDPOINT",
+        _optional_text,
+        "",
+        "Table service endpoint used with the managed identity in Azure.",
+        "empty or https://<account>.table.core.windows.net",
+    ),
+    Setting(
+        "COST_STATE_TABLE",
+        _text,
+        "CostProgress",
+        "Table holding which cost windows are final.",
+        "a table name (letters and digits)",
+    ),
+    Setting(
+        "COST_UPLOAD_CHUNK_ROWS",
+        _positive_int,
+        "5000",
+        "Summary rows per upload chunk.",
+        "a whole number greater than 0",
+    ),
+    Setting(
+        "COST_UPLOAD_ATTEMPTS",
+        _positive_int,
+        "3",
+        "Attempts per failed upload chunk before the window is left for the next run.",
+        "a whole number greater than 0",
+    ),
+    Setting(
+        "COST_QUERY_ATTEMPTS",
+        _positive_int,
+        "3",
+        "Attempts per usage query on partial or failed results.",
+        "a whole number greater than 0",
+    ),
+    Setting(
+        "COST_RETRY_DELAY_SECONDS",
+        _non_negative_float,
+        "5",
+        "Pause between query or upload attempts.",
+        "a number of seconds, 0 or more",
     ),
     Setting(
         "AZURE_CLIENT_ID",
@@ -257,6 +375,20 @@ class Settings:
     log_analytics_workspace_id: str
     log_analytics_endpoint: str
     cost_window_minutes: int
+    cost_metrics_schema: str
+    cost_metrics_resource_id: str | None
+    cost_ingestion_delay_minutes: int
+    cost_recompute_windows: int
+    cost_price_table: str
+    cost_deployment_map: str | None
+    cost_dcr_stream: str
+    cost_state_connection_string: str | None
+    cost_state_table_endpoint: str | None
+    cost_state_table: str
+    cost_upload_chunk_rows: int
+    cost_upload_attempts: int
+    cost_query_attempts: int
+    cost_retry_delay_seconds: float
     azure_client_id: str | None
     azure_ca_bundle: str | None
 
@@ -278,6 +410,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         except ValueError as error:
             expected = str(error) if str(error) and not str(error).startswith("invalid literal") else setting.expected
             problems.append(f"app setting {setting.name}={raw!r} is invalid; expected {expected}")
+    if not problems and not (values["cost_state_connection_string"] or values["cost_state_table_endpoint"]):
+        problems.append(
+            "app settings COST_STATE_CONNECTION_STRING and COST_STATE_TABLE_ENDPOINT are both empty; expected "
+            "one of them (the table endpoint with the managed identity in Azure, a connection string locally)"
+        )
     if problems:
         raise ConfigError("\n".join(problems))
     return Settings(**{field.name: values[field.name] for field in fields(Settings)})

@@ -10,12 +10,14 @@ backslashes, newlines or pipes) stays a value and cannot change the query.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 KQL_DIR = Path(__file__).parent / "kql"
 
-ParamValue = str | int | float | bool | datetime | timedelta
+# A sequence of strings becomes a dynamic array literal (for `x in (param)` filters).
+ParamValue = str | int | float | bool | datetime | timedelta | Sequence[str]
 
 _LET_LINE = re.compile(r"^let\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*?);\s*$")
 
@@ -58,7 +60,16 @@ def kql_literal(value: ParamValue) -> str:
         return f"long({value})"
     if isinstance(value, float):
         return f"real({value!r})"
-    return kql_string(value)
+    if isinstance(value, str):
+        return kql_string(value)
+    return kql_string_array(value)
+
+
+def kql_string_array(values: Sequence[str]) -> str:
+    """A dynamic array literal of strings, each escaped as kql_string does."""
+    if not all(isinstance(value, str) for value in values):
+        raise KqlParameterError(f"only strings can be passed in a KQL array parameter, got {values!r}")
+    return "dynamic([" + ", ".join(kql_string(value) for value in values) + "])"
 
 
 def render_query(text: str, params: dict[str, ParamValue], *, source: str = "<query>") -> str:

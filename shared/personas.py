@@ -18,10 +18,22 @@ from typing import Any
 from shared.prompts import MIN_PROMPT_TOKENS
 
 PROMPT_DISTRIBUTIONS = ("uniform", "log_uniform")
-_FIELDS = frozenset({
-    "name", "subscription", "subscription_key_setting", "user_id", "deployment", "prompt_tokens",
-    "max_tokens", "stream_share", "include_usage_share", "prefix_share", "weight", "_comment",
-})
+_FIELDS = frozenset(
+    {
+        "name",
+        "subscription",
+        "subscription_key_setting",
+        "user_id",
+        "deployment",
+        "prompt_tokens",
+        "max_tokens",
+        "stream_share",
+        "include_usage_share",
+        "prefix_share",
+        "weight",
+        "_comment",
+    }
+)
 _PROMPT_FIELDS = frozenset({"min", "max", "distribution"})
 
 
@@ -75,9 +87,18 @@ def _text(raw: Mapping[str, Any], name: str, where: str, problems: _Problems) ->
     return value.strip()
 
 
-def _number(raw: Mapping[str, Any], name: str, where: str, problems: _Problems, *,
-            integer: bool, low: float, high: float = math.inf, default: float | None = None,
-            expected: str) -> float:
+def _number(
+    raw: Mapping[str, Any],
+    name: str,
+    where: str,
+    problems: _Problems,
+    *,
+    integer: bool,
+    low: float,
+    high: float = math.inf,
+    default: float | None = None,
+    expected: str,
+) -> float:
     value = raw.get(name, default)
     number: float | None = None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -90,17 +111,18 @@ def _number(raw: Mapping[str, Any], name: str, where: str, problems: _Problems, 
     return number
 
 
-def _share(raw: Mapping[str, Any], name: str, where: str, problems: _Problems,
-           default: float | None) -> float:
-    return _number(raw, name, where, problems, integer=False, low=0.0, high=1.0, default=default,
-                   expected="a number from 0 to 1")
+def _share(raw: Mapping[str, Any], name: str, where: str, problems: _Problems, default: float | None) -> float:
+    return _number(
+        raw, name, where, problems, integer=False, low=0.0, high=1.0, default=default, expected="a number from 0 to 1"
+    )
 
 
 def _prompt_size(raw: Any, where: str, problems: _Problems) -> PromptSize:
     where = f"{where}.prompt_tokens"
     if not isinstance(raw, Mapping):
-        problems.add(where, f"got {raw!r}; expected an object like "
-                            '{"min": 200, "max": 2000, "distribution": "log_uniform"}')
+        problems.add(
+            where, f'got {raw!r}; expected an object like {{"min": 200, "max": 2000, "distribution": "log_uniform"}}'
+        )
         return PromptSize(MIN_PROMPT_TOKENS, MIN_PROMPT_TOKENS)
     for unknown in sorted(set(raw) - _PROMPT_FIELDS):
         problems.add(f"{where}.{unknown}", f"unknown field; expected some of {sorted(_PROMPT_FIELDS)}")
@@ -111,8 +133,7 @@ def _prompt_size(raw: Any, where: str, problems: _Problems) -> PromptSize:
         problems.add(f"{where}.max", f"got {high}; expected at least min ({low})")
     distribution = raw.get("distribution", "uniform")
     if distribution not in PROMPT_DISTRIBUTIONS:
-        problems.add(f"{where}.distribution",
-                     f"got {distribution!r}; expected one of {list(PROMPT_DISTRIBUTIONS)}")
+        problems.add(f"{where}.distribution", f"got {distribution!r}; expected one of {list(PROMPT_DISTRIBUTIONS)}")
         distribution = "uniform"
     return PromptSize(low, max(low, high), distribution)
 
@@ -124,17 +145,20 @@ def _persona(raw: Any, index: int, environ: Mapping[str, str], problems: _Proble
     name = raw.get("name")
     where = f"persona {name!r}" if isinstance(name, str) and name.strip() else f"personas[{index}]"
     for unknown in sorted(set(raw) - _FIELDS):
-        problems.add(f"{where}.{unknown}",
-                     f"unknown field; expected some of {sorted(_FIELDS - {'_comment'})}")
+        problems.add(f"{where}.{unknown}", f"unknown field; expected some of {sorted(_FIELDS - {'_comment'})}")
     key_setting = _text(raw, "subscription_key_setting", where, problems)
     key = ""
     if key_setting:
         if key_setting not in environ:
-            problems.add(f"{where}.subscription_key_setting",
-                         f"app setting {key_setting} is not set; expected it to hold a subscription key")
+            problems.add(
+                f"{where}.subscription_key_setting",
+                f"app setting {key_setting} is not set; expected it to hold a subscription key",
+            )
         elif not environ[key_setting].strip():
-            problems.add(f"{where}.subscription_key_setting",
-                         f"app setting {key_setting} is empty; expected the APIM subscription key")
+            problems.add(
+                f"{where}.subscription_key_setting",
+                f"app setting {key_setting} is empty; expected the APIM subscription key",
+            )
         else:
             key = environ[key_setting].strip()
     return Persona(
@@ -144,13 +168,13 @@ def _persona(raw: Any, index: int, environ: Mapping[str, str], problems: _Proble
         user_id=_text(raw, "user_id", where, problems),
         deployment=_text(raw, "deployment", where, problems),
         prompt_tokens=_prompt_size(raw.get("prompt_tokens"), where, problems),
-        max_tokens=int(_number(raw, "max_tokens", where, problems, integer=True, low=1,
-                               expected="a whole number of tokens >= 1")),
+        max_tokens=int(
+            _number(raw, "max_tokens", where, problems, integer=True, low=1, expected="a whole number of tokens >= 1")
+        ),
         stream_share=_share(raw, "stream_share", where, problems, default=0.0),
         include_usage_share=_share(raw, "include_usage_share", where, problems, default=1.0),
         prefix_share=_share(raw, "prefix_share", where, problems, default=0.0),
-        weight=_number(raw, "weight", where, problems, integer=False, low=0.0, default=1.0,
-                       expected="a number >= 0"),
+        weight=_number(raw, "weight", where, problems, integer=False, low=0.0, default=1.0, expected="a number >= 0"),
         subscription_key=key,
     )
 
@@ -179,11 +203,11 @@ def load_personas(path: str | Path, environ: Mapping[str, str]) -> tuple[Persona
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise PersonaError(f"{path}: persona file not found; expected a JSON file (see "
-                           "shared/personas.sample.json)") from None
+        raise PersonaError(
+            f"{path}: persona file not found; expected a JSON file (see shared/personas.sample.json)"
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise PersonaError(f"{path}: cannot read the persona file: {error}") from None
     except json.JSONDecodeError as error:
-        raise PersonaError(f"{path}: not valid JSON at line {error.lineno} column {error.colno}: "
-                           f"{error.msg}") from None
+        raise PersonaError(f"{path}: not valid JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
     return parse_personas(document, environ, str(path))

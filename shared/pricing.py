@@ -146,9 +146,7 @@ def round_summary_cost(amount: Decimal) -> Decimal:
 class DeploymentMap:
     """Azure deployment name -> model name; unmapped deployments are their own model name."""
 
-    def __init__(
-        self, deployments: Mapping[str, str] | None = None, *, source: str = "(deployment map)"
-    ) -> None:
+    def __init__(self, deployments: Mapping[str, str] | None = None, *, source: str = "(deployment map)") -> None:
         self.source = source
         self._exact = dict(deployments or {})
         self._folded: dict[str, str] = {}

@@ -60,9 +60,7 @@ from typing import Any, Literal
 # trapped so that if an operation ever had to round, it fails loudly instead of drifting.
 # Explicit context methods are used so a caller changing the thread's decimal context cannot
 # change our results.
-MONEY_CONTEXT = Context(
-    prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact]
-)
+MONEY_CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
 
 # ISO 4217 codes accepted as a price currency, with their minor units (decimal places used when
 # rounding for display). Azure's billing currencies plus other widely used ones; extend as needed.
@@ -173,9 +171,7 @@ class PriceTable:
         self.file_format = file_format
         # Periods are sorted and non-overlapping (checked at load); starts kept for bisect.
         self._periods = {model: tuple(periods) for model, periods in periods_by_model.items()}
-        self._starts = {
-            model: [p.effective_from for p in periods] for model, periods in self._periods.items()
-        }
+        self._starts = {model: [p.effective_from for p in periods] for model, periods in self._periods.items()}
         self._aliases = dict(bare_name_aliases or {})
         self._resolved: dict[str, str | None] = {}
 
@@ -355,19 +351,14 @@ class _NativeParser:
         currency = self.currency(doc.get("currency"), model=None, field="currency")
         unit = doc.get("unit")
         if not isinstance(unit, str) or unit not in TOKENS_PER_PRICE_UNIT:
-            raise self.fail(
-                f"unknown unit {unit!r}; expected one of {sorted(TOKENS_PER_PRICE_UNIT)}", field="unit"
-            )
+            raise self.fail(f"unknown unit {unit!r}; expected one of {sorted(TOKENS_PER_PRICE_UNIT)}", field="unit")
         tokens_per_unit = Decimal(TOKENS_PER_PRICE_UNIT[unit])
         models = doc["models"]
         if not isinstance(models, dict) or not models:
-            raise self.fail(
-                "'models' must be a non-empty object of model name -> list of periods", field="models"
-            )
+            raise self.fail("'models' must be a non-empty object of model name -> list of periods", field="models")
         check_no_duplicate_keys(self.source, self.text, models, model=None, field="models")
         periods_by_model = {
-            model: self.model_periods(model, periods, currency, tokens_per_unit)
-            for model, periods in models.items()
+            model: self.model_periods(model, periods, currency, tokens_per_unit) for model, periods in models.items()
         }
         return PriceTable(
             version=version.strip(),
@@ -394,8 +385,7 @@ class _NativeParser:
         if not isinstance(periods, list) or not periods:
             raise self.fail("expected a non-empty list of price periods", model=model, field="periods")
         parsed = [
-            self.period(model, index, period, default_currency, tokens_per_unit)
-            for index, period in enumerate(periods)
+            self.period(model, index, period, default_currency, tokens_per_unit) for index, period in enumerate(periods)
         ]
         parsed.sort(key=lambda pair: pair[0].effective_from)
         return self.chain(model, parsed)
@@ -415,9 +405,7 @@ class _NativeParser:
                 field=f"{at}.{unknown[0]}",
             )
         if "effective_from" not in period:
-            raise self.fail(
-                "missing effective_from (ISO date, UTC)", model=model, field=f"{at}.effective_from"
-            )
+            raise self.fail("missing effective_from (ISO date, UTC)", model=model, field=f"{at}.effective_from")
         effective_from = self.instant(period["effective_from"], model=model, field=f"{at}.effective_from")
         effective_to = None
         explicit_end = period.get("effective_to") is not None
@@ -470,9 +458,7 @@ class _NativeParser:
             explicit_end,
         )
 
-    def price(
-        self, prices: dict[str, Any], name: str, *, model: str, at: str, tokens_per_unit: Decimal
-    ) -> Decimal:
+    def price(self, prices: dict[str, Any], name: str, *, model: str, at: str, tokens_per_unit: Decimal) -> Decimal:
         field = f"{at}.prices.{name}"
         if prices.get(name) is None:
             raise self.fail(f"missing {name} price", model=model, field=field)
@@ -549,9 +535,7 @@ def _parse_litellm(source: str, text: str, raw: bytes, document: dict[str, Any])
             line=line_of_key(text, "version"),
         )
     version = (
-        version_value.strip()
-        if isinstance(version_value, str)
-        else "sha256:" + hashlib.sha256(raw).hexdigest()[:12]
+        version_value.strip() if isinstance(version_value, str) else "sha256:" + hashlib.sha256(raw).hexdigest()[:12]
     )
     periods_by_model: dict[str, list[ModelPrices]] = {}
     bare_names: dict[str, list[tuple[str, str]]] = {}  # bare name -> [(provider, key)]
@@ -578,9 +562,7 @@ def _parse_litellm(source: str, text: str, raw: bytes, document: dict[str, Any])
                 effective_from=BEGINNING_OF_TIME,
                 effective_to=None,
                 input_price_per_token=prices[_LITELLM_INPUT],
-                cached_input_price_per_token=prices[_LITELLM_CACHED]
-                if has_cached
-                else prices[_LITELLM_INPUT],
+                cached_input_price_per_token=prices[_LITELLM_CACHED] if has_cached else prices[_LITELLM_INPUT],
                 output_price_per_token=prices[_LITELLM_OUTPUT],
                 currency="USD",
                 has_cached_input_price=has_cached,
@@ -590,9 +572,7 @@ def _parse_litellm(source: str, text: str, raw: bytes, document: dict[str, Any])
         if isinstance(provider, str) and key.startswith(provider + "/") and len(key) > len(provider) + 1:
             bare_names.setdefault(key[len(provider) + 1 :], []).append((provider, key))
     if not periods_by_model:
-        raise PriceTableError(
-            source, f"no model has both {_LITELLM_INPUT!r} and {_LITELLM_OUTPUT!r}", field="models"
-        )
+        raise PriceTableError(source, f"no model has both {_LITELLM_INPUT!r} and {_LITELLM_OUTPUT!r}", field="models")
     return PriceTable(
         version=version,
         source=source,

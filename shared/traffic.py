@@ -65,8 +65,7 @@ class TrafficSettings:
                 ("requests_per_run", self.requests_per_run, self.requests_per_run >= 0, ">= 0"),
                 ("concurrency", self.concurrency, self.concurrency >= 1, ">= 1"),
                 ("time_budget_seconds", self.time_budget_seconds, self.time_budget_seconds > 0, "> 0"),
-                ("request_timeout_seconds", self.request_timeout_seconds, self.request_timeout_seconds > 0,
-                 "> 0"),
+                ("request_timeout_seconds", self.request_timeout_seconds, self.request_timeout_seconds > 0, "> 0"),
                 ("max_retries", self.max_retries, self.max_retries >= 0, ">= 0"),
                 ("failure_warn_ratio", self.failure_warn_ratio, 0 <= self.failure_warn_ratio <= 1, "0..1"),
             )
@@ -139,13 +138,15 @@ async def send_traffic(
         sender = CallSender(
             _openai_clients(settings, personas, http_client),
             clock=clock,
-            policy=RetryPolicy(max_retries=settings.max_retries,
-                               request_timeout_seconds=settings.request_timeout_seconds),
+            policy=RetryPolicy(
+                max_retries=settings.max_retries, request_timeout_seconds=settings.request_timeout_seconds
+            ),
             longest_prompt_tokens=_longest_prompts(personas),
         )
         deadline = start + settings.calls_deadline_seconds
-        return await dispatch(calls, sender.send, clock=clock, start=start, deadline=deadline,
-                              concurrency=settings.concurrency)
+        return await dispatch(
+            calls, sender.send, clock=clock, start=start, deadline=deadline, concurrency=settings.concurrency
+        )
 
 
 def run_traffic(
@@ -159,26 +160,35 @@ def run_traffic(
     if the persona file is unusable, and TrafficUploadError if the record could not be stored."""
     clock = clock or SystemClock()
     start = clock.now()
-    run = RunInfo(run_id=str(uuid.uuid4()),
-                  seed=settings.seed if settings.seed is not None else random.SystemRandom().getrandbits(31),
-                  started_at=clock.wall())
-    personas = load_personas(settings.personas_path(), settings.environ)
-    calls = plan_run(personas, requests=settings.requests_per_run, seed=run.seed,
-                     send_window_seconds=settings.send_window_seconds)
-    result = asyncio.run(
-        send_traffic(settings, personas, calls, clock=clock, start=start, transport=transport)
+    run = RunInfo(
+        run_id=str(uuid.uuid4()),
+        seed=settings.seed if settings.seed is not None else random.SystemRandom().getrandbits(31),
+        started_at=clock.wall(),
     )
+    personas = load_personas(settings.personas_path(), settings.environ)
+    calls = plan_run(
+        personas, requests=settings.requests_per_run, seed=run.seed, send_window_seconds=settings.send_window_seconds
+    )
+    result = asyncio.run(send_traffic(settings, personas, calls, clock=clock, start=start, transport=transport))
 
     summary = summarize(run, result.outcomes, result.not_sent, duration_seconds=clock.now() - start)
     log.info(summary.line())
     if summary.calls_not_sent:
-        log.warning("traffic run %s: %d of %d calls did not fit the time budget of %.0fs and were not sent",
-                    run.run_id, summary.calls_not_sent, summary.calls_planned, settings.time_budget_seconds)
+        log.warning(
+            "traffic run %s: %d of %d calls did not fit the time budget of %.0fs and were not sent",
+            run.run_id,
+            summary.calls_not_sent,
+            summary.calls_planned,
+            settings.time_budget_seconds,
+        )
     if summary.failure_ratio() > settings.failure_warn_ratio:
-        log.warning("traffic run %s: %.1f%% of calls failed (%s), above the warning threshold of %.1f%%",
-                    run.run_id, summary.failure_ratio() * 100,
-                    ", ".join(f"{reason}={count}" for reason, count in summary.failures.items()),
-                    settings.failure_warn_ratio * 100)
+        log.warning(
+            "traffic run %s: %.1f%% of calls failed (%s), above the warning threshold of %.1f%%",
+            run.run_id,
+            summary.failure_ratio() * 100,
+            ", ".join(f"{reason}={count}" for reason, count in summary.failures.items()),
+            settings.failure_warn_ratio * 100,
+        )
 
     rows = ground_truth_rows(run, result.outcomes, result.not_sent)
     upload_ground_truth(

@@ -161,9 +161,16 @@ class CallSender:
             result = await self._attempt(client, call, messages, deadline)
             if isinstance(result, _Answer):
                 return CallOutcome(
-                    call=call, status=OK, started_at=started_at, attempts=attempt,
-                    lateness_seconds=lateness_seconds, usage=result.usage, latency_ms=result.latency_ms,
-                    ttft_ms=result.ttft_ms, http_status=result.http_status, request_id=result.request_id,
+                    call=call,
+                    status=OK,
+                    started_at=started_at,
+                    attempts=attempt,
+                    lateness_seconds=lateness_seconds,
+                    usage=result.usage,
+                    latency_ms=result.latency_ms,
+                    ttft_ms=result.ttft_ms,
+                    http_status=result.http_status,
+                    request_id=result.request_id,
                 )
             wait_seconds = (
                 result.retry_after_seconds
@@ -171,11 +178,18 @@ class CallSender:
                 else self._policy.backoff_seconds(attempt, backoff_rng)
             )
             # Give up when out of retries, or when the wait would leave no time for the retry.
-            if (not result.retryable or attempt > self._policy.max_retries
-                    or self._clock.now() + wait_seconds >= deadline):
+            if (
+                not result.retryable
+                or attempt > self._policy.max_retries
+                or self._clock.now() + wait_seconds >= deadline
+            ):
                 return CallOutcome(
-                    call=call, status=result.reason, started_at=started_at, attempts=attempt,
-                    lateness_seconds=lateness_seconds, http_status=result.http_status,
+                    call=call,
+                    status=result.reason,
+                    started_at=started_at,
+                    attempts=attempt,
+                    lateness_seconds=lateness_seconds,
+                    http_status=result.http_status,
                     request_id=result.request_id,
                 )
             await self._clock.sleep(wait_seconds)
@@ -240,8 +254,9 @@ class CallSender:
         request_id = _request_id(raw.headers)
         if not call.stream:
             completion = cast("ChatCompletion", raw.parse())
-            return _Answer(_usage(completion.usage), (self._clock.now() - began) * 1000, None, request_id,
-                           raw.status_code)
+            return _Answer(
+                _usage(completion.usage), (self._clock.now() - began) * 1000, None, request_id, raw.status_code
+            )
         usage = None
         first_token_at: float | None = None
         finished = False

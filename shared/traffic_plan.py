@@ -50,13 +50,15 @@ def plan_run(
         # Drawn for every call, streamed or not, so the draws for later calls do not depend on
         # this one's outcome: changing one share leaves the rest of the plan as it was.
         include_usage = rng.random() < persona.include_usage_share
-        calls.append(PlannedCall(
-            index=index,
-            persona=persona,
-            send_offset_seconds=index * interval_seconds,
-            stream=stream,
-            include_usage=stream and include_usage,
-            prompt_tokens=_prompt_tokens(rng, persona.prompt_tokens),
-            call_seed=rng.getrandbits(63),
-        ))
+        calls.append(
+            PlannedCall(
+                index=index,
+                persona=persona,
+                send_offset_seconds=index * interval_seconds,
+                stream=stream,
+                include_usage=stream and include_usage,
+                prompt_tokens=_prompt_tokens(rng, persona.prompt_tokens),
+                call_seed=rng.getrandbits(63),
+            )
+        )
     return tuple(calls)

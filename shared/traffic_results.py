@@ -20,16 +20,16 @@ from shared.traffic_plan import PlannedCall
 OK = "ok"
 # Failure reasons a call can end with (the keys of FailureReasons and of the summary).
 REASONS = (
-    "auth",           # 401/403: the subscription key was refused
-    "not_found",      # 404: unknown deployment or path
-    "bad_request",    # 400 and other 4xx the service will refuse again
-    "throttled",      # 429 still, after the retries the budget allowed
-    "server_error",   # 5xx still, after retries
-    "timeout",        # no (complete) answer within the per-request timeout
-    "run_budget",     # cut short because the run's time budget ran out
-    "connection",     # could not connect, or the connection broke before a response
+    "auth",  # 401/403: the subscription key was refused
+    "not_found",  # 404: unknown deployment or path
+    "bad_request",  # 400 and other 4xx the service will refuse again
+    "throttled",  # 429 still, after the retries the budget allowed
+    "server_error",  # 5xx still, after retries
+    "timeout",  # no (complete) answer within the per-request timeout
+    "run_budget",  # cut short because the run's time budget ran out
+    "connection",  # could not connect, or the connection broke before a response
     "broken_stream",  # a stream that broke off or ended without its finish (and usage, if asked)
-    "bad_response",   # an answer the SDK could not read (invalid JSON or shape)
+    "bad_response",  # an answer the SDK could not read (invalid JSON or shape)
 )
 MAX_FAILED_REQUEST_IDS = 20
 
@@ -159,35 +159,37 @@ def ground_truth_rows(
     rows = []
     for key in sorted(tallies):
         tally, persona = tallies[key], calls[key].persona
-        rows.append({
-            "TimeGenerated": run.started_at.isoformat(),
-            "RunId": run.run_id,
-            "Seed": str(run.seed),
-            "Persona": persona.name,
-            "Subscription": persona.subscription,
-            "UserId": persona.user_id,
-            "Deployment": persona.deployment,
-            "Streamed": key[1],
-            "IncludeUsage": key[2],
-            "CallsPlanned": tally.planned,
-            "CallsOk": tally.ok,
-            "CallsFailed": tally.failed,
-            "CallsNotSent": tally.not_sent,
-            "CallsUsageUnseen": tally.usage_unseen,
-            "Retries": tally.retries,
-            "PromptTokens": tally.prompt_tokens,
-            "CachedTokens": tally.cached_tokens,
-            "CompletionTokens": tally.completion_tokens,
-            "TotalTokens": tally.total_tokens,
-            "LatencyP50Ms": _round(percentile(tally.latencies_ms, 0.5)),
-            "LatencyP95Ms": _round(percentile(tally.latencies_ms, 0.95)),
-            "TtftP50Ms": _round(percentile(tally.ttfts_ms, 0.5)),
-            "TtftP95Ms": _round(percentile(tally.ttfts_ms, 0.95)),
-            "FirstCallAt": _iso(min(tally.started, default=None)),
-            "LastCallAt": _iso(max(tally.started, default=None)),
-            "FailureReasons": dict(sorted(tally.failures.items())),
-            "FailedRequestIds": tally.failed_request_ids,
-        })
+        rows.append(
+            {
+                "TimeGenerated": run.started_at.isoformat(),
+                "RunId": run.run_id,
+                "Seed": str(run.seed),
+                "Persona": persona.name,
+                "Subscription": persona.subscription,
+                "UserId": persona.user_id,
+                "Deployment": persona.deployment,
+                "Streamed": key[1],
+                "IncludeUsage": key[2],
+                "CallsPlanned": tally.planned,
+                "CallsOk": tally.ok,
+                "CallsFailed": tally.failed,
+                "CallsNotSent": tally.not_sent,
+                "CallsUsageUnseen": tally.usage_unseen,
+                "Retries": tally.retries,
+                "PromptTokens": tally.prompt_tokens,
+                "CachedTokens": tally.cached_tokens,
+                "CompletionTokens": tally.completion_tokens,
+                "TotalTokens": tally.total_tokens,
+                "LatencyP50Ms": _round(percentile(tally.latencies_ms, 0.5)),
+                "LatencyP95Ms": _round(percentile(tally.latencies_ms, 0.95)),
+                "TtftP50Ms": _round(percentile(tally.ttfts_ms, 0.5)),
+                "TtftP95Ms": _round(percentile(tally.ttfts_ms, 0.95)),
+                "FirstCallAt": _iso(min(tally.started, default=None)),
+                "LastCallAt": _iso(max(tally.started, default=None)),
+                "FailureReasons": dict(sorted(tally.failures.items())),
+                "FailedRequestIds": tally.failed_request_ids,
+            }
+        )
     return rows
 
 

@@ -18,7 +18,7 @@ class IngestionClient(Protocol):
 
 
 # Builds the client for a DCR's logs ingestion endpoint, e.g.
-# functools.partial(shared.azure_clients.logs_ingestion_client, settings).
+# shared.azure_clients.AzureAccess(...).logs_ingestion_client.
 IngestionClientFactory = Callable[[str], IngestionClient]
 
 
@@ -27,15 +27,24 @@ class TrafficUploadError(RuntimeError):
 
 
 def upload_ground_truth(
-    client: IngestionClient, *, rule_id: str, stream_name: str, rows: Sequence[dict[str, Any]],
+    client: IngestionClient,
+    *,
+    rule_id: str,
+    stream_name: str,
+    rows: Sequence[dict[str, Any]],
     timeout_seconds: float,
 ) -> None:
     if not rows:
         return
     try:
         # Without on_error the client raises on the first failed chunk, which is what we want.
-        client.upload(rule_id=rule_id, stream_name=stream_name, logs=list(rows),
-                      connection_timeout=timeout_seconds, read_timeout=timeout_seconds)
+        client.upload(
+            rule_id=rule_id,
+            stream_name=stream_name,
+            logs=list(rows),
+            connection_timeout=timeout_seconds,
+            read_timeout=timeout_seconds,
+        )
     except Exception as error:  # any failure (HTTP, auth, network) means the record is lost
         raise TrafficUploadError(
             f"uploading {len(rows)} ground-truth rows to stream {stream_name} of data collection rule "

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 
-from shared.azure_clients import logs_ingestion_client
+from shared.azure_clients import AzureAccess
 from shared.config import Settings
 from shared.traffic import TrafficRunSummary, TrafficSettings, run_traffic
 
@@ -30,4 +29,5 @@ def traffic_settings(settings: Settings, environ: Mapping[str, str]) -> TrafficS
 
 
 def run_traffic_from_settings(settings: Settings, environ: Mapping[str, str]) -> TrafficRunSummary:
-    return run_traffic(traffic_settings(settings, environ), partial(logs_ingestion_client, settings))
+    access = AzureAccess(settings.azure_client_id, settings.azure_ca_bundle)
+    return run_traffic(traffic_settings(settings, environ), access.logs_ingestion_client)

@@ -180,6 +180,7 @@ def app_settings_for(info: dict[str, Any], sample: Path = SETTINGS_SAMPLE) -> di
             "LOG_ANALYTICS_ENDPOINT": info["monitor"]["endpoint"],
             "AZURE_CA_BUNDLE": info["monitor"]["ca_cert"],
             "AzureWebJobsStorage": info["storage"]["connection_string"],
+            "COST_STATE_CONNECTION_STRING": info["storage"]["connection_string"],
             "LOGS_INGESTION_ENDPOINT": info["ingestion"]["endpoint"],
             "LOGS_INGESTION_RULE_ID": info["ingestion"]["rule_id"],
             # What the Functions platform sets for managed identity in Azure.

@@ -17,6 +17,7 @@ REQUIRED = {
     "LOGS_INGESTION_ENDPOINT": "https://dcr.example.net",
     "LOGS_INGESTION_RULE_ID": "dcr-0123",
     "LOG_ANALYTICS_WORKSPACE_ID": "ws",
+    "COST_STATE_TABLE_ENDPOINT": "https://st.table.core.windows.net",
 }
 SAMPLE_PERSONAS = json.loads((ROOT / "shared" / "personas.sample.json").read_text(encoding="utf-8"))["personas"]
 PERSONA_KEY_SETTINGS = {persona["subscription_key_setting"] for persona in SAMPLE_PERSONAS}
@@ -49,7 +50,10 @@ def test_sample_settings_parse() -> None:
         ("GATEWAY_URL", "apim.example.net", "absolute http(s) URL"),
         ("TRAFFIC_REQUESTS_PER_RUN", "0", "greater than 0"),
         ("TRAFFIC_REQUESTS_PER_RUN", "ten", "greater than 0"),
-        ("COST_WINDOW_MINUTES", "-5", "greater than 0"),
+        ("COST_WINDOW_MINUTES", "-5", "divides a day"),
+        ("COST_WINDOW_MINUTES", "7", "divides a day"),
+        ("COST_METRICS_SCHEMA", "AppMetric", "AppMetrics (workspace schema) or customMetrics"),
+        ("COST_RETRY_DELAY_SECONDS", "-1", "0 or more"),
         ("TRAFFIC_SEED", "abc", "empty or a whole number"),
         ("TRAFFIC_FAILURE_WARN_RATIO", "1.5", "from 0 to 1"),
         ("TRAFFIC_TIME_BUDGET_SECONDS", "0", "greater than 0"),
@@ -69,7 +73,14 @@ def test_missing_required_settings_all_reported_at_once() -> None:
     with pytest.raises(ConfigError) as error:
         load_settings({})
     message = str(error.value)
-    for name in REQUIRED:
+    required = [setting.name for setting in SETTINGS if setting.default is None]
+    assert required == [
+        "GATEWAY_URL",
+        "LOGS_INGESTION_ENDPOINT",
+        "LOGS_INGESTION_RULE_ID",
+        "LOG_ANALYTICS_WORKSPACE_ID",
+    ]
+    for name in required:
         assert f"app setting {name} is missing" in message
 
 
@@ -86,3 +97,8 @@ def test_readme_table_lists_exactly_the_settings() -> None:
 
 def test_sample_commits_no_secret() -> None:
     assert all(SAMPLE[name] == "" for name in PERSONA_KEY_SETTINGS)
+
+
+def test_cost_state_needs_a_connection_string_or_an_endpoint() -> None:
+    with pytest.raises(ConfigError, match="COST_STATE_CONNECTION_STRING and COST_STATE_TABLE_ENDPOINT are both empty"):
+        load_settings({**REQUIRED, "COST_STATE_TABLE_ENDPOINT": ""})

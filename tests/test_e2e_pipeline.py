@@ -11,9 +11,7 @@ import json
 import time
 import urllib.request
 from collections import defaultdict
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,7 +33,6 @@ LAB_QUERY = """customMetrics
 | project timestamp, value, clientIP, apiId, apimSubscription, UserId
 | order by timestamp asc"""
 
-ROOT = Path(__file__).resolve().parent.parent
 POLICY_DIMENSIONS = ("Subscription ID", "User ID", "API ID", "Client IP", "Deployment")
 
 
@@ -186,36 +183,86 @@ def test_timers_run_through_the_local_host(local_stack: Stack) -> None:
     assert datetime.now(UTC).year >= 2026
 
 
-def test_costs_run_sees_exactly_the_tokens_traffic_run_reported(
-    local_stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
+    local_stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared.config import load_settings
-    from shared.costs import run_costs
-    from shared.traffic_wiring import run_traffic_from_settings
+    """Clients' usage through the gateway = the cost summaries' tokens per subscription x user x model;
+    costs = tokens x prices in force; re-running the costs timer 3 times changes no total."""
+    from decimal import Decimal
+    from pathlib import Path
 
+    from shared.costs import CostSettings, run_costs
+    from shared.kql_files import load_query
+    from shared.pricing import load_deployment_map, load_price_table, price_usage, round_summary_cost
+
+    info = local_stack.info
     for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER"):
         monkeypatch.setenv(name, local_stack.settings[name])
-    # Every call asks for the usage chunk, so the client saw all the tokens the gateway metered.
-    personas = json.loads((ROOT / "shared" / "personas.sample.json").read_text(encoding="utf-8"))
-    for persona in personas["personas"]:
-        persona["include_usage_share"] = 1.0
-    personas_file = tmp_path / "personas.json"
-    personas_file.write_text(json.dumps(personas), encoding="utf-8")
-    settings = replace(load_settings(local_stack.settings), traffic_personas_file=str(personas_file))
+    settings = CostSettings(
+        workspace_id=info["monitor"]["workspace_id"],
+        query_endpoint=info["monitor"]["endpoint"],
+        ingestion_endpoint=info["ingestion"]["endpoint"],
+        ingestion_rule_id=info["ingestion"]["rule_id"],
+        state_connection_string=info["storage"]["connection_string"],
+        state_table_name=f"e2e{time.time_ns()}",
+        ca_bundle=info["monitor"]["ca_cert"],
+        retry_delay_seconds=0,
+    )
+    run_user = f"costs-e2e-{time.time_ns()}"
+    seen: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])  # prompt, cached, completion
+    messages = [{"role": "user", "content": "Price me, please."}]
+    for subscription, key in info["subscriptions"].items():
+        client = AzureOpenAI(
+            azure_endpoint=f"{info['gateway_url']}/inference",
+            api_key=key,
+            api_version=info["api_version"],
+            max_retries=0,
+        )
+        for deployment in ("gpt-4o-mini", "gpt-4o"):
+            response = client.chat.completions.create(
+                model=deployment,
+                messages=messages,  # type: ignore[arg-type]
+                extra_headers={"x-user-id": run_user},
+            )
+            assert response.usage is not None
+            cached = response.usage.prompt_tokens_details.cached_tokens if response.usage.prompt_tokens_details else 0
+            for index, tokens in enumerate(
+                (response.usage.prompt_tokens, cached or 0, response.usage.completion_tokens)
+            ):
+                seen[(subscription, deployment)][index] += tokens
     _flush_metrics(local_stack)
-    now = datetime.now(UTC) + timedelta(minutes=5)  # window end safely after the traffic
-    before = run_costs(settings, now=now)
-    traffic = run_traffic_from_settings(settings, local_stack.settings)
-    assert traffic.calls_ok == settings.traffic_requests_per_run and traffic.calls_failed == 0, traffic.line()
-    assert traffic.calls_usage_unseen == 0
-    _flush_metrics(local_stack)
-    after = run_costs(settings, now=now)
-    delta = {
-        name: after.tokens_by_metric.get(name, 0) - before.tokens_by_metric.get(name, 0)
-        for name in ("Prompt Tokens", "Completion Tokens", "Total Tokens")
-    }
-    assert delta == {
-        "Prompt Tokens": traffic.prompt_tokens,
-        "Completion Tokens": traffic.completion_tokens,
-        "Total Tokens": traffic.total_tokens,
-    }
+
+    def summaries() -> list[dict[str, Any]]:
+        now = datetime.now(UTC)
+        query = load_query(
+            "cost-summary-latest.kql", {"start_time": now - timedelta(hours=3), "end_time": now + timedelta(hours=1)}
+        )
+        return [
+            row
+            for row in _query_rows(_logs_client(local_stack, monkeypatch), local_stack, query)
+            if row["UserId"] == run_user
+        ]
+
+    first = run_costs(settings)
+    assert not first.failed_windows
+    rows = summaries()
+    got: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in rows:
+        for index, column in enumerate(("PromptTokens", "CachedPromptTokens", "CompletionTokens")):
+            got[(row["SubscriptionId"], row["Model"])][index] += row[column]
+    assert dict(got) == dict(seen)
+
+    prices = load_price_table(settings.path(settings.price_table_path))
+    models = load_deployment_map(Path(settings.path(settings.deployment_map_path or "")))
+    for row in rows:
+        model_prices = prices.prices_for(models.model_for(row["Deployment"]), row["WindowStart"])
+        assert model_prices is not None
+        exact = price_usage(model_prices, row["PromptTokens"], row["CachedPromptTokens"], row["CompletionTokens"])
+        assert Decimal(str(row["TotalCost"])) == round_summary_cost(exact.total_cost)
+
+    totals = sorted((r["SubscriptionId"], r["Model"], r["TotalTokens"], r["TotalCost"]) for r in rows)
+    for _ in range(3):
+        run_costs(settings)
+        assert (
+            sorted((r["SubscriptionId"], r["Model"], r["TotalTokens"], r["TotalCost"]) for r in summaries()) == totals
+        )

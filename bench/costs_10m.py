@@ -1,0 +1,276 @@
+"""Benchmark: one costs run over 24 hours of pre-aggregated token metrics (default 10 million rows).
+
+1. generate: AppMetrics rows straight into a DuckDB file (bulk_insert_app_metrics): 24 h, a pool of
+   `--combos` subscription x user x deployment x API combinations, each minute a random share of
+   them active with Prompt / Completion / Total Tokens rows (and cached tokens for a fifth of them);
+2. (a) a hand-written DuckDB SQL group-by of the same rows, straight on the file;
+3. (b) the raw rows loaded into pandas (dimensions parsed from the JSON properties), grouped there;
+4. the costs run through the real code path: the Azure Monitor stand-in serving the file over HTTPS
+   (its own process), LogsQueryClient, KQL summarized by duckdb-kql, pricing, and (unless
+   --no-upload) the upload of the summaries through LogsIngestionClient.
+Each measured step runs in its own process, which reports its wall time and peak RSS.
+Run: `python -m bench.costs_10m [--rows 10000000] [--keep DIR]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+T0 = datetime(2026, 11, 26, tzinfo=UTC)
+METRICS = ("Prompt Tokens", "Completion Tokens", "Total Tokens")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- phases (each in its own process) -------------------------------------------------------------
+
+
+def generate(db: Path, rows: int, combos: int, seed: int) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+
+    from standins.monitor.store import MonitorStore, bulk_insert_app_metrics
+
+    rng = np.random.default_rng(seed)
+    subscriptions = rng.integers(0, max(1, combos // 140), combos)
+    users = rng.permutation(combos)
+    deployments = rng.choice(["gpt-4o", "gpt-4o-mini", "my-gpt4o-prod", "gpt-4.1-mini", "legacy-chat"], combos)
+    properties = np.array([
+        json.dumps({"Subscription ID": f"sub-{s:04d}", "User ID": f"user-{u:06d}", "API ID": "inference-api",
+                    "Client IP": "10.0.0.1", "Deployment": d})
+        for s, u, d in zip(subscriptions, users, deployments, strict=True)
+    ], dtype=object)
+    per_minute = -(-rows // (24 * 60 * len(METRICS)))  # combos active each minute
+    inserted = 0
+    with MonitorStore(db) as store:
+        for hour in range(24):
+            active = np.concatenate([rng.choice(combos, per_minute, replace=False) for _ in range(60)])
+            minutes = np.repeat(np.arange(60), per_minute)
+            prompt = rng.integers(20, 4000, active.size)
+            completion = rng.integers(1, 800, active.size)
+            count = rng.integers(1, 6, active.size)
+            times = pd.to_datetime(T0 + timedelta(hours=hour)) + pd.to_timedelta(minutes, unit="m")
+            frames = [
+                pd.DataFrame({"TimeGenerated": times, "Name": name, "Sum": values.astype("float64"),
+                              "ItemCount": count.astype("int32"), "Min": 1.0, "Max": values.astype("float64"),
+                              "Properties": properties[active]})
+                for name, values in zip(METRICS, (prompt, completion, prompt + completion), strict=True)
+            ]
+            batch = pd.concat(frames, ignore_index=True).iloc[: max(0, rows - inserted)]
+            inserted += bulk_insert_app_metrics(store, batch)
+    return {"rows": inserted, "combos_per_minute": per_minute}
+
+
+HAND_SQL = """
+SELECT time_bucket(INTERVAL 1 HOUR, TimeGenerated) AS WindowStart,
+       coalesce(nullif(json_extract_string(Properties, '$."Deployment"'), ''), '(none)') AS Deployment,
+       coalesce(nullif(json_extract_string(Properties, '$."Subscription ID"'), ''), '(none)') AS SubscriptionId,
+       coalesce(nullif(json_extract_string(Properties, '$."User ID"'), ''), '(none)') AS UserId,
+       coalesce(nullif(json_extract_string(Properties, '$."API ID"'), ''), '(none)') AS ApiId,
+       sum(ItemCount) FILTER (WHERE Name = 'Total Tokens') AS Requests,
+       sum(CAST(Sum AS BIGINT)) FILTER (WHERE Name = 'Prompt Tokens') AS PromptTokens,
+       sum(CAST(Sum AS BIGINT)) FILTER (WHERE Name = 'Prompt Cached Tokens') AS CachedPromptTokens,
+       sum(CAST(Sum AS BIGINT)) FILTER (WHERE Name = 'Completion Tokens') AS CompletionTokens,
+       sum(CAST(Sum AS BIGINT)) FILTER (WHERE Name = 'Total Tokens') AS TotalTokens
+FROM AppMetrics
+WHERE TimeGenerated >= ? AND TimeGenerated < ?
+  AND Name IN ('Prompt Tokens', 'Prompt Cached Tokens', 'Completion Tokens', 'Total Tokens')
+GROUP BY ALL
+"""
+
+
+def duckdb_sql(db: Path) -> dict[str, Any]:
+    import duckdb
+
+    started = time.perf_counter()
+    con = duckdb.connect(str(db), read_only=True)
+    con.execute("SET TimeZone='UTC'")
+    result = con.execute(HAND_SQL, [T0, T0 + timedelta(hours=24)]).fetchall()
+    return {"rows_out": len(result), "tokens": int(sum(r[9] or 0 for r in result)),
+            "seconds": time.perf_counter() - started}
+
+
+def pandas_groupby(db: Path) -> dict[str, Any]:
+    import duckdb
+    import pandas as pd
+
+    started = time.perf_counter()
+    con = duckdb.connect(str(db), read_only=True)
+    con.execute("SET TimeZone='UTC'")
+    raw = con.execute(
+        "SELECT TimeGenerated, Name, Sum, ItemCount, CAST(Properties AS VARCHAR) AS Properties FROM AppMetrics"
+    ).df()
+    raw = raw[(raw["TimeGenerated"] >= T0) & (raw["TimeGenerated"] < T0 + timedelta(hours=24))]
+    dims = pd.DataFrame.from_records([json.loads(text) for text in raw["Properties"]], index=raw.index)
+    frame = pd.DataFrame({
+        "WindowStart": raw["TimeGenerated"].dt.floor("h"),
+        **{name: dims.get(key, pd.Series(index=raw.index, dtype=object)).fillna("(none)")
+           for name, key in (("Deployment", "Deployment"), ("SubscriptionId", "Subscription ID"),
+                             ("UserId", "User ID"), ("ApiId", "API ID"))},
+        "Name": raw["Name"], "Tokens": raw["Sum"].astype("int64"), "Items": raw["ItemCount"].astype("int64"),
+    })
+    grouped = frame.pivot_table(index=["WindowStart", "Deployment", "SubscriptionId", "UserId", "ApiId"],
+                                columns="Name", values="Tokens", aggfunc="sum", fill_value=0)
+    return {"rows_out": len(grouped), "tokens": int(grouped["Total Tokens"].sum()),
+            "seconds": time.perf_counter() - started}
+
+
+class _MemoryProgress:
+    """Progress kept in memory: the benchmark measures the query, pricing and upload path."""
+
+    def final_through(self) -> datetime | None:
+        return None
+
+    def windows(self, since: datetime) -> dict[datetime, Any]:
+        return {}
+
+    def save(self, windows: Any, final_through: datetime | None) -> None:
+        list(windows)
+
+
+class _NoUpload:
+    rows = 0
+
+    def upload(self, rule_id: str, stream: str, logs: list[Any], **kwargs: Any) -> None:
+        self.rows += len(logs)
+
+
+def costs_run(stack_file: Path, upload: bool) -> dict[str, Any]:
+    from azure.identity import ManagedIdentityCredential
+    from azure.monitor.ingestion import LogsIngestionClient
+    from azure.monitor.query import LogsQueryClient
+
+    from shared.costs import CostClients, CostSettings, run_costs
+
+    info = json.loads(stack_file.read_text())
+    os.environ.update(info["identity_env"])
+    settings = CostSettings(
+        workspace_id=info["workspace_id"], query_endpoint=info["url"], ingestion_endpoint=info["url"],
+        ingestion_rule_id=info["rule_id"], state_connection_string="unused (progress kept in memory)",
+        recompute_windows=24, ca_bundle=info["ca"], upload_chunk_rows=20_000,
+    )
+    credential = ManagedIdentityCredential()
+    clients = CostClients(
+        query=LogsQueryClient(credential, endpoint=info["url"], connection_verify=info["ca"]),
+        ingestion=LogsIngestionClient(info["url"], credential, connection_verify=info["ca"]) if upload
+        else _NoUpload(),  # type: ignore[arg-type]
+        progress=_MemoryProgress(),
+    )
+    started = time.perf_counter()
+    summary = run_costs(settings, now=T0 + timedelta(hours=24, minutes=20), clients=clients)
+    return {"seconds": time.perf_counter() - started, "rows_out": sum(o.rows for o in summary.windows),
+            "rows_uploaded": summary.rows_uploaded, "tokens": summary.tokens["TotalTokens"],
+            "windows": len(summary.windows), "queries": summary.queries, "splits": summary.query_splits,
+            "cost_usd": str(summary.cost_by_currency.get("USD")), "unpriced_tokens": summary.unpriced_tokens}
+
+
+# -- orchestration ----------------------------------------------------------------------------------
+
+
+def _phase(*args: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "bench.costs_10m", "phase", *args], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"phase {args[0]} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["process_seconds"] = time.perf_counter() - started
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.costs_10m", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    phase = sub.add_parser("phase")
+    phase.add_argument("name", choices=["generate", "duckdb", "pandas", "costs"])
+    phase.add_argument("target", type=Path)
+    phase.add_argument("--rows", type=int, default=10_000_000)
+    phase.add_argument("--combos", type=int, default=7_000)
+    phase.add_argument("--no-upload", action="store_true")
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--combos", type=int, default=7_000, help="subscription x user x deployment pool")
+    parser.add_argument("--no-upload", action="store_true", help="measure query + pricing only")
+    parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--keep", type=Path, help="work directory to keep (default: a temporary one)")
+    args = parser.parse_args(argv)
+
+    if args.command == "phase":
+        runners = {
+            "generate": lambda: generate(args.target, args.rows, args.combos, seed=7),
+            "duckdb": lambda: duckdb_sql(args.target),
+            "pandas": lambda: pandas_groupby(args.target),
+            "costs": lambda: costs_run(args.target, upload=not args.no_upload),
+        }
+        result = runners[args.name]()
+        result["peak_rss_mb"] = _peak_rss_mb()
+        print(json.dumps(result))
+        return 0
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="costs-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "monitor.duckdb"
+    figures: dict[str, Any] = {"rows": args.rows, "combos": args.combos}
+    if not db.exists():
+        figures["generate"] = _phase("generate", str(db), "--rows", str(args.rows), "--combos", str(args.combos))
+        print(f"generated: {figures['generate']}", flush=True)
+    figures["duckdb_sql"] = _phase("duckdb", str(db))
+    print(f"(a) DuckDB SQL: {figures['duckdb_sql']}", flush=True)
+    if not args.skip_pandas:
+        figures["pandas"] = _phase("pandas", str(db))
+        print(f"(b) pandas: {figures['pandas']}", flush=True)
+    figures["costs"] = _with_monitor(work, db, lambda stack_file: _phase(
+        "costs", str(stack_file), *(["--no-upload"] if args.no_upload else [])))
+    print(f"costs run: {figures['costs']}", flush=True)
+    costs, sql = figures["costs"]["seconds"], figures["duckdb_sql"]["seconds"]
+    summary = f"costs run {costs:.1f}s = {costs / sql:.1f}x DuckDB SQL ({sql:.1f}s)"
+    if "pandas" in figures:
+        pandas_seconds = figures["pandas"]["seconds"]
+        summary += f"; pandas {pandas_seconds:.1f}s = {pandas_seconds / costs:.1f}x the costs run's time"
+    print(summary)
+    (work / "figures.json").write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+def _with_monitor(work: Path, db: Path, measure: Any) -> dict[str, Any]:
+    from standins._server import free_port
+    from standins.stack import _spawn, _stop_child, _wait_ready
+
+    secret, header = secrets.token_hex(32), secrets.token_hex(16)
+    workspace, rule = str(uuid.uuid4()), "dcr-" + uuid.uuid4().hex
+    identity = _spawn("identity", [sys.executable, "-m", "standins.identity", "--port", str(free_port()),
+                                   "--secret", secret, "--identity-header", header], echo=False)
+    monitor = _spawn("monitor", [sys.executable, "-m", "standins.monitor", "--port", "0", "--db", str(db),
+                                 "--tls-dir", str(work / "tls"), "--workspace-id", workspace, "--rule-id", rule,
+                                 "--ikey", str(uuid.uuid4()), "--identity-secret", secret], echo=False)
+    try:
+        _wait_ready(identity)
+        _wait_ready(monitor)
+        stack_file = work / "bench-stack.json"
+        stack_file.write_text(json.dumps({
+            "url": monitor.url, "workspace_id": workspace, "rule_id": rule, "ca": str(work / "tls" / "ca.pem"),
+            "identity_env": {"IDENTITY_ENDPOINT": f"{identity.url}/msi/token", "IDENTITY_HEADER": header},
+        }))
+        result: dict[str, Any] = measure(stack_file)
+        return result
+    finally:
+        _stop_child(monitor)
+        _stop_child(identity)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

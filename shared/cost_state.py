@@ -1,0 +1,144 @@
+"""Costs progress in Azure Table storage: which windows are final, and what was last uploaded.
+
+One partition per scope (workspace x metrics schema x window width, so changing a setting never
+mixes progress). Per window one entity, RowKey = the window start (ISO 8601, sorts by time):
+Final, Revision, Fingerprint (digest of the uploaded rows) and Rows. One more entity, RowKey
+"watermark", holds FinalThrough: every window ending at or before it is final and uploaded.
+
+Written only after a window's upload fully succeeded: a crash before that makes the next run
+compute and upload the window again as a new revision, which readers prefer (latest revision per
+window), so nothing is double counted and nothing skipped.
+
+Connection: a connection string (Azurite locally, or a storage key) or a table endpoint
+(https://<account>.table.core.windows.net) with the app's managed identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.data.tables import TableClient
+
+WATERMARK_ROW_KEY = "watermark"
+_TRANSACTION_LIMIT = 100  # entities per Table storage batch transaction
+
+
+@dataclass(frozen=True)
+class WindowProgress:
+    window_start: datetime
+    final: bool
+    revision: datetime
+    fingerprint: str
+    rows: int
+
+
+class ProgressStore(Protocol):
+    def final_through(self) -> datetime | None:
+        """The watermark: every window ending at or before it is final (None: first run)."""
+
+    def windows(self, since: datetime) -> dict[datetime, WindowProgress]:
+        """What was recorded for the windows starting at or after `since`."""
+
+    def save(self, windows: Iterable[WindowProgress], final_through: datetime | None) -> None:
+        """Record uploaded windows, then move the watermark (never backwards)."""
+
+
+def row_key(start: datetime) -> str:
+    return start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class TableProgressStore:
+    def __init__(self, table: TableClient, scope: str) -> None:
+        self._table = table
+        self._scope = scope
+
+    @classmethod
+    def connect(
+        cls,
+        *,
+        table_name: str,
+        scope: str,
+        connection_string: str | None = None,
+        endpoint: str | None = None,
+        credential: TokenCredential | None = None,
+        connection_verify: str | bool = True,
+    ) -> TableProgressStore:
+        from azure.data.tables import TableServiceClient
+
+        if connection_string:
+            service = TableServiceClient.from_connection_string(connection_string)
+        elif endpoint and credential is not None:
+            service = TableServiceClient(endpoint=endpoint, credential=credential, connection_verify=connection_verify)
+        else:
+            raise ValueError("costs progress needs a table storage connection string, or an endpoint and a credential")
+        return cls(service.create_table_if_not_exists(table_name), _safe_key(scope))
+
+    def windows(self, since: datetime) -> dict[datetime, WindowProgress]:
+        entities = self._table.query_entities(
+            "PartitionKey eq @scope and RowKey ge @since and RowKey lt @after_dates",
+            parameters={"scope": self._scope, "since": row_key(since), "after_dates": "A"},
+        )
+        windows = {}
+        for entity in entities:
+            progress = _from_entity(entity)
+            windows[progress.window_start] = progress
+        return windows
+
+    def final_through(self) -> datetime | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = self._table.get_entity(self._scope, WATERMARK_ROW_KEY)
+        except ResourceNotFoundError:
+            return None
+        return _aware(entity["FinalThrough"])
+
+    def save(self, windows: Iterable[WindowProgress], final_through: datetime | None) -> None:
+        operations: list[tuple[str, dict[str, Any]]] = [("upsert", self._entity(w)) for w in windows]
+        for first in range(0, len(operations), _TRANSACTION_LIMIT):
+            self._table.submit_transaction(operations[first : first + _TRANSACTION_LIMIT])
+        if final_through is None:
+            return
+        current = self.final_through()
+        if current is None or final_through > current:
+            self._table.upsert_entity(
+                {"PartitionKey": self._scope, "RowKey": WATERMARK_ROW_KEY, "FinalThrough": final_through}
+            )
+
+    def _entity(self, progress: WindowProgress) -> dict[str, Any]:
+        return {
+            "PartitionKey": self._scope,
+            "RowKey": row_key(progress.window_start),
+            "WindowStart": progress.window_start,
+            "Final": progress.final,
+            "Revision": progress.revision,
+            "Fingerprint": progress.fingerprint,
+            "Rows": progress.rows,
+        }
+
+
+def _from_entity(entity: Mapping[str, Any]) -> WindowProgress:
+    return WindowProgress(
+        window_start=_aware(entity["WindowStart"]),
+        final=bool(entity["Final"]),
+        revision=_aware(entity["Revision"]),
+        fingerprint=str(entity["Fingerprint"]),
+        rows=int(entity["Rows"]),
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    # The SDK returns TablesEntityDatetime (a datetime subclass, UTC); normalise to a plain one.
+    return datetime(
+        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, tzinfo=UTC
+    )
+
+
+def _safe_key(scope: str) -> str:
+    # PartitionKey may not contain / \ # ? or control characters.
+    return "".join("_" if char in "/\\#?" or ord(char) < 0x20 else char for char in scope)
