@@ -44,10 +44,12 @@ def test_control_characters_are_refused() -> None:
 def test_shipped_query_binds_its_parameters() -> None:
     start = datetime(2026, 11, 27, 10, tzinfo=UTC)
     text = load_query(
-        "token-totals-by-metric.kql", {"start_time": start, "end_time": start + timedelta(hours=1)}
+        "token-usage-by-window.kql",
+        {"start_time": start, "end_time": start + timedelta(hours=1), "window_width": timedelta(minutes=15)},
     )
     assert "let start_time = datetime(2026-11-27T10:00:00.000000Z);" in text
     assert "let end_time = datetime(2026-11-27T11:00:00.000000Z);" in text
+    assert "let window_width = 900000ms;" in text
 
 
 def test_unknown_parameter_is_an_error() -> None:
