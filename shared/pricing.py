@@ -143,6 +143,18 @@ def round_summary_cost(amount: Decimal) -> Decimal:
     return amount.quantize(_SUMMARY_QUANTUM, rounding=ROUND_HALF_EVEN, context=_ROUNDING_CONTEXT)
 
 
+def _check_mapped_model(source: str, deployment: str, model: object, *, line: int | None = None) -> None:
+    if not isinstance(model, str) or not model.strip():
+        raise PriceTableError(
+            source,
+            f"model must be a non-empty string, got {model!r}",
+            model=deployment,
+            field="deployments",
+            subject="deployment",
+            line=line,
+        )
+
+
 class DeploymentMap:
     """Azure deployment name -> model name; unmapped deployments are their own model name."""
 
@@ -151,14 +163,7 @@ class DeploymentMap:
         self._exact = dict(deployments or {})
         self._folded: dict[str, str] = {}
         for deployment, model in self._exact.items():
-            if not isinstance(model, str) or not model.strip():
-                raise PriceTableError(
-                    source,
-                    f"model must be a non-empty string, got {model!r}",
-                    model=deployment,
-                    field="deployments",
-                    subject="deployment",
-                )
+            _check_mapped_model(source, deployment, model)
             folded = deployment.casefold()
             if folded in self._folded and self._folded[folded] != model:
                 raise PriceTableError(
@@ -209,13 +214,5 @@ def load_deployment_map(path: Path | None) -> DeploymentMap:
     deployments = document["deployments"]
     check_no_duplicate_keys(source, text, deployments, model=None, field="deployments", subject="deployment")
     for deployment, model in deployments.items():
-        if not isinstance(model, str) or not model.strip():
-            raise PriceTableError(
-                source,
-                f"model must be a non-empty string, got {model!r}",
-                model=deployment,
-                field="deployments",
-                subject="deployment",
-                line=line_of_key(text, deployment),
-            )
+        _check_mapped_model(source, deployment, model, line=line_of_key(text, deployment))
     return DeploymentMap({name: model.strip() for name, model in deployments.items()}, source=source)
