@@ -5,11 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+CHECKOV_STAMP := .local/checkov-venv/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run stack test test-fast lint bench-gateway bench-traffic clean
+.PHONY: setup run stack test test-fast lint bench-gateway bench-traffic workbook local-settings-azure screenshot-email clean
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +19,12 @@ $(PY_STAMP): requirements.txt requirements-dev.txt
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# checkov (Bicep security scan) pins packaging<24 while pytest 9 needs >=24: it gets its own venv.
+$(CHECKOV_STAMP): tools/checkov/requirements.txt
+	@test -x .local/checkov-venv/bin/python || $(PYTHON) -m venv .local/checkov-venv
+	.local/checkov-venv/bin/python -m pip install --quiet --disable-pip-version-check -r tools/checkov/requirements.txt
 	@touch $@
 
 # Stand-ins + local Functions host with the sample settings; Ctrl-C stops, RUN_FOR=<s> stops by itself.
@@ -45,6 +52,19 @@ bench-gateway: setup
 
 bench-traffic: setup
 	$(PY) -m bench.traffic_rate
+
+# Regenerate infra/app/workbook.json after changing shared/kql (a test fails while it is stale).
+workbook: setup
+	$(PY) tools/build_workbook.py
+
+# local.settings.json from `azd env get-values` and Key Vault, to run `func start` against Azure.
+local-settings-azure: setup
+	$(PY) tools/write_local_settings.py
+
+# Renders a sample alert digest and screenshots it in headless Chromium (.local/email-screenshot/).
+screenshot-email: setup
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(PY) -m tools.screenshot_email
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache

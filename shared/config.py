@@ -86,6 +86,26 @@ def _metrics_schema(value: str) -> str:
     return value
 
 
+def _bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered not in ("true", "false"):
+        raise ValueError("true or false")
+    return lowered == "true"
+
+
+def _delivery(value: str) -> str:
+    if value not in ("smtp", "acs"):
+        raise ValueError("smtp (any SMTP relay) or acs (Azure Communication Services Email)")
+    return value
+
+
+def _email_address(value: str) -> str:
+    local, _, domain = value.rpartition("@")
+    if not local or not domain or " " in value:
+        raise ValueError("an email address, e.g. ai-gateway-alerts@contoso.com")
+    return value
+
+
 def _optional_int(value: str) -> int | None:
     return int(value) if value else None
 
@@ -105,6 +125,7 @@ class Setting:
     default: str | None  # None: required
     meaning: str
     expected: str
+    secret: bool = False  # never echo the value in an error message
 
 
 _SCHEDULE = "an NCRONTAB expression with six fields, seconds first, e.g. '0 */5 * * * *'"
@@ -335,6 +356,61 @@ SETTINGS: tuple[Setting, ...] = (
         "a number of seconds, 0 or more",
     ),
     Setting(
+        "ALERT_RULES_FILE",
+        _text,
+        "shared/alerts.sample.json",
+        "Alert rules file (thresholds, budgets, spikes, unpriced, pipeline health); relative to the app root.",
+        "the path of an alert rules JSON file",
+    ),
+    Setting(
+        "ALERT_STATE_TABLE",
+        _text,
+        "AlertState",
+        "Table holding alert state (same storage as the costs progress).",
+        "a table name (letters and digits)",
+    ),
+    Setting(
+        "ALERT_DELIVERY",
+        _delivery,
+        "smtp",
+        "How alert emails are sent: smtp (any relay) or acs (Azure Communication Services, managed identity).",
+        "smtp or acs",
+    ),
+    Setting(
+        "ALERT_EMAIL_FROM",
+        _email_address,
+        "ai-gateway-alerts@localhost",
+        "Sender address of alert emails; with acs a verified MailFrom address.",
+        "an email address",
+    ),
+    Setting("ALERT_SMTP_HOST", _text, "127.0.0.1", "SMTP relay host.", "a host name"),
+    Setting("ALERT_SMTP_PORT", _positive_int, "587", "SMTP relay port.", "a port number"),
+    Setting("ALERT_SMTP_USERNAME", _optional_text, "", "SMTP AUTH user; empty: no AUTH.", "empty or a user name"),
+    Setting(
+        "ALERT_SMTP_PASSWORD",
+        _optional_text,
+        "",
+        "SMTP AUTH password (a Key Vault reference in Azure).",
+        "empty or the password",
+        secret=True,
+    ),
+    Setting("ALERT_SMTP_STARTTLS", _bool, "true", "STARTTLS before AUTH.", "true or false"),
+    Setting(
+        "ALERT_ACS_ENDPOINT",
+        _optional_text,
+        "",
+        "Azure Communication Services endpoint, required with ALERT_DELIVERY=acs.",
+        "empty or https://<resource>.communication.azure.com",
+    ),
+    Setting(
+        "ALERT_LEASE_SECONDS",
+        _positive_int,
+        "600",
+        "A notification claimed but not sent within this is taken over by a later run.",
+        "a whole number of seconds greater than 0",
+    ),
+    Setting("ALERT_DASHBOARD_URL", _text, "", "Link to the cost dashboard shown in alert emails.", "empty or a URL"),
+    Setting(
         "AZURE_CLIENT_ID",
         _optional_text,
         "",
@@ -389,6 +465,18 @@ class Settings:
     cost_upload_attempts: int
     cost_query_attempts: int
     cost_retry_delay_seconds: float
+    alert_rules_file: str
+    alert_state_table: str
+    alert_delivery: str
+    alert_email_from: str
+    alert_smtp_host: str
+    alert_smtp_port: int
+    alert_smtp_username: str | None
+    alert_smtp_password: str | None
+    alert_smtp_starttls: bool
+    alert_acs_endpoint: str | None
+    alert_lease_seconds: int
+    alert_dashboard_url: str
     azure_client_id: str | None
     azure_ca_bundle: str | None
 
@@ -409,12 +497,15 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             values[setting.name.lower()] = setting.parse(raw)
         except ValueError as error:
             expected = str(error) if str(error) and not str(error).startswith("invalid literal") else setting.expected
-            problems.append(f"app setting {setting.name}={raw!r} is invalid; expected {expected}")
+            shown = f"<{len(raw)} characters, hidden>" if setting.secret else repr(raw)
+            problems.append(f"app setting {setting.name}={shown} is invalid; expected {expected}")
     if not problems and not (values["cost_state_connection_string"] or values["cost_state_table_endpoint"]):
         problems.append(
             "app settings COST_STATE_CONNECTION_STRING and COST_STATE_TABLE_ENDPOINT are both empty; expected "
             "one of them (the table endpoint with the managed identity in Azure, a connection string locally)"
         )
+    if not problems and values["alert_delivery"] == "acs" and not values["alert_acs_endpoint"]:
+        problems.append("app setting ALERT_ACS_ENDPOINT is empty; expected the ACS endpoint with ALERT_DELIVERY=acs")
     if problems:
         raise ConfigError("\n".join(problems))
     return Settings(**{field.name: values[field.name] for field in fields(Settings)})

@@ -181,6 +181,11 @@ def app_settings_for(info: dict[str, Any], sample: Path = SETTINGS_SAMPLE) -> di
             "AZURE_CA_BUNDLE": info["monitor"]["ca_cert"],
             "AzureWebJobsStorage": info["storage"]["connection_string"],
             "COST_STATE_CONNECTION_STRING": info["storage"]["connection_string"],
+            "ALERT_SMTP_HOST": info["smtp"]["host"],
+            "ALERT_SMTP_PORT": str(info["smtp"]["port"]),
+            "ALERT_SMTP_USERNAME": info["smtp"]["username"],
+            "ALERT_SMTP_PASSWORD": info["smtp"]["password"],
+            "ALERT_SMTP_STARTTLS": "true",
             "LOGS_INGESTION_ENDPOINT": info["ingestion"]["endpoint"],
             "LOGS_INGESTION_RULE_ID": info["ingestion"]["rule_id"],
             # What the Functions platform sets for managed identity in Azure.
@@ -459,7 +464,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  stack description: {stack.stack_file}", flush=True)
     print(f"  app settings:      {args.data_dir / 'local.settings.json'}", flush=True)
     print(f"  metrics store:     {info['monitor']['db_path']}", flush=True)
-    print(f"  email outbox:      {info['outbox_dir']}", flush=True)
+    print(
+        f"  alert emails:      {info['outbox_dir']} (the sample's demo budget is $0.05/day for all traffic: "
+        "the first alert lands there within about two minutes; open the .eml in a mail client)",
+        flush=True,
+    )
     if info["functions_url"]:
         print(
             f"  functions host:    {info['functions_url']} "

@@ -51,7 +51,7 @@ def test_run_for_starts_everything_runs_timers_and_leaves_nothing(tmp_path: Path
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "stack up: gateway http://127.0.0.1:" in output
-    assert f"email outbox:      {data_dir / 'outbox'}" in output
+    assert f"alert emails:      {data_dir / 'outbox'}" in output
     assert "Executed 'Functions.traffic' (Succeeded" in output
     assert re.search(r"traffic run \S+ \(seed \d+\): 4 ok, 0 failed \(none\), 0 not sent of 4 planned", output)
     assert "Executed 'Functions.costs' (Succeeded" in output

@@ -1,0 +1,125 @@
+// Data roles for exactly what the code calls, nothing broader; each scoped to the one resource it
+// is about. Used twice: for the app's identity and (optionally) for the developer, so `func start`
+// against Azure works with the developer's own sign-in.
+param principalId string
+@allowed(['User', 'ServicePrincipal'])
+param principalType string
+param logAnalyticsName string
+param dataCollectionRuleName string
+param applicationInsightsName string
+param storageAccountName string
+param keyVaultName string
+param communicationServiceName string
+
+@description('The app identity also runs the Functions host: host storage, deployment package and telemetry.')
+param isFunctionApp bool
+
+// Built-in roles, by id.
+var logAnalyticsReaderRoleId = '73c42c96-874c-492b-b04d-ab87d138a893'
+var monitoringMetricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb'
+var storageTableDataContributorRoleId = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+var storageBlobDataOwnerRoleId = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+var keyVaultSecretsUserRoleId = '4633458b-17de-408a-b874-0445c86b69e6'
+var communicationAndEmailServiceOwnerRoleId = '09976791-48a7-449e-bb21-39d1a415f350'
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
+  name: logAnalyticsName
+}
+
+resource dataCollectionRule 'Microsoft.Insights/dataCollectionRules@2023-03-11' existing = {
+  name: dataCollectionRuleName
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+resource communicationService 'Microsoft.Communication/communicationServices@2023-04-01' existing = {
+  name: communicationServiceName
+}
+
+// costs timer: KQL over AppMetrics and TokenCostSummary_CL (LogsQueryClient).
+resource readsWorkspace 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(workspace.id, principalId, logAnalyticsReaderRoleId)
+  scope: workspace
+  properties: {
+    principalId: principalId
+    principalType: principalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', logAnalyticsReaderRoleId)
+  }
+}
+
+// both timers: uploads through the DCR (LogsIngestionClient).
+resource publishesToRule 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(dataCollectionRule.id, principalId, monitoringMetricsPublisherRoleId)
+  scope: dataCollectionRule
+  properties: {
+    principalId: principalId
+    principalType: principalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisherRoleId)
+  }
+}
+
+// costs timer: progress entities in the CostProgress table (azure-data-tables). Scoped to the
+// account because create_table_if_not_exists is a table-service call.
+resource usesTables 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, principalId, storageTableDataContributorRoleId)
+  scope: storage
+  properties: {
+    principalId: principalId
+    principalType: principalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributorRoleId)
+  }
+}
+
+// traffic timer: the personas' subscription keys (Key Vault references; the developer's local settings script).
+resource readsSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, principalId, keyVaultSecretsUserRoleId)
+  scope: vault
+  properties: {
+    principalId: principalId
+    principalType: principalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUserRoleId)
+  }
+}
+
+// alerts: sending email through Azure Communication Services with Entra ID.
+resource sendsEmail 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(communicationService.id, principalId, communicationAndEmailServiceOwnerRoleId)
+  scope: communicationService
+  properties: {
+    principalId: principalId
+    principalType: principalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', communicationAndEmailServiceOwnerRoleId)
+  }
+}
+
+// Functions host: timer locks (blob leases) and the Flex Consumption deployment package.
+resource hostStorage 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isFunctionApp) {
+  name: guid(storage.id, principalId, storageBlobDataOwnerRoleId)
+  scope: storage
+  properties: {
+    principalId: principalId
+    principalType: principalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwnerRoleId)
+  }
+}
+
+// Functions host: its own telemetry to Application Insights with Entra ID (local auth is off).
+resource publishesTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (isFunctionApp) {
+  name: guid(applicationInsights.id, principalId, monitoringMetricsPublisherRoleId)
+  scope: applicationInsights
+  properties: {
+    principalId: principalId
+    principalType: principalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisherRoleId)
+  }
+}

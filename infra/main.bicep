@@ -1,0 +1,313 @@
+// Everything `azd up` provisions for the APIM token-costs app: the AI gateway (API Management
+// running ../policy.xml in front of an AI Foundry account), the metrics store (Log Analytics +
+// workspace-based Application Insights), the cost tables and their data collection rule, the
+// Flex Consumption function app with its storage and Key Vault, email, and the cost workbook.
+// Names come from abbreviations.json + resourceToken; each can be overridden. Identities only:
+// no shared keys, no local auth, no secret in an output.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; names the resource group and seeds resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource (pick one where Flex Consumption and the model deployments below are offered).')
+param location string
+
+@description('Object id of the developer running azd; gets the same data roles as the app so `func start` works against Azure. Empty: none.')
+param principalId string = ''
+
+@description('Type of principalId.')
+@allowed(['User', 'ServicePrincipal'])
+param principalType string = 'User'
+
+// Overridable names (empty: abbreviation + resourceToken).
+param resourceGroupName string = ''
+param apimServiceName string = ''
+param aiAccountName string = ''
+param logAnalyticsName string = ''
+param applicationInsightsName string = ''
+param dataCollectionRuleName string = ''
+param storageAccountName string = ''
+param keyVaultName string = ''
+param identityName string = ''
+param appServicePlanName string = ''
+param functionAppName string = ''
+param communicationServiceName string = ''
+param emailServiceName string = ''
+
+@description('API Management tier: BasicV2 (default), StandardV2, Developer or Consumption.')
+param apimSku string = 'BasicV2'
+param apimPublisherEmail string = 'noreply@example.com'
+param apimPublisherName string = 'APIM token costs'
+
+@description('Metric namespace the policy emits the token metrics under ({metric-namespace} in policy.xml).')
+param metricNamespace string = 'AzureOpenAI'
+
+@description('Days the workspace keeps metrics and cost summaries.')
+param logRetentionDays int = 30
+
+@description('Model deployments on the AI Foundry account: every deployment a persona calls; each model is in the price table (tests check both).')
+param modelDeployments array = [
+  { name: 'gpt-4o-mini', model: 'gpt-4o-mini', version: '2024-07-18', sku: 'GlobalStandard', capacity: 10 }
+  { name: 'gpt-4o', model: 'gpt-4o', version: '2024-11-20', sku: 'GlobalStandard', capacity: 10 }
+  { name: 'gpt-35-turbo', model: 'gpt-35-turbo', version: '0125', sku: 'Standard', capacity: 10 }
+]
+
+@description('One APIM subscription per persona subscription: its id (the Subscription ID dimension) and the app setting holding its key (shared/personas.sample.json; a test keeps them equal).')
+param trafficSubscriptions array = [
+  { name: 'team-support', keySetting: 'TRAFFIC_KEY_TEAM_SUPPORT' }
+  { name: 'team-research', keySetting: 'TRAFFIC_KEY_TEAM_RESEARCH' }
+  { name: 'team-batch', keySetting: 'TRAFFIC_KEY_TEAM_BATCH' }
+]
+
+// Timer schedules (NCRONTAB, six fields, seconds first).
+param trafficSchedule string = '0 */5 * * * *'
+param costSchedule string = '0 */15 * * * *'
+
+@description('Table storage table holding the costs progress.')
+param costStateTable string = 'CostProgress'
+
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+var functionAppResolvedName = !empty(functionAppName) ? functionAppName : '${abbrs.webSitesFunctions}${resourceToken}'
+var keyVaultResolvedName = !empty(keyVaultName) ? keyVaultName : '${abbrs.keyVaultVaults}${resourceToken}'
+var deploymentContainerName = 'app-package-${take(functionAppResolvedName, 32)}-${take(resourceToken, 7)}'
+
+// The single source of the custom tables the app uploads to (also read by the local stand-in and
+// the KQL validator): each table's DCR stream and columns.
+var logTables = loadJsonContent('../shared/schemas/log_tables.json', '$.custom')
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: !empty(identityName) ? identityName : '${abbrs.managedIdentityUserAssignedIdentities}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: !empty(logAnalyticsName) ? logAnalyticsName : '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    applicationInsightsName: !empty(applicationInsightsName) ? applicationInsightsName : '${abbrs.insightsComponents}${resourceToken}'
+    dataCollectionRuleName: !empty(dataCollectionRuleName) ? dataCollectionRuleName : '${abbrs.insightsDataCollectionRules}${resourceToken}'
+    location: location
+    tags: tags
+    retentionInDays: logRetentionDays
+    logTables: logTables
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: !empty(storageAccountName) ? storageAccountName : '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    costStateTable: costStateTable
+  }
+}
+
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: keyVaultResolvedName
+    location: location
+    tags: tags
+  }
+}
+
+module ai 'app/ai.bicep' = {
+  name: 'ai'
+  scope: rg
+  params: {
+    name: !empty(aiAccountName) ? aiAccountName : '${abbrs.cognitiveServicesAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    modelDeployments: modelDeployments
+  }
+}
+
+module apim 'app/apim.bicep' = {
+  name: 'apim'
+  scope: rg
+  params: {
+    name: !empty(apimServiceName) ? apimServiceName : '${abbrs.apiManagementService}${resourceToken}'
+    location: location
+    tags: tags
+    sku: apimSku
+    publisherEmail: apimPublisherEmail
+    publisherName: apimPublisherName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    aiAccountName: ai.outputs.name
+    aiEndpoint: ai.outputs.endpoint
+    metricNamespace: metricNamespace
+    trafficSubscriptions: trafficSubscriptions
+    keyVaultName: keyVault.outputs.name
+  }
+}
+
+module communication 'app/communication.bicep' = {
+  name: 'communication'
+  scope: rg
+  params: {
+    communicationServiceName: !empty(communicationServiceName) ? communicationServiceName : '${abbrs.communicationCommunicationServices}${resourceToken}'
+    emailServiceName: !empty(emailServiceName) ? emailServiceName : '${abbrs.communicationEmailServices}${resourceToken}'
+    tags: tags
+  }
+}
+
+// The app's settings: the same names as shared/config.py (SETTINGS), local.settings.sample.json and
+// the README table (tests/test_infra.py keeps them in step). Values come from the resources where
+// a resource decides them; the rest are the config defaults. One line per setting.
+var appSettings = [
+  { name: 'TRAFFIC_SCHEDULE', value: trafficSchedule }
+  { name: 'COST_SCHEDULE', value: costSchedule }
+  { name: 'GATEWAY_URL', value: apim.outputs.gatewayUrl }
+  { name: 'OPENAI_API_VERSION', value: '2024-10-21' }
+  { name: 'TRAFFIC_PERSONAS_FILE', value: 'shared/personas.sample.json' }
+  { name: 'TRAFFIC_SEED', value: '' }
+  { name: 'TRAFFIC_REQUESTS_PER_RUN', value: '20' }
+  { name: 'TRAFFIC_CONCURRENCY', value: '16' }
+  { name: 'TRAFFIC_TIME_BUDGET_SECONDS', value: '240' }
+  { name: 'TRAFFIC_REQUEST_TIMEOUT_SECONDS', value: '30' }
+  { name: 'TRAFFIC_MAX_RETRIES', value: '2' }
+  { name: 'TRAFFIC_FAILURE_WARN_RATIO', value: '0.05' }
+  { name: 'TRAFFIC_INGESTION_STREAM', value: logTables.SyntheticTraffic_CL.stream }
+  { name: 'LOGS_INGESTION_ENDPOINT', value: monitoring.outputs.logsIngestionEndpoint }
+  { name: 'LOGS_INGESTION_RULE_ID', value: monitoring.outputs.dataCollectionRuleImmutableId }
+  { name: 'LOG_ANALYTICS_WORKSPACE_ID', value: monitoring.outputs.logAnalyticsWorkspaceCustomerId }
+  { name: 'LOG_ANALYTICS_ENDPOINT', value: 'https://api.loganalytics.io' }
+  { name: 'COST_WINDOW_MINUTES', value: '60' }
+  { name: 'COST_METRICS_SCHEMA', value: 'AppMetrics' }
+  { name: 'COST_METRICS_RESOURCE_ID', value: '' }
+  { name: 'COST_INGESTION_DELAY_MINUTES', value: '15' }
+  { name: 'COST_RECOMPUTE_WINDOWS', value: '3' }
+  { name: 'COST_PRICE_TABLE', value: 'shared/prices/price-table.json' }
+  { name: 'COST_DEPLOYMENT_MAP', value: 'shared/prices/deployments.json' }
+  { name: 'COST_DCR_STREAM', value: logTables.TokenCostSummary_CL.stream }
+  { name: 'COST_STATE_CONNECTION_STRING', value: '' }
+  { name: 'COST_STATE_TABLE_ENDPOINT', value: storage.outputs.tableEndpoint }
+  { name: 'COST_STATE_TABLE', value: costStateTable }
+  { name: 'COST_UPLOAD_CHUNK_ROWS', value: '5000' }
+  { name: 'COST_UPLOAD_ATTEMPTS', value: '3' }
+  { name: 'COST_QUERY_ATTEMPTS', value: '3' }
+  { name: 'COST_RETRY_DELAY_SECONDS', value: '5' }
+  { name: 'ALERT_RULES_FILE', value: 'shared/alerts.sample.json' }
+  { name: 'ALERT_STATE_TABLE', value: 'AlertState' }
+  { name: 'ALERT_DELIVERY', value: 'acs' }
+  { name: 'ALERT_EMAIL_FROM', value: communication.outputs.senderAddress }
+  { name: 'ALERT_SMTP_HOST', value: '127.0.0.1' }
+  { name: 'ALERT_SMTP_PORT', value: '587' }
+  { name: 'ALERT_SMTP_USERNAME', value: '' }
+  { name: 'ALERT_SMTP_PASSWORD', value: '' }
+  { name: 'ALERT_SMTP_STARTTLS', value: 'true' }
+  { name: 'ALERT_ACS_ENDPOINT', value: communication.outputs.endpoint }
+  { name: 'ALERT_LEASE_SECONDS', value: '600' }
+  { name: 'ALERT_DASHBOARD_URL', value: '' }
+  { name: 'AZURE_CLIENT_ID', value: identity.outputs.clientId }
+  { name: 'AZURE_CA_BUNDLE', value: '' }
+]
+
+// Each persona subscription's key, as a Key Vault reference resolved by the platform with the app's identity.
+var trafficKeySettings = [for sub in trafficSubscriptions: {
+  name: sub.keySetting
+  value: '@Microsoft.KeyVault(VaultName=${keyVaultResolvedName};SecretName=${replace(toLower(sub.keySetting), '_', '-')})'
+}]
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppResolvedName
+    planName: !empty(appServicePlanName) ? appServicePlanName : '${abbrs.webServerFarms}${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    appSettings: concat(appSettings, trafficKeySettings)
+  }
+}
+
+// Data roles for exactly what the code calls, for the app's identity and (optionally) the developer.
+module appRoles 'app/rbac.bicep' = {
+  name: 'app-roles'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    principalType: 'ServicePrincipal'
+    isFunctionApp: true
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    dataCollectionRuleName: monitoring.outputs.dataCollectionRuleName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    communicationServiceName: communication.outputs.communicationServiceName
+  }
+}
+
+module developerRoles 'app/rbac.bicep' = if (!empty(principalId)) {
+  name: 'developer-roles'
+  scope: rg
+  params: {
+    principalId: principalId
+    principalType: principalType
+    isFunctionApp: false
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    dataCollectionRuleName: monitoring.outputs.dataCollectionRuleName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    communicationServiceName: communication.outputs.communicationServiceName
+  }
+}
+
+module workbook 'app/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+  }
+}
+
+// azd environment values (UPPER_SNAKE); tools/write_local_settings.py turns them into
+// local.settings.json for `func start` against Azure. Nothing secret here.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = api.outputs.name
+output AZURE_CLIENT_ID string = identity.outputs.clientId
+output GATEWAY_URL string = apim.outputs.gatewayUrl
+output APIM_SERVICE_NAME string = apim.outputs.name
+output AI_ENDPOINT string = ai.outputs.endpoint
+output LOGS_INGESTION_ENDPOINT string = monitoring.outputs.logsIngestionEndpoint
+output LOGS_INGESTION_RULE_ID string = monitoring.outputs.dataCollectionRuleImmutableId
+output LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.logAnalyticsWorkspaceCustomerId
+output COST_METRICS_APP_INSIGHTS_ID string = monitoring.outputs.applicationInsightsId
+output COST_STATE_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
+output COST_STATE_TABLE string = costStateTable
+output KEY_VAULT_NAME string = keyVault.outputs.name
+output KEY_VAULT_URI string = keyVault.outputs.uri
+output COMMUNICATION_SERVICE_ENDPOINT string = communication.outputs.endpoint
+output EMAIL_SENDER_ADDRESS string = communication.outputs.senderAddress
+output WORKBOOK_ID string = workbook.outputs.id

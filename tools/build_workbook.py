@@ -1,0 +1,208 @@
+"""Generate infra/app/workbook.json (the cost dashboard) from the repository's KQL files.
+
+Each panel is one query file of shared/kql/ whose `let start_time` / `let end_time` parameter lines
+are bound to the workbook's time range, optionally followed by a panel tail (a summarize for the
+chart). The file itself stays the single definition of what a cost is: the dashboard never
+re-implements "latest complete revision". Run after changing a query or a panel:
+
+    .venv/bin/python tools/build_workbook.py          # rewrite infra/app/workbook.json
+    .venv/bin/python tools/build_workbook.py --check  # exit 1 when the committed file is stale
+
+tests/test_infra_workbook.py runs --check's logic and validates every panel query with Microsoft's
+KQL parser (placeholders expanded the way Workbooks expands them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+KQL_DIR = ROOT / "shared" / "kql"
+OUTPUT = ROOT / "infra" / "app" / "workbook.json"
+
+# Workbooks replaces {TimeRange:start} / {TimeRange:end} with datetime expressions of the picked range.
+TIME_BINDINGS = {"start_time": "{TimeRange:start}", "end_time": "{TimeRange:end}"}
+# Cost summaries of a window are uploaded after it (and recomputed later): query a wide scope and let
+# the files' own WindowStart filters pick the range, so late revisions are never cut off.
+QUERY_SCOPE_MS = 90 * 24 * 3600 * 1000
+
+_LET_LINE = re.compile(r"^let\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*?);\s*$")
+
+
+@dataclass(frozen=True)
+class Panel:
+    name: str
+    title: str
+    source: str  # file in shared/kql/
+    tail: str  # KQL appended to the file (may be empty)
+    visualization: str  # table, timechart, barchart, piechart ...
+
+
+PANELS: tuple[Panel, ...] = (
+    Panel(
+        "cost-over-time",
+        "Cost over time by subscription and model",
+        "cost-summary-latest.kql",
+        '| summarize TotalCost = sum(TotalCost) by WindowStart, Series = strcat(SubscriptionId, " / ", Model, " ",'
+        " Currency)\n| order by WindowStart asc",
+        "timechart",
+    ),
+    Panel(
+        "spend-per-day",
+        "Spend per day and subscription",
+        "cost-totals-by-subscription-day.kql",
+        "| extend Cost = todouble(CostMicros) / 1000000.0\n"
+        "| project Day, SubscriptionId, Currency, Cost, TotalTokens, UnpricedTokens\n"
+        "| order by Day desc, SubscriptionId asc",
+        "table",
+    ),
+    Panel(
+        "top-users",
+        "Top users by cost",
+        "cost-summary-latest.kql",
+        "| summarize TotalCost = sum(TotalCost), TotalTokens = sum(TotalTokens), Requests = sum(Requests)"
+        " by UserId, SubscriptionId, Currency\n| top 20 by TotalCost desc",
+        "table",
+    ),
+    Panel(
+        "tokens-by-type",
+        "Tokens by type",
+        "cost-summary-latest.kql",
+        "| summarize UncachedPromptTokens = sum(PromptTokens) - sum(CachedPromptTokens),"
+        " CachedPromptTokens = sum(CachedPromptTokens), CompletionTokens = sum(CompletionTokens) by WindowStart\n"
+        "| order by WindowStart asc",
+        "barchart",
+    ),
+    Panel(
+        "unpriced-usage",
+        "Unpriced usage (models missing from the price table)",
+        "cost-summary-latest.kql",
+        "| where Unpriced\n| summarize TotalTokens = sum(TotalTokens), Requests = sum(Requests),"
+        " LastWindow = max(WindowStart) by Deployment, Model, SubscriptionId\n| order by TotalTokens desc",
+        "table",
+    ),
+)
+
+
+class WorkbookError(ValueError):
+    """A panel's query file does not fit the workbook (unknown file, parameter not bound)."""
+
+
+def bind_time_range(text: str, source: str) -> str:
+    """Replace the values of the file's `let` parameter lines with the workbook's time range."""
+    lines = text.splitlines()
+    bound: set[str] = set()
+    for index, line in enumerate(lines):
+        match = _LET_LINE.match(line.strip())
+        if match and match.group("name") in TIME_BINDINGS:
+            name = match.group("name")
+            lines[index] = f"let {name} = {TIME_BINDINGS[name]};"
+            bound.add(name)
+    missing = sorted(set(TIME_BINDINGS) - bound)
+    if missing:
+        raise WorkbookError(f"{source}: no `let {missing[0]} = ...;` line to bind to the workbook time range")
+    return "\n".join(lines)
+
+
+def panel_query(panel: Panel, kql_dir: Path = KQL_DIR) -> str:
+    path = kql_dir / panel.source
+    if not path.is_file():
+        raise WorkbookError(f"panel {panel.name!r}: {path} does not exist")
+    query = bind_time_range(path.read_text(encoding="utf-8"), panel.source).rstrip()
+    return f"{query}\n{panel.tail}" if panel.tail else query
+
+
+def build(panels: tuple[Panel, ...] = PANELS, kql_dir: Path = KQL_DIR) -> dict[str, Any]:
+    items: list[dict[str, Any]] = [
+        {
+            "type": 1,
+            "name": "title",
+            "content": {
+                "json": "## APIM token costs\nCosts from `TokenCostSummary_CL` (latest complete revision of each "
+                "window). Queries: `shared/kql/` in the repository; this workbook is generated by "
+                "`tools/build_workbook.py`."
+            },
+        },
+        {
+            "type": 9,
+            "name": "parameters",
+            "content": {
+                "version": "KqlParameterItem/1.0",
+                "style": "pills",
+                "queryType": 0,
+                "resourceType": "microsoft.operationalinsights/workspaces",
+                "parameters": [
+                    {
+                        "id": "4f0c8d5e-5b1a-4a39-9d1e-6c1b2f3a7e01",
+                        "version": "KqlParameterItem/1.0",
+                        "name": "TimeRange",
+                        "label": "Time range",
+                        "type": 4,
+                        "isRequired": True,
+                        "value": {"durationMs": 604800000},
+                        "typeSettings": {
+                            "selectableValues": [
+                                {"durationMs": 86400000},
+                                {"durationMs": 259200000},
+                                {"durationMs": 604800000},
+                                {"durationMs": 2592000000},
+                            ],
+                            "allowCustom": True,
+                        },
+                    }
+                ],
+            },
+        },
+    ]
+    for panel in panels:
+        items.append(
+            {
+                "type": 3,
+                "name": panel.name,
+                "content": {
+                    "version": "KqlItem/1.0",
+                    "title": panel.title,
+                    "query": panel_query(panel, kql_dir),
+                    "size": 0,
+                    "queryType": 0,
+                    "resourceType": "microsoft.operationalinsights/workspaces",
+                    "visualization": panel.visualization,
+                    "timeContext": {"durationMs": QUERY_SCOPE_MS},
+                },
+            }
+        )
+    return {
+        "version": "Notebook/1.0",
+        "items": items,
+        "$schema": "https://github.com/Microsoft/Application-Insights-Workbooks/blob/master/schema/workbook.json",
+    }
+
+
+def render(workbook: dict[str, Any]) -> str:
+    return json.dumps(workbook, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when infra/app/workbook.json is stale")
+    args = parser.parse_args(argv)
+    text = render(build())
+    if args.check:
+        current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.is_file() else ""
+        if current != text:
+            print(f"{OUTPUT.relative_to(ROOT)} is stale: run tools/build_workbook.py", file=sys.stderr)
+            return 1
+        return 0
+    OUTPUT.write_text(text, encoding="utf-8")
+    print(f"wrote {OUTPUT.relative_to(ROOT)} ({len(PANELS)} panels)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
