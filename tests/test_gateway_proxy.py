@@ -171,16 +171,15 @@ async def test_the_sdk_sees_backend_errors_as_the_backend_sent_them(pair: Gatewa
             )
 
 
-async def test_v1_route_without_deployment_parameter_fails_like_apim(
-    pair: GatewayPair, http: aiohttp.ClientSession
-) -> None:
-    """policy.xml reads MatchedParameters["deployment-id"]; the v1 operation has none: APIM answers 500."""
+async def test_v1_route_is_not_an_operation_of_the_api(pair: GatewayPair, http: aiohttp.ClientSession) -> None:
+    """policy.xml's Deployment dimension reads MatchedParameters["deployment-id"], which the v1 path has
+    not, so the API offers only the deployments paths; an unmatched operation is APIM's 404."""
     url = f"{pair.inference_url}/openai/v1/chat/completions"
     body = {"model": "gpt-4o", "messages": MESSAGES}
     async with http.post(url, headers={"api-key": _key(pair)}, json=body) as response:
-        assert response.status == 500
+        assert response.status == 404
         payload = await response.json()
-    assert payload["statusCode"] == 500 and payload["message"] == "Internal server error"
+    assert payload == {"statusCode": 404, "message": "Resource not found"}
 
 
 async def test_stream_chunks_reach_the_client_before_the_backend_finishes() -> None:

@@ -133,7 +133,6 @@ var operations = [
   { name: 'chat-completions', method: 'POST', urlTemplate: '/deployments/{deployment-id}/chat/completions' }
   { name: 'completions', method: 'POST', urlTemplate: '/deployments/{deployment-id}/completions' }
   { name: 'embeddings', method: 'POST', urlTemplate: '/deployments/{deployment-id}/embeddings' }
-  { name: 'v1-chat-completions', method: 'POST', urlTemplate: '/v1/chat/completions' }
 ]
 
 resource apiOperations 'Microsoft.ApiManagement/service/apis/operations@2024-05-01' = [for operation in operations: {

@@ -42,7 +42,6 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("chat-completions", "POST", "/deployments/{deployment-id}/chat/completions", "chat"),
     Operation("completions", "POST", "/deployments/{deployment-id}/completions", "completions"),
     Operation("embeddings", "POST", "/deployments/{deployment-id}/embeddings", "embeddings"),
-    Operation("v1-chat-completions", "POST", "/v1/chat/completions", "chat"),
 )
 TEMPLATE_PARAMETERS = frozenset(parameter for op in OPERATIONS for parameter in op.parameters)
 _COMPILED = tuple((op, op.pattern) for op in OPERATIONS)
