@@ -3,7 +3,8 @@
 1. generate: AppMetrics rows straight into a DuckDB file (bulk_insert_app_metrics): 24 h, a pool of
    `--combos` subscription x user x deployment x API combinations, each minute a random share of
    them active with Prompt / Completion / Total Tokens rows (and cached tokens for a fifth of them);
-2. (a) a hand-written DuckDB SQL group-by of the same rows, straight on the file;
+2. (a) a hand-written DuckDB SQL group-by of the same rows, straight on the file (run twice, the
+   faster counts, so a cold file cache does not make (a) look slow);
 3. (b) the raw rows loaded into pandas (dimensions parsed from the JSON properties), grouped there;
 4. the costs run through the real code path: the Azure Monitor stand-in serving the file over HTTPS
    (its own process), LogsQueryClient, KQL summarized by duckdb-kql, pricing, and (unless
@@ -228,7 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     if not db.exists():
         figures["generate"] = _phase("generate", str(db), "--rows", str(args.rows), "--combos", str(args.combos))
         print(f"generated: {figures['generate']}", flush=True)
-    figures["duckdb_sql"] = _phase("duckdb", str(db))
+    # (a) twice, keeping the faster: the first read of the file may come from disk while the costs
+    # run (measured later) finds it cached, which would flatter the ratio to (a).
+    runs = [_phase("duckdb", str(db)) for _ in range(2)]
+    figures["duckdb_sql"] = min(runs, key=lambda run: float(run["seconds"]))
+    figures["duckdb_sql"]["seconds_each_run"] = [run["seconds"] for run in runs]
     print(f"(a) DuckDB SQL: {figures['duckdb_sql']}", flush=True)
     if not args.skip_pandas:
         figures["pandas"] = _phase("pandas", str(db))

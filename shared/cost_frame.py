@@ -19,9 +19,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from shared.pricing import DeploymentMap, ModelPrices, PriceTable, price_usage, round_summary_cost
+from shared.pricing import (
+    SUMMARY_COST_DECIMAL_PLACES,
+    DeploymentMap,
+    ModelPrices,
+    PriceTable,
+    price_usage,
+    round_summary_cost,
+)
+from shared.pricing_table import MONEY_CONTEXT
 from shared.windows import Window
 
 log = logging.getLogger(__name__)
@@ -45,8 +55,13 @@ class PricedUsage:
 
 def usage_frame(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     """Query rows -> typed frame (UTC window starts, int64 token counts)."""
-    frame = pd.DataFrame(list(rows), columns=list(columns))
-    frame["WindowStart"] = pd.to_datetime(frame["WindowStart"], utc=True)
+    # Transposed once, then built column by column: no per-row objects, no per-cell type inference.
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    data = dict(zip(columns, values, strict=True))
+    frame = pd.DataFrame({name: pd.Series(data[name], dtype=object) for name in columns})
+    # A summary repeats a few window starts: parse each distinct one once.
+    codes, starts = pd.factorize(frame["WindowStart"])
+    frame["WindowStart"] = pd.to_datetime(pd.Series(starts, dtype=object), utc=True).take(codes).reset_index(drop=True)
     for name in TOKEN_COLUMNS:
         frame[name] = frame[name].astype("int64")
     for name in KEY_COLUMNS:
@@ -55,58 +70,104 @@ def usage_frame(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.Dat
 
 
 def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: DeploymentMap) -> PricedUsage:
+    """Costs for every row, priced per (window start, model): the prices in force at a window's start
+    are looked up once per pair and applied to all of its rows at once (see _price_group)."""
     frame = usage.copy()
     models = {deployment: deployments.model_for(deployment) for deployment in frame["Deployment"].unique()}
     frame.insert(1, "Model", frame["Deployment"].map(models))
-    # Prices in force at each window's start, looked up once per window x model.
-    in_force: dict[tuple[datetime, str], ModelPrices | None] = {}
-    for start, model in frame[["WindowStart", "Model"]].drop_duplicates().itertuples(index=False):
-        in_force[(start, model)] = prices.prices_for(model, start.to_pydatetime())
-
-    costs: list[list[int | None]] = [[] for _ in _MICROS]
-    currencies: list[str | None] = []
+    tokens = tuple(
+        frame[name].to_numpy(dtype="int64") for name in ("PromptTokens", "CachedPromptTokens", "CompletionTokens")
+    )
+    micros = [np.zeros(len(frame), dtype="int64") for _ in _MICROS]
+    priced = np.zeros(len(frame), dtype=bool)
+    currencies = np.full(len(frame), None, dtype=object)
     unpriced_models: set[str] = set()
     inconsistent = 0
-    for start, model, prompt, cached, completion in zip(
-        frame["WindowStart"],
-        frame["Model"],
-        frame["PromptTokens"].tolist(),
-        frame["CachedPromptTokens"].tolist(),
-        frame["CompletionTokens"].tolist(),
-        strict=True,
-    ):
-        model_prices = in_force[(start, model)]
-        breakdown = None
+    groups = frame.groupby(["WindowStart", "Model"], sort=False).indices if len(frame) else {}
+    for (start, model), positions in groups.items():
+        model_prices = prices.prices_for(model, pd.Timestamp(start).to_pydatetime())
         if model_prices is None:
             unpriced_models.add(model)
-        elif cached > prompt:
-            inconsistent += 1
-        else:
-            breakdown = price_usage(model_prices, prompt, cached, completion)
-        if breakdown is None:
-            for column in costs:
-                column.append(None)
-            currencies.append(None)
             continue
-        amounts = (
-            breakdown.prompt_cost,
-            breakdown.cached_prompt_cost,
-            breakdown.completion_cost,
-            breakdown.total_cost,
+        prompt, cached, completion = (column[positions] for column in tokens)
+        # cached > prompt is inconsistent usage: flagged unpriced instead of guessing.
+        consistent = cached <= prompt
+        inconsistent += int((~consistent).sum())
+        positions, prompt, cached, completion = (
+            part[consistent] for part in (positions, prompt, cached, completion)
         )
-        for column, amount in zip(costs, amounts, strict=True):
-            column.append(to_micros(amount))
-        currencies.append(breakdown.currency)
-    for name, values in zip(_MICROS, costs, strict=True):
-        frame[name] = pd.array(values, dtype="Int64")
+        for column, amounts in zip(micros, _price_group(model_prices, prompt, cached, completion), strict=True):
+            column[positions] = amounts
+        priced[positions] = True
+        currencies[positions] = model_prices.currency
+    for name, values in zip(_MICROS, micros, strict=True):
+        frame[name] = pd.arrays.IntegerArray(values, ~priced)
     frame["Currency"] = pd.array(currencies, dtype="string")
-    frame["Unpriced"] = frame["Currency"].isna()
+    frame["Unpriced"] = ~priced
     if inconsistent:
         log.warning(
             "%d usage rows report more cached than prompt tokens; flagged unpriced instead of guessing",
             inconsistent,
         )
     return PricedUsage(frame, tuple(sorted(unpriced_models)), inconsistent)
+
+
+def _price_group(
+    model_prices: ModelPrices,
+    prompt: npt.NDArray[np.int64],
+    cached: npt.NDArray[np.int64],
+    completion: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[Any], ...]:
+    """What price_usage + to_micros give for each row, for many rows of one model's prices at once.
+
+    Exact integer arithmetic: each per-token price is an integer count of 10^-scale currency
+    units, so every cost is an exact integer of those units (as price_usage's exact Decimals);
+    each is rounded once, half to even, to micro-units (as round_summary_cost). Numbers that could
+    overflow 64 bits are computed with Python integers instead. Returns prompt, cached prompt,
+    completion and total cost micros.
+    """
+    negative = (prompt < 0) | (cached < 0) | (completion < 0)
+    if negative.any():
+        first = int(np.flatnonzero(negative)[0])
+        price_usage(model_prices, prompt[first], cached[first], completion[first])  # raises, with its message
+    per_token = (
+        model_prices.input_price_per_token,
+        model_prices.cached_input_price_per_token,
+        model_prices.output_price_per_token,
+    )
+    scale = max(0, *(-_exponent(price) for price in per_token))
+    units = [int(price.scaleb(scale, context=MONEY_CONTEXT)) for price in per_token]
+    counts = (prompt - cached, cached, completion)
+    largest = max((int(count.max()) if count.size else 0 for count in counts), default=0)
+    # The largest intermediate value: a total before rounding (scaled up to micros when the prices
+    # have fewer than 6 decimals), or twice the rounding divisor.
+    places = scale - SUMMARY_COST_DECIMAL_PLACES
+    bound = max(len(counts) * largest * max(units) * 10 ** max(0, -places), 2 * 10 ** max(0, places))
+    dtype: Any = "int64" if bound < 2**63 else object
+    costs = [count.astype(dtype) * unit for count, unit in zip(counts, units, strict=True)]
+    costs.append(costs[0] + costs[1] + costs[2])
+    return tuple(_round_to_micros(cost, scale) for cost in costs)
+
+
+def _exponent(amount: Decimal) -> int:
+    exponent = amount.as_tuple().exponent
+    if not isinstance(exponent, int):  # 'n', 'N', 'F': the price table never loads these
+        raise ValueError(f"price {amount} is not a finite number")
+    return exponent
+
+
+def _round_to_micros(units: npt.NDArray[Any], scale: int) -> npt.NDArray[Any]:
+    """Non-negative amounts in 10^-scale units -> micro-units, ROUND_HALF_EVEN."""
+    places = scale - SUMMARY_COST_DECIMAL_PLACES
+    if places <= 0:
+        scaled: npt.NDArray[Any] = units * 10**-places
+        return scaled
+    divisor = 10**places
+    # // and %, not np.divmod: they also work on the object arrays of Python ints used near 2^63.
+    quotient, remainder = units // divisor, units % divisor
+    up = (2 * remainder > divisor) | ((2 * remainder == divisor) & (quotient % 2 == 1))
+    rounded: npt.NDArray[Any] = quotient + up
+    return rounded
 
 
 def to_micros(amount: Decimal) -> int:
@@ -157,23 +218,24 @@ def upload_records(
         "RevisionRows": len(rows),
         "PriceVersion": price_version,
     }
-    columns = ["Model", *KEY_COLUMNS, *TOKEN_COLUMNS, *_MICROS, "Currency", "Unpriced"]
-    records: list[dict[str, Any]] = []
-    for values in rows[columns].itertuples(index=False, name=None):
-        record = dict(common)
-        record.update(zip(columns[: 1 + len(KEY_COLUMNS)], values[: 1 + len(KEY_COLUMNS)], strict=True))
-        offset = 1 + len(KEY_COLUMNS)
-        for name, value in zip(TOKEN_COLUMNS, values[offset : offset + len(TOKEN_COLUMNS)], strict=True):
-            record[name] = int(value)
-        offset += len(TOKEN_COLUMNS)
-        for name, value in zip(COST_COLUMNS, values[offset : offset + len(COST_COLUMNS)], strict=True):
-            # micros / 10^6 is the double nearest the 6-decimal amount (micros < 2^53).
-            record[name] = None if value is pd.NA else int(value) / MICROS_PER_UNIT
-        currency, unpriced = values[offset + len(COST_COLUMNS) :]
-        record["Currency"] = None if currency is pd.NA else str(currency)
-        record["Unpriced"] = bool(unpriced)
-        records.append(record)
-    return records
+    # Column by column into Python lists (tolist() gives native ints, floats, strs), then one dict
+    # per row from a zip: no per-cell Python code.
+    columns: dict[str, list[Any]] = {name: [value] * len(rows) for name, value in common.items()}
+    for name in ("Model", *KEY_COLUMNS):
+        columns[name] = rows[name].astype(object).tolist()
+    for name in TOKEN_COLUMNS:
+        columns[name] = rows[name].astype("int64").tolist()
+    for name, micros_name in zip(COST_COLUMNS, _MICROS, strict=True):
+        micros = rows[micros_name]
+        # micros / 10^6 is the double nearest the 6-decimal amount (micros < 2^53).
+        amounts = micros.to_numpy(dtype="float64", na_value=np.nan) / MICROS_PER_UNIT
+        with_nulls = amounts.astype(object)  # Python floats, and None where unpriced
+        with_nulls[micros.isna().to_numpy()] = None
+        columns[name] = with_nulls.tolist()
+    columns["Currency"] = rows["Currency"].astype(object).where(rows["Currency"].notna(), None).tolist()
+    columns["Unpriced"] = rows["Unpriced"].astype(bool).tolist()
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def _iso(value: datetime) -> str:

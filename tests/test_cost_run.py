@@ -12,14 +12,17 @@ revision per window, shared/kql/cost-summary-latest.kql).
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import io
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_EVEN, Decimal
 from types import SimpleNamespace
-from typing import Any
+from typing import IO, Any
 
 import pytest
-from azure.monitor.ingestion import LogsUploadError
+from azure.core.exceptions import HttpResponseError
 from azure.monitor.query import LogsQueryStatus
 
 from shared.cost_query import UsageQueryError
@@ -200,22 +203,19 @@ def test_crash_between_upload_and_progress_mark_does_not_double_count(make_cost_
 
 
 class FlakyIngestion:
-    """Wraps the real client; rows of the given windows fail `failures` times (half of them)."""
+    """Wraps the real client; requests carrying rows of the given windows fail `failures` times."""
 
     def __init__(self, inner: Any, windows: set[str], failures: int) -> None:
         self.inner, self.windows, self.failures = inner, windows, failures
         self.calls = 0
 
-    def upload(self, rule_id: str, stream: str, logs: list[dict[str, Any]], on_error: Any) -> None:
-        bad = [row for row in logs if row["WindowStart"][:13] in self.windows]
-        if bad and self.failures > 0:
+    def upload(self, rule_id: str, stream: str, logs: IO[bytes], **kwargs: Any) -> None:
+        body = logs.read()
+        rows = json.loads(gzip.decompress(body))
+        if any(row["WindowStart"][:13] in self.windows for row in rows) and self.failures > 0:
             self.failures -= 1
-            good = [row for row in logs if row not in bad[: max(1, len(bad) // 2)]]
-            self.inner.upload(rule_id, stream, good, on_error=on_error)
-            on_error(LogsUploadError(error=RuntimeError("503 Service Unavailable"),
-                                     failed_logs=bad[: max(1, len(bad) // 2)]))
-            return
-        self.inner.upload(rule_id, stream, logs, on_error=on_error)
+            raise HttpResponseError("503 Service Unavailable")
+        self.inner.upload(rule_id, stream, io.BytesIO(body), **kwargs)
 
 
 def test_failed_chunk_is_retried(make_cost_stack: MakeStack) -> None:
@@ -241,7 +241,7 @@ def test_failed_upload_leaves_the_window_to_the_next_run(make_cost_stack: MakeSt
     with pytest.raises(CostUploadError) as failure:
         run_costs(stack.settings, now=NOW, clients=clients)
     assert [w.start.hour for w in failure.value.summary.failed_windows] == [9]
-    # Part of the new revision arrived; readers still see the previous complete one, not a mix.
+    # None or part of the new revision arrived; readers still see the previous complete one, not a mix.
     assert by_key(stack.latest(DAY_START, DAY_START + 24 * H)) == before
 
     recovered = run_costs(stack.settings, now=NOW, clients=stack.clients())

@@ -11,6 +11,7 @@ import datetime as dt
 import gzip
 import json
 import os
+import re
 import secrets
 import signal
 import ssl
@@ -40,8 +41,11 @@ from azure.monitor.query import LogsBatchQuery, LogsQueryClient, LogsQueryPartia
 
 from standins._server import RunningServer
 from standins.identity import TokenSigner, identity_env, start_identity
-from standins.monitor import MonitorConfig, RunningMonitor, bulk_insert_app_metrics, start_monitor
+from standins.monitor import MonitorConfig, QueryResult, RunningMonitor, bulk_insert_app_metrics, start_monitor
+from standins.monitor.coerce import ValueTypeError, coerce, coerce_column
+from standins.monitor.ingestion_api import RowError, _check_rows, _columns_of_checked_rows, validate_rows
 from standins.monitor.schema import load_schema
+from standins.monitor.wire import _CONVERTERS, wire_rows
 from standins.tls import ensure_tls
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -603,3 +607,94 @@ def test_concurrent_queries_and_ingestion_all_complete(stack: Stack) -> None:
         assert set(posts) == {200}
     assert all(0 <= count <= 200 for count in counts)
     assert query(0) == 200
+
+
+# -- bulk paths: the same answers as cell by cell -----------------------------------------------
+
+
+def _cost_table() -> Any:
+    table = load_schema().table("TokenCostSummary_CL")
+    assert table is not None
+    return table
+
+
+def test_column_coercion_in_bulk_equals_cell_by_cell() -> None:
+    table = _cost_table()
+    columns: dict[str, list[Any]] = {
+        "WindowStart": ["2025-01-01T10:00:00Z", None, "2025-01-01T10:00:00.1234567Z", "2025-01-01T10:00:00Z"],
+        "PriceVersion": ["v1", "v1", None, "v2"],
+        "WindowMinutes": [60, None, 60.0, -(2**31)],  # an integral float is an int, as one value
+        "RevisionRows": [2**62, 0, None, -1],
+        "TotalCost": [1.25, 3, None, 0.0],  # an int in a real column becomes a float
+        "IsFinal": [True, False, None, True],
+    }
+    for name, values in columns.items():
+        column = table.column(name)
+        assert coerce_column(column, values) == [coerce(column, value) for value in values], name
+    for name, bad in (("RevisionRows", [1, True]), ("WindowMinutes", [1, 2**40]), ("TotalCost", [1.0, "1"]),
+                      ("WindowStart", ["2025-01-01", "later"]), ("IsFinal", [True, 1])):
+        with pytest.raises(ValueTypeError):
+            coerce_column(table.column(name), bad)
+
+
+def test_bulk_validation_gives_the_rows_cell_by_cell_validation_gives() -> None:
+    table, now = _cost_table(), dt.datetime(2025, 1, 2, tzinfo=dt.UTC)
+    rows = [_summary_row(dt.datetime(2025, 1, 1, hour, tzinfo=dt.UTC)) for hour in range(5)]
+    rows[1].pop("TimeGenerated")  # gets the ingestion time
+    rows[2]["UserId"] = None
+    expected = _columns_of_checked_rows(table, _check_rows(table, "s", rows), now)
+    assert validate_rows(table, "s", rows, now) == expected
+    assert expected["TimeGenerated"][1] == now and expected["UserId"] == [None, None, None, None, None]
+
+
+@pytest.mark.parametrize(
+    ("later", "message"),
+    [
+        ({"NoSuchColumn": 1}, "row 1: column 'Requests' (long)"),
+        ({"WindowStart": "last tuesday"}, "row 1: column 'Requests' (long)"),
+    ],
+)
+def test_bulk_validation_still_names_the_first_bad_row(later: dict[str, Any], message: str) -> None:
+    """Checked column by column, but the error is the first bad cell in row order, as before."""
+    table = _cost_table()
+    rows = [_summary_row(dt.datetime(2025, 1, 1, tzinfo=dt.UTC)) for _ in range(4)]
+    rows[1]["Requests"] = "twelve"
+    rows[3].update(later)  # a later row, and a column checked (in bulk) before or after Requests
+    with pytest.raises(RowError, match=re.escape(message)):
+        validate_rows(table, "s", rows, dt.datetime.now(dt.UTC))
+    with pytest.raises(RowError, match="row 2 is not a JSON object"):
+        validate_rows(table, "s", [rows[0], rows[0], "x"], dt.datetime.now(dt.UTC))
+
+
+def test_wire_rows_in_bulk_equal_the_per_value_wire_form() -> None:
+    when = dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC)
+    result = QueryResult(
+        columns=(("d", "datetime"), ("s", "string"), ("l", "long"), ("r", "real"), ("b", "bool"), ("j", "dynamic")),
+        rows=[
+            (when, "x", 2, 1.5, True, '{"a":1}'),
+            (when, None, None, None, None, None),
+            (when + dt.timedelta(hours=1), b"\x00\x01", 2**64, float("nan"), False, [1, 2]),
+            (dt.datetime(2024, 5, 1, 12), "y", -(2**63), float("-inf"), True, {"b": None}),
+        ],
+        truncated=False,
+    )
+    converters = [_CONVERTERS.get(kind) for _, kind in result.columns]
+    expected = [
+        [
+            value if value is None or convert is None else convert(value)
+            for value, convert in zip(row, converters, strict=True)
+        ]
+        for row in result.rows
+    ]
+    assert [list(row) for row in wire_rows(result)] == expected
+    plain = QueryResult(columns=(("s", "string"), ("l", "long")), rows=[("a", 1), ("b", None)], truncated=False)
+    assert wire_rows(plain) is plain.rows  # already in wire form: not copied
+
+
+def test_query_statistics_and_batch_bodies_are_one_json_document(stack: Stack) -> None:
+    client = stack.query_client()
+    result = client.query_workspace(
+        stack.config.workspace_id, "range i from 1 to 3 step 1", timespan=None, include_statistics=True
+    )
+    assert isinstance(result, LogsQueryResult) and [row[0] for row in result.tables[0].rows] == [1, 2, 3]
+    assert result.statistics is not None and result.statistics["query"]["datasetStatistics"][0]["tableRowCount"] == 3

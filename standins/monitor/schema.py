@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,13 @@ class Table:
         names = {column.name for column in self.columns}
         return next((name for name in TIME_COLUMNS if name in names), None)
 
+    @cached_property
+    def _by_name(self) -> dict[str, Column]:
+        return {column.name: column for column in self.columns}
+
     def column(self, name: str) -> Column | None:
-        return next((column for column in self.columns if column.name == name), None)
+        # A dict, not a scan: ingestion looks a column up for every cell of a request it validates.
+        return self._by_name.get(name)
 
 
 @dataclass(frozen=True)

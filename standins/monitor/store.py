@@ -118,20 +118,30 @@ class MonitorStore:
 
         Columns a row leaves out are NULL. Callers validate; unknown columns raise KeyError.
         """
-        if not rows:
-            return 0
+        names = {key for row in rows for key in row}
+        return self.insert_columns(table_name, {name: [row.get(name) for row in rows] for name in names})
+
+    def insert_columns(self, table_name: str, columns: Mapping[str, Sequence[Any]]) -> int:
+        """Append rows given column by column (name -> one value per row, all the same length).
+
+        Values as for insert_rows; columns left out are NULL. Unknown columns raise KeyError.
+        """
         table = self._table(table_name)
-        names = {column.name for column in table.columns}
-        unknown = {key for row in rows for key in row} - names
+        unknown = set(columns) - {column.name for column in table.columns}
         if unknown:
             raise KeyError(f"columns not in {table_name}: {sorted(unknown)}")
+        lengths = {len(values) for values in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns of different lengths for {table_name}: {sorted(lengths)}")
+        if not lengths or lengths == {0}:
+            return 0
         frame = pd.DataFrame(
             {
                 column.name: pd.Series(
-                    [row.get(column.name) for row in rows],
-                    dtype=_PANDAS_DTYPES.get(column.kusto_type, "object"),
+                    columns[column.name], dtype=_PANDAS_DTYPES.get(column.kusto_type, "object")
                 )
                 for column in table.columns
+                if column.name in columns
             }
         )
         return self.insert_frame(table_name, frame)

@@ -103,31 +103,90 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _identity(value: Any) -> Any:
-    return value
+_NONE = type(None)
+# Per Kusto type, the Python types whose values are already in their wire form (checked in bulk).
+_WIRE_READY: dict[str, frozenset[type]] = {
+    "string": frozenset({str}),
+    "dynamic": frozenset({str}),
+    "guid": frozenset({str}),
+    "decimal": frozenset({str}),
+    "long": frozenset({int, bool}),
+    "int": frozenset({int, bool}),
+    "real": frozenset({float}),  # and finite
+}
 
 
-def wire_rows(result: QueryResult) -> list[list[Any]]:
-    converters = [_CONVERTERS.get(kind, _identity) for _, kind in result.columns]
-    return [
-        [None if value is None else convert(value) for value, convert in zip(row, converters, strict=True)]
-        for row in result.rows
-    ]
+def wire_rows(result: QueryResult) -> Sequence[Sequence[Any]]:
+    """The result's rows with every value in its wire form (JSON-ready; tuples encode as arrays).
+
+    Converted column by column: a column already in wire form (strings, in-range integers, finite
+    reals: most of them) is checked in bulk and left alone, and a datetime column is converted
+    once per distinct value (a summarized result repeats a few window starts). Only when some
+    column changes are the rows rebuilt.
+    """
+    if not result.rows:
+        return result.rows
+    columns: list[Sequence[Any]] = list(zip(*result.rows, strict=True))
+    changed = False
+    for index, (_, kind) in enumerate(result.columns):
+        converted = _wire_column(kind, columns[index])
+        if converted is not None:
+            columns[index] = converted
+            changed = True
+    return list(zip(*columns, strict=True)) if changed else result.rows
 
 
-def table_json(columns: Sequence[tuple[str, str]], rows: list[list[Any]]) -> dict[str, Any]:
-    return {
-        "name": PRIMARY_RESULT,
-        "columns": [{"name": name, "type": kind} for name, kind in columns],
-        "rows": rows,
-    }
+def _wire_column(kind: str, values: Sequence[Any]) -> list[Any] | None:
+    """The column in wire form, or None when it already is."""
+    convert = _CONVERTERS.get(kind)
+    if convert is None:
+        return None
+    kinds = set(map(type, values))
+    kinds.discard(_NONE)
+    if not kinds:
+        return None  # all null: null in every type
+    ready = _WIRE_READY.get(kind)
+    if ready is not None and kinds <= ready and _in_wire_range(kind, values):
+        return None
+    if kinds <= {dt.datetime}:
+        # Equal datetimes are the same instant, whose wire form is one string: convert each once.
+        distinct = {value: _datetime(value) for value in set(values) if value is not None}
+        return [None if value is None else distinct[value] for value in values]
+    return [None if value is None else convert(value) for value in values]
+
+
+def _in_wire_range(kind: str, values: Sequence[Any]) -> bool:
+    present = [value for value in values if value is not None]
+    if not present:
+        return True
+    if kind in ("long", "int"):
+        return min(present) in _INT64_RANGE and max(present) in _INT64_RANGE
+    if kind == "real":
+        return all(map(math.isfinite, present))
+    return True
+
+
+def table_json(columns: Sequence[tuple[str, str]], encoded_rows: bytes) -> bytes:
+    """One table of the response, around its already-encoded rows."""
+    return object_with(
+        {"name": PRIMARY_RESULT, "columns": [{"name": name, "type": kind} for name, kind in columns]},
+        rows=encoded_rows,
+    )
+
+
+def object_with(members: dict[str, Any], **encoded: bytes) -> bytes:
+    """A JSON object of ``members`` plus members whose values are already-encoded JSON."""
+    parts = [encode(name) + b":" + value for name, value in encoded.items()]
+    if members:
+        parts.append(encode(members)[1:-1])
+    return b"{" + b",".join(parts) + b"}"
 
 
 def encode(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def rows_within(rows: list[list[Any]], max_bytes: int) -> list[list[Any]]:
+def rows_within(rows: Sequence[Sequence[Any]], max_bytes: int) -> Sequence[Sequence[Any]]:
     """The longest prefix of ``rows`` whose encoded size stays within ``max_bytes``."""
     total = 2  # the enclosing brackets
     for index, row in enumerate(rows):
