@@ -106,15 +106,17 @@ class AlertStateStore:
         credential: TokenCredential | None = None,
         connection_verify: str | bool = True,
     ) -> AlertStateStore:
-        from azure.data.tables import TableServiceClient
+        from shared.azure_clients import open_table
 
-        if connection_string:
-            service = TableServiceClient.from_connection_string(connection_string)
-        elif endpoint and credential is not None:
-            service = TableServiceClient(endpoint=endpoint, credential=credential, connection_verify=connection_verify)
-        else:
-            raise ValueError("alert state needs a table storage connection string, or an endpoint and a credential")
-        return cls(service.create_table_if_not_exists(table_name))
+        table = open_table(
+            table_name,
+            connection_string=connection_string,
+            endpoint=endpoint,
+            credential=credential,
+            connection_verify=connection_verify,
+            purpose="alert state",
+        )
+        return cls(table)
 
     def load(self) -> dict[str, AlertRecord]:
         entities = self._table.query_entities("PartitionKey eq @partition", parameters={"partition": PARTITION})

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
+    from azure.data.tables import TableClient
     from azure.monitor.ingestion import LogsIngestionClient
     from azure.monitor.query import LogsQueryClient
 
@@ -46,3 +47,25 @@ class AzureAccess:
         return LogsIngestionClient(
             endpoint=endpoint, credential=credential or self.credential(), connection_verify=self.connection_verify
         )
+
+
+def open_table(
+    table_name: str,
+    *,
+    connection_string: str | None,
+    endpoint: str | None,
+    credential: TokenCredential | None,
+    connection_verify: str | bool = True,
+    purpose: str,
+) -> TableClient:
+    """A Table storage table, created if missing: by connection string (Azurite locally) or by
+    endpoint with the managed identity (Azure, where the storage account allows no shared keys)."""
+    from azure.data.tables import TableServiceClient
+
+    if connection_string:
+        service = TableServiceClient.from_connection_string(connection_string)
+    elif endpoint and credential is not None:
+        service = TableServiceClient(endpoint=endpoint, credential=credential, connection_verify=connection_verify)
+    else:
+        raise ValueError(f"{purpose} needs a table storage connection string, or an endpoint and a credential")
+    return service.create_table_if_not_exists(table_name)

@@ -68,15 +68,17 @@ class TableProgressStore:
         credential: TokenCredential | None = None,
         connection_verify: str | bool = True,
     ) -> TableProgressStore:
-        from azure.data.tables import TableServiceClient
+        from shared.azure_clients import open_table
 
-        if connection_string:
-            service = TableServiceClient.from_connection_string(connection_string)
-        elif endpoint and credential is not None:
-            service = TableServiceClient(endpoint=endpoint, credential=credential, connection_verify=connection_verify)
-        else:
-            raise ValueError("costs progress needs a table storage connection string, or an endpoint and a credential")
-        return cls(service.create_table_if_not_exists(table_name), _safe_key(scope))
+        table = open_table(
+            table_name,
+            connection_string=connection_string,
+            endpoint=endpoint,
+            credential=credential,
+            connection_verify=connection_verify,
+            purpose="costs progress",
+        )
+        return cls(table, _safe_key(scope))
 
     def windows(self, since: datetime) -> dict[datetime, WindowProgress]:
         entities = self._table.query_entities(
