@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import stat
-import sys
 from pathlib import Path
-from types import ModuleType
 
 from shared.config import load_settings
 from tests.infra_bicep import ROOT, parse
+from tools import write_local_settings as tool
 
 SAMPLE = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
 AZD_ENV = """AZURE_FUNCTION_APP_NAME="func-abc"
@@ -23,18 +21,6 @@ COST_STATE_TABLE_ENDPOINT="https://stabc.table.core.windows.net/"
 COST_STATE_TABLE="CostProgress"
 KEY_VAULT_URI="https://kv-abc.vault.azure.net/"
 """
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("write_local_settings", ROOT / "tools" / "write_local_settings.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _load()
 
 
 def test_settings_come_from_the_azd_outputs_and_the_key_vault() -> None:

@@ -7,32 +7,18 @@ result against shared/schemas/log_tables.json.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from tests.infra_bicep import ROOT, app_module, function_call, resource_body
 from tests.kql_validation import format_diagnostics, validate_kql_files
+from tools import build_workbook as builder
 
 WORKBOOK = ROOT / "infra" / "app" / "workbook.json"
 EXPANDED = {"{TimeRange:start}": "datetime(2026-01-01T00:00:00Z)", "{TimeRange:end}": "datetime(2026-01-08T00:00:00Z)"}
-
-
-def _load_builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_workbook", ROOT / "tools" / "build_workbook.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = _load_builder()
 
 
 def workbook_queries() -> list[tuple[str, str]]:
