@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import duckdb
 import pandas as pd
 import pytest
 import requests
@@ -45,6 +46,7 @@ from standins.monitor import MonitorConfig, QueryResult, RunningMonitor, bulk_in
 from standins.monitor.coerce import ValueTypeError, coerce, coerce_column
 from standins.monitor.ingestion_api import RowError, _check_rows, _columns_of_checked_rows, validate_rows
 from standins.monitor.schema import load_schema
+from standins.monitor.store import MonitorStore
 from standins.monitor.wire import _CONVERTERS, wire_rows
 from standins.tls import ensure_tls
 
@@ -250,6 +252,20 @@ def test_query_result_types_are_kusto_names(stack: Stack) -> None:
         3,
         True,
         '{"a":[1]}',
+    ]
+
+
+def test_lists_of_dynamic_values_arrive_as_nested_json(stack: Stack) -> None:
+    table = _query(
+        stack,
+        "range i from 1 to 3 step 1 | extend g = i % 2 "
+        "| summarize Pairs = make_list(pack_array(i, strcat('v', tostring(i)))), Values = make_list(i) by g "
+        "| order by g asc",
+    ).tables[0]
+    assert table.columns_types == ["long", "dynamic", "dynamic"]
+    assert [[g, json.loads(pairs), json.loads(values)] for g, pairs, values in table.rows] == [
+        [0, [[2, "v2"]], [2]],
+        [1, [[1, "v1"], [3, "v3"]], [1, 3]],
     ]
 
 
@@ -588,6 +604,53 @@ def test_cli_prints_ready_and_stops_on_sigterm(tmp_path: Path) -> None:
             process.wait()
 
 
+def _append_while_writer_is_held(store: MonitorStore, frames: list[pd.DataFrame]) -> list[Any]:
+    """Each frame appended from its own thread, all queued behind the write lock before it frees."""
+    outcomes: list[Any] = [None] * len(frames)
+
+    def append(index: int) -> None:
+        try:
+            outcomes[index] = store.insert_frame("TokenCostSummary_CL", frames[index])
+        except Exception as error:
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=append, args=(index,)) for index in range(len(frames))]
+    with store._write_lock:
+        for thread in threads:
+            thread.start()
+        while len(store._pending) < len(frames):
+            threading.Event().wait(0.01)
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+@pytest.mark.parametrize("with_bad_frame", [False, True])
+def test_queued_appends_commit_together_and_fail_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_bad_frame: bool
+) -> None:
+    """Appends waiting for the write lock go in as one INSERT; a frame DuckDB refuses fails only its caller."""
+    store = MonitorStore(tmp_path / "group.duckdb")
+    inserts: list[int] = []
+    append = store._append
+    monkeypatch.setattr(store, "_append", lambda table, frame: (inserts.append(len(frame)), append(table, frame)))
+    frames = [pd.DataFrame({"UserId": [f"u{n}"] * 3, "Requests": [n] * 3}) for n in range(4)]
+    if with_bad_frame:
+        frames.append(pd.DataFrame({"UserId": ["bad"], "Requests": ["not a number"]}))
+    try:
+        outcomes = _append_while_writer_is_held(store, frames)
+        assert outcomes[:4] == [3, 3, 3, 3]
+        rows = store.sql('SELECT UserId, count(*) FROM "TokenCostSummary_CL" GROUP BY ALL ORDER BY 1')
+        assert rows == [("u0", 3), ("u1", 3), ("u2", 3), ("u3", 3)]
+        if with_bad_frame:
+            assert isinstance(outcomes[4], duckdb.Error)
+            assert inserts == [13, 3, 3, 3, 3, 1]  # the group refused as a whole, then each alone
+        else:
+            assert inserts == [12]
+    finally:
+        store.close()
+
+
 def test_concurrent_queries_and_ingestion_all_complete(stack: Stack) -> None:
     now = dt.datetime.now(dt.UTC)
     client = stack.query_client()
@@ -645,6 +708,19 @@ def test_bulk_validation_gives_the_rows_cell_by_cell_validation_gives() -> None:
     expected = _columns_of_checked_rows(table, _check_rows(table, "s", rows), now)
     assert validate_rows(table, "s", rows, now) == expected
     assert expected["TimeGenerated"][1] == now and expected["UserId"] == [None, None, None, None, None]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"UserId": "a", "ApiId": "x"}, {"UserId": "b", "Model": "m"}],  # as many keys, other ones
+        [{"UserId": "a"}, {"UserId": "b"}],
+        [{"UserId": "a", "ApiId": "x"}, {"ApiId": "y", "UserId": "b"}],  # same keys, other order
+    ],
+)
+def test_bulk_validation_of_rows_with_differing_keys(rows: list[dict[str, Any]]) -> None:
+    table, now = _cost_table(), dt.datetime(2025, 1, 2, tzinfo=dt.UTC)
+    assert validate_rows(table, "s", rows, now) == _columns_of_checked_rows(table, _check_rows(table, "s", rows), now)
 
 
 @pytest.mark.parametrize(

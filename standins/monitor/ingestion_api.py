@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
 from aiohttp import web
@@ -51,13 +52,24 @@ def validate_rows(table: Table, stream: str, rows: Any, now: dt.datetime) -> dic
 def _columns(table: Table, rows: list[dict[str, Any]], now: dt.datetime) -> dict[str, list[Any]]:
     """Raises KeyError for an undeclared column and ValueTypeError for a value that does not fit."""
     columns: dict[str, list[Any]] = {}
-    for name in set().union(*rows):
+    for name, values in _transposed(rows).items():
         column = table.column(name)
         if column is None:
             raise KeyError(name)
-        # A row without the key and a row with null both leave the cell NULL.
-        columns[name] = coerce_column(column, [row.get(name) for row in rows])
+        columns[name] = coerce_column(column, values)
     return _with_time_generated(table, columns, len(rows), now)
+
+
+def _transposed(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Column name -> one value per row; a row without the key and a row with null both give None."""
+    names = list(rows[0]) if rows else []
+    # Rows of one writer have the same keys: as many as the first row's, and each of them.
+    if set(map(len, rows)) == {len(names)} and len(names) > 1:
+        try:
+            return dict(zip(names, map(list, zip(*map(itemgetter(*names), rows), strict=True)), strict=True))
+        except KeyError:
+            pass
+    return {name: [row.get(name) for row in rows] for name in set().union(*rows)}
 
 
 def _check_rows(table: Table, stream: str, rows: Any) -> list[dict[str, Any]]:
