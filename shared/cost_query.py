@@ -1,7 +1,8 @@
 """Token usage per cost window, summarized by Log Analytics (KQL push-down), within its limits.
 
-One query (shared/kql/token-usage-by-window*.kql) returns one row per window x deployment x
-subscription x user x API; only those summarized rows cross the wire. The query API caps a result
+One query (shared/kql/token-usage-by-window*.kql) returns one row per deployment x subscription x
+user x API carrying its windows' usage as a list; only those summarized rows cross the wire, and
+they are unpacked here into one row per window x key (USAGE_COLUMNS). The query API caps a result
 at 500,000 rows / ~64 MB and then answers with a *partial* result, so:
 
   * a partial result caused by those limits is split and re-asked: first the time range (halves,
@@ -15,12 +16,13 @@ Nothing is ever summed from a partial result.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, cast
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.kql_files import load_query
 from shared.windows import window_containing
@@ -35,18 +37,12 @@ QUERY_FILES: dict[str, str] = {
     "AppMetrics": "token-usage-by-window.kql",
     "customMetrics": "token-usage-by-window-custom-metrics.kql",
 }
-USAGE_COLUMNS = (
-    "WindowStart",
-    "Deployment",
-    "SubscriptionId",
-    "UserId",
-    "ApiId",
-    "Requests",
-    "PromptTokens",
-    "CachedPromptTokens",
-    "CompletionTokens",
-    "TotalTokens",
-)
+KEY_COLUMNS = ("Deployment", "SubscriptionId", "UserId", "ApiId")
+COUNT_COLUMNS = ("Requests", "PromptTokens", "CachedPromptTokens", "CompletionTokens", "TotalTokens")
+# What the query returns: the key, and per window [WindowStart, *COUNT_COLUMNS] in "Windows".
+QUERY_COLUMNS = (*KEY_COLUMNS, "Windows")
+# What query_usage returns: one row per window x key.
+USAGE_COLUMNS = ("WindowStart", *KEY_COLUMNS, *COUNT_COLUMNS)
 # Two hex digits of the user hash: up to 256 parts, i.e. 128 million summary rows per window.
 MAX_USER_PARTS = 256
 # How Log Analytics (and the stand-in) name a result-set limit in a partial error.
@@ -180,8 +176,7 @@ def _query_part(
         if response.status == LogsQueryStatus.SUCCESS:
             table = response.tables[0]
             _check_columns(table.columns)
-            # LogsTableRow indexes, iterates and has a length: a Sequence in all but its declaration.
-            return cast("list[Sequence[Any]]", list(table.rows))
+            return unpack_windows(table.rows)
         problem = _describe(response.partial_error)
         if any(marker in problem for marker in _LIMIT_MARKERS):
             return None
@@ -201,8 +196,38 @@ def _query_part(
 
 
 def _check_columns(columns: Sequence[str]) -> None:
-    if tuple(columns) != USAGE_COLUMNS:
-        raise UsageQueryError(f"token usage query returned columns {list(columns)}, expected {list(USAGE_COLUMNS)}")
+    if tuple(columns) != QUERY_COLUMNS:
+        raise UsageQueryError(f"token usage query returned columns {list(columns)}, expected {list(QUERY_COLUMNS)}")
+
+
+def unpack_windows(rows: Iterable[Iterable[Any]]) -> list[Sequence[Any]]:
+    """Query rows (QUERY_COLUMNS) -> one USAGE_COLUMNS row per window x key.
+
+    Log Analytics sends a dynamic cell as its JSON text; a parsed list is taken as it is too.
+    """
+    starts: dict[str, datetime] = {}  # a result repeats a few window starts: parse each once
+    unpacked: list[Sequence[Any]] = []
+    for row in rows:
+        *key, windows = row
+        for window in json.loads(windows) if isinstance(windows, str) else windows:
+            if not isinstance(window, list) or len(window) != 1 + len(COUNT_COLUMNS):
+                raise UsageQueryError(
+                    f"token usage query: key {key} has a window entry {window!r}, expected "
+                    f"[{', '.join(('WindowStart', *COUNT_COLUMNS))}]"
+                )
+            start = starts.get(window[0]) or starts.setdefault(window[0], _utc(window[0], key))
+            unpacked.append((start, *key, *window[1:]))
+    return unpacked
+
+
+def _utc(text: Any, key: list[Any]) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(str(text))
+    except ValueError as error:
+        raise UsageQueryError(
+            f"token usage query: key {key} has a window start {text!r}, expected an ISO 8601 date-time"
+        ) from error
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _describe(error: Any) -> str:

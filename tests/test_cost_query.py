@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb_kql
 import pytest
 
-from shared.cost_query import MAX_USER_PARTS, QueryPart
+from shared.cost_query import MAX_USER_PARTS, QueryPart, UsageQueryError, unpack_windows
 from shared.kql_files import KQL_DIR, kql_string_array, load_query, render_query
 from tests.test_kql_params import HOSTILE
 
@@ -75,3 +75,24 @@ def test_usage_query_binds_every_parameter() -> None:
                                                      "user_hash_prefixes": ["0a", "8a"]})
     assert 'let user_hash_prefixes = dynamic(["0a", "8a"]);' in text
     assert "let window_width = 1800000ms;" in text
+
+
+def test_packed_windows_unpack_to_one_row_per_window_and_key() -> None:
+    packed = [
+        ("gpt-4o", "team-a", "alice", "api", '[["2026-11-27T09:00:00Z",2,30,10,5,35],'
+                                             '["2026-11-27T10:00:00.0000000Z",1,7,0,3,10]]'),
+        ("gpt-4o", "team-b", "bob", "api", [["2026-11-27T09:00:00Z", 1, 1, 0, 1, 2]]),  # already parsed
+    ]
+    nine, ten = START + timedelta(hours=9), START + timedelta(hours=10)
+    assert unpack_windows(packed) == [
+        (nine, "gpt-4o", "team-a", "alice", "api", 2, 30, 10, 5, 35),
+        (ten, "gpt-4o", "team-a", "alice", "api", 1, 7, 0, 3, 10),
+        (nine, "gpt-4o", "team-b", "bob", "api", 1, 1, 0, 1, 2),
+    ]
+    assert all(row[0].tzinfo == UTC for row in unpack_windows(packed))
+
+
+@pytest.mark.parametrize("windows", ['[["2026-11-27T09:00:00Z",2,30,10,5]]', '[["yesterday",1,1,0,1,2]]', "[3]"])
+def test_malformed_packed_windows_are_refused_with_the_key(windows: str) -> None:
+    with pytest.raises(UsageQueryError, match="alice"):
+        unpack_windows([("gpt-4o", "team-a", "alice", "api", windows)])
