@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from shared.json_rows import encode_rows
 from shared.pricing import (
     SUMMARY_COST_DECIMAL_PLACES,
     DeploymentMap,
@@ -203,8 +204,8 @@ def upload_records(
     final: bool,
     revision: datetime,
     price_version: str,
-) -> list[dict[str, Any]]:
-    """The TokenCostSummary_CL rows of one window (JSON-ready: ISO datetimes, floats, None)."""
+) -> list[str]:
+    """The TokenCostSummary_CL rows of one window, each as its JSON object text (shared/json_rows.py)."""
     rows = frame[frame["WindowStart"] == pd.Timestamp(window.start)]
     window_minutes = int((window.end - window.start).total_seconds() // 60)
     revision_text = _iso(revision)
@@ -218,9 +219,8 @@ def upload_records(
         "RevisionRows": len(rows),
         "PriceVersion": price_version,
     }
-    # Column by column into Python lists (tolist() gives native ints, floats, strs), then one dict
-    # per row from a zip: no per-cell Python code.
-    columns: dict[str, list[Any]] = {name: [value] * len(rows) for name, value in common.items()}
+    # Column by column into Python lists (tolist() gives native ints, floats, strs): no per-cell code here.
+    columns: dict[str, list[Any]] = {}
     for name in ("Model", *KEY_COLUMNS):
         columns[name] = rows[name].astype(object).tolist()
     for name in TOKEN_COLUMNS:
@@ -234,8 +234,7 @@ def upload_records(
         columns[name] = with_nulls.tolist()
     columns["Currency"] = rows["Currency"].astype(object).where(rows["Currency"].notna(), None).tolist()
     columns["Unpriced"] = rows["Unpriced"].astype(bool).tolist()
-    names = list(columns)
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    return encode_rows(columns, constants=common)
 
 
 def _iso(value: datetime) -> str:

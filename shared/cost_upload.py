@@ -1,7 +1,8 @@
 """Upload cost summary rows with the Logs Ingestion API, window by window, failures retried.
 
-Rows are sent as request bodies built here: JSON arrays of at most 1 MiB (the service's per-call
-limit, the same split LogsIngestionClient makes for a list), gzip-compressed, each handed to
+Rows arrive already encoded, one JSON object text each (shared/json_rows.py), and are sent as
+request bodies built here: JSON arrays of at most 1 MiB (the service's per-call limit, the same
+split LogsIngestionClient makes for a list), gzip-compressed, each handed to
 LogsIngestionClient.upload as a stream (its documented way to send a prepared body as is). Given a
 list, the SDK serializes every row twice (once to measure it, once to send it) and compresses at
 zlib's default level, which for a large run costs more CPU than everything else in the upload; here
@@ -18,15 +19,14 @@ service takes one request, the next is serialized and compressed.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from azure.monitor.ingestion import LogsIngestionClient
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 # The Logs Ingestion API's limit per call, on the JSON before compression (as the SDK splits).
 MAX_REQUEST_JSON_BYTES = 1024 * 1024
 _GZIP = 16 + zlib.MAX_WBITS  # zlib's wbits for a gzip container
-_SAMPLE_ROWS = 64  # rows encoded to estimate the first request's size
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class UploadReport:
 def upload_windows(
     client: LogsIngestionClient,
     policy: UploadPolicy,
-    windows: Sequence[tuple[datetime, Sequence[Mapping[str, Any]]]],
+    windows: Sequence[tuple[datetime, Sequence[str]]],
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> UploadReport:
@@ -77,7 +76,7 @@ def upload_windows(
         for first in range(0, len(records), policy.chunk_rows)
     ]
 
-    def upload(chunk: tuple[int, Sequence[Mapping[str, Any]]]) -> _ChunkOutcome:
+    def upload(chunk: tuple[int, Sequence[str]]) -> _ChunkOutcome:
         return _upload_chunk(client, policy, chunk[1], sleep)
 
     if policy.concurrency > 1 and len(chunks) > 1:
@@ -105,10 +104,10 @@ def upload_windows(
 def _upload_chunk(
     client: LogsIngestionClient,
     policy: UploadPolicy,
-    chunk: Sequence[Mapping[str, Any]],
+    chunk: Sequence[str],
     sleep: Callable[[float], None],
 ) -> _ChunkOutcome:
-    pending: list[Mapping[str, Any]] = list(chunk)
+    pending: list[str] = list(chunk)
     retries = 0
     for attempt in range(1, policy.attempts + 1):
         failed, errors = _try_upload(client, policy, pending)
@@ -136,10 +135,10 @@ def _upload_chunk(
 
 
 def _try_upload(
-    client: LogsIngestionClient, policy: UploadPolicy, rows: list[Mapping[str, Any]]
-) -> tuple[list[Mapping[str, Any]], list[str]]:
+    client: LogsIngestionClient, policy: UploadPolicy, rows: list[str]
+) -> tuple[list[str], list[str]]:
     """Upload rows, one request per body; the rows of the requests that failed, and why."""
-    failed: list[Mapping[str, Any]] = []
+    failed: list[str] = []
     errors: list[str] = []
     for body, sent in request_bodies(rows):
         try:
@@ -152,32 +151,21 @@ def _try_upload(
 
 
 def request_bodies(
-    rows: Sequence[Mapping[str, Any]], max_bytes: int = MAX_REQUEST_JSON_BYTES
-) -> Iterator[tuple[bytes, Sequence[Mapping[str, Any]]]]:
+    rows: Sequence[str], max_bytes: int = MAX_REQUEST_JSON_BYTES
+) -> Iterator[tuple[bytes, Sequence[str]]]:
     """Consecutive runs of rows as JSON arrays of at most max_bytes (a lone larger row goes alone,
-    and the service refuses it), each row encoded once but for the rare overshoot.
-
-    A run's length is estimated from the size of the rows before it; a body that comes out too
-    large is re-cut in proportion, so a row is encoded about once on average.
-    """
+    and the service refuses it). Rows are ASCII JSON texts, so their lengths are their sizes."""
     start = 0
-    bytes_per_row = len(_encode(rows[:_SAMPLE_ROWS])) / max(1, min(len(rows), _SAMPLE_ROWS))
     while start < len(rows):
-        count = min(len(rows) - start, max(1, int(max_bytes * 0.95 / bytes_per_row)))
-        body = _encode(rows[start : start + count])
-        while len(body) > max_bytes and count > 1:
-            count = max(1, min(count - 1, int(count * max_bytes * 0.95 / len(body))))
-            body = _encode(rows[start : start + count])
-        yield body, rows[start : start + count]
-        bytes_per_row = len(body) / count
-        start += count
+        end, size = start + 1, 2 + len(rows[start])  # the brackets and the first row
+        while end < len(rows) and size + 1 + len(rows[end]) <= max_bytes:
+            size += 1 + len(rows[end])
+            end += 1
+        yield ("[" + ",".join(rows[start:end]) + "]").encode("ascii"), rows[start:end]
+        start = end
 
 
 def gzip_body(body: bytes) -> bytes:
     # The fastest level: on a local network (and for the service) CPU costs more than the bytes.
     compressor = zlib.compressobj(1, zlib.DEFLATED, _GZIP)
     return compressor.compress(body) + compressor.flush()
-
-
-def _encode(rows: Sequence[Mapping[str, Any]]) -> bytes:
-    return json.dumps(list(rows), separators=(",", ":")).encode("utf-8")

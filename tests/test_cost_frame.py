@@ -123,7 +123,8 @@ def test_upload_records_carry_the_frame_exactly() -> None:
     frame = price_frame(usage_frame(USAGE_COLUMNS, _usage_rows()), load_price_table(PRICE_TABLE),
                         DeploymentMap()).frame
     window = Window(START + H, START + 2 * H)
-    records = upload_records(frame, window=window, final=True, revision=START + 3 * H, price_version="v1")
+    records = [json.loads(text) for text in
+               upload_records(frame, window=window, final=True, revision=START + 3 * H, price_version="v1")]
     rows = frame[frame["WindowStart"] == pd.Timestamp(window.start)]
     assert len(records) == len(rows) == 40
     for record, row in zip(records, rows.itertuples(index=False), strict=True):
@@ -156,7 +157,8 @@ class _RecordingClient:
 
 @pytest.mark.parametrize("concurrency", [1, 3])
 def test_concurrent_uploads_report_like_sequential_ones(concurrency: int) -> None:
-    windows = [(START + hour * H, [{"WindowStart": f"w{hour}", "n": n} for n in range(25)]) for hour in range(6)]
+    windows = [(START + hour * H, [json.dumps({"WindowStart": f"w{hour}", "n": n}) for n in range(25)])
+               for hour in range(6)]
     client = _RecordingClient(failing="w2")
     policy = UploadPolicy(rule_id="dcr", stream="s", chunk_rows=10, attempts=2, retry_delay_seconds=0,
                           concurrency=concurrency)
@@ -173,10 +175,14 @@ def test_concurrent_uploads_report_like_sequential_ones(concurrency: int) -> Non
 def test_request_bodies_cover_every_row_once_within_the_limit(max_bytes: int) -> None:
     rows = [{"UserId": "u" * (n % 97), "n": n, "cost": n / 7} for n in range(3000)]
     rows.insert(1500, {"UserId": "x" * 2 * max_bytes, "n": -1, "cost": None})  # too large on its own
+    texts = [json.dumps(row, separators=(",", ":")) for row in rows]
     sent: list[dict[str, Any]] = []
-    for body, part in request_bodies(rows, max_bytes):
+    for body, part in request_bodies(texts, max_bytes):
         decoded = json.loads(gzip.decompress(gzip_body(body)))
-        assert decoded == list(part)
+        assert decoded == [json.loads(text) for text in part]
         assert len(body) <= max_bytes or len(part) == 1
+        # Filled: the next row would not have fitted.
+        if len(sent) + len(part) < len(texts):
+            assert len(body) + 1 + len(texts[len(sent) + len(part)]) > max_bytes
         sent.extend(decoded)
     assert sent == rows
