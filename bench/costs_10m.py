@@ -145,10 +145,10 @@ class _MemoryProgress:
 
 
 class _NoUpload:
-    rows = 0
+    """Accepts every request body unread (shared/cost_upload.py sends gzip streams)."""
 
-    def upload(self, rule_id: str, stream: str, logs: list[Any], **kwargs: Any) -> None:
-        self.rows += len(logs)
+    def upload(self, rule_id: str, stream: str, logs: Any, **kwargs: Any) -> None:
+        pass
 
 
 def costs_run(stack_file: Path, upload: bool) -> dict[str, Any]:
@@ -177,7 +177,8 @@ def costs_run(stack_file: Path, upload: bool) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "rows_out": sum(o.rows for o in summary.windows),
             "rows_uploaded": summary.rows_uploaded, "tokens": summary.tokens["TotalTokens"],
             "windows": len(summary.windows), "queries": summary.queries, "splits": summary.query_splits,
-            "cost_usd": str(summary.cost_by_currency.get("USD")), "unpriced_tokens": summary.unpriced_tokens}
+            "cost_usd": str(summary.cost_by_currency.get("USD")), "unpriced_tokens": summary.unpriced_tokens,
+            "step_seconds": {name: round(seconds, 2) for name, seconds in summary.step_seconds.items()}}
 
 
 # -- orchestration ----------------------------------------------------------------------------------

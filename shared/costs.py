@@ -135,6 +135,7 @@ class CostRunSummary:
     query_splits: int = 0
     retries: int = 0
     duration_seconds: float = 0.0
+    step_seconds: dict[str, float] = field(default_factory=dict)  # query, pricing, upload, totals
 
     @property
     def failed_windows(self) -> list[Window]:
@@ -163,12 +164,14 @@ class CostRunSummary:
         )
         by_status = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
         through = f"{self.final_through:%Y-%m-%d %H:%M} UTC" if self.final_through else "none yet"
+        steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.step_seconds.items())
         return (
             f"costs run: {len(self.windows)} windows {span} ({final} final, {len(self.windows) - final} "
             f"provisional; {by_status}); {self.rows_uploaded} rows uploaded (revision "
             f"{self.revision:%Y-%m-%dT%H:%M:%S.%fZ}, prices {self.price_version}); tokens {tokens}; "
             f"cost {costs}; {unpriced}; {self.queries} queries ({self.query_splits} splits, "
             f"{self.retries} retries); final through {through}; {self.duration_seconds:.1f}s"
+            + (f" ({steps})" if steps else "")
         )
 
 
@@ -250,7 +253,10 @@ def run_costs(
         attempts=settings.query_attempts,
         retry_delay_seconds=settings.retry_delay_seconds,
     )
+    step_started = time.monotonic()
     usage = query_usage(clients.query, spec, first.start, last.end, sleep=sleep)
+    steps = {"query": time.monotonic() - step_started}
+    step_started = time.monotonic()
     priced = price_frame(usage_frame(usage.columns, usage.rows), prices, deployments)
     fingerprints = window_fingerprints(priced.frame)
 
@@ -261,6 +267,17 @@ def run_costs(
         unchanged = previous is not None and (previous.fingerprint, previous.final) == (fingerprint, item.final)
         if not unchanged and fingerprint != EMPTY_FINGERPRINT:
             to_upload.append(item)
+    windows_to_upload = [
+        (
+            item.window.start,
+            upload_records(
+                priced.frame, window=item.window, final=item.final, revision=revision, price_version=prices.version
+            ),
+        )
+        for item in to_upload
+    ]
+    steps["pricing"] = time.monotonic() - step_started
+    step_started = time.monotonic()
     report = upload_windows(
         clients.ingestion,
         UploadPolicy(
@@ -270,17 +287,10 @@ def run_costs(
             attempts=settings.upload_attempts,
             retry_delay_seconds=settings.retry_delay_seconds,
         ),
-        [
-            (
-                item.window.start,
-                upload_records(
-                    priced.frame, window=item.window, final=item.final, revision=revision, price_version=prices.version
-                ),
-            )
-            for item in to_upload
-        ],
+        windows_to_upload,
         sleep=sleep,
     )
+    steps["upload"] = time.monotonic() - step_started
 
     outcomes, progress = _outcomes(planned, recorded, fingerprints, set(report.windows_uploaded), revision)
     final_through = _final_through(outcomes, clients.progress.final_through())
@@ -297,8 +307,11 @@ def run_costs(
         query_splits=usage.splits,
         retries=usage.retries + report.retries,
     )
+    step_started = time.monotonic()
     _add_totals(summary, priced)
     summary.spend = _spend(clients.query, settings, priced, now, first.start)
+    steps["totals"] = time.monotonic() - step_started
+    summary.step_seconds = steps
     summary.duration_seconds = time.monotonic() - started
     log.info(summary.line())
     if report.windows_failed:
