@@ -3,13 +3,17 @@
 1. generate: AppMetrics rows straight into a DuckDB file (bulk_insert_app_metrics): 24 h, a pool of
    `--combos` subscription x user x deployment x API combinations, each minute a random share of
    them active with Prompt / Completion / Total Tokens rows (and cached tokens for a fifth of them);
-2. (a) a hand-written DuckDB SQL group-by of the same rows, straight on the file (run twice, the
-   faster counts, so a cold file cache does not make (a) look slow);
-3. (b) the raw rows loaded into pandas (dimensions parsed from the JSON properties), grouped there;
+2. (b) the raw rows loaded into pandas (dimensions parsed from the JSON properties), grouped there
+   (first: its memory use evicts the file from the page cache);
+3. (a) a hand-written DuckDB SQL group-by of the same rows, straight on the file;
 4. the costs run through the real code path: the Azure Monitor stand-in serving the file over HTTPS
    (its own process), LogsQueryClient, KQL summarized by duckdb-kql, pricing, and (unless
    --no-upload) the upload of the summaries through LogsIngestionClient.
-Each measured step runs in its own process, which reports its wall time and peak RSS.
+(a) and the costs run take turns, twice, and the faster of each counts.
+Each measured step runs in its own process, which reports its wall time and peak RSS. The last
+lines compare with the issue's targets: the costs run within 3x of (a), at least 5x faster than
+(b), under 2 GB; also for query + pricing alone (the path the issue names), the upload being
+mostly the stand-in's own ingestion work, which Azure does in production.
 Run: `python -m bench.costs_10m [--rows 10000000] [--keep DIR]`.
 """
 
@@ -230,26 +234,59 @@ def main(argv: list[str] | None = None) -> int:
     if not db.exists():
         figures["generate"] = _phase("generate", str(db), "--rows", str(args.rows), "--combos", str(args.combos))
         print(f"generated: {figures['generate']}", flush=True)
-    # (a) twice, keeping the faster: the first read of the file may come from disk while the costs
-    # run (measured later) finds it cached, which would flatter the ratio to (a).
-    runs = [_phase("duckdb", str(db)) for _ in range(2)]
-    figures["duckdb_sql"] = min(runs, key=lambda run: float(run["seconds"]))
-    figures["duckdb_sql"]["seconds_each_run"] = [run["seconds"] for run in runs]
-    print(f"(a) DuckDB SQL: {figures['duckdb_sql']}", flush=True)
+    # (b) first: its 13 GB push the file out of the page cache, which would slow whatever came next.
     if not args.skip_pandas:
         figures["pandas"] = _phase("pandas", str(db))
         print(f"(b) pandas: {figures['pandas']}", flush=True)
-    figures["costs"] = _with_monitor(work, db, lambda stack_file: _phase(
-        "costs", str(stack_file), *(["--no-upload"] if args.no_upload else [])))
+    # (a) and the costs run take turns, twice, and the faster of each counts: both then meet the
+    # same page cache and the same neighbours on a shared machine. Every costs run starts from an
+    # empty TokenCostSummary_CL, so repeated benchmarks stay comparable.
+    runs, costs_runs = [], []
+    _clear_summaries(db)
+    for _ in range(2):
+        runs.append(_phase("duckdb", str(db)))
+        costs_runs.append(_with_monitor(work, db, lambda stack_file: _phase(
+            "costs", str(stack_file), *(["--no-upload"] if args.no_upload else []))))
+        _clear_summaries(db)
+    figures["duckdb_sql"] = min(runs, key=lambda run: float(run["seconds"]))
+    figures["duckdb_sql"]["seconds_each_run"] = [run["seconds"] for run in runs]
+    print(f"(a) DuckDB SQL: {figures['duckdb_sql']}", flush=True)
+    figures["costs"] = min(costs_runs, key=lambda run: float(run["seconds"]))
+    figures["costs"]["seconds_each_run"] = [run["seconds"] for run in costs_runs]
     print(f"costs run: {figures['costs']}", flush=True)
-    costs, sql = figures["costs"]["seconds"], figures["duckdb_sql"]["seconds"]
-    summary = f"costs run {costs:.1f}s = {costs / sql:.1f}x DuckDB SQL ({sql:.1f}s)"
-    if "pandas" in figures:
-        pandas_seconds = figures["pandas"]["seconds"]
-        summary += f"; pandas {pandas_seconds:.1f}s = {pandas_seconds / costs:.1f}x the costs run's time"
-    print(summary)
+    print(_verdict(figures))
     (work / "figures.json").write_text(json.dumps(figures, indent=2))
     return 0
+
+
+def _verdict(figures: dict[str, Any]) -> str:
+    """The ratios the issue sets targets for: to (a) at most 3x, (b) at least 5x; peak memory < 2 GB."""
+    costs, sql = figures["costs"], figures["duckdb_sql"]["seconds"]
+    steps = costs.get("step_seconds", {})
+    # What the issue's path names (LogsQueryClient -> stand-in -> pricing); the upload is the rest.
+    path = sum(seconds for step, seconds in steps.items() if step != "upload")
+    lines = [
+        f"costs run {costs['seconds']:.1f}s = {costs['seconds'] / sql:.1f}x DuckDB SQL ({sql:.1f}s), "
+        f"peak {costs['peak_rss_mb']:.0f} MB",
+        f"  of which query + pricing + totals {path:.1f}s = {path / sql:.1f}x DuckDB SQL, "
+        f"upload {steps.get('upload', 0.0):.1f}s (mostly the stand-in's ingestion, Azure's work in production)",
+    ]
+    if "pandas" in figures:
+        pandas_seconds = figures["pandas"]["seconds"]
+        lines.append(
+            f"pandas {pandas_seconds:.1f}s = {pandas_seconds / costs['seconds']:.1f}x the costs run's time, "
+            f"{pandas_seconds / path:.1f}x query + pricing + totals; peak {figures['pandas']['peak_rss_mb']:.0f} MB"
+        )
+    return "\n".join(lines)
+
+
+def _clear_summaries(db: Path) -> None:
+    """Empty TokenCostSummary_CL, which every costs run appends to, so runs stay comparable."""
+    import duckdb
+
+    with duckdb.connect(str(db)) as con:
+        con.execute('DELETE FROM "TokenCostSummary_CL"')
+        con.execute("CHECKPOINT")
 
 
 def _with_monitor(work: Path, db: Path, measure: Any) -> dict[str, Any]:
