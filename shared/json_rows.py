@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring_ascii  # json.dumps' own string encoder (C)
 from typing import Any
 
 _NONE = type(None)
@@ -42,7 +43,7 @@ def _column_pieces(name: str, values: Sequence[Any]) -> list[str]:
     kinds = set(map(type, values))
     kinds.discard(_NONE)
     if kinds == {int} or kinds == {float}:
-        if kinds == {float} and not all(math.isfinite(value) for value in values if value is not None):
+        if kinds == {float} and not _all_finite(values):
             raise ValueError(f"column {name!r} holds NaN or infinity, which JSON cannot carry")
         # int.__repr__ and float.__repr__ are what json.dumps writes for them.
         if None not in values:
@@ -53,7 +54,13 @@ def _column_pieces(name: str, values: Sequence[Any]) -> list[str]:
         return [text[value] for value in values]
     if kinds == {str}:
         # Window starts, models, subscriptions, users repeat: encode each distinct string once.
-        encoded = {value: prefix + json.dumps(value) for value in set(values) if value is not None}
+        encoded = {value: prefix + encode_basestring_ascii(value) for value in set(values) if value is not None}
         encoded[None] = null
         return list(map(encoded.__getitem__, values))
     return [prefix + json.dumps(value, separators=(",", ":"), allow_nan=False) for value in values]
+
+
+def _all_finite(values: Sequence[float | None]) -> bool:
+    present = [value for value in values if value is not None]
+    # A sum is finite only when every term is (finite terms may overflow it: then look closer).
+    return math.isfinite(sum(present)) or all(map(math.isfinite, present))

@@ -49,3 +49,13 @@ def test_constants_lead_every_row() -> None:
         {"Window": "2026-11-27T01:00:00Z", "Final": True, "Note": None, "n": value} for value in (1, None)
     ]
     assert texts[0] == '{"Window":"2026-11-27T01:00:00Z","Final":true,"Note":null,"n":1}'
+
+
+@pytest.mark.parametrize("values", [[1.0, float("inf")], [float("-inf"), None], [1e308, 1e308, float("nan")]])
+def test_non_finite_reals_are_refused(values: list[float | None]) -> None:
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        encode_rows({"Cost": values})
+
+
+def test_huge_finite_reals_pass() -> None:
+    assert encode_rows({"Cost": [1e308, 1e308]}) == ['{"Cost":1e+308}', '{"Cost":1e+308}']
