@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_STAMP := .local/checkov-venv/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup chromium run stack test test-fast lint bench-gateway bench-traffic workbook local-settings-azure screenshot-email clean
+.PHONY: setup chromium run stack test test-fast lint bench-gateway bench-traffic bench-costs workbook local-settings-azure screenshot-email clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) chromium
 
@@ -58,6 +58,10 @@ bench-gateway: setup
 
 bench-traffic: setup
 	$(PY) -m bench.traffic_rate
+
+# 10 million metric rows; (b) needs about 13 GB of memory. BENCH_COSTS_ARGS="--keep DIR" reuses the data.
+bench-costs: setup
+	$(PY) -m bench.costs_10m $(BENCH_COSTS_ARGS)
 
 # Regenerate infra/app/workbook.json after changing shared/kql (a test fails while it is stale).
 workbook: setup
