@@ -27,6 +27,7 @@ from azure.monitor.query import LogsQueryStatus
 
 from shared.cost_query import UsageQueryError
 from shared.costs import CostUploadError, run_costs
+from standins.monitor.config import DEFAULT_APP_RESOURCE_ID
 from tests.test_cost_stack import (  # noqa: F401 - fixtures
     CostStack,
     azurite,
@@ -312,7 +313,9 @@ def test_hostile_user_ids_are_values_not_query_text(make_cost_stack: MakeStack) 
 
 def test_custom_metrics_schema_gives_the_same_summaries(make_cost_stack: MakeStack) -> None:
     workspace, insights = make_cost_stack(), make_cost_stack(metrics_schema="customMetrics")
-    for stack in (workspace, insights):
+    # As in Azure: customMetrics asked of the App Insights resource (LogsQueryClient.query_resource).
+    component = make_cost_stack(metrics_schema="customMetrics", metrics_resource_id=DEFAULT_APP_RESOURCE_ID)
+    for stack in (workspace, insights, component):
         seed_day(stack)
         run_costs(stack.settings, now=NOW, clients=stack.clients())
 
@@ -321,7 +324,7 @@ def test_custom_metrics_schema_gives_the_same_summaries(make_cost_stack: MakeSta
                                              "TotalTokens", "TotalCost", "Unpriced"))
                 for key, row in by_key(stack.latest(DAY_START, DAY_START + 24 * H, direct=True)).items()}
 
-    assert content(insights) == content(workspace) and len(content(workspace)) == 5
+    assert content(insights) == content(workspace) == content(component) and len(content(workspace)) == 5
 
 
 def test_month_to_date_adds_earlier_windows_from_the_summaries(make_cost_stack: MakeStack) -> None:

@@ -285,6 +285,26 @@ def test_timespan_restricts_every_table_the_query_reads(stack: Stack) -> None:
     assert _query(stack, "AppMetrics", timespan=start_and_duration).tables[0].rows == []
 
 
+def test_the_app_insights_resource_answers_with_its_own_tables_only(stack: Stack) -> None:
+    now = dt.datetime.now(dt.UTC)
+    old, recent = now - dt.timedelta(days=3), now - dt.timedelta(hours=1)
+    assert stack.track(
+        [stack.envelope(old, [_tokens(1, 1, 1, 1)]), stack.envelope(recent, [_tokens(2, 1, 2, 2)])]
+    ).ok
+    client = stack.query_client()
+    resource_id = stack.config.app_resource_id
+    total = "customMetrics | summarize s = sum(value)"
+    assert client.query_resource(resource_id, total, timespan=dt.timedelta(days=1)).tables[0].rows[0][0] == 2.0
+    assert client.query_resource(resource_id.upper(), total, timespan=None).tables[0].rows[0][0] == 3.0
+    with pytest.raises(HttpResponseError, match="Failed to resolve table or column expression named 'AppMetrics'"):
+        client.query_resource(resource_id, "AppMetrics | count", timespan=None)
+    with pytest.raises(HttpResponseError, match="appi-other could not be found") as unknown:
+        client.query_resource(resource_id.replace("appi-local", "appi-other"), total, timespan=None)
+    assert unknown.value.status_code == 404
+    # The workspace still sees its own tables on the same connection.
+    assert _query(stack, "AppMetrics | count").tables[0].rows[0][0] == 2
+
+
 def test_ago_uses_the_current_time(stack: Stack) -> None:
     now = dt.datetime.now(dt.UTC)
     assert stack.track([stack.envelope(now - dt.timedelta(minutes=30), [_tokens(5, 1, 5, 5)])]).ok

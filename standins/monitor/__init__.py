@@ -1,5 +1,6 @@
-"""Local Azure Monitor: Log Analytics query API, Logs Ingestion API and App Insights track API
-over an embedded DuckDB file, KQL executed by duckdb-kql. See app.py for the server."""
+"""Local Azure Monitor: Log Analytics query API (workspace- and resource-centric: the App Insights
+component answers with its own tables), Logs Ingestion API and App Insights track API over an
+embedded DuckDB file, KQL executed by duckdb-kql. See app.py for the server."""
 
 from __future__ import annotations
 

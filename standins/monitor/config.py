@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from standins.monitor.schema import DEFAULT_SCHEMA_PATH
 
 DEFAULT_MAX_ROWS = 500_000  # Log Analytics' record count limit
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # Log Analytics' ~64 MB result size limit
+# The App Insights component's resource id (resource-centric queries: POST /v1/{resourceId}/query).
+DEFAULT_APP_RESOURCE_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/local"
+    "/providers/microsoft.insights/components/appi-local"
+)
 _DCR_IMMUTABLE_ID = re.compile(r"^dcr-[0-9a-f]{32}$")
 
 
@@ -28,10 +33,7 @@ class MonitorConfig:
     max_rows: int = DEFAULT_MAX_ROWS
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     schema_path: Path = DEFAULT_SCHEMA_PATH
-    app_resource_id: str = field(
-        default="/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/local"
-        "/providers/microsoft.insights/components/appi-local"
-    )
+    app_resource_id: str = DEFAULT_APP_RESOURCE_ID
 
     def __post_init__(self) -> None:
         uuid.UUID(self.workspace_id)

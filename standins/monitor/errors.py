@@ -33,6 +33,10 @@ def workspace_not_found(workspace_id: str) -> dict[str, Any]:
     return query_error("WorkspaceNotFoundError", f"Workspace {workspace_id} could not be found")
 
 
+def resource_not_found(resource_id: str) -> dict[str, Any]:
+    return query_error("ResourceNotFoundError", f"The resource {resource_id} could not be found")
+
+
 def bad_request(message: str) -> dict[str, Any]:
     return query_error("BadArgumentError", message)
 

@@ -1,4 +1,5 @@
-"""Log Analytics query API: ``POST /v1/workspaces/{workspaceId}/query`` and ``POST /v1/$batch``.
+"""Log Analytics query API: ``POST /v1/workspaces/{workspaceId}/query``, ``POST /v1/$batch`` and the
+resource-centric ``POST /v1/{resourceId}/query`` for the App Insights component (its tables only).
 
 Body ``{"query", "timespan", "workspaces"}`` as LogsQueryClient sends it (azure-monitor-query 2.x
 strips a trailing ``/v1`` from the endpoint and always adds it back, so both endpoint spellings
@@ -41,6 +42,9 @@ class QueryApi:
         app.router.add_post("/v1/workspaces/{workspaceId}/query", self.post_query)
         app.router.add_get("/v1/workspaces/{workspaceId}/query", self.get_query)
         app.router.add_post("/v1/$batch", self.post_batch)
+        # Resource-centric: POST /v1/{resourceId}/query, as LogsQueryClient.query_resource sends it
+        # (the id keeps its leading slash, hence "/v1//subscriptions/...").
+        app.router.add_post(r"/v1/{resource_id:/*(?i:subscriptions)/.+}/query", self.post_resource_query)
 
     def _known_workspace(self, workspace: str) -> bool:
         return workspace.strip().lower() == self._config.workspace_id.lower()
@@ -52,6 +56,20 @@ class QueryApi:
             return _json_bytes(400, encode(errors.bad_request("The request body is not valid JSON")))
         status, payload = await self.execute(
             request.match_info["workspaceId"], body, request.headers.get("Prefer", "")
+        )
+        return _json_bytes(status, payload)
+
+    async def post_resource_query(self, request: web.Request) -> web.Response:
+        """A query scoped to the App Insights component: its tables (customMetrics, ...) only."""
+        resource_id = "/" + request.match_info["resource_id"].lstrip("/")
+        if resource_id.lower() != self._config.app_resource_id.lower():
+            return _json_bytes(404, encode(errors.resource_not_found(resource_id)))
+        try:
+            body = await request.json()
+        except ValueError:
+            return _json_bytes(400, encode(errors.bad_request("The request body is not valid JSON")))
+        status, payload = await self.execute(
+            self._config.workspace_id, body, request.headers.get("Prefer", ""), application_scope=True
         )
         return _json_bytes(status, payload)
 
@@ -87,7 +105,9 @@ class QueryApi:
         )
         return object_with({"id": item.get("id"), "status": status}, body=payload)
 
-    async def execute(self, workspace_id: str, body: Any, prefer: str) -> tuple[int, bytes]:
+    async def execute(
+        self, workspace_id: str, body: Any, prefer: str, *, application_scope: bool = False
+    ) -> tuple[int, bytes]:
         """Run one query request; returns the HTTP status and the encoded JSON body."""
         if not self._known_workspace(workspace_id):
             return 404, encode(errors.workspace_not_found(workspace_id))
@@ -105,7 +125,12 @@ class QueryApi:
         started = time.perf_counter()
         try:
             result = await asyncio.to_thread(
-                self._store.query, body["query"], now=now, window=window, max_rows=self._config.max_rows
+                self._store.query,
+                body["query"],
+                now=now,
+                window=window,
+                max_rows=self._config.max_rows,
+                application_scope=application_scope,
             )
         except (KqlError, duckdb.Error) as exc:
             return 400, encode(errors.kql_error(exc))

@@ -55,6 +55,7 @@ _PANDAS_DTYPES: dict[str, str] = {
     "timespan": "timedelta64[us]",
 }
 BULK_BATCH_ROWS = 500_000
+_APPLICATION_SCOPE_CATALOG = "application_scope"
 
 
 @dataclass
@@ -119,6 +120,8 @@ class MonitorStore:
                 }
                 for statement in add_missing_columns_sql(table, existing):
                     self._writer.execute(statement)
+            # The default catalog of application-scope queries: empty, so workspace tables do not resolve.
+            self._writer.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {_APPLICATION_SCOPE_CATALOG}")
             # Recreated on every open: the view names its base table by catalog, which follows the file name.
             for view in self.schema.views:
                 self._writer.execute(create_view_sql(view, self._catalog))
@@ -236,15 +239,28 @@ class MonitorStore:
             cursor.close()
 
     def query(
-        self, kql: str, *, now: dt.datetime, window: TimeWindow | None = None, max_rows: int = 500_000
+        self,
+        kql: str,
+        *,
+        now: dt.datetime,
+        window: TimeWindow | None = None,
+        max_rows: int = 500_000,
+        application_scope: bool = False,
     ) -> QueryResult:
         """Run KQL as the query API does: tables limited to ``window``, ``now()`` pinned to ``now``.
+
+        ``application_scope``: the query names the App Insights component, not the workspace, so
+        only the App Insights schema (customMetrics, ...) resolves, as in Azure; workspace tables
+        (AppMetrics, custom tables) are unknown names. The cursor's default catalog becomes an
+        empty one, leaving only this cursor's temporary views of the component's tables.
 
         Raises duckdb_kql.KqlError for queries it cannot translate and duckdb.Error for queries
         DuckDB refuses (unknown tables/columns, type errors).
         """
         with self._cursor() as cursor:
-            if window is not None:
+            if application_scope:
+                self._shadow_application_tables(cursor, window)
+            elif window is not None:
                 self._shadow_with_window(cursor, window)
             relation = _composites_as_json(duckdb_kql.query(cursor, kql, allow_write=False, query_now=now))
             columns = tuple(
@@ -255,16 +271,25 @@ class MonitorStore:
         truncated = len(rows) > max_rows
         return QueryResult(columns, rows[:max_rows] if truncated else rows, truncated)
 
-    def _shadow_with_window(self, cursor: duckdb.DuckDBPyConnection, window: TimeWindow) -> None:
-        start, end = (_timestamp_literal(window.start), _timestamp_literal(window.end))
-        for table in self.schema.queryable:
-            if table.time_column is None:
+    def _shadow_with_window(
+        self, cursor: duckdb.DuckDBPyConnection, window: TimeWindow | None, tables: Iterable[Table] | None = None
+    ) -> None:
+        for table in self.schema.queryable if tables is None else tables:
+            if window is not None and table.time_column is not None:
+                start, end = (_timestamp_literal(window.start), _timestamp_literal(window.end))
+                where = f" WHERE {quote(table.time_column)} BETWEEN {start} AND {end}"
+            elif tables is not None:
+                where = ""  # still shadowed: the application scope reaches tables only through these views
+            else:
                 continue
             cursor.execute(
                 f"CREATE OR REPLACE TEMP VIEW {quote(table.name)} AS SELECT * FROM "
-                f"{quote(self._catalog)}.main.{quote(table.name)} "
-                f"WHERE {quote(table.time_column)} BETWEEN {start} AND {end}"
+                f"{quote(self._catalog)}.main.{quote(table.name)}{where}"
             )
+
+    def _shadow_application_tables(self, cursor: duckdb.DuckDBPyConnection, window: TimeWindow | None) -> None:
+        self._shadow_with_window(cursor, window, self.schema.views)
+        cursor.execute(f"USE {_APPLICATION_SCOPE_CATALOG}")
 
     def sql(self, statement: str, parameters: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run read-only SQL on a private cursor; for tests and tools that inspect the store."""
