@@ -17,6 +17,7 @@ import pandas as pd
 
 from shared.alert_rules import Rule
 from shared.kql_files import load_query
+from shared.query_parts import PartedQuery, query_in_parts
 from shared.windows import start_of_day, start_of_month, window_containing
 
 if TYPE_CHECKING:
@@ -83,17 +84,24 @@ def read_alert_data(
     # Summaries carry TimeGenerated = their revision time (after their window start; the real
     # clock, even when `now` is given), so the query timespan runs from the range start to then.
     until = max(now, datetime.now(UTC)) + timedelta(minutes=5)
-    rows = _query(
+    # Split on whole days: a day bucket never straddles two parts, nor does a window's revision.
+    parted = query_in_parts(
         client,
         workspace_id,
-        load_query(
-            "alert-usage.kql",
-            {"start_time": ranges.start, "end_time": ranges.end, "detail_from": ranges.detail_from},
+        PartedQuery(
+            what="alert usage",
+            file="alert-usage.kql",
+            columns=USAGE_COLUMNS,
+            split_unit_minutes=24 * 60,
+            error=AlertDataError,
+            parameters={"detail_from": ranges.detail_from},
+            timespan=lambda part: (part.start, until),
+            attempts=1,  # a partial answer for another reason: this run sends nothing, the next asks again
         ),
-        (ranges.start, until),
-        USAGE_COLUMNS,
+        ranges.start,
+        ranges.end,
     )
-    usage = usage_frame(rows)
+    usage = usage_frame([list(row) for row in parted.rows])
     traffic_rows: list[list[Any]] = []
     if with_traffic:
         traffic_rows = _query(

@@ -10,8 +10,9 @@ from pathlib import Path
 import duckdb_kql
 import pytest
 
-from shared.cost_query import MAX_USER_PARTS, QueryPart, UsageQueryError, unpack_windows
+from shared.cost_query import UsageQueryError, unpack_windows
 from shared.kql_files import KQL_DIR, kql_string_array, load_query, render_query
+from shared.query_parts import MAX_USER_PARTS, QueryPart
 from tests.test_kql_params import HOSTILE
 
 START = datetime(2026, 11, 27, tzinfo=UTC)

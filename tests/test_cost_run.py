@@ -367,3 +367,26 @@ def test_missing_dimensions_are_grouped_under_none(make_cost_stack: MakeStack) -
     run_costs(stack.settings, now=NOW, clients=stack.clients())
     got = tokens_by(stack.latest(DAY_START, DAY_START + 24 * H), "SubscriptionId", "UserId", "Deployment", "ApiId")
     assert got == {("(none)", "(none)", "(none)", "(none)"): 11, ("team-a", "(none)", "gpt-4o", "inference-api"): 7}
+
+
+def test_alert_data_over_the_row_limit_is_read_in_parts(
+    make_cost_stack: MakeStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    from shared.alert_data import ranges_for, read_alert_data
+
+    limited, unlimited = make_cost_stack(max_rows=7), make_cost_stack()
+    rows = [row for user in range(12) for hour in (7, 8, 9)
+            for row in usage_rows(DAY_START + hour * H + dt.timedelta(minutes=user), 100 + user, 10,
+                                  user=f"user-{user:03d}")]
+    ranges = ranges_for([], NOW, 60)
+    frames = []
+    for stack in (limited, unlimited):
+        stack.insert_metrics(rows)
+        run_costs(stack.settings, now=NOW, clients=stack.clients())
+        with caplog.at_level("INFO", logger="shared.query_parts"):
+            usage = read_alert_data(stack.query, stack.config.workspace_id, ranges, with_traffic=False, now=NOW).usage
+        frames.append(usage.sort_values(["Bucket", "UserId"]).reset_index(drop=True))
+    splits = [r for r in caplog.records if r.getMessage().startswith("alert usage for")]
+    assert len(splits) > 5  # whole days first (the month to date), then user slices of the last day
+    assert len(frames[0]) == 36 and frames[0].equals(frames[1])
+    assert int(frames[0]["TotalTokens"].sum()) == sum(3 * (110 + user) for user in range(12))
