@@ -269,12 +269,18 @@ def test_lists_of_dynamic_values_arrive_as_nested_json(stack: Stack) -> None:
     ]
 
 
-def test_timespan_restricts_every_table_the_query_reads(stack: Stack) -> None:
+def _track_old_and_recent(stack: Stack) -> dt.datetime:
+    """Tokens 1 three days ago and 2 an hour ago; returns now."""
     now = dt.datetime.now(dt.UTC)
     old, recent = now - dt.timedelta(days=3), now - dt.timedelta(hours=1)
     assert stack.track(
         [stack.envelope(old, [_tokens(1, 1, 1, 1)]), stack.envelope(recent, [_tokens(2, 1, 2, 2)])]
     ).ok
+    return now
+
+
+def test_timespan_restricts_every_table_the_query_reads(stack: Stack) -> None:
+    now = _track_old_and_recent(stack)
     total = "union AppMetrics, (customMetrics | extend Sum = value) | summarize s = sum(Sum)"
 
     assert _query(stack, total, timespan=dt.timedelta(days=1)).tables[0].rows[0][0] == 4.0  # 2 via each table
@@ -286,11 +292,7 @@ def test_timespan_restricts_every_table_the_query_reads(stack: Stack) -> None:
 
 
 def test_the_app_insights_resource_answers_with_its_own_tables_only(stack: Stack) -> None:
-    now = dt.datetime.now(dt.UTC)
-    old, recent = now - dt.timedelta(days=3), now - dt.timedelta(hours=1)
-    assert stack.track(
-        [stack.envelope(old, [_tokens(1, 1, 1, 1)]), stack.envelope(recent, [_tokens(2, 1, 2, 2)])]
-    ).ok
+    _track_old_and_recent(stack)
     client = stack.query_client()
     resource_id = stack.config.app_resource_id
     total = "customMetrics | summarize s = sum(value)"
