@@ -13,7 +13,7 @@ Import this module only inside a run: it imports pandas.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -54,13 +54,11 @@ class PricedUsage:
     inconsistent_rows: int
 
 
-def usage_frame(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """Query rows -> typed frame (UTC window starts, int64 token counts)."""
-    # Transposed once, then built column by column: no per-row objects, no per-cell type inference.
-    values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
-    data = dict(zip(columns, values, strict=True))
-    frame = pd.DataFrame({name: pd.Series(data[name], dtype=object) for name in columns})
-    # A summary repeats a few window starts: parse each distinct one once.
+def usage_frame(columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
+    """Usage columns (USAGE_COLUMNS of shared/cost_query.py) -> typed frame (UTC window starts,
+    int64 token counts, str keys)."""
+    frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})
+    # A summary repeats a few window starts: convert each distinct one once.
     codes, starts = pd.factorize(frame["WindowStart"])
     frame["WindowStart"] = pd.to_datetime(pd.Series(starts, dtype=object), utc=True).take(codes).reset_index(drop=True)
     for name in TOKEN_COLUMNS:

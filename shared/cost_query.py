@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared.query_parts import PartedQuery, query_in_parts
@@ -42,8 +44,7 @@ class UsageQueryError(RuntimeError):
 
 @dataclass
 class UsageResult:
-    columns: Sequence[str]
-    rows: list[Sequence[Any]] = field(default_factory=list)
+    columns: dict[str, list[Any]]  # USAGE_COLUMNS, one value per window x key
     queries: int = 0
     splits: int = 0
     retries: int = 0
@@ -96,7 +97,6 @@ def query_usage(
         sleep=sleep,
     )
     return UsageResult(
-        USAGE_COLUMNS,
         unpack_windows(parted.rows),
         queries=parted.queries,
         splits=parted.splits,
@@ -104,31 +104,45 @@ def query_usage(
     )
 
 
-def unpack_windows(rows: Iterable[Iterable[Any]]) -> list[Sequence[Any]]:
-    """Query rows (QUERY_COLUMNS) -> one USAGE_COLUMNS row per window x key.
+def unpack_windows(rows: Iterable[Iterable[Any]]) -> dict[str, list[Any]]:
+    """Query rows (QUERY_COLUMNS) -> USAGE_COLUMNS as columns, one value per window x key.
 
     Log Analytics sends a dynamic cell as its JSON text; a parsed list is taken as it is too.
+    Built column by column (a key repeated once per window, the windows' entries transposed at
+    once): a run unpacks hundreds of thousands of windows.
     """
-    starts: dict[str, datetime] = {}  # a result repeats a few window starts: parse each once
-    unpacked: list[Sequence[Any]] = []
+    keys: list[list[Any]] = [[] for _ in KEY_COLUMNS]
+    entries: list[Any] = []
     for row in rows:
         *key, windows = row
-        for window in json.loads(windows) if isinstance(windows, str) else windows:
-            if not isinstance(window, list) or len(window) != 1 + len(COUNT_COLUMNS):
-                raise UsageQueryError(
-                    f"token usage query: key {key} has a window entry {window!r}, expected "
-                    f"[{', '.join(('WindowStart', *COUNT_COLUMNS))}]"
-                )
-            start = starts.get(window[0]) or starts.setdefault(window[0], _utc(window[0], key))
-            unpacked.append((start, *key, *window[1:]))
-    return unpacked
+        parsed = json.loads(windows) if isinstance(windows, str) else windows
+        if not isinstance(parsed, list):
+            raise UsageQueryError(f"token usage query: key {key} has windows {parsed!r}, expected a list")
+        for column, value in zip(keys, key, strict=True):
+            column.extend(repeat(value, len(parsed)))
+        entries.extend(parsed)
+    width = 1 + len(COUNT_COLUMNS)
+    if set(map(type, entries)) - {list} or set(map(len, entries)) - {width}:
+        first = next(index for index, entry in enumerate(entries) if not isinstance(entry, list) or len(entry) != width)
+        raise UsageQueryError(
+            f"token usage query: key {[column[first] for column in keys]} has a window entry {entries[first]!r}, "
+            f"expected [{', '.join(('WindowStart', *COUNT_COLUMNS))}]"
+        )
+    # Column i of the entries in one C-level pass each (zip(*entries) is slower at this width).
+    values = [list(map(itemgetter(index), entries)) for index in range(width)]
+    # A result repeats a few window starts: parse each distinct one once.
+    starts = {text: _utc(text) for text in set(values[0])}
+    columns = {"WindowStart": list(map(starts.__getitem__, values[0]))}
+    columns.update(zip(KEY_COLUMNS, keys, strict=True))
+    columns.update(zip(COUNT_COLUMNS, values[1:], strict=True))
+    return {name: columns[name] for name in USAGE_COLUMNS}
 
 
-def _utc(text: Any, key: list[Any]) -> datetime:
+def _utc(text: Any) -> datetime:
     try:
         parsed = datetime.fromisoformat(str(text))
     except ValueError as error:
         raise UsageQueryError(
-            f"token usage query: key {key} has a window start {text!r}, expected an ISO 8601 date-time"
+            f"token usage query: a window start {text!r} is not an ISO 8601 date-time"
         ) from error
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

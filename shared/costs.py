@@ -257,7 +257,7 @@ def run_costs(
     usage = query_usage(clients.query, spec, first.start, last.end, sleep=sleep)
     steps = {"query": time.monotonic() - step_started}
     step_started = time.monotonic()
-    priced = price_frame(usage_frame(usage.columns, usage.rows), prices, deployments)
+    priced = price_frame(usage_frame(usage.columns), prices, deployments)
     fingerprints = window_fingerprints(priced.frame)
 
     to_upload: list[PlannedWindow] = []

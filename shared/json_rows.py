@@ -27,37 +27,42 @@ def encode_rows(columns: Mapping[str, Sequence[Any]], constants: Mapping[str, An
         raise ValueError(f"columns of different lengths: {sorted(lengths)}")
     if not lengths or lengths == {0}:
         return []
-    head = "".join(_piece(name, value) + "," for name, value in (constants or {}).items())
-    pieces = [_column_pieces(name, values) for name, values in columns.items()]
-    return ["{" + head + ",".join(parts) + "}" for parts in zip(*pieces, strict=True)]
+    head = [_member(name, json.dumps(value, separators=(",", ":"), allow_nan=False)) for name, value in
+            (constants or {}).items()]
+    encoded = [_column(name, values) for name, values in columns.items()]
+    # One %-format per row (C-level) from the columns' texts: no per-cell concatenation in Python.
+    template = "{" + ",".join([*(text.replace("%", "%%") for text in head),
+                               *(_member(name, "").replace("%", "%%") + spec for name, (spec, _) in
+                                 zip(columns, encoded, strict=True))]) + "}"
+    return [template % values for values in zip(*(values for _, values in encoded), strict=True)]
 
 
-def _piece(name: str, value: Any) -> str:
-    return json.dumps(name) + ":" + json.dumps(value, separators=(",", ":"), allow_nan=False)
+def _member(name: str, value_text: str) -> str:
+    return json.dumps(name) + ":" + value_text
 
 
-def _column_pieces(name: str, values: Sequence[Any]) -> list[str]:
-    """'"name":value' for every value of the column."""
-    prefix = json.dumps(name) + ":"
-    null = prefix + "null"
+def _column(name: str, values: Sequence[Any]) -> tuple[str, Sequence[Any]]:
+    """The column as a %-format and the values it formats: ints as they are (%d), others as texts (%s)."""
     kinds = set(map(type, values))
     kinds.discard(_NONE)
+    if kinds == {int} and None not in values:
+        return "%d", values
     if kinds == {int} or kinds == {float}:
         if kinds == {float} and not _all_finite(values):
             raise ValueError(f"column {name!r} holds NaN or infinity, which JSON cannot carry")
         # int.__repr__ and float.__repr__ are what json.dumps writes for them.
         if None not in values:
-            return list(map(prefix.__add__, map(repr, values)))
-        return [null if value is None else prefix + repr(value) for value in values]
+            return "%s", list(map(repr, values))
+        return "%s", ["null" if value is None else repr(value) for value in values]
     if kinds == {bool}:
-        text = {True: prefix + "true", False: prefix + "false", None: null}
-        return [text[value] for value in values]
+        text = {True: "true", False: "false", None: "null"}
+        return "%s", list(map(text.__getitem__, values))
     if kinds == {str}:
         # Window starts, models, subscriptions, users repeat: encode each distinct string once.
-        encoded = {value: prefix + encode_basestring_ascii(value) for value in set(values) if value is not None}
-        encoded[None] = null
-        return list(map(encoded.__getitem__, values))
-    return [prefix + json.dumps(value, separators=(",", ":"), allow_nan=False) for value in values]
+        strings = {value: encode_basestring_ascii(value) for value in set(values) if value is not None}
+        strings[None] = "null"
+        return "%s", list(map(strings.__getitem__, values))
+    return "%s", [json.dumps(value, separators=(",", ":"), allow_nan=False) for value in values]
 
 
 def _all_finite(values: Sequence[float | None]) -> bool:

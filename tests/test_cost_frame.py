@@ -89,6 +89,10 @@ def test_bulk_pricing_refuses_negative_tokens_like_price_usage() -> None:
         _price_group(_prices("0.000001", "0.000001", "0.000001"), tokens, np.zeros(2, "int64"), tokens)
 
 
+def _usage_columns() -> dict[str, list[Any]]:
+    return dict(zip(USAGE_COLUMNS, map(list, zip(*_usage_rows(), strict=True)), strict=True))
+
+
 def _usage_rows() -> list[tuple[Any, ...]]:
     rows = []
     for hour in range(3):
@@ -104,7 +108,7 @@ def _usage_rows() -> list[tuple[Any, ...]]:
 
 def test_priced_frame_rows_equal_the_per_row_definition() -> None:
     prices = load_price_table(PRICE_TABLE)
-    priced = price_frame(usage_frame(USAGE_COLUMNS, _usage_rows()), prices, DeploymentMap())
+    priced = price_frame(usage_frame(_usage_columns()), prices, DeploymentMap())
     frame = priced.frame
     assert priced.unpriced_models == ("mystery-model",)
     assert priced.inconsistent_rows == sum(1 for row in _usage_rows() if row[7] > row[6] and row[1] != "mystery-model")
@@ -120,7 +124,7 @@ def test_priced_frame_rows_equal_the_per_row_definition() -> None:
 
 
 def test_upload_records_carry_the_frame_exactly() -> None:
-    frame = price_frame(usage_frame(USAGE_COLUMNS, _usage_rows()), load_price_table(PRICE_TABLE),
+    frame = price_frame(usage_frame(_usage_columns()), load_price_table(PRICE_TABLE),
                         DeploymentMap()).frame
     window = Window(START + H, START + 2 * H)
     records = [json.loads(text) for text in

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb_kql
 import pytest
 
-from shared.cost_query import UsageQueryError, unpack_windows
+from shared.cost_query import USAGE_COLUMNS, UsageQueryError, unpack_windows
 from shared.kql_files import KQL_DIR, kql_string_array, load_query, render_query
 from shared.query_parts import MAX_USER_PARTS, QueryPart
 from tests.test_kql_params import HOSTILE
@@ -85,15 +85,23 @@ def test_packed_windows_unpack_to_one_row_per_window_and_key() -> None:
         ("gpt-4o", "team-b", "bob", "api", [["2026-11-27T09:00:00Z", 1, 1, 0, 1, 2]]),  # already parsed
     ]
     nine, ten = START + timedelta(hours=9), START + timedelta(hours=10)
-    assert unpack_windows(packed) == [
+    columns = unpack_windows(packed)
+    assert list(columns) == list(USAGE_COLUMNS)
+    assert list(zip(*columns.values(), strict=True)) == [
         (nine, "gpt-4o", "team-a", "alice", "api", 2, 30, 10, 5, 35),
         (ten, "gpt-4o", "team-a", "alice", "api", 1, 7, 0, 3, 10),
         (nine, "gpt-4o", "team-b", "bob", "api", 1, 1, 0, 1, 2),
     ]
-    assert all(row[0].tzinfo == UTC for row in unpack_windows(packed))
+    assert all(start.tzinfo == UTC for start in columns["WindowStart"])
+    assert unpack_windows([("gpt-4o", "team-a", "alice", "api", "[]")]) == {name: [] for name in USAGE_COLUMNS}
 
 
-@pytest.mark.parametrize("windows", ['[["2026-11-27T09:00:00Z",2,30,10,5]]', '[["yesterday",1,1,0,1,2]]', "[3]"])
-def test_malformed_packed_windows_are_refused_with_the_key(windows: str) -> None:
-    with pytest.raises(UsageQueryError, match="alice"):
-        unpack_windows([("gpt-4o", "team-a", "alice", "api", windows)])
+@pytest.mark.parametrize(
+    ("windows", "message"),
+    [('[["2026-11-27T09:00:00Z",2,30,10,5]]', "alice"), ("[3]", "alice"), ('{"a": 1}', "alice"),
+     ('[["yesterday",1,1,0,1,2]]', "'yesterday' is not an ISO 8601 date-time")],
+)
+def test_malformed_packed_windows_are_refused(windows: str, message: str) -> None:
+    good = ("gpt-4o", "team-a", "bob", "api", '[["2026-11-27T09:00:00Z",1,1,0,1,2]]')
+    with pytest.raises(UsageQueryError, match=message):
+        unpack_windows([good, ("gpt-4o", "team-a", "alice", "api", windows)])
