@@ -7,7 +7,7 @@
 3. the costs run through the real code path: the Azure Monitor stand-in serving the file over HTTPS
    (its own process), LogsQueryClient, KQL summarized by duckdb-kql, pricing, and (unless
    --no-upload) the upload of the summaries through LogsIngestionClient;
-   (a) and the costs run take turns, twice, and the faster of each counts;
+   (a) and the costs run take turns (--rounds, 3), and the fastest of each counts;
 4. (b) the raw rows loaded into pandas (dimensions parsed from the JSON properties), grouped there
    (last: its memory use evicts the file from the page cache).
 Each measured step runs in its own process, which reports its wall time and peak RSS. The last
@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--combos", type=int, default=7_000, help="subscription x user x deployment pool")
     parser.add_argument("--no-upload", action="store_true", help="measure query + pricing only")
     parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of (a) and the costs run; the faster counts")
     parser.add_argument("--keep", type=Path, help="work directory to keep (default: a temporary one)")
     args = parser.parse_args(argv)
 
@@ -234,12 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     if not db.exists():
         figures["generate"] = _phase("generate", str(db), "--rows", str(args.rows), "--combos", str(args.combos))
         print(f"generated: {figures['generate']}", flush=True)
-    # (a) and the costs run take turns, twice, and the faster of each counts: both then meet the
+    # (a) and the costs run take turns, and the fastest of each counts: both then meet the
     # same page cache and the same neighbours on a shared machine. Every costs run starts from an
     # empty TokenCostSummary_CL, so repeated benchmarks stay comparable.
     runs, costs_runs = [], []
     _clear_summaries(db)
-    for _ in range(2):
+    for _ in range(args.rounds):
         runs.append(_phase("duckdb", str(db)))
         costs_runs.append(_with_monitor(work, db, lambda stack_file: _phase(
             "costs", str(stack_file), *(["--no-upload"] if args.no_upload else []))))
