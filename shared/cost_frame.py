@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from shared.cost_query import KEY_COLUMNS, TOKEN_COLUMNS
 from shared.json_rows import encode_rows
 from shared.pricing import (
     SUMMARY_COST_DECIMAL_PLACES,
@@ -38,8 +39,6 @@ from shared.windows import Window
 log = logging.getLogger(__name__)
 
 MICROS_PER_UNIT = 1_000_000
-KEY_COLUMNS = ("Deployment", "SubscriptionId", "UserId", "ApiId")
-TOKEN_COLUMNS = ("Requests", "PromptTokens", "CachedPromptTokens", "CompletionTokens", "TotalTokens")
 # Cost columns of the summary table; the frame holds them as integer micro-units in "<name>Micros".
 COST_COLUMNS = ("PromptCost", "CachedPromptCost", "CompletionCost", "TotalCost")
 _MICROS = tuple(f"{name}Micros" for name in COST_COLUMNS)
@@ -55,7 +54,7 @@ class PricedUsage:
 
 
 def usage_frame(columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
-    """Usage columns (USAGE_COLUMNS of shared/cost_query.py) -> typed frame (UTC window starts,
+    """Usage columns (USAGE_COLUMNS, shared/cost_query.py) -> typed frame (UTC window starts,
     int64 token counts, str keys)."""
     frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})
     # A summary repeats a few window starts: convert each distinct one once.

@@ -31,11 +31,11 @@ QUERY_FILES: dict[str, str] = {
     "customMetrics": "token-usage-by-window-custom-metrics.kql",
 }
 KEY_COLUMNS = ("Deployment", "SubscriptionId", "UserId", "ApiId")
-COUNT_COLUMNS = ("Requests", "PromptTokens", "CachedPromptTokens", "CompletionTokens", "TotalTokens")
-# What the query returns: the key, and per window [WindowStart, *COUNT_COLUMNS] in "Windows".
+TOKEN_COLUMNS = ("Requests", "PromptTokens", "CachedPromptTokens", "CompletionTokens", "TotalTokens")
+# What the query returns: the key, and per window [WindowStart, *TOKEN_COLUMNS] in "Windows".
 QUERY_COLUMNS = (*KEY_COLUMNS, "Windows")
 # What query_usage returns: one row per window x key.
-USAGE_COLUMNS = ("WindowStart", *KEY_COLUMNS, *COUNT_COLUMNS)
+USAGE_COLUMNS = ("WindowStart", *KEY_COLUMNS, *TOKEN_COLUMNS)
 
 
 class UsageQueryError(RuntimeError):
@@ -121,12 +121,12 @@ def unpack_windows(rows: Iterable[Iterable[Any]]) -> dict[str, list[Any]]:
         for column, value in zip(keys, key, strict=True):
             column.extend(repeat(value, len(parsed)))
         entries.extend(parsed)
-    width = 1 + len(COUNT_COLUMNS)
+    width = 1 + len(TOKEN_COLUMNS)
     if set(map(type, entries)) - {list} or set(map(len, entries)) - {width}:
         first = next(index for index, entry in enumerate(entries) if not isinstance(entry, list) or len(entry) != width)
         raise UsageQueryError(
             f"token usage query: key {[column[first] for column in keys]} has a window entry {entries[first]!r}, "
-            f"expected [{', '.join(('WindowStart', *COUNT_COLUMNS))}]"
+            f"expected [{', '.join(('WindowStart', *TOKEN_COLUMNS))}]"
         )
     # Column i of the entries in one C-level pass each (zip(*entries) is slower at this width).
     values = [list(map(itemgetter(index), entries)) for index in range(width)]
@@ -134,7 +134,7 @@ def unpack_windows(rows: Iterable[Iterable[Any]]) -> dict[str, list[Any]]:
     starts = {text: _utc(text) for text in set(values[0])}
     columns = {"WindowStart": list(map(starts.__getitem__, values[0]))}
     columns.update(zip(KEY_COLUMNS, keys, strict=True))
-    columns.update(zip(COUNT_COLUMNS, values[1:], strict=True))
+    columns.update(zip(TOKEN_COLUMNS, values[1:], strict=True))
     return {name: columns[name] for name in USAGE_COLUMNS}
 
 

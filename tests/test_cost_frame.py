@@ -21,14 +21,13 @@ import pytest
 
 from shared.cost_frame import (
     COST_COLUMNS,
-    TOKEN_COLUMNS,
     _price_group,
     price_frame,
     to_micros,
     upload_records,
     usage_frame,
 )
-from shared.cost_query import USAGE_COLUMNS
+from shared.cost_query import TOKEN_COLUMNS, USAGE_COLUMNS
 from shared.cost_upload import UploadPolicy, gzip_body, request_bodies, upload_windows
 from shared.pricing import DeploymentMap, ModelPrices, load_price_table, price_usage
 from shared.windows import Window
