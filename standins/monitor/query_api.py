@@ -42,34 +42,30 @@ class QueryApi:
         app.router.add_post("/v1/workspaces/{workspaceId}/query", self.post_query)
         app.router.add_get("/v1/workspaces/{workspaceId}/query", self.get_query)
         app.router.add_post("/v1/$batch", self.post_batch)
-        # Resource-centric: POST /v1/{resourceId}/query, as LogsQueryClient.query_resource sends it
-        # (the id keeps its leading slash, hence "/v1//subscriptions/...").
+        # Resource-centric: LogsQueryClient.query_resource sends POST /v1/subscriptions/.../query
+        # (the id's leading slash folded into the path's; a doubled slash is accepted too).
         app.router.add_post(r"/v1/{resource_id:/*(?i:subscriptions)/.+}/query", self.post_resource_query)
 
     def _known_workspace(self, workspace: str) -> bool:
         return workspace.strip().lower() == self._config.workspace_id.lower()
 
     async def post_query(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return _json_bytes(400, encode(errors.bad_request("The request body is not valid JSON")))
-        status, payload = await self.execute(
-            request.match_info["workspaceId"], body, request.headers.get("Prefer", "")
-        )
-        return _json_bytes(status, payload)
+        return await self._post(request, request.match_info["workspaceId"])
 
     async def post_resource_query(self, request: web.Request) -> web.Response:
         """A query scoped to the App Insights component: its tables (customMetrics, ...) only."""
         resource_id = "/" + request.match_info["resource_id"].lstrip("/")
         if resource_id.lower() != self._config.app_resource_id.lower():
             return _json_bytes(404, encode(errors.resource_not_found(resource_id)))
+        return await self._post(request, self._config.workspace_id, application_scope=True)
+
+    async def _post(self, request: web.Request, workspace_id: str, *, application_scope: bool = False) -> web.Response:
         try:
             body = await request.json()
         except ValueError:
             return _json_bytes(400, encode(errors.bad_request("The request body is not valid JSON")))
         status, payload = await self.execute(
-            self._config.workspace_id, body, request.headers.get("Prefer", ""), application_scope=True
+            workspace_id, body, request.headers.get("Prefer", ""), application_scope=application_scope
         )
         return _json_bytes(status, payload)
 

@@ -259,9 +259,12 @@ class MonitorStore:
         """
         with self._cursor() as cursor:
             if application_scope:
-                self._shadow_application_tables(cursor, window)
+                # Every component table through its view, then a default catalog where nothing else resolves.
+                self._shadow(cursor, self.schema.views, window)
+                cursor.execute(f"USE {_APPLICATION_SCOPE_CATALOG}")
             elif window is not None:
-                self._shadow_with_window(cursor, window)
+                timed = [table for table in self.schema.queryable if table.time_column is not None]
+                self._shadow(cursor, timed, window)
             relation = _composites_as_json(duckdb_kql.query(cursor, kql, allow_write=False, query_now=now))
             columns = tuple(
                 (str(name), kusto_type(kind))
@@ -271,25 +274,18 @@ class MonitorStore:
         truncated = len(rows) > max_rows
         return QueryResult(columns, rows[:max_rows] if truncated else rows, truncated)
 
-    def _shadow_with_window(
-        self, cursor: duckdb.DuckDBPyConnection, window: TimeWindow | None, tables: Iterable[Table] | None = None
-    ) -> None:
-        for table in self.schema.queryable if tables is None else tables:
+    def _shadow(self, cursor: duckdb.DuckDBPyConnection, tables: Iterable[Table], window: TimeWindow | None) -> None:
+        """A temporary view per table, named like it, of the table's rows inside `window` (all rows
+        when there is no window or the table has no time column)."""
+        for table in tables:
+            where = ""
             if window is not None and table.time_column is not None:
                 start, end = (_timestamp_literal(window.start), _timestamp_literal(window.end))
                 where = f" WHERE {quote(table.time_column)} BETWEEN {start} AND {end}"
-            elif tables is not None:
-                where = ""  # still shadowed: the application scope reaches tables only through these views
-            else:
-                continue
             cursor.execute(
                 f"CREATE OR REPLACE TEMP VIEW {quote(table.name)} AS SELECT * FROM "
                 f"{quote(self._catalog)}.main.{quote(table.name)}{where}"
             )
-
-    def _shadow_application_tables(self, cursor: duckdb.DuckDBPyConnection, window: TimeWindow | None) -> None:
-        self._shadow_with_window(cursor, window, self.schema.views)
-        cursor.execute(f"USE {_APPLICATION_SCOPE_CATALOG}")
 
     def sql(self, statement: str, parameters: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run read-only SQL on a private cursor; for tests and tools that inspect the store."""
