@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -253,12 +254,12 @@ def run_costs(
         attempts=settings.query_attempts,
         retry_delay_seconds=settings.retry_delay_seconds,
     )
-    step_started = time.monotonic()
-    usage = query_usage(clients.query, spec, first.start, last.end, sleep=sleep)
-    steps = {"query": time.monotonic() - step_started}
-    step_started = time.monotonic()
-    priced = price_frame(usage_frame(usage.columns), prices, deployments)
-    fingerprints = window_fingerprints(priced.frame)
+    steps: dict[str, float] = {}
+    with _timed(steps, "query"):
+        usage = query_usage(clients.query, spec, first.start, last.end, sleep=sleep)
+    with _timed(steps, "pricing"):
+        priced = price_frame(usage_frame(usage.columns), prices, deployments)
+        fingerprints = window_fingerprints(priced.frame)
 
     to_upload: list[PlannedWindow] = []
     for item in planned:
@@ -267,30 +268,29 @@ def run_costs(
         unchanged = previous is not None and (previous.fingerprint, previous.final) == (fingerprint, item.final)
         if not unchanged and fingerprint != EMPTY_FINGERPRINT:
             to_upload.append(item)
-    windows_to_upload = [
-        (
-            item.window.start,
-            upload_records(
-                priced.frame, window=item.window, final=item.final, revision=revision, price_version=prices.version
+    with _timed(steps, "pricing"):  # the summary rows, encoded for the upload
+        windows_to_upload = [
+            (
+                item.window.start,
+                upload_records(
+                    priced.frame, window=item.window, final=item.final, revision=revision, price_version=prices.version
+                ),
+            )
+            for item in to_upload
+        ]
+    with _timed(steps, "upload"):
+        report = upload_windows(
+            clients.ingestion,
+            UploadPolicy(
+                rule_id=settings.ingestion_rule_id,
+                stream=settings.ingestion_stream,
+                chunk_rows=settings.upload_chunk_rows,
+                attempts=settings.upload_attempts,
+                retry_delay_seconds=settings.retry_delay_seconds,
             ),
+            windows_to_upload,
+            sleep=sleep,
         )
-        for item in to_upload
-    ]
-    steps["pricing"] = time.monotonic() - step_started
-    step_started = time.monotonic()
-    report = upload_windows(
-        clients.ingestion,
-        UploadPolicy(
-            rule_id=settings.ingestion_rule_id,
-            stream=settings.ingestion_stream,
-            chunk_rows=settings.upload_chunk_rows,
-            attempts=settings.upload_attempts,
-            retry_delay_seconds=settings.retry_delay_seconds,
-        ),
-        windows_to_upload,
-        sleep=sleep,
-    )
-    steps["upload"] = time.monotonic() - step_started
 
     outcomes, progress = _outcomes(planned, recorded, fingerprints, set(report.windows_uploaded), revision)
     final_through = _final_through(outcomes, clients.progress.final_through())
@@ -307,16 +307,25 @@ def run_costs(
         query_splits=usage.splits,
         retries=usage.retries + report.retries,
     )
-    step_started = time.monotonic()
-    _add_totals(summary, priced)
-    summary.spend = _spend(clients.query, settings, priced, now, first.start)
-    steps["totals"] = time.monotonic() - step_started
+    with _timed(steps, "totals"):
+        _add_totals(summary, priced)
+        summary.spend = _spend(clients.query, settings, priced, now, first.start)
     summary.step_seconds = steps
     summary.duration_seconds = time.monotonic() - started
     log.info(summary.line())
     if report.windows_failed:
         raise CostUploadError(summary, report.problems)
     return summary
+
+
+@contextmanager
+def _timed(steps: dict[str, float], name: str) -> Iterator[None]:
+    """Adds the seconds the block takes to steps[name] (the summary line's per-step figures)."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        steps[name] = steps.get(name, 0.0) + time.monotonic() - started
 
 
 def _outcomes(

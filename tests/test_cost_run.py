@@ -15,6 +15,7 @@ import datetime as dt
 import gzip
 import io
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -350,6 +351,11 @@ def test_summary_line_names_the_figures(make_cost_stack: MakeStack, caplog: pyte
     assert lines == [summary.line()]
     assert "4 windows" in lines[0] and "55 unpriced tokens (mystery-model)" in lines[0]
     assert f"cost {summary.cost_by_currency['USD'].quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN)} USD" in lines[0]
+    # Per-step seconds, in run order, within the run's own duration.
+    assert list(summary.step_seconds) == ["query", "pricing", "upload", "totals"]
+    assert all(seconds >= 0 for seconds in summary.step_seconds.values())
+    assert sum(summary.step_seconds.values()) <= summary.duration_seconds
+    assert re.search(r"s \(query \d+\.\ds, pricing \d+\.\ds, upload \d+\.\ds, totals \d+\.\ds\)$", lines[0])
 
 
 def tokens_by(rows: Iterable[dict[str, Any]], *keys: str) -> dict[tuple[Any, ...], int]:
