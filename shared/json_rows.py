@@ -27,14 +27,14 @@ def encode_rows(columns: Mapping[str, Sequence[Any]], constants: Mapping[str, An
         raise ValueError(f"columns of different lengths: {sorted(lengths)}")
     if not lengths or lengths == {0}:
         return []
-    head = [_member(name, json.dumps(value, separators=(",", ":"), allow_nan=False)) for name, value in
-            (constants or {}).items()]
-    encoded = [_column(name, values) for name, values in columns.items()]
+    encoded = {name: _column(name, values) for name, values in columns.items()}
     # One %-format per row (C-level) from the columns' texts: no per-cell concatenation in Python.
-    template = "{" + ",".join([*(text.replace("%", "%%") for text in head),
-                               *(_member(name, "").replace("%", "%%") + spec for name, (spec, _) in
-                                 zip(columns, encoded, strict=True))]) + "}"
-    return [template % values for values in zip(*(values for _, values in encoded), strict=True)]
+    # Member texts are escaped for %; each column's own spec (%d or %s) goes after its name.
+    members = [_member(name, json.dumps(value, separators=(",", ":"), allow_nan=False)).replace("%", "%%")
+               for name, value in (constants or {}).items()]
+    members += [_member(name, "").replace("%", "%%") + spec for name, (spec, _) in encoded.items()]
+    template = "{" + ",".join(members) + "}"
+    return [template % row for row in zip(*(values for _, values in encoded.values()), strict=True)]
 
 
 def _member(name: str, value_text: str) -> str:

@@ -59,3 +59,8 @@ def test_non_finite_reals_are_refused(values: list[float | None]) -> None:
 
 def test_huge_finite_reals_pass() -> None:
     assert encode_rows({"Cost": [1e308, 1e308]}) == ['{"Cost":1e+308}', '{"Cost":1e+308}']
+
+
+def test_percent_signs_in_names_and_values_stay_literal() -> None:
+    texts = encode_rows({"share %d": [1], "note": ["100% %s"]}, constants={"rate %": "5%"})
+    assert texts == [json.dumps({"rate %": "5%", "share %d": 1, "note": "100% %s"}, separators=(",", ":"))]
