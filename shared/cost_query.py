@@ -15,12 +15,13 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared.query_parts import PartedQuery, query_in_parts
+from shared.windows import as_utc
 
 if TYPE_CHECKING:
     from azure.monitor.query import LogsQueryClient
@@ -145,4 +146,4 @@ def _utc(text: Any) -> datetime:
         raise UsageQueryError(
             f"token usage query: a window start {text!r} is not an ISO 8601 date-time"
         ) from error
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return as_utc(parsed)

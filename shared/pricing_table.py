@@ -56,6 +56,8 @@ from decimal import (
 from pathlib import Path
 from typing import Any, Literal
 
+from shared.windows import as_utc
+
 # Exact arithmetic for money: 60 digits is far beyond any token count x price, and Inexact is
 # trapped so that if an operation ever had to round, it fails loudly instead of drifting.
 # Explicit context methods are used so a caller changing the thread's decimal context cannot
@@ -478,8 +480,7 @@ class _NativeParser:
                 model=model,
                 field=field,
             ) from None
-        # A date or naive datetime is UTC: Azure bills in UTC days.
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return as_utc(parsed)  # a date or naive datetime is UTC: Azure bills in UTC days
 
     def chain(self, model: str, parsed: Sequence[tuple[ModelPrices, bool]]) -> list[ModelPrices]:
         """Sorted periods -> each ends where the next starts (or earlier if it says so)."""

@@ -104,6 +104,11 @@ def plan_windows(
     ]
 
 
+def as_utc(value: datetime) -> datetime:
+    """The instant in UTC; a naive datetime is taken as UTC (Azure Monitor and billing speak UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def start_of_day(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
