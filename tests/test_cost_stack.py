@@ -26,7 +26,7 @@ from standins._server import free_port
 from standins.identity import identity_env, start_identity
 from standins.monitor import MonitorConfig, RunningMonitor, start_monitor
 from standins.stack import AZURITE_ACCOUNT, AZURITE_KEY
-from tests.test_monitor import LoopThread
+from tests.test_monitor import LoopThread, fresh_monitor_config
 
 ROOT = Path(__file__).resolve().parents[1]
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite-table"
@@ -130,15 +130,7 @@ def make_cost_stack(
     started: list[RunningMonitor] = []
 
     def make(*, max_rows: int = 500_000, **settings: Any) -> CostStack:
-        config = MonitorConfig(
-            db_path=tmp_path / f"monitor-{len(started)}.duckdb",
-            workspace_id=str(uuid.uuid4()),
-            dcr_immutable_id="dcr-" + uuid.uuid4().hex,
-            instrumentation_key=str(uuid.uuid4()),
-            tls_dir=tmp_path / "tls",
-            identity_secret=secret,
-            max_rows=max_rows,
-        )
+        config = fresh_monitor_config(tmp_path, secret, db_name=f"monitor-{len(started)}.duckdb", max_rows=max_rows)
         monitor = cost_loop.run(start_monitor(config))
         started.append(monitor)
         cost_settings = CostSettings(

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,10 +31,11 @@ from standins.gateway import (
     MetricsExporter,
 )
 from standins.gateway.pair import STACK_CONFIG, GatewayPair, start_gateway_pair
-from standins.monitor import MonitorConfig, start_monitor
+from standins.monitor import start_monitor
 from standins.simulator import load_simulator_config, start_simulator
 from standins.tls import server_ssl_context
 from standins.tokenizer import count_chat_prompt_tokens, encoding_name_for_model
+from tests.test_monitor import fresh_monitor_config
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_SIMULATOR = {"latency_ms": 0.0, "time_to_first_token_ms": 0.0, "tokens_per_second": 50_000.0}
@@ -490,14 +490,7 @@ def test_cli_refuses_a_bad_policy_before_ready(tmp_path: Path, subscriptions_fil
 
 
 async def test_metrics_land_in_the_monitor_stand_in_as_app_metrics(tmp_path: Path) -> None:
-    config = MonitorConfig(
-        db_path=tmp_path / "monitor.duckdb",
-        workspace_id=str(uuid.uuid4()),
-        dcr_immutable_id="dcr-" + uuid.uuid4().hex,
-        instrumentation_key=str(uuid.uuid4()),
-        tls_dir=tmp_path / "tls",
-        identity_secret="local-identity-secret-for-tests",
-    )
+    config = fresh_monitor_config(tmp_path, "local-identity-secret-for-tests")
     monitor = await start_monitor(config)
     try:
         sink = AppInsightsTrackSink(f"{monitor.url}/", config.instrumentation_key, ca_cert=monitor.ca_path)

@@ -82,6 +82,21 @@ class LoopThread:
         self.loop.close()
 
 
+def fresh_monitor_config(
+    directory: Path, identity_secret: str, *, db_name: str = "monitor.duckdb", **overrides: Any
+) -> MonitorConfig:
+    """A monitor of its own (new workspace, DCR and instrumentation key) with its files in `directory`."""
+    config = MonitorConfig(
+        db_path=directory / db_name,
+        workspace_id=str(uuid.uuid4()),
+        dcr_immutable_id="dcr-" + uuid.uuid4().hex,
+        instrumentation_key=str(uuid.uuid4()),
+        tls_dir=directory / "tls",
+        identity_secret=identity_secret,
+    )
+    return replace(config, **overrides)
+
+
 @dataclass
 class Stack:
     monitor: RunningMonitor
@@ -144,15 +159,7 @@ def make_stack(loop_thread: LoopThread, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.delenv("IDENTITY_SERVER_THUMBPRINT", raising=False)
 
     def make(**overrides: Any) -> Stack:
-        config = MonitorConfig(
-            db_path=tmp_path / f"monitor-{len(started)}.duckdb",
-            workspace_id=str(uuid.uuid4()),
-            dcr_immutable_id="dcr-" + uuid.uuid4().hex,
-            instrumentation_key=str(uuid.uuid4()),
-            tls_dir=tmp_path / "tls",
-            identity_secret=secret,
-        )
-        config = replace(config, **overrides)
+        config = fresh_monitor_config(tmp_path, secret, db_name=f"monitor-{len(started)}.duckdb", **overrides)
         stack = Stack(loop_thread.run(start_monitor(config)), identity, config, header)
         started.append(stack)
         return stack
