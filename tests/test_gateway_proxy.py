@@ -56,6 +56,16 @@ def _key(pair: GatewayPair) -> str:
     return pair.keys["team-research"]
 
 
+def _sdk(pair: GatewayPair, key: str | None = None) -> AsyncAzureOpenAI:
+    """The openai SDK pointed at the gateway, without its own retries (the tests see every answer)."""
+    return AsyncAzureOpenAI(
+        azure_endpoint=pair.inference_url,
+        api_key=key or _key(pair),
+        api_version=pair.config.api_version,
+        max_retries=0,
+    )
+
+
 async def test_missing_key_is_refused_with_the_apim_body(
     pair: GatewayPair, http: aiohttp.ClientSession
 ) -> None:
@@ -156,12 +166,7 @@ async def test_backend_errors_pass_through(pair: GatewayPair, http: aiohttp.Clie
 
 
 async def test_the_sdk_sees_backend_errors_as_the_backend_sent_them(pair: GatewayPair) -> None:
-    client = AsyncAzureOpenAI(
-        azure_endpoint=pair.inference_url,
-        api_key=_key(pair),
-        api_version=pair.config.api_version,
-        max_retries=0,
-    )
+    client = _sdk(pair)
     async with client:
         with pytest.raises(openai.InternalServerError):
             await client.chat.completions.create(
@@ -187,12 +192,7 @@ async def test_stream_chunks_reach_the_client_before_the_backend_finishes() -> N
     slow = {"latency_ms": 0.0, "time_to_first_token_ms": 0.0, "tokens_per_second": 200.0}
     running = await start_gateway_pair(simulator_settings=slow)
     try:
-        client = AsyncAzureOpenAI(
-            azure_endpoint=running.inference_url,
-            api_key=running.keys["team-support"],
-            api_version=running.config.api_version,
-            max_retries=0,
-        )
+        client = _sdk(running, running.keys["team-support"])
         async with client:
             started = time.monotonic()
             stream = await client.chat.completions.create(
@@ -217,12 +217,7 @@ async def test_stream_chunks_reach_the_client_before_the_backend_finishes() -> N
 
 
 async def test_a_stream_cut_by_the_backend_is_cut_for_the_client(pair: GatewayPair) -> None:
-    client = AsyncAzureOpenAI(
-        azure_endpoint=pair.inference_url,
-        api_key=_key(pair),
-        api_version=pair.config.api_version,
-        max_retries=0,
-    )
+    client = _sdk(pair)
     async with client:
         stream = await client.chat.completions.create(
             model="gpt-4o",
