@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from openai import AsyncAzureOpenAI
+from openai import AsyncAzureOpenAI, PermissionDeniedError
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionMessageParam
 
@@ -34,7 +34,7 @@ from standins.gateway.pair import STACK_CONFIG, GatewayPair, start_gateway_pair
 from standins.monitor import start_monitor
 from standins.simulator import load_simulator_config, start_simulator
 from standins.tls import server_ssl_context
-from standins.tokenizer import count_chat_prompt_tokens, encoding_name_for_model
+from standins.tokenizer import count_chat_prompt_tokens, count_text_tokens, encoding_name_for_model
 from tests.test_monitor import fresh_monitor_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,9 +82,13 @@ def _by_name(rows: list[AggregatedMetric]) -> dict[str, list[AggregatedMetric]]:
 
 
 @asynccontextmanager
-async def running_harness(simulator_settings: dict[str, Any]) -> AsyncIterator[Harness]:
+async def running_harness(
+    simulator_settings: dict[str, Any], gateway_settings: dict[str, Any] | None = None
+) -> AsyncIterator[Harness]:
     sink, clock = InMemorySink(), FakeClock()
-    pair = await start_gateway_pair(sink=sink, simulator_settings=simulator_settings, clock=clock)
+    pair = await start_gateway_pair(
+        sink=sink, simulator_settings=simulator_settings, gateway_settings=gateway_settings, clock=clock
+    )
     try:
         yield Harness(pair, sink, clock)
     finally:
@@ -145,10 +149,61 @@ async def test_calls_in_one_minute_aggregate_into_one_row_per_metric(harness: Ha
         assert (row.total, row.count, row.minimum, row.maximum) == (sum(values), 3, min(values), max(values))
         assert row.minute == datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
         assert row.namespace == "AzureOpenAI"
-    [cached] = grouped["Prompt Cached Tokens"]
-    assert cached.total == sum(
-        (usage.prompt_tokens_details.cached_tokens or 0) for usage in seen if usage.prompt_tokens_details
+    # azure-openai-emit-token-metric documents these three only: no cached-token metric.
+    assert set(grouped) == set(TOKEN_METRICS)
+
+
+def _llm_policy(tmp_path: Path) -> dict[str, Any]:
+    """The repository policy with llm-emit-token-metric in place of azure-openai-emit-token-metric."""
+    text = (ROOT / "policy.xml").read_text(encoding="utf-8")
+    swapped = text.replace("<azure-openai-emit-token-metric ", "<llm-emit-token-metric ").replace(
+        "</azure-openai-emit-token-metric>", "</llm-emit-token-metric>"
     )
+    assert swapped.count("llm-emit-token-metric") == 2  # the opening and the closing tag
+    policy = tmp_path / "policy-llm.xml"
+    policy.write_text(swapped, encoding="utf-8")
+    return {"policy_file": policy}
+
+
+async def test_llm_emit_token_metric_adds_cached_tokens_of_exact_calls_only(tmp_path: Path) -> None:
+    # A prompt over 1,024 tokens, sent twice: the second call hits the simulator's prompt cache.
+    long_messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": "Cache me. " * 400},
+        {"role": "user", "content": "And answer."},
+    ]
+    async with running_harness(FAST_SIMULATOR, _llm_policy(tmp_path)) as harness, harness.client() as client:
+        seen = []
+        for _ in range(2):
+            completion = await client.chat.completions.create(model="gpt-4o", messages=long_messages)
+            assert completion.usage is not None and completion.usage.prompt_tokens_details is not None
+            seen.append(completion.usage.prompt_tokens_details.cached_tokens or 0)
+        stream = await client.chat.completions.create(
+            model="gpt-4o", messages=long_messages, stream=True, stream_options={"include_usage": True}
+        )
+        streamed_usage = [chunk.usage async for chunk in stream if chunk.usage is not None]
+        rows = await harness.rows()
+    assert seen[1] > 0 and streamed_usage[0].prompt_tokens_details.cached_tokens > 0  # type: ignore[union-attr]
+    by_streamed = {flag: _by_name([r for r in rows if r.properties["Streamed"] == flag]) for flag in ("True", "False")}
+    [cached] = by_streamed["False"]["Prompt Cached Tokens"]
+    assert (cached.total, cached.count) == (sum(seen), 2)
+    # A streamed call is estimated: an estimate knows nothing of the cache, so no cached metric.
+    assert set(by_streamed["True"]) == set(TOKEN_METRICS)
+
+
+async def test_a_policy_that_forwards_the_subscription_key_fails_at_the_backend(tmp_path: Path) -> None:
+    # APIM forwards the key unless the policy deletes it; the model account (local auth disabled)
+    # then refuses the call. Without policy.xml's delete lines this is every call.
+    text = (ROOT / "policy.xml").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if 'exists-action="delete"' not in line]
+    assert len(lines) == len(text.splitlines()) - 2
+    policy = tmp_path / "policy-forwards-key.xml"
+    policy.write_text("\n".join(lines), encoding="utf-8")
+    async with running_harness(FAST_SIMULATOR, {"policy_file": policy}) as harness, harness.client() as client:
+        with pytest.raises(PermissionDeniedError, match="Key based authentication is disabled"):
+            await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        assert await harness.rows() == []
+    async with running_harness(FAST_SIMULATOR) as harness, harness.client() as client:
+        await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
 
 
 async def test_every_policy_dimension_is_filled(harness: Harness) -> None:
@@ -157,15 +212,15 @@ async def test_every_policy_dimension_is_filled(harness: Harness) -> None:
             model="gpt-35-turbo", messages=MESSAGES, extra_headers={"x-user-id": "carol"}
         )
     rows = await harness.rows()
-    assert {row.name for row in rows} >= set(TOKEN_METRICS)
+    assert {row.name for row in rows} == set(TOKEN_METRICS)
     for row in rows:
+        # Exactly the policy's dimensions: APIM adds no property of its own.
         assert row.properties == {
             "Subscription ID": "team-support",
             "User ID": "carol",
             "API ID": "inference-api",
-            "Client IP": "127.0.0.1",
+            "Streamed": "False",
             "Deployment": "gpt-35-turbo",
-            "Token Count Source": "usage",
         }
 
 
@@ -188,20 +243,26 @@ async def test_periodic_flush_sends_closed_minutes_only(harness: Harness) -> Non
     assert {row.minute.minute for row in harness.sink.rows} == {0}
 
 
-async def test_streamed_usage_is_taken_once(harness: Harness) -> None:
+async def test_a_stream_is_estimated_even_when_it_carries_usage(harness: Harness) -> None:
+    # The docs: with stream: true "token metrics are estimated"; include_usage is not mentioned, so
+    # the usage chunk is not read. The simulator's usage chunk says 999 completion tokens here.
     async with harness.client() as client:
         stream = await client.chat.completions.create(
-            model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            model="gpt-4o",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_headers={"x-sim-completion-tokens": "40"},
         )
-        usages = [chunk.usage async for chunk in stream if chunk.usage is not None]
-    [usage] = usages
+        chunks = [chunk async for chunk in stream]
+    [usage] = [chunk.usage for chunk in chunks if chunk.usage is not None]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     grouped = _by_name(await harness.rows())
-    assert grouped["Prompt Tokens"][0].total == usage.prompt_tokens
-    assert grouped["Completion Tokens"][0].total == usage.completion_tokens
-    assert grouped["Total Tokens"][0].total == usage.total_tokens
-    assert all(
-        row.properties["Token Count Source"] == "usage" and row.count == 1 for row in harness.sink.rows
-    )
+    encoding = encoding_name_for_model("gpt-4o")
+    assert grouped["Prompt Tokens"][0].total == count_chat_prompt_tokens(MESSAGES, encoding)
+    assert grouped["Completion Tokens"][0].total == count_text_tokens(text, encoding)
+    assert usage.completion_tokens == 40
+    assert all(row.properties["Streamed"] == "True" and row.count == 1 for row in harness.sink.rows)
 
 
 async def test_stream_without_usage_is_estimated_and_marked(harness: Harness) -> None:
@@ -211,7 +272,7 @@ async def test_stream_without_usage_is_estimated_and_marked(harness: Harness) ->
         streamed_text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert truth.usage is not None and streamed_text
     rows = await harness.rows()
-    estimated = _by_name([row for row in rows if row.properties["Token Count Source"] == "estimated"])
+    estimated = _by_name([row for row in rows if row.properties["Streamed"] == "True"])
     prompt = count_chat_prompt_tokens(MESSAGES, encoding_name_for_model("gpt-4o"))
     assert estimated["Prompt Tokens"][0].total == prompt == truth.usage.prompt_tokens
     # The simulator answers the same prompt with the same text, so the counted completion matches.
@@ -241,7 +302,7 @@ async def test_a_stream_cut_by_the_backend_still_emits_an_estimate() -> None:
                 pass
         assert full.usage is not None
         rows = await harness.rows()
-    grouped = _by_name([r for r in rows if r.properties["Token Count Source"] == "estimated"])
+    grouped = _by_name([r for r in rows if r.properties["Streamed"] == "True"])
     completion = grouped["Completion Tokens"][0].total
     assert 0 < completion < full.usage.completion_tokens  # the simulator cuts halfway
 
@@ -266,7 +327,7 @@ async def test_client_gone_mid_stream_emits_what_passed() -> None:
                 break
             await asyncio.sleep(0.05)
     grouped = _by_name(rows)
-    assert grouped["Completion Tokens"][0].properties["Token Count Source"] == "estimated"
+    assert grouped["Completion Tokens"][0].properties["Streamed"] == "True"
     assert 0 < grouped["Completion Tokens"][0].total < 200
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -28,7 +29,9 @@ def _policy(inbound: str, *, backend: str = "<base />") -> str:
 
 
 def _context(
-    headers: dict[str, str] | None = None, parameters: dict[str, str] | None = None
+    headers: dict[str, str] | None = None,
+    parameters: dict[str, str] | None = None,
+    body: bytes = b'{"messages": []}',
 ) -> RequestContext:
     return RequestContext(
         api_id="inference-api",
@@ -39,7 +42,8 @@ def _context(
         matched_parameters=parameters if parameters is not None else {"deployment-id": "gpt-4o"},
         gateway=GatewayIdentity("West Europe", "managed"),
         backend_id=None,
-        outgoing_headers=CIMultiDict(),
+        outgoing_headers=CIMultiDict(headers or {}),
+        request_body=body,
     )
 
 
@@ -53,9 +57,15 @@ def _dimensions(xml: str, context: RequestContext) -> dict[str, str]:
 def test_repository_policy_compiles_and_fills_every_dimension() -> None:
     policy = compile_policy((ROOT / "policy.xml").read_text(), "policy.xml", placeholders=PLACEHOLDERS)
     assert policy.backend_ids == {PLACEHOLDERS["backend-id"]}
-    context = _context({"x-user-id": "alice"})
+    context = _context(
+        {"x-user-id": "alice", "api-key": "gateway-key", "Ocp-Apim-Subscription-Key": "gateway-key"},
+        body=b'{"messages": [], "stream": true}',
+    )
     run_inbound(policy, context, "mi-token")
     assert context.outgoing_headers["Authorization"] == "Bearer mi-token"
+    # APIM forwards the subscription key unless the policy deletes it: ours does.
+    assert "api-key" not in context.outgoing_headers
+    assert "Ocp-Apim-Subscription-Key" not in context.outgoing_headers
     assert context.backend_id == PLACEHOLDERS["backend-id"]
     [emission] = context.emissions
     assert emission.namespace == PLACEHOLDERS["metric-namespace"]
@@ -63,9 +73,62 @@ def test_repository_policy_compiles_and_fills_every_dimension() -> None:
         "Subscription ID": "team-a",
         "User ID": "alice",
         "API ID": "inference-api",
-        "Client IP": "127.0.0.9",
+        "Streamed": "True",
         "Deployment": "gpt-4o",
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "streamed"),
+    [
+        (b'{"messages": [], "stream": false}', "False"),
+        (b'{"messages": []}', "False"),  # no "stream": null, so the ?? default
+        (b'{"messages": [], "stream": true, "stream_options": {"include_usage": true}}', "True"),
+    ],
+)
+def test_repository_policy_streamed_dimension_reads_the_request_body(body: bytes, streamed: str) -> None:
+    policy = compile_policy((ROOT / "policy.xml").read_text(), "policy.xml", placeholders=PLACEHOLDERS)
+    context = _context(body=body)
+    run_inbound(policy, context, "t")
+    assert context.emissions[0].dimensions["Streamed"] == streamed
+
+
+@pytest.mark.parametrize("body", [b"", b"not json", b"[1, 2]"])
+def test_a_body_expression_on_a_body_that_is_not_a_json_object_fails_the_request(body: bytes) -> None:
+    # JObject parsing throws, and an expression that throws is APIM's 500.
+    policy = compile_policy((ROOT / "policy.xml").read_text(), "policy.xml", placeholders=PLACEHOLDERS)
+    with pytest.raises(ExpressionError, match="not a JSON object"):
+        run_inbound(policy, _context(body=body), "t")
+
+
+@pytest.mark.parametrize(
+    ("expression", "body", "expected"),
+    [
+        ('(string)context.Request.Body.As<JObject>(preserveContent: true)["model"]', b'{"model": "m1"}', "m1"),
+        ('(string)context.Request.Body.As<JObject>(true).SelectToken("a.b")', b'{"a": {"b": 7}}', "7"),
+        ('(string)context.Request.Body.As<JObject>(true)["a"]["b"] ?? "none"', b'{"a": {}}', "none"),
+        ('(string)context.Request.Body.As<JObject>(true)["x"] ?? (string)context.Subscription.Id', b"{}", "team-a"),
+        ('"s-" + (string)context.Request.Body.As<JObject>(true)["stream"]', b'{"stream": false}', "s-False"),
+    ],
+)
+def test_body_expressions(expression: str, body: bytes, expected: str) -> None:
+    xml = _policy(f'<llm-emit-token-metric>{_dimension("D", "@(" + expression + ")")}</llm-emit-token-metric>')
+    assert _dimensions(xml, _context(body=body)) == {"D": expected}
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        ('(string)context.Request.Body.As<JObject>()["stream"]', "preserveContent: true"),
+        ('(string)context.Request.Body.As<JObject>(preserveContent: false)["stream"]', "preserveContent: true"),
+        ('(string)context.Request.Body.As<string>(true)', "only As<JObject>"),
+        ('(string)context.Request.Body.As<JObject>(true).SelectToken("$..x")', "SelectToken path"),
+    ],
+)
+def test_unsupported_body_expressions_fail_the_start(expression: str, problem: str) -> None:
+    xml = _policy(f'<llm-emit-token-metric>{_dimension("D", "@(" + expression + ")")}</llm-emit-token-metric>')
+    with pytest.raises(PolicyError, match=re.escape(problem)):
+        compile_policy(xml, "p.xml")
 
 
 def test_header_default_applies_when_the_header_is_missing() -> None:

@@ -50,6 +50,8 @@ def fast_config(**simulator: Any) -> SimulatorConfig:
         "tokens_per_second": 20_000,
         "min_chunk_interval_ms": 0.5,  # 10 tokens a chunk: still several chunks per reply
         "faults": faults,
+        # Local auth on, as on an account without disableLocalAuth: these tests call with a key.
+        "disable_local_auth": False,
     }
     return dataclasses.replace(config, **{**fast, **simulator})
 
@@ -419,8 +421,25 @@ def test_prompt_cache_is_bounded_and_forgets_after_ttl() -> None:
     assert cache.lookup_and_remember("d", prompt) == 0  # seen just now, but expired by time
 
 
+@pytest.mark.parametrize("key_header", ["api-key", "Ocp-Apim-Subscription-Key"])
+async def test_with_local_auth_disabled_a_key_header_is_refused_even_beside_a_bearer_token(key_header: str) -> None:
+    server = await start_simulator(fast_config(disable_local_auth=True))
+    url = f"{server.url}/openai/deployments/gpt-4o/chat/completions?api-version={API_VERSION}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            bearer = {"Authorization": "Bearer entra-token"}
+            async with session.post(url, json={"messages": MESSAGES}, headers=bearer) as response:
+                assert response.status == 200
+            async with session.post(url, json={"messages": MESSAGES}, headers={**bearer, key_header: "k"}) as response:
+                assert response.status == 403
+                assert (await response.json())["error"]["code"] == "AuthenticationTypeDisabled"
+    finally:
+        await server.stop()
+
+
 def test_config_loads_shipped_stack_config_and_rejects_typos() -> None:
     config = load_simulator_config(STACK_CONFIG)
+    assert config.disable_local_auth  # as infra/app/ai.bicep's disableLocalAuth
     assert config.deployments["gpt-35-turbo"].encoding_name == "cl100k_base"
     assert config.deployments["gpt-4o"].encoding_name == "o200k_base"
     assert config.deployments["gpt-4o"].prompt_caching
@@ -456,8 +475,9 @@ def test_cli_serves_sync_sdk_and_stops_on_sigterm(
     simulator_process: tuple[subprocess.Popen[str], str],
 ) -> None:
     process, url = simulator_process
+    # The shipped config disables local auth (as infra does): a bearer token, not a key.
     with openai.AzureOpenAI(
-        azure_endpoint=url, api_key="x", api_version=API_VERSION, max_retries=0
+        azure_endpoint=url, azure_ad_token="entra-token", api_version=API_VERSION, max_retries=0
     ) as client:
         completion = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=4)
     assert completion.usage is not None and completion.usage.completion_tokens == 4

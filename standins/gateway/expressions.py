@@ -1,12 +1,13 @@
 """The policy expressions the stand-in supports: a tiny tokenizer and parser over a whitelist.
 
 Values are either plain text or ``@( ... )`` single-statement expressions built from string
-literals, ``+`` concatenation, ``(string)`` casts and these context reads:
+literals, ``+`` concatenation, ``??`` (null coalescing), ``(string)`` casts and these context reads:
 
     context.Subscription.Id        context.Subscription.Name      context.Request.IpAddress
     context.Api.Id                 context.Product.Id             context.User.Id
     context.Request.Headers.GetValueOrDefault("name"[, "default"])
     context.Request.MatchedParameters["name"]                     context.Variables["name"]
+    context.Request.Body.As<JObject>(preserveContent: true).SelectToken("a.b")   (or ["a"]["b"])
 
 Nothing is ever ``eval``-ed: an expression compiles to a closure over the request context, once,
 when the gateway starts; anything else fails the start with the offending text.
@@ -54,14 +55,19 @@ SUPPORTED_FORMS = (
     'context.Request.Headers.GetValueOrDefault("name"[, "default"])',
     'context.Request.MatchedParameters["name"]',
     'context.Variables["name"]',
-    '"+" concatenation and (string) casts',
+    'context.Request.Body.As<JObject>(preserveContent: true).SelectToken("path") or ["name"]',
+    '"+" concatenation, "??" and (string) casts',
 )
+# Body.As<T>() consumes the body unless preserveContent is true: the backend would get an empty
+# request (https://learn.microsoft.com/azure/api-management/api-management-policy-expressions,
+# "context.Request.Body.As<T>").
+_BODY_PATH = "context.Request.Body.As"
 
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<string>"(?:[^"\\]|\\.)*")
       | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-      | (?P<punct>[.()\[\],+])
+      | (?P<punct>\?\?|[.()\[\],+<>:])
     )""",
     re.VERBOSE,
 )
@@ -147,6 +153,47 @@ def _variable_reader(name: str) -> Evaluator:
     return read
 
 
+class _JsonToken:
+    """A JSON value read from the body, kept apart from strings so ``(string)`` converts it the
+    way Newtonsoft's explicit JToken-to-string conversion does."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return str(_as_string(self))
+
+
+def _as_string(value: object) -> object:
+    """C# ``(string)value``: JSON booleans become "True"/"False" (Boolean.ToString()), numbers and
+    strings their text; an object or array cannot be cast (ArgumentException: the request fails)."""
+    if not isinstance(value, _JsonToken):
+        return None if value is None else str(value)
+    inner = value.value
+    if inner is None:
+        return None
+    if isinstance(inner, bool):
+        return "True" if inner else "False"
+    if isinstance(inner, (dict, list)):
+        raise ExpressionError(f"cannot convert a JSON {type(inner).__name__} to string")
+    return str(inner)
+
+
+def _body_reader(path: tuple[str, ...]) -> Evaluator:
+    def read(context: RequestContext) -> object:
+        value: object = context.body_as_jobject()
+        for name in path:
+            # JObject["missing"] and SelectToken("missing") are null, not errors.
+            value = value.get(name) if isinstance(value, dict) else None
+            if value is None:
+                return None
+        return _JsonToken(value)
+
+    return read
+
+
 _PROPERTIES: dict[str, Evaluator] = {
     "context.Subscription.Id": lambda c: c.subscription.name,
     "context.Subscription.Name": lambda c: c.subscription.title,
@@ -179,13 +226,22 @@ class _Parser:
         return token
 
     def parse(self) -> Evaluator:
-        evaluator = self._concat()
+        evaluator = self._coalesce()
         token = self._peek()
         if token.kind != "end":
             raise ExpressionSyntaxError(
                 f"unsupported {token.text!r} after a complete expression", token.column
             )
         return evaluator
+
+    def _coalesce(self) -> Evaluator:
+        """``a ?? b``: b when a is null (lower precedence than ``+``, right-associative, as in C#)."""
+        left = self._concat()
+        if not (self._peek().text == "??" and self._peek().kind == "punct"):
+            return left
+        self._next()
+        right = self._coalesce()
+        return lambda c: right(c) if (value := left(c)) is None else value
 
     def _concat(self) -> Evaluator:
         terms = [self._term()]
@@ -206,10 +262,10 @@ class _Parser:
                 raise ExpressionSyntaxError(f"unsupported cast ({cast.text}); only (string)", cast.column)
             self._index += 3
             inner = self._term()
-            return lambda c: None if (value := inner(c)) is None else str(value)
+            return lambda c: _as_string(inner(c))
         if token.text == "(" and token.kind == "punct":
             self._next()
-            inner = self._concat()
+            inner = self._coalesce()
             self._expect("punct", ")")
             return inner
         if token.kind == "string":
@@ -225,6 +281,8 @@ class _Parser:
         segments = [_Segment("name", start.text)]
         while True:
             token = self._peek()
+            if token.text == "<" and ".".join(s.name for s in segments) == _BODY_PATH:
+                return self._body_chain(token.column)
             if token.text == "." and token.kind == "punct":
                 self._next()
                 segments.append(_Segment("name", self._expect("ident").text))
@@ -239,6 +297,50 @@ class _Parser:
             else:
                 break
         return self._resolve(segments, start.column)
+
+    def _body_chain(self, column: int) -> Evaluator:
+        """``As<JObject>(preserveContent: true)`` then JSON accessors: ``.SelectToken("a.b")`` or ``["a"]``."""
+        self._expect("punct", "<")
+        target = self._expect("ident")
+        if target.text != "JObject":
+            raise ExpressionSyntaxError(f"unsupported Body.As<{target.text}>; only As<JObject>", target.column)
+        self._expect("punct", ">")
+        self._expect("punct", "(")
+        if self._peek().text == "preserveContent" and self._peek(1).text == ":":
+            self._index += 2
+        flag = self._next()
+        if flag.text != ")":
+            self._expect("punct", ")")
+        if flag.text != "true":
+            raise ExpressionSyntaxError(
+                "Body.As<JObject>() without preserveContent: true consumes the body, and the backend "
+                "would receive an empty request",
+                flag.column,
+            )
+        path: list[str] = []
+        while True:
+            token = self._peek()
+            if token.text == "[" and token.kind == "punct":
+                self._next()
+                key = self._expect("string")
+                self._expect("punct", "]")
+                path.append(_unescape(key.text, key.column))
+            elif token.text == "." and self._peek(1).text == "SelectToken":
+                self._index += 2
+                self._expect("punct", "(")
+                selector = self._expect("string")
+                self._expect("punct", ")")
+                text = _unescape(selector.text, selector.column)
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", text):
+                    raise ExpressionSyntaxError(
+                        f"unsupported SelectToken path {text!r}; only dotted property names", selector.column
+                    )
+                path.extend(text.split("."))
+            else:
+                break
+        if not path:
+            raise ExpressionSyntaxError("Body.As<JObject>() must be followed by a property access", column)
+        return _body_reader(tuple(path))
 
     def _call_args(self) -> tuple[str, ...]:
         args: list[str] = []

@@ -111,7 +111,7 @@ class EmitTokenMetricStep:
     dimensions: tuple[Dimension, ...]
 
     def evaluate(self, context: RequestContext) -> MetricEmission:
-        return MetricEmission(self.namespace, {d.name: d.value(context) for d in self.dimensions})
+        return MetricEmission(self.policy, self.namespace, {d.name: d.value(context) for d in self.dimensions})
 
 
 InboundStep = ManagedIdentityStep | SetHeaderStep | SetBackendStep | EmitTokenMetricStep

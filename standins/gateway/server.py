@@ -24,7 +24,7 @@ from standins.gateway.context import ExpressionError, GatewayIdentity, RequestCo
 from standins.gateway.executor import run_inbound, run_outbound
 from standins.gateway.metrics import Clock, MetricsExporter, utc_now
 from standins.gateway.operations import API_ID, BACKEND_PATH, MatchedOperation, is_api_path, match_operation
-from standins.gateway.policy import CompiledPolicy, compile_policy
+from standins.gateway.policy import LLM_EMIT, CompiledPolicy, compile_policy
 from standins.gateway.sinks import AppInsightsTrackSink, InMemorySink, MetricSink
 from standins.gateway.usage import StreamRecorder, TokenUsage, UsageEstimator, usage_from_body
 from standins.tokenizer import encoding_name_for_model, get_encoding
@@ -33,7 +33,15 @@ log = logging.getLogger(__name__)
 
 SUBSCRIPTION_HEADERS = ("api-key", "Ocp-Apim-Subscription-Key")
 SUBSCRIPTION_QUERY = "api-key"
-TOKEN_SOURCE_PROPERTY = "Token Count Source"
+# What each emit element sends. azure-openai-emit-token-metric: "Total Tokens, Prompt Tokens, and
+# Completion Tokens" (https://learn.microsoft.com/azure/api-management/azure-openai-emit-token-metric-policy).
+# llm-emit-token-metric: the same, and "in preview ... cached, reasoning, thinking, and other token
+# categories" (.../llm-emit-token-metric-policy) without naming them; the cached one is "Prompt
+# Cached Tokens" in Azure-Samples/AI-Gateway labs/ghcp-byok-foundry (its README: the gateway
+# "already emits a Prompt Cached Tokens metric"). No reasoning metric name is documented anywhere,
+# so none is sent (reasoning tokens are inside Completion Tokens anyway).
+BASE_TOKEN_METRICS = ("Prompt Tokens", "Completion Tokens", "Total Tokens")
+CACHED_TOKEN_METRIC = "Prompt Cached Tokens"
 _HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -47,13 +55,13 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-# Besides hop-by-hop: the key is APIM's, never the backend's; host and length are recomputed; the
-# backend is asked for identity encoding so usage can be read from the body.
-_DROP_REQUEST = (
-    _HOP_BY_HOP
-    | {"host", "content-length", "expect", "accept-encoding"}
-    | {name.lower() for name in SUBSCRIPTION_HEADERS}
-)
+# Besides hop-by-hop: host and length are recomputed; the backend is asked for identity encoding so
+# usage can be read from the body. The subscription key header is NOT dropped: APIM forwards it
+# to the backend unless the policy deletes it (the policy snippet Microsoft's docs use:
+# `<!-- Don't expose APIM subscription key to the backend. --> <set-header
+# name="Ocp-Apim-Subscription-Key" exists-action="delete" />`, Azure/api-management-policy-snippets,
+# used by learn.microsoft.com/azure/api-management/api-management-howto-protect-backend-with-aad).
+_DROP_REQUEST = _HOP_BY_HOP | {"host", "content-length", "expect", "accept-encoding"}
 # The client session decompresses, so length and encoding of the relayed body are ours to set.
 _DROP_RESPONSE = _HOP_BY_HOP | {"content-length", "content-encoding"}
 _MISSING_KEY = (
@@ -135,17 +143,14 @@ class Gateway:
         self.state = state
 
     def _emit(self, context: RequestContext, usage: TokenUsage) -> None:
-        values = [
-            ("Prompt Tokens", usage.prompt),
-            ("Completion Tokens", usage.completion),
-            ("Total Tokens", usage.total),
-        ]
-        if usage.cached is not None:
-            values.append(("Prompt Cached Tokens", usage.cached))
+        """The metrics each emit element sends, with exactly its dimensions (nothing added)."""
+        base = (usage.prompt, usage.completion, usage.total)
         for emission in context.emissions:
-            properties = {**emission.dimensions, TOKEN_SOURCE_PROPERTY: usage.source}
-            for name, value in values:
-                self.state.exporter.record(emission.namespace, name, value, properties)
+            for name, value in zip(BASE_TOKEN_METRICS, base, strict=True):
+                self.state.exporter.record(emission.namespace, name, value, emission.dimensions)
+            # Only a response that reported its cached tokens has them; an estimate never does.
+            if emission.policy == LLM_EMIT and usage.cached is not None:
+                self.state.exporter.record(emission.namespace, CACHED_TOKEN_METRIC, usage.cached, emission.dimensions)
 
     def _estimator(self, matched: MatchedOperation, body: bytes) -> UsageEstimator:
         deployment = matched.parameters.get("deployment-id")
@@ -168,6 +173,8 @@ class Gateway:
         matched = match_operation(request.method, request.path)
         if matched is None:
             return apim_error(404, "Resource not found")
+        # Read before the inbound policy: its expressions may read the body (Body.As<JObject>).
+        body = await request.read()
         context = RequestContext(
             api_id=API_ID,
             operation_id=matched.operation.operation_id,
@@ -178,6 +185,7 @@ class Gateway:
             gateway=state.identity,
             backend_id=None,
             outgoing_headers=_outgoing_headers(request),
+            request_body=body,
         )
         try:
             run_inbound(state.policy, context, state.config.managed_identity_token)
@@ -185,7 +193,6 @@ class Gateway:
         except ExpressionError as error:
             log.warning("policy evaluation failed for %s: %s", request.path, error)
             return _internal_error()
-        body = await request.read()
         assert state.session is not None
         try:
             backend = await state.session.request(

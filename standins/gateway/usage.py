@@ -1,8 +1,13 @@
-"""Token usage of one call: read from the response's ``usage``, or estimated when it is missing.
+"""Token usage of one call as APIM's token metrics count it.
 
-Streamed responses carry usage only when the client asked for it (stream_options.include_usage);
-APIM then estimates, and so do we: the prompt with the chat framing rules, the completion from
-the streamed text. Usage is cumulative, so the last ``usage`` object seen wins; it is never summed.
+- Not streamed: the response's ``usage`` (estimated from the text only if a 2xx answer lacks it).
+- Streamed: always estimated. Both emit policies say "When `stream` is set to `true` in the API
+  request to enable streaming, token metrics are estimated"
+  (https://learn.microsoft.com/azure/api-management/azure-openai-emit-token-metric-policy and
+  .../llm-emit-token-metric-policy), and neither mentions ``stream_options.include_usage``: a
+  ``usage`` chunk in the stream is not promised to be read, so the stand-in never reads it. The
+  prompt is counted with the chat framing rules, the completion from the streamed text; an
+  estimate knows nothing of the prompt cache.
 """
 
 from __future__ import annotations
@@ -10,11 +15,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from standins.tokenizer import count_chat_prompt_tokens, count_text_tokens, encoding_name_for_model
-
-UsageSource = Literal["usage", "estimated"]
 
 
 @dataclass(frozen=True)
@@ -22,8 +25,8 @@ class TokenUsage:
     prompt: int
     completion: int
     total: int
+    # usage.prompt_tokens_details.cached_tokens when a non-streamed response reported it.
     cached: int | None
-    source: UsageSource
 
 
 def usage_from_payload(usage: Any) -> TokenUsage | None:
@@ -36,7 +39,7 @@ def usage_from_payload(usage: Any) -> TokenUsage | None:
     if isinstance(details, Mapping) and details.get("cached_tokens") is not None:
         cached = int(details["cached_tokens"])
     total = int(usage.get("total_tokens") or prompt + completion)
-    return TokenUsage(prompt, completion, total, cached, "usage")
+    return TokenUsage(prompt, completion, total, cached)
 
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:
@@ -91,7 +94,7 @@ class UsageEstimator:
             field = "prompt" if self.operation_kind == "completions" else "input"
             prompt = sum(count_text_tokens(text, encoding) for text in _as_texts(request.get(field)))
         completion = count_text_tokens(completion_text, encoding) if completion_text else 0
-        return TokenUsage(prompt, completion, prompt + completion, None, "estimated")
+        return TokenUsage(prompt, completion, prompt + completion, None)
 
 
 def usage_from_body(body: bytes, estimator: UsageEstimator) -> TokenUsage:
@@ -124,9 +127,8 @@ class StreamRecorder:
                 yield event
 
     def usage(self, estimator: UsageEstimator) -> TokenUsage:
-        reported: TokenUsage | None = None
+        """An estimate from the streamed text; a ``usage`` chunk (include_usage) is ignored."""
         texts: list[str] = []
         for event in self._events():
-            reported = usage_from_payload(event.get("usage")) or reported
             texts.extend(_choice_texts(event))
-        return reported or estimator.estimate("".join(texts))
+        return estimator.estimate("".join(texts))

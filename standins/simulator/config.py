@@ -61,6 +61,9 @@ class SimulatorConfig:
     # Only reported in x-ratelimit-remaining-* headers, not enforced (faults cover 429s).
     tokens_per_minute: int = 1_000_000
     requests_per_minute: int = 6_000
+    # The account's disableLocalAuth (infra/app/ai.bicep sets it): key headers are refused, only
+    # Entra ID bearer tokens get in (https://learn.microsoft.com/azure/ai-services/disable-local-auth).
+    disable_local_auth: bool = False
 
 
 def _deployment(name: str, raw: Mapping[str, Any]) -> DeploymentConfig:

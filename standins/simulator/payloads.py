@@ -131,6 +131,13 @@ def unauthorized() -> web.Response:
     )
 
 
+def key_auth_disabled() -> web.Response:
+    # An account with disableLocalAuth refuses key authentication ("AuthenticationTypeDisabled");
+    # https://learn.microsoft.com/azure/ai-services/disable-local-auth. The exact status and wording
+    # are what the service answers in practice; not verifiable from here.
+    return error_response(403, "AuthenticationTypeDisabled", "Key based authentication is disabled for this resource.")
+
+
 def resource_not_found() -> web.Response:
     # What Azure answers for a path it does not serve, including a missing api-version.
     return error_response(404, "404", "Resource not found")

@@ -36,12 +36,22 @@ class _Simulator:
 _SIMULATOR = web.AppKey("simulator", _Simulator)
 
 
+# Azure AI services take a key in either header (https://learn.microsoft.com/azure/ai-services/authentication).
+KEY_HEADERS = ("api-key", "Ocp-Apim-Subscription-Key")
+
+
 def _authorized(request: web.Request) -> bool:
     # Any non-empty key or bearer token passes: the gateway authenticates with managed identity.
-    if request.headers.get("api-key", "").strip():
+    if any(request.headers.get(header, "").strip() for header in KEY_HEADERS):
         return True
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return scheme.lower() == "bearer" and bool(token.strip())
+
+
+def _key_refused(request: web.Request, config: SimulatorConfig) -> bool:
+    """With local auth disabled any key header fails the call, even beside a bearer token: a gateway
+    that forwards its subscription key (APIM does unless the policy deletes it) is caught here."""
+    return config.disable_local_auth and any(header in request.headers for header in KEY_HEADERS)
 
 
 async def _json_body(request: web.Request) -> Mapping[str, Any]:
@@ -72,6 +82,8 @@ async def _chat_completions(
     request: web.Request, deployment_name: str | None, api_version: str
 ) -> web.StreamResponse:
     simulator = request.app[_SIMULATOR]
+    if _key_refused(request, simulator.config):
+        return payloads.key_auth_disabled()
     if not _authorized(request):
         return payloads.unauthorized()
     try:
