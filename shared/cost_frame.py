@@ -40,15 +40,20 @@ log = logging.getLogger(__name__)
 
 MICROS_PER_UNIT = 1_000_000
 # Cost columns of the summary table; the frame holds them as integer micro-units in "<name>Micros".
-COST_COLUMNS = ("PromptCost", "CachedPromptCost", "CompletionCost", "TotalCost")
+# EstimatedCost is the part of TotalCost that rests on tokens APIM estimated (streamed calls):
+# their prompt at the input price (an estimate knows no cached tokens), their completion at output.
+COST_COLUMNS = ("PromptCost", "CachedPromptCost", "CompletionCost", "TotalCost", "EstimatedCost")
 _MICROS = tuple(f"{name}Micros" for name in COST_COLUMNS)
+# Token columns the summary table keeps; CacheMeteredRequests becomes the CacheDiscountMetered flag.
+SUMMARY_TOKEN_COLUMNS = tuple(name for name in TOKEN_COLUMNS if name != "CacheMeteredRequests")
 
 
 @dataclass(frozen=True)
 class PricedUsage:
     """The priced frame plus what a run reports about pricing."""
 
-    frame: pd.DataFrame  # WindowStart, Model, KEY_COLUMNS, TOKEN_COLUMNS, *CostMicros, Currency, Unpriced
+    frame: pd.DataFrame  # WindowStart, Model, KEY_COLUMNS, TOKEN_COLUMNS, *CostMicros, Currency, Unpriced,
+    # CacheDiscountMetered
     unpriced_models: tuple[str, ...]
     inconsistent_rows: int
 
@@ -74,7 +79,14 @@ def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: Deployment
     models = {deployment: deployments.model_for(deployment) for deployment in frame["Deployment"].unique()}
     frame.insert(1, "Model", frame["Deployment"].map(models))
     tokens = tuple(
-        frame[name].to_numpy(dtype="int64") for name in ("PromptTokens", "CachedPromptTokens", "CompletionTokens")
+        frame[name].to_numpy(dtype="int64")
+        for name in (
+            "PromptTokens",
+            "CachedPromptTokens",
+            "CompletionTokens",
+            "EstimatedPromptTokens",
+            "EstimatedCompletionTokens",
+        )
     )
     micros = [np.zeros(len(frame), dtype="int64") for _ in _MICROS]
     priced = np.zeros(len(frame), dtype=bool)
@@ -87,24 +99,33 @@ def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: Deployment
         if model_prices is None:
             unpriced_models.add(model)
             continue
-        prompt, cached, completion = (column[positions] for column in tokens)
-        # cached > prompt is inconsistent usage: flagged unpriced instead of guessing.
-        consistent = cached <= prompt
-        inconsistent += int((~consistent).sum())
-        positions, prompt, cached, completion = (
-            part[consistent] for part in (positions, prompt, cached, completion)
+        prompt, cached, completion, estimated_prompt, estimated_completion = (
+            column[positions] for column in tokens
         )
-        for column, amounts in zip(micros, _price_group(model_prices, prompt, cached, completion), strict=True):
-            column[positions] = amounts
+        # More cached (or estimated) tokens than tokens is inconsistent usage: flagged unpriced
+        # instead of guessing.
+        consistent = (cached <= prompt) & (estimated_prompt <= prompt) & (estimated_completion <= completion)
+        inconsistent += int((~consistent).sum())
+        positions, prompt, cached, completion, estimated_prompt, estimated_completion = (
+            part[consistent] for part in (positions, prompt, cached, completion, estimated_prompt, estimated_completion)
+        )
+        amounts = _price_group(model_prices, prompt, cached, completion)
+        estimated = _price_group(model_prices, estimated_prompt, np.zeros_like(estimated_prompt), estimated_completion)
+        for column, values in zip(micros, (*amounts, estimated[3]), strict=True):
+            column[positions] = values
         priced[positions] = True
         currencies[positions] = model_prices.currency
     for name, values in zip(_MICROS, micros, strict=True):
         frame[name] = pd.arrays.IntegerArray(values, ~priced)
     frame["Currency"] = pd.array(currencies, dtype="string")
     frame["Unpriced"] = ~priced
+    # Every request of the row had its cached tokens metered (llm-emit-token-metric, not streamed);
+    # otherwise the cache discount is unknown and cached tokens were priced at the input price.
+    requests = frame["Requests"].to_numpy(dtype="int64")
+    frame["CacheDiscountMetered"] = (requests > 0) & (frame["CacheMeteredRequests"].to_numpy(dtype="int64") >= requests)
     if inconsistent:
         log.warning(
-            "%d usage rows report more cached than prompt tokens; flagged unpriced instead of guessing",
+            "%d usage rows report more cached (or estimated) tokens than tokens; flagged unpriced instead of guessing",
             inconsistent,
         )
     return PricedUsage(frame, tuple(sorted(unpriced_models)), inconsistent)
@@ -182,7 +203,7 @@ def window_fingerprints(frame: pd.DataFrame) -> dict[datetime, str]:
     has the same digest, so it need not be uploaded again."""
     if frame.empty:
         return {}
-    content = frame[["Model", *KEY_COLUMNS, *TOKEN_COLUMNS, *_MICROS, "Currency"]]
+    content = frame[["Model", *KEY_COLUMNS, *TOKEN_COLUMNS, *_MICROS, "Currency", "CacheDiscountMetered"]]
     hashes = pd.util.hash_pandas_object(content, index=False).astype("uint64")
     grouped = pd.DataFrame({"WindowStart": frame["WindowStart"], "h": hashes}).groupby("WindowStart")["h"]
     result: dict[datetime, str] = {}
@@ -220,7 +241,7 @@ def upload_records(
     columns: dict[str, list[Any]] = {}
     for name in ("Model", *KEY_COLUMNS):
         columns[name] = rows[name].astype(object).tolist()
-    for name in TOKEN_COLUMNS:
+    for name in SUMMARY_TOKEN_COLUMNS:
         columns[name] = rows[name].astype("int64").tolist()
     for name, micros_name in zip(COST_COLUMNS, _MICROS, strict=True):
         micros = rows[micros_name]
@@ -231,6 +252,7 @@ def upload_records(
         columns[name] = with_nulls.tolist()
     columns["Currency"] = rows["Currency"].astype(object).where(rows["Currency"].notna(), None).tolist()
     columns["Unpriced"] = rows["Unpriced"].astype(bool).tolist()
+    columns["CacheDiscountMetered"] = rows["CacheDiscountMetered"].astype(bool).tolist()
     return encode_rows(columns, constants=common)
 
 

@@ -32,7 +32,20 @@ QUERY_FILES: dict[str, str] = {
     "customMetrics": "token-usage-by-window-custom-metrics.kql",
 }
 KEY_COLUMNS = ("Deployment", "SubscriptionId", "UserId", "ApiId")
-TOKEN_COLUMNS = ("Requests", "PromptTokens", "CachedPromptTokens", "CompletionTokens", "TotalTokens")
+TOKEN_COLUMNS = (
+    "Requests",
+    "PromptTokens",
+    "CachedPromptTokens",
+    "CompletionTokens",
+    "TotalTokens",
+    # The part of the above APIM estimated (streamed calls), and how many requests had their
+    # cached tokens metered (shared/kql/token-usage-by-window.kql says why each exists).
+    "EstimatedRequests",
+    "EstimatedPromptTokens",
+    "EstimatedCompletionTokens",
+    "EstimatedTotalTokens",
+    "CacheMeteredRequests",
+)
 # What the query returns: the key, and per window [WindowStart, *TOKEN_COLUMNS] in "Windows".
 QUERY_COLUMNS = (*KEY_COLUMNS, "Windows")
 # What query_usage returns: one row per window x key.

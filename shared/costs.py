@@ -128,6 +128,8 @@ class CostRunSummary:
     rows_uploaded: int = 0
     tokens: dict[str, int] = field(default_factory=dict)  # summed over every window computed
     cost_by_currency: dict[str, Decimal] = field(default_factory=dict)  # of the summary rows
+    # The part of cost_by_currency that rests on tokens APIM estimated (streamed calls).
+    estimated_cost_by_currency: dict[str, Decimal] = field(default_factory=dict)
     unpriced_tokens: int = 0
     unpriced_models: tuple[str, ...] = ()
     spend: list[SubscriptionSpend] = field(default_factory=list)
@@ -154,6 +156,7 @@ class CostRunSummary:
         costs = (
             ", ".join(
                 f"{round_money(amount, currency)} {currency}"
+                + _estimated_part(self.estimated_cost_by_currency.get(currency, Decimal(0)), amount, currency)
                 for currency, amount in sorted(self.cost_by_currency.items())
             )
             or "0"
@@ -174,6 +177,12 @@ class CostRunSummary:
             f"{self.retries} retries); final through {through}; {self.duration_seconds:.1f}s"
             + (f" ({steps})" if steps else "")
         )
+
+
+def _estimated_part(estimated: Decimal, total: Decimal, currency: str) -> str:
+    """" (X USD, Y% on estimated tokens)": how much of a cost rests on APIM's estimates."""
+    share = estimated * 100 / total if total else Decimal(0)
+    return f" ({round_money(estimated, currency)} {currency}, {share:.1f}% on estimated tokens)"
 
 
 class CostUploadError(RuntimeError):
@@ -372,11 +381,14 @@ def _add_totals(summary: CostRunSummary, priced: PricedUsage) -> None:
     from shared.cost_frame import from_micros
 
     frame = priced.frame
-    for name in ("Requests", "PromptTokens", "CachedPromptTokens", "CompletionTokens", "TotalTokens"):
+    for name in ("Requests", "PromptTokens", "CachedPromptTokens", "CompletionTokens", "TotalTokens",
+                 "EstimatedTotalTokens"):
         summary.tokens[name] = int(frame[name].sum()) if not frame.empty else 0
     priced_rows = frame[~frame["Unpriced"]]
-    for currency, micros in priced_rows.groupby("Currency")["TotalCostMicros"].sum().items():
-        summary.cost_by_currency[str(currency)] = from_micros(int(micros))
+    sums = priced_rows.groupby("Currency")[["TotalCostMicros", "EstimatedCostMicros"]].sum()
+    for currency, total, estimated in sums.itertuples():
+        summary.cost_by_currency[str(currency)] = from_micros(int(total))
+        summary.estimated_cost_by_currency[str(currency)] = from_micros(int(estimated))
     summary.unpriced_tokens = int(frame.loc[frame["Unpriced"], "TotalTokens"].sum()) if not frame.empty else 0
     summary.unpriced_models = priced.unpriced_models
 

@@ -21,13 +21,14 @@ import pytest
 
 from shared.cost_frame import (
     COST_COLUMNS,
+    SUMMARY_TOKEN_COLUMNS,
     _price_group,
     price_frame,
     to_micros,
     upload_records,
     usage_frame,
 )
-from shared.cost_query import TOKEN_COLUMNS, USAGE_COLUMNS
+from shared.cost_query import USAGE_COLUMNS
 from shared.cost_upload import UploadPolicy, gzip_body, request_bodies, upload_windows
 from shared.pricing import DeploymentMap, ModelPrices, load_price_table, price_usage
 from shared.windows import Window
@@ -100,8 +101,12 @@ def _usage_rows() -> list[tuple[Any, ...]]:
             cached = prompt // 3 if user % 4 else prompt + 1  # every fourth row is inconsistent
             completion = 11 * user + 1
             deployment = ("gpt-4o", "gpt-4o-mini", "mystery-model")[user % 3]
+            # One of the two requests streamed (estimated) on odd users; cached tokens metered on
+            # both requests of every fifth user (llm-emit-token-metric), on none otherwise.
+            estimated = (1, prompt // 2, completion // 2) if user % 2 else (0, 0, 0)
+            metered = 2 if user % 5 == 0 else 0
             rows.append((START + hour * H, deployment, "sub", f"user-{user}", "api", 2, prompt, cached, completion,
-                         prompt + completion))
+                         prompt + completion, *estimated, estimated[1] + estimated[2], metered))
     return rows
 
 
@@ -118,8 +123,12 @@ def test_priced_frame_rows_equal_the_per_row_definition() -> None:
             assert all(pd.isna(getattr(row, f"{name}Micros")) for name in COST_COLUMNS)
             continue
         expected = _reference(model_prices, row.PromptTokens, row.CachedPromptTokens, row.CompletionTokens)
+        # The estimated part: its prompt at the input price (an estimate has no cached tokens).
+        expected.append(_reference(model_prices, row.EstimatedPromptTokens, 0, row.EstimatedCompletionTokens)[3])
         assert [getattr(row, f"{name}Micros") for name in COST_COLUMNS] == expected
+        assert (row.EstimatedCostMicros > 0) == (row.EstimatedRequests > 0)
         assert not row.Unpriced and row.Currency == "USD"
+    assert frame["CacheDiscountMetered"].tolist() == [row[-1] == 2 for row in _usage_rows()]
 
 
 def test_upload_records_carry_the_frame_exactly() -> None:
@@ -132,8 +141,10 @@ def test_upload_records_carry_the_frame_exactly() -> None:
     assert len(records) == len(rows) == 40
     for record, row in zip(records, rows.itertuples(index=False), strict=True):
         assert record["WindowStart"] == "2026-11-27T01:00:00.000000Z" and record["RevisionRows"] == 40
-        assert [record[name] for name in TOKEN_COLUMNS] == [getattr(row, name) for name in TOKEN_COLUMNS]
-        assert all(type(record[name]) is int for name in TOKEN_COLUMNS)
+        assert [record[name] for name in SUMMARY_TOKEN_COLUMNS] == [getattr(row, name) for name in SUMMARY_TOKEN_COLUMNS]
+        assert all(type(record[name]) is int for name in SUMMARY_TOKEN_COLUMNS)
+        assert "CacheMeteredRequests" not in record
+        assert record["CacheDiscountMetered"] is bool(row.CacheDiscountMetered)
         for name in COST_COLUMNS:
             micros = getattr(row, f"{name}Micros")
             assert record[name] == (None if pd.isna(micros) else int(micros) / 1_000_000)

@@ -80,17 +80,17 @@ def test_usage_query_binds_every_parameter() -> None:
 
 def test_packed_windows_unpack_to_one_row_per_window_and_key() -> None:
     packed = [
-        ("gpt-4o", "team-a", "alice", "api", '[["2026-11-27T09:00:00Z",2,30,10,5,35],'
-                                             '["2026-11-27T10:00:00.0000000Z",1,7,0,3,10]]'),
-        ("gpt-4o", "team-b", "bob", "api", [["2026-11-27T09:00:00Z", 1, 1, 0, 1, 2]]),  # already parsed
+        ("gpt-4o", "team-a", "alice", "api", '[["2026-11-27T09:00:00Z",2,30,10,5,35,1,20,4,24,0],'
+                                             '["2026-11-27T10:00:00.0000000Z",1,7,0,3,10,0,0,0,0,1]]'),
+        ("gpt-4o", "team-b", "bob", "api", [["2026-11-27T09:00:00Z", 1, 1, 0, 1, 2, 0, 0, 0, 0, 0]]),  # parsed
     ]
     nine, ten = START + timedelta(hours=9), START + timedelta(hours=10)
     columns = unpack_windows(packed)
     assert list(columns) == list(USAGE_COLUMNS)
     assert list(zip(*columns.values(), strict=True)) == [
-        (nine, "gpt-4o", "team-a", "alice", "api", 2, 30, 10, 5, 35),
-        (ten, "gpt-4o", "team-a", "alice", "api", 1, 7, 0, 3, 10),
-        (nine, "gpt-4o", "team-b", "bob", "api", 1, 1, 0, 1, 2),
+        (nine, "gpt-4o", "team-a", "alice", "api", 2, 30, 10, 5, 35, 1, 20, 4, 24, 0),
+        (ten, "gpt-4o", "team-a", "alice", "api", 1, 7, 0, 3, 10, 0, 0, 0, 0, 1),
+        (nine, "gpt-4o", "team-b", "bob", "api", 1, 1, 0, 1, 2, 0, 0, 0, 0, 0),
     ]
     assert all(start.tzinfo == UTC for start in columns["WindowStart"])
     assert unpack_windows([("gpt-4o", "team-a", "alice", "api", "[]")]) == {name: [] for name in USAGE_COLUMNS}
@@ -99,9 +99,9 @@ def test_packed_windows_unpack_to_one_row_per_window_and_key() -> None:
 @pytest.mark.parametrize(
     ("windows", "message"),
     [('[["2026-11-27T09:00:00Z",2,30,10,5]]', "alice"), ("[3]", "alice"), ('{"a": 1}', "alice"),
-     ('[["yesterday",1,1,0,1,2]]', "'yesterday' is not an ISO 8601 date-time")],
+     ('[["yesterday",1,1,0,1,2,0,0,0,0,0]]', "'yesterday' is not an ISO 8601 date-time")],
 )
 def test_malformed_packed_windows_are_refused(windows: str, message: str) -> None:
-    good = ("gpt-4o", "team-a", "bob", "api", '[["2026-11-27T09:00:00Z",1,1,0,1,2]]')
+    good = ("gpt-4o", "team-a", "bob", "api", '[["2026-11-27T09:00:00Z",1,1,0,1,2,0,0,0,0,0]]')
     with pytest.raises(UsageQueryError, match=message):
         unpack_windows([good, ("gpt-4o", "team-a", "alice", "api", windows)])

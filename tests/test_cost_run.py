@@ -127,6 +127,37 @@ def test_costs_equal_tokens_times_prices_to_the_cent(make_cost_stack: MakeStack)
     assert spend[("team-a", "")].day_unpriced_tokens == 55
 
 
+def test_estimated_tokens_and_an_unmetered_cache_discount_are_labelled(make_cost_stack: MakeStack) -> None:
+    stack = make_cost_stack()
+    t = DAY_START + 7 * H
+    stack.insert_metrics(
+        # alice through azure-openai-emit-token-metric: no cached metric; two calls streamed (APIM
+        # estimates them), one from a policy without the Streamed dimension (cannot be shown exact).
+        usage_rows(t + dt.timedelta(minutes=10), 1000, 500, requests=2)
+        + usage_rows(t + dt.timedelta(minutes=20), 400, 100, requests=2, streamed="True")
+        + usage_rows(t + dt.timedelta(minutes=30), 100, 10, streamed=None)
+        # bob through llm-emit-token-metric: every call had its cached tokens metered.
+        + usage_rows(t + dt.timedelta(minutes=40), 2000, 100, 500, requests=2, user="bob")
+    )
+    summary = run_costs(stack.settings, now=NOW, clients=stack.clients())
+    rows = by_key(stack.latest(DAY_START, DAY_START + 24 * H))
+    alice = rows[(t, "team-a", "alice", "gpt-4o", "gpt-4o")]
+    assert (alice["Requests"], alice["EstimatedRequests"], alice["EstimatedPromptTokens"],
+            alice["EstimatedCompletionTokens"], alice["EstimatedTotalTokens"]) == (5, 3, 500, 110, 610)
+    # Estimated tokens are in the totals and priced like them; EstimatedCost says how much rests on them.
+    assert Decimal(str(alice["TotalCost"])) == expected_cost("gpt-4o", 1500, 0, 610)
+    assert Decimal(str(alice["EstimatedCost"])) == expected_cost("gpt-4o", 500, 0, 110)
+    # No cached metric: cached tokens (if any) were priced at the input price, and the row says so.
+    assert alice["CachedPromptTokens"] == 0 and alice["CacheDiscountMetered"] is False
+    bob = rows[(t, "team-a", "bob", "gpt-4o", "gpt-4o")]
+    assert bob["CacheDiscountMetered"] is True and bob["EstimatedRequests"] == 0 and bob["EstimatedCost"] == 0
+    assert Decimal(str(bob["TotalCost"])) == expected_cost("gpt-4o", 2000, 500, 100)
+    estimated = expected_cost("gpt-4o", 500, 0, 110)
+    assert summary.estimated_cost_by_currency == {"USD": estimated}
+    share = estimated * 100 / summary.cost_by_currency["USD"]
+    assert f"{share:.1f}% on estimated tokens" in summary.line()
+
+
 def test_three_reruns_change_no_total_and_upload_nothing(make_cost_stack: MakeStack) -> None:
     stack = make_cost_stack()
     seed_day(stack)

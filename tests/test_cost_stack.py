@@ -163,11 +163,13 @@ def metric(
     user: str | None = "alice",
     deployment: str | None = "gpt-4o",
     api: str | None = "inference-api",
+    streamed: str | None = "False",
 ) -> dict[str, Any]:
-    """An AppMetrics row as App Insights writes it (None leaves the dimension out)."""
+    """An AppMetrics row as App Insights writes it from policy.xml (None leaves the dimension out)."""
     import json
 
-    dims = {"Subscription ID": subscription, "User ID": user, "Deployment": deployment, "API ID": api}
+    dims = {"Subscription ID": subscription, "User ID": user, "Deployment": deployment, "API ID": api,
+            "Streamed": streamed}
     return {
         "TimeGenerated": at,
         "Name": name,
