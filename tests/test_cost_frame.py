@@ -141,7 +141,8 @@ def test_upload_records_carry_the_frame_exactly() -> None:
     assert len(records) == len(rows) == 40
     for record, row in zip(records, rows.itertuples(index=False), strict=True):
         assert record["WindowStart"] == "2026-11-27T01:00:00.000000Z" and record["RevisionRows"] == 40
-        assert [record[name] for name in SUMMARY_TOKEN_COLUMNS] == [getattr(row, name) for name in SUMMARY_TOKEN_COLUMNS]
+        tokens = SUMMARY_TOKEN_COLUMNS
+        assert [record[name] for name in tokens] == [getattr(row, name) for name in tokens]
         assert all(type(record[name]) is int for name in SUMMARY_TOKEN_COLUMNS)
         assert "CacheMeteredRequests" not in record
         assert record["CacheDiscountMetered"] is bool(row.CacheDiscountMetered)
