@@ -25,12 +25,14 @@ if TYPE_CHECKING:
 
 USAGE_COLUMNS = (
     "Bucket", "Model", "Deployment", "SubscriptionId", "UserId", "ApiId", "Currency", "Unpriced",
-    "Requests", "TotalTokens", "CostMicros",
+    "Requests", "TotalTokens", "CostMicros", "EstimatedTokens", "EstimatedCostMicros",
 )  # fmt: skip
 TRAFFIC_COLUMNS = (
     "RunId", "Subscription", "UserId", "Deployment", "CallsOk", "CallsUsageUnseen", "TotalTokens",
-    "FirstCallAt", "LastCallAt",
+    "ExactTotalTokens", "StreamedCallsOk", "StreamedTotalTokens", "StreamedUsageUnseen", "FirstCallAt", "LastCallAt",
 )  # fmt: skip
+_TRAFFIC_COUNTS = ("CallsOk", "CallsUsageUnseen", "TotalTokens", "ExactTotalTokens", "StreamedCallsOk",
+                   "StreamedTotalTokens", "StreamedUsageUnseen")
 CHART_DAYS = 14
 CHART_HOURS = 24
 
@@ -120,7 +122,7 @@ def usage_frame(rows: list[list[Any]]) -> pd.DataFrame:
     for name in ("Model", "Deployment", "SubscriptionId", "UserId", "ApiId", "Currency"):
         frame[name] = frame[name].fillna("").astype(str)
     frame["Unpriced"] = frame["Unpriced"].fillna(False).astype(bool)
-    for name in ("Requests", "TotalTokens", "CostMicros"):
+    for name in ("Requests", "TotalTokens", "CostMicros", "EstimatedTokens", "EstimatedCostMicros"):
         frame[name] = frame[name].fillna(0).astype("int64")
     return frame
 
@@ -129,7 +131,7 @@ def traffic_frame(rows: list[list[Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(TRAFFIC_COLUMNS))
     for name in ("FirstCallAt", "LastCallAt"):
         frame[name] = pd.to_datetime(frame[name], utc=True)
-    for name in ("CallsOk", "CallsUsageUnseen", "TotalTokens"):
+    for name in _TRAFFIC_COUNTS:
         frame[name] = frame[name].fillna(0).astype("int64")
     for name in ("Subscription", "UserId", "Deployment"):
         frame[name] = frame[name].fillna("").astype(str)

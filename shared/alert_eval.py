@@ -230,9 +230,12 @@ def _finding(
     contributors: tuple[Contributor, ...] = ()
     chart: tuple[ChartBar, ...] = ()
     title = ""
+    estimated: Decimal | None = None
     if level and rows is not None:  # details only for what will be mailed
-        contributors = _contributors(_between(rows, period[0], period[1]), rule, currency)
+        in_period = _between(rows, period[0], period[1])
+        contributors = _contributors(in_period, rule, currency)
         chart, title = _chart(rows, rule, currency, clock)
+        estimated = _estimated_percent(in_period, rule, currency)
     return Finding(
         rule=rule,
         member=member,
@@ -250,7 +253,22 @@ def _finding(
         contributors=contributors,
         chart=chart,
         chart_title=title,
+        estimated_percent=estimated,
     )
+
+
+def _estimated_percent(rows: pd.DataFrame, rule: Rule, currency: str) -> Decimal | None:
+    """How much of the rows' cost (or tokens) rests on tokens APIM estimated, in percent."""
+    if rule.metric == "cost":
+        priced = (rows["Currency"] == currency) & ~rows["Unpriced"]
+        part, whole = rows["EstimatedCostMicros"].where(priced, 0).sum(), rows["CostMicros"].where(priced, 0).sum()
+    elif rule.metric == "tokens":
+        part, whole = rows["EstimatedTokens"].sum(), rows["TotalTokens"].sum()
+    else:
+        return None
+    if not whole:
+        return None
+    return (Decimal(int(part)) * 100 / Decimal(int(whole))).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
 
 
 def _levels(rule: Rule, value: Decimal) -> tuple[str, int, Severity, Decimal | None]:
@@ -441,45 +459,85 @@ def _no_metrics(rule: Rule, data: AlertData, clock: Clock) -> Finding:
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Comparison:
+    """One part of a reconciliation: metered tokens against the ground truth."""
+
+    what: str  # "plain calls" / "streamed calls (APIM estimates)"
+    got: Decimal
+    expected: Decimal
+    tolerance_percent: Decimal
+
+    @property
+    def off_percent(self) -> Decimal:
+        return abs(self.got - self.expected) * 100 / self.expected
+
+    @property
+    def rank(self) -> int:
+        off = self.off_percent
+        return 2 if off > self.tolerance_percent * 3 else 1 if off > self.tolerance_percent else 0
+
+    def text(self) -> str:
+        direction = "fewer" if self.got < self.expected else "more"
+        gap = abs(self.got - self.expected)
+        # Two decimals: a single token off in 10,000 must not read "0.0%".
+        off = self.off_percent.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+        return (
+            f"{self.what}: metered {format_value(self.got, 'tokens')} vs {format_value(self.expected, 'tokens')} "
+            f"sent, {format_value(gap, 'tokens')} {direction} ({off}%, tolerance "
+            f"{format_value(self.tolerance_percent, '%')})"
+        )
+
+
 def _reconciliation(rule: Rule, data: AlertData, clock: Clock) -> list[Finding]:
+    """Per subscription, plain calls compared to the token and streamed calls with their own
+    tolerance: APIM meters the first from the response's usage and estimates the second, so like
+    is compared with like (summary rows carry the estimated part, EstimatedTokens)."""
     start, end, period = _health_range(rule, clock)
     traffic = data.traffic
     key = ["Subscription", "UserId", "Deployment"]
     overlapping = traffic[(traffic["FirstCallAt"] < pd.Timestamp(end)) & (traffic["LastCallAt"] >= pd.Timestamp(start))]
     inside = (overlapping["FirstCallAt"] >= pd.Timestamp(start)) & (overlapping["LastCallAt"] < pd.Timestamp(end))
-    # A user whose runs straddle the range, or whose streamed usage was not seen, cannot be compared:
-    # its metered tokens would include calls the ground truth does not count (or the reverse).
-    unusable = overlapping[~inside | (overlapping["CallsUsageUnseen"] > 0)][key].drop_duplicates()
-    usable = overlapping.merge(unusable, on=key, how="left", indicator=True)
+    # A user whose runs straddle the range cannot be compared: its metered tokens would include
+    # calls the ground truth does not count (or the reverse).
+    straddling = overlapping[~inside][key].drop_duplicates()
+    usable = overlapping.merge(straddling, on=key, how="left", indicator=True)
     usable = usable[usable["_merge"] == "left_only"]
-    truth = usable.groupby(key)["TotalTokens"].sum()
+    truth = usable.groupby(key)[["ExactTotalTokens", "StreamedTotalTokens", "StreamedUsageUnseen"]].sum()
     usage = _between(data.usage, start, end)
-    metered = usage.groupby(["SubscriptionId", "UserId", "Deployment"])["TotalTokens"].sum()
+    metered = usage.groupby(["SubscriptionId", "UserId", "Deployment"])[["TotalTokens", "EstimatedTokens"]].sum()
     findings = []
     for subscription in sorted(set(usable["Subscription"])):
         keys = [k for k in truth.index if k[0] == subscription]
-        expected = Decimal(int(sum(truth[k] for k in keys)))
-        got = Decimal(int(sum(metered.get(k, 0) for k in keys)))
-        if expected < rule.min_tokens:
+        # Streams whose usage the client never saw have no ground truth: that pair's streamed
+        # tokens are left out (its plain calls are still compared).
+        streamed_keys = [k for k in keys if truth.loc[k, "StreamedUsageUnseen"] == 0]
+
+        def metered_sum(pairs: list[tuple[str, str, str]], column: str) -> Decimal:
+            return Decimal(int(sum(int(metered.loc[k, column]) for k in pairs if k in metered.index)))
+
+        estimated = metered_sum(keys, "EstimatedTokens")
+        parts = [
+            _Comparison("plain calls", metered_sum(keys, "TotalTokens") - estimated,
+                        Decimal(int(truth.loc[keys, "ExactTotalTokens"].sum())), rule.tolerance_percent),
+            _Comparison("streamed calls (APIM estimates)", metered_sum(streamed_keys, "EstimatedTokens"),
+                        Decimal(int(truth.loc[streamed_keys, "StreamedTotalTokens"].sum())),
+                        rule.stream_tolerance_percent),
+        ]  # fmt: skip
+        compared = [part for part in parts if part.expected >= rule.min_tokens]
+        if not compared:
             continue
-        off = abs(got - expected) * 100 / expected
-        level, rank, severity = "", 0, _OK
-        if off > rule.tolerance_percent * 3:
-            level, rank, severity = "critical", 2, "critical"
-        elif off > rule.tolerance_percent:
-            level, rank, severity = "warning", 1, "warning"
-        direction = "fewer" if got < expected else "more"
-        summary = (
-            f"metered {format_value(got, 'tokens')} vs {format_value(expected, 'tokens')} sent, "
-            f"{format_value(off, '%')} {direction} (tolerance {format_value(rule.tolerance_percent, '%')})"
-        )
+        worst = max(compared, key=lambda part: (part.rank, part.off_percent))
+        level, severity = {2: ("critical", "critical"), 1: ("warning", "warning"), 0: ("", _OK)}[worst.rank]
+        unseen = len(keys) - len(streamed_keys)
         findings.append(
             Finding(
                 rule=rule, member=subscription, scope_label=f"subscription {subscription}", period_key=period[2],
-                window_label=period[3], level=level, rank=rank, severity=severity, value=off,
-                threshold=rule.tolerance_percent, unit="%", summary=summary,
-                detail=f"{len(keys)} synthetic user x deployment pairs compared; a lost metric shows as fewer, "
-                       "a double-counted one as more",
+                window_label=period[3], level=level, rank=worst.rank, severity=severity, value=worst.off_percent,
+                threshold=worst.tolerance_percent, unit="%", summary="; ".join(part.text() for part in compared),
+                detail=f"{len(keys)} synthetic user x deployment pairs compared"
+                       + (f" ({unseen} without their streams: usage not seen by the client)" if unseen else "")
+                       + "; a lost metric shows as fewer, a double-counted one as more",
             )
         )  # fmt: skip
     return findings

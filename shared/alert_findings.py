@@ -59,6 +59,19 @@ class Finding:
     contributors: tuple[Contributor, ...] = ()
     chart: tuple[ChartBar, ...] = ()
     chart_title: str = ""
+    # Cost and token findings: the share of the value that rests on tokens APIM estimated (streamed
+    # calls); None where it does not apply or is unknown.
+    estimated_percent: Decimal | None = None
+
+    @property
+    def estimated_note(self) -> str:
+        """The sentence the email shows about estimates, or ""."""
+        if self.estimated_percent is None:
+            return ""
+        return (
+            f"{self.estimated_percent}% of this rests on estimated tokens: API Management estimates the token "
+            "counts of streamed calls."
+        )
 
     @property
     def firing(self) -> bool:

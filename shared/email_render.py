@@ -148,8 +148,10 @@ def _item_html(notification: Notification, cid: str, rules_file: str) -> str:
     value, threshold = _value_text(finding)
     scope, _, summary = notification.subject.partition(": ")
     detail = ""
-    if finding is not None and finding.detail:
-        detail = f'<div style="margin-top:6px;font-size:14px;color:#374151;">{html.escape(finding.detail)}</div>'
+    if finding is not None:
+        for sentence in (finding.detail, finding.estimated_note):
+            if sentence:
+                detail += f'<div style="margin-top:6px;font-size:14px;color:#374151;">{html.escape(sentence)}</div>'
     chart = ""
     if cid and finding is not None:
         first, last = finding.chart[0].label, finding.chart[-1].label
@@ -202,8 +204,7 @@ def _item_text(notification: Notification, rules_file: str) -> str:
     value, threshold = _value_text(finding)
     lines = [f"[{_badge(notification)}] {notification.subject}"]
     if finding is not None:
-        if finding.detail:
-            lines.append(f"  {finding.detail}")
+        lines += [f"  {sentence}" for sentence in (finding.detail, finding.estimated_note) if sentence]
         lines += [f"  Window:    {finding.window_label}", f"  Value:     {value}", f"  Threshold: {threshold}"]
         if finding.contributors:
             lines.append("  Top contributors:")

@@ -30,6 +30,13 @@ def test_client_values_are_escaped_in_html_and_plain_in_text() -> None:
     assert message["Subject"].startswith("[WARNING] ") and "\n" not in message["Subject"]
 
 
+def test_cost_alerts_say_how_much_rests_on_estimated_tokens() -> None:
+    page, text = inline_html(sample_message())
+    # The sample's rows have a third of their cost on streamed calls (APIM estimates those).
+    note = "33.3% of this rests on estimated tokens: API Management estimates the token counts of streamed calls."
+    assert note in text and note in page
+
+
 def test_control_characters_never_reach_a_header() -> None:
     from shared.email_render import header_safe
 

@@ -29,10 +29,12 @@ def rules(*rules: dict[str, Any]) -> RuleSet:
 def row(
     at: datetime, cost: str = "0", tokens: int = 1000, *, sub: str = "team-a", user: str = "alice",
     model: str = "gpt-4o", requests: int = 1, unpriced: bool = False, deployment: str | None = None,
+    estimated_tokens: int = 0, estimated_cost: str = "0",
 ) -> list[Any]:  # fmt: skip
     micros = int(Decimal(cost) * 1_000_000)
     currency = "" if unpriced else "USD"
-    return [at, model, deployment or model, sub, user, "inference-api", currency, unpriced, requests, tokens, micros]
+    return [at, model, deployment or model, sub, user, "inference-api", currency, unpriced, requests, tokens, micros,
+            estimated_tokens, int(Decimal(estimated_cost) * 1_000_000)]
 
 
 def data(usage: list[list[Any]], traffic: list[list[Any]] | None = None) -> AlertData:
@@ -129,8 +131,12 @@ def test_unpriced_tokens_per_model() -> None:
 
 
 def run_row(first: datetime, last: datetime, tokens: int, *, sub: str = "team-a", user: str = "bot",
-            deployment: str = "gpt-4o", ok: int = 5, unseen: int = 0) -> list[Any]:  # fmt: skip
-    return ["run-" + first.isoformat(), sub, user, deployment, ok, unseen, tokens, first, last]
+            deployment: str = "gpt-4o", ok: int = 5, unseen: int = 0, streamed_tokens: int = 0,
+            streamed_ok: int = 0) -> list[Any]:  # fmt: skip
+    """A traffic run's ground truth: `tokens` from plain calls, `streamed_tokens` reported by streams;
+    `unseen` streamed calls whose usage the client never saw."""
+    return ["run-" + first.isoformat(), sub, user, deployment, ok + streamed_ok, unseen, tokens + streamed_tokens,
+            tokens, streamed_ok + unseen, streamed_tokens, unseen, first, last]
 
 
 def test_no_metrics_while_synthetic_traffic_ran() -> None:
@@ -146,27 +152,51 @@ def test_no_metrics_while_synthetic_traffic_ran() -> None:
     assert quiet.level == ""
 
 
-def test_reconciliation_compares_ground_truth_with_metered_tokens() -> None:
-    ruleset = rules({"kind": "reconciliation", "windows": 2, "grace_minutes": 15, "tolerance_percent": 5,
+def test_reconciliation_compares_plain_calls_to_the_token_and_streams_with_their_tolerance() -> None:
+    ruleset = rules({"kind": "reconciliation", "windows": 2, "grace_minutes": 15, "stream_tolerance_percent": 5,
                      "min_tokens": 100})  # fmt: skip
-    at = NOW.replace(hour=8, minute=30)
+    at, hour = NOW.replace(hour=8, minute=30), NOW.replace(hour=8)
     traffic = [
-        run_row(at, at + timedelta(minutes=1), 10_000, sub="team-a"),
+        run_row(at, at + timedelta(minutes=1), 10_000, sub="team-a", streamed_tokens=4_000, streamed_ok=2),
         run_row(at, at + timedelta(minutes=1), 10_000, sub="team-b"),
-        run_row(at, at + timedelta(minutes=1), 10_000, sub="team-c", unseen=1),  # streamed usage unseen
+        run_row(at, at + timedelta(minutes=1), 10_000, sub="team-c", unseen=1),  # a stream's usage unseen
+        run_row(at, at + timedelta(minutes=1), 10_000, sub="team-e", streamed_tokens=4_000, streamed_ok=2),
         run_row(NOW.replace(hour=7, minute=59), NOW.replace(hour=8, minute=1), 500, sub="team-d"),  # straddles
     ]
     usage = [
-        row(NOW.replace(hour=8), tokens=10_200, sub="team-a", user="bot"),  # 2 % more: fine
-        row(NOW.replace(hour=8), tokens=5_000, sub="team-b", user="bot"),  # half lost
-        row(NOW.replace(hour=8), tokens=1, sub="team-c", user="bot"),
-        row(NOW.replace(hour=8), tokens=99_999, sub="team-a", user="a-human"),  # not synthetic: ignored
+        # plain calls exact; APIM's estimate of the streams 2.5% high: within the stream tolerance
+        row(hour, tokens=14_100, sub="team-a", user="bot", estimated_tokens=4_100),
+        row(hour, tokens=5_000, sub="team-b", user="bot"),  # half lost
+        # the unseen stream's estimate is not compared; the plain calls still are, to the token
+        row(hour, tokens=10_777, sub="team-c", user="bot", estimated_tokens=777),
+        row(hour, tokens=14_001, sub="team-e", user="bot", estimated_tokens=4_000),  # one token too many
+        row(hour, tokens=99_999, sub="team-a", user="a-human"),  # not synthetic: ignored
     ]
     found = run(ruleset, data(usage, traffic))
-    assert set(found) == {"r0|team-a", "r0|team-b"}
-    assert found["r0|team-a"].level == ""
+    assert set(found) == {"r0|team-a", "r0|team-b", "r0|team-c", "r0|team-e"}
+    assert found["r0|team-a"].level == "" and found["r0|team-c"].level == ""
+    assert "streamed calls (APIM estimates): metered 4,100 tokens vs 4,000 tokens sent, 100 tokens more (2.50%" in (
+        found["r0|team-a"].summary)  # fmt: skip
+    assert "without their streams" in found["r0|team-c"].detail
     assert (found["r0|team-b"].level, found["r0|team-b"].value) == ("critical", Decimal(50))
-    assert "metered 5,000 tokens vs 10,000 tokens sent, 50.0% fewer" in found["r0|team-b"].summary
+    assert "plain calls: metered 5,000 tokens vs 10,000 tokens sent, 5,000 tokens fewer (50.00%" in (
+        found["r0|team-b"].summary)  # fmt: skip
+    # A plain call is metered from its usage: a single token off is a finding.
+    assert found["r0|team-e"].level == "critical"
+    assert "metered 10,001 tokens vs 10,000 tokens sent, 1 tokens more (0.01%" in found["r0|team-e"].summary
+
+
+def test_estimated_share_is_in_cost_and_token_findings() -> None:
+    ruleset = rules({"kind": "threshold", "metric": "cost", "window": "day", "scope": "all", "warning": 1},
+                    {"kind": "threshold", "metric": "tokens", "window": "day", "scope": "all", "warning": 1},
+                    {"kind": "threshold", "metric": "requests", "window": "day", "scope": "all", "warning": 1})
+    today = NOW.replace(hour=9)
+    found = run(ruleset, data([row(today, "3", tokens=1000, estimated_tokens=250, estimated_cost="1"),
+                               row(today, "1", tokens=1000)]))  # fmt: skip
+    assert found["r0|"].estimated_percent == Decimal("25.0")  # $1 of $4
+    assert found["r1|"].estimated_percent == Decimal("12.5")  # 250 of 2,000 tokens
+    assert found["r2|"].estimated_percent is None
+    assert found["r0|"].estimated_note.startswith("25.0% of this rests on estimated tokens")
 
 
 # -- noise control -----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from azure.monitor.query import LogsQueryStatus
 
 from shared.cost_query import UsageQueryError
 from shared.costs import CostUploadError, run_costs
+from shared.kql_files import load_query
 from standins.monitor.config import DEFAULT_APP_RESOURCE_ID
 from tests.test_cost_stack import (  # noqa: F401 - fixtures
     CostStack,
@@ -156,6 +157,15 @@ def test_estimated_tokens_and_an_unmetered_cache_discount_are_labelled(make_cost
     assert summary.estimated_cost_by_currency == {"USD": estimated}
     share = estimated * 100 / summary.cost_by_currency["USD"]
     assert f"{share:.1f}% on estimated tokens" in summary.line()
+    # The workbook's panel, run on the stand-in, shows the same figures.
+    from tools.build_workbook import PANELS
+
+    panel = next(panel for panel in PANELS if panel.name == "estimated-share")
+    query = load_query(panel.source, {"start_time": DAY_START, "end_time": DAY_START + 24 * H}) + panel.tail
+    [shown] = stack.kql(query)
+    assert Decimal(str(shown["EstimatedCost"])) == estimated and shown["EstimatedTokens"] == 610
+    assert shown["PromptTokensCacheUnmetered"] == 1500  # alice's; bob's discount was metered
+    assert shown["EstimatedCostPercent"] == round(float(share), 1)
 
 
 def test_three_reruns_change_no_total_and_upload_nothing(make_cost_stack: MakeStack) -> None:

@@ -80,6 +80,19 @@ PANELS: tuple[Panel, ...] = (
         "barchart",
     ),
     Panel(
+        "estimated-share",
+        "Cost resting on estimates (streamed calls: APIM estimates their tokens) and prompt tokens without"
+        " a metered cache discount (priced at the input price)",
+        "cost-summary-latest.kql",
+        "| summarize TotalCost = sum(TotalCost), EstimatedCost = sum(coalesce(EstimatedCost, real(0))),"
+        " TotalTokens = sum(TotalTokens), EstimatedTokens = sum(coalesce(EstimatedTotalTokens, long(0))),"
+        " PromptTokensCacheUnmetered = sumif(PromptTokens, CacheDiscountMetered != true)"
+        " by SubscriptionId, Currency\n"
+        "| extend EstimatedCostPercent = iff(TotalCost == 0, 0.0, round(100.0 * EstimatedCost / TotalCost, 1))\n"
+        "| order by EstimatedCost desc",
+        "table",
+    ),
+    Panel(
         "unpriced-usage",
         "Unpriced usage (models missing from the price table)",
         "cost-summary-latest.kql",
