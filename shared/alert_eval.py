@@ -528,7 +528,8 @@ def _reconciliation(rule: Rule, data: AlertData, clock: Clock) -> list[Finding]:
         if not compared:
             continue
         worst = max(compared, key=lambda part: (part.rank, part.off_percent))
-        level, severity = {2: ("critical", "critical"), 1: ("warning", "warning"), 0: ("", _OK)}[worst.rank]
+        levels: dict[int, tuple[str, Severity]] = {2: ("critical", "critical"), 1: ("warning", "warning"), 0: ("", _OK)}
+        level, severity = levels[worst.rank]
         unseen = len(keys) - len(streamed_keys)
         findings.append(
             Finding(
