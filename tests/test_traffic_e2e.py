@@ -190,7 +190,10 @@ def test_traffic_run_ground_truth_matches_the_simulator_and_the_emitted_metrics(
             ("Completion Tokens", "Completion"),
             ("Total Tokens", "Total"),
         ):
-            assert metrics[(truth["UserId"], name)] == (truth["Subscription"], truth["Deployment"], truth[column])
+            subscription, deployment, tokens = metrics[(truth["UserId"], name)]
+            assert (subscription, deployment) == (truth["Subscription"], truth["Deployment"])
+            # Plain calls are metered from their usage; streams are APIM's estimate (the docs).
+            assert tokens == (truth[column] if persona == "plain" else pytest.approx(truth[column], rel=0.05))
     # Streams without usage: the gateway estimated them; the ground truth has no number to compare.
     assert metrics[(by_persona["no-usage"]["UserId"], "Total Tokens")][2] > 0
     # Refused calls never reached the model, so no tokens were emitted for them.
