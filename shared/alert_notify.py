@@ -8,7 +8,7 @@ One run:
   4. per rule x scope member, decides what to tell (shared/alert_transitions.py) and claims it in
      Table storage with an ETag-conditional write (shared/alert_state.py): an overlapping run that
      loses the race skips it, so two runs cannot both send;
-  5. sends one digest per recipient group (shared/email_render.py, shared/email_delivery.py);
+  5. sends one digest per recipient group (shared/email_render.py; shared/email_delivery.py, email_acs.py);
      delivered notifications are marked sent, failed ones stay pending for the next run.
 Raises AlertDeliveryError (after recording state) when some digest could not be delivered.
 Heavy imports (pandas, Azure SDKs) happen inside evaluate_and_notify.
@@ -123,7 +123,8 @@ class AlertDeliveryError(RuntimeError):
 def build_clients(settings: AlertSettings) -> AlertClients:
     from shared.alert_state import AlertStateStore
     from shared.azure_clients import AzureAccess
-    from shared.email_delivery import AcsEmailTransport, SmtpTransport
+    from shared.email_acs import AcsEmailTransport
+    from shared.email_delivery import SmtpTransport
 
     access = AzureAccess(settings.azure_client_id, settings.ca_bundle)
     credential = access.credential()

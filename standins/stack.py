@@ -2,7 +2,8 @@
 
 `python -m standins.stack` is what `make run` runs. It starts, in order, the managed-identity
 endpoint, the Azure Monitor stand-in (HTTPS), the model simulator, the gateway executing
-policy.xml, the SMTP outbox and Azurite; writes `.local/stack.json` (where everything is) and
+policy.xml, the SMTP outbox, the Communication Services Email stand-in (HTTPS, same outbox; used
+when ALERT_DELIVERY=acs) and Azurite; writes `.local/stack.json` (where everything is) and
 `.local/local.settings.json` (the sample settings pointed at the stack); then runs the local
 Functions host. It stops every process it started on Ctrl-C, SIGTERM or after RUN_FOR seconds.
 """
@@ -39,6 +40,7 @@ DEFAULT_PORTS = {
     "gateway": 7801,
     "monitor": 7802,
     "identity": 7803,
+    "acs_email": 7804,
     "smtp": 7825,
     "azurite_blob": 10000,
     "azurite_queue": 10001,
@@ -186,6 +188,8 @@ def app_settings_for(info: dict[str, Any], sample: Path = SETTINGS_SAMPLE) -> di
             "ALERT_SMTP_USERNAME": info["smtp"]["username"],
             "ALERT_SMTP_PASSWORD": info["smtp"]["password"],
             "ALERT_SMTP_STARTTLS": "true",
+            # Used only when ALERT_DELIVERY=acs; the default stays smtp.
+            "ALERT_ACS_ENDPOINT": info["acs_email"]["endpoint"],
             "LOGS_INGESTION_ENDPOINT": info["ingestion"]["endpoint"],
             "LOGS_INGESTION_RULE_ID": info["ingestion"]["rule_id"],
             # What the Functions platform sets for managed identity in Azure.
@@ -334,6 +338,18 @@ def start_stack(
             echo=echo,
         )
         children.append(mail)
+        # The sample's sender is the one domain "linked" to the local Communication Services resource.
+        sender = json.loads(SETTINGS_SAMPLE.read_text(encoding="utf-8"))["Values"]["ALERT_EMAIL_FROM"]
+        acs_email = _spawn(
+            "acs-email",
+            [
+                python, "-m", "standins.acs_email", "--port", str(ports["acs_email"]),
+                "--outbox", str(data_dir / "outbox"), "--tls-dir", str(tls_dir),
+                "--sender-domain", sender.rpartition("@")[2], "--identity-secret", identity_secret,
+            ],
+            echo=echo,
+        )  # fmt: skip
+        children.append(acs_email)
         azurite_bin = ROOT / "node_modules" / ".bin" / "azurite"
         if not azurite_bin.exists():
             raise StackError(f"{azurite_bin} is missing: run `make setup` (npm ci) first")
@@ -363,7 +379,7 @@ def start_stack(
             ready_prefix="Azurite Table service is successfully listening",
         )
         children.append(azurite)
-        for child in (gateway, mail, azurite):
+        for child in (gateway, mail, acs_email, azurite):
             _wait_ready(child)
 
         stack.info = {
@@ -388,6 +404,7 @@ def start_stack(
                 "password": "local-smtp-password",
                 "starttls": True,
             },
+            "acs_email": {"endpoint": acs_email.url, "ca_cert": ca_cert},
             "outbox_dir": str(data_dir / "outbox"),
             "storage": {"connection_string": azurite_connection_string(ports)},
             "functions_url": f"http://127.0.0.1:{ports['functions']}" if with_host else None,

@@ -15,18 +15,19 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared.alert_notify import AlertClients, AlertDeliveryError, AlertSettings, evaluate_and_notify
+from shared.alert_notify import AlertClients, AlertDeliveryError, AlertSettings, build_clients, evaluate_and_notify
 from shared.alert_state import AlertRecord, AlertStateStore
 from shared.costs import run_costs
 from shared.email_delivery import SmtpTransport
 from standins._server import free_port
+from standins.acs_email import AcsEmailConfig, start_acs_email
 from standins.mail import MailConfig, RunningMail, start_mail
 from standins.tls import ensure_tls
 from tests.test_cost_stack import (  # noqa: F401 - fixtures
@@ -37,6 +38,7 @@ from tests.test_cost_stack import (  # noqa: F401 - fixtures
     make_cost_stack,
     usage_rows,
 )
+from tests.test_monitor import LoopThread
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
@@ -185,6 +187,41 @@ def test_crossings_mail_once_survive_smtp_outage_and_resolve(world: AlertWorld) 
     assert resolved["Subject"] == "[RESOLVED] all traffic: resolved, $0.10 today, 10% of $1.00 budget"
     assert world.costs_then_alerts(tomorrow + dt.timedelta(minutes=1)).emails_sent == 0
     assert len(world.messages()) == 3
+
+
+def test_alerts_go_out_through_communication_services_with_the_app_wiring(
+    world: AlertWorld, cost_loop: LoopThread, identity: tuple[str, dict[str, str]]
+) -> None:
+    """ALERT_DELIVERY=acs as the app builds it (build_clients: managed identity, CA bundle) against
+    the ACS stand-in; a Failed operation keeps the notification pending for the next run."""
+    assert world.settings.ca_bundle is not None
+    acs = cost_loop.run(start_acs_email(AcsEmailConfig(
+        outbox_dir=world.outbox, tls_dir=Path(world.settings.ca_bundle).parent, identity_secret=identity[0],
+        sender_domains=("example.com",),
+    )))  # fmt: skip
+    settings = replace(world.settings, delivery="acs", acs_endpoint=acs.url)
+    world.smtp_down()  # whatever arrives now came through Communication Services
+
+    def costs_then_alerts(now: dt.datetime) -> Any:
+        summary = run_costs(world.stack.settings, now=now, clients=world.stack.clients(), sleep=lambda _: None)
+        return evaluate_and_notify(settings, summary, now=now, clients=build_clients(settings))
+
+    try:
+        spend(world.stack, NOW - dt.timedelta(minutes=15), 8)  # $0.80: crosses 50 % and 80 %
+        acs.service.fail_next_operation()
+        with pytest.raises(AlertDeliveryError, match="Failed: EmailDropped") as failed:
+            costs_then_alerts(NOW)
+        assert failed.value.summary.pending == 1 and world.messages() == []
+        assert costs_then_alerts(NOW + dt.timedelta(minutes=1)).emails_sent == 1
+        [message] = world.messages()
+        assert message["Subject"].lstrip() == "[WARNING] all traffic: $0.80 today, 80% of $1.00 budget"
+        assert message["X-Envelope-To"] == "finops@example.com, oncall@example.com"
+        assert message["X-ACS-Operation-Id"] and "$0.80" in text_of(message)
+        [image] = [part for part in message.walk() if part.get_content_type() == "image/png"]
+        assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html_of(message)
+        assert costs_then_alerts(NOW + dt.timedelta(minutes=2)).emails_sent == 0
+    finally:
+        cost_loop.run(acs.stop())
 
 
 class BlockingTransport:
