@@ -48,11 +48,18 @@ param metricNamespace string = 'AzureOpenAI'
 @description('Days the workspace keeps metrics and cost summaries.')
 param logRetentionDays int = 30
 
-@description('Model deployments on the AI Foundry account: every deployment a persona calls; each model is in the price table (tests check both).')
+// Models GA today and far from retirement (infra/model-retirements.json, from Microsoft's model
+// retirement schedule, https://learn.microsoft.com/azure/foundry/openai/concepts/model-retirement-schedule;
+// tests/test_infra_models.py fails when one is deprecated, retired or retires within 90 days).
+// sku is the deployment type's SKU code (https://learn.microsoft.com/azure/foundry/foundry-models/concepts/deployment-types):
+// the gpt-5.6 models have no regional Standard offer; Data Zone Standard keeps processing in the
+// US or EU data zone, so pick a US or EU region for it (MicrosoftDocs/azure-ai-docs
+// articles/foundry/foundry-models/includes/model-matrix/deployments-standard.md @ 0378dd85).
+@description('Model deployments on the AI Foundry account: every deployment a persona calls; each model is in the price table and the retirement list (tests check all).')
 param modelDeployments array = [
-  { name: 'gpt-4o-mini', model: 'gpt-4o-mini', version: '2024-07-18', sku: 'GlobalStandard', capacity: 10 }
-  { name: 'gpt-4o', model: 'gpt-4o', version: '2024-11-20', sku: 'GlobalStandard', capacity: 10 }
-  { name: 'gpt-35-turbo', model: 'gpt-35-turbo', version: '0125', sku: 'Standard', capacity: 10 }
+  { name: 'gpt-5.6-luna', model: 'gpt-5.6-luna', version: '2026-07-09', sku: 'GlobalStandard', capacity: 10 }
+  { name: 'gpt-5.6-sol', model: 'gpt-5.6-sol', version: '2026-07-09', sku: 'GlobalStandard', capacity: 10 }
+  { name: 'gpt-5.6-terra', model: 'gpt-5.6-terra', version: '2026-07-09', sku: 'DataZoneStandard', capacity: 10 }
 ]
 
 @description('One APIM subscription per persona subscription: its id (the Subscription ID dimension) and the app setting holding its key (shared/personas.sample.json; a test keeps them equal).')
