@@ -18,6 +18,10 @@ param location string
 @description('Object id of the developer running azd; gets the same data roles as the app so `func start` works against Azure. Empty: none.')
 param principalId string = ''
 
+// azd computes AZURE_PRINCIPAL_TYPE at provision time from its login: 'User', or 'ServicePrincipal'
+// after `azd auth login --client-id ...` (Azure/azure-dev cli/azd/pkg/infra/provisioning/
+// current_principal_id_provider.go, bicep_provider.go; azd >= 1.17.1). main.parameters.json maps it,
+// with 'User' for older azd, so provisioning as a service principal gets no UnmatchedPrincipalType.
 @description('Type of principalId.')
 @allowed(['User', 'ServicePrincipal'])
 param principalType string = 'User'

@@ -323,6 +323,29 @@ def test_model_deployments_cover_the_personas_and_the_price_table() -> None:
             assert (local["model"], local["model_version"]) == (deployment["model"], deployment["version"])
 
 
+# --- azd parameters ------------------------------------------------------------------------------
+
+# The principal types azd puts in AZURE_PRINCIPAL_TYPE (Azure/azure-dev
+# cli/azd/pkg/infra/provisioning/current_principal_id_provider.go: UserType, ServicePrincipalType).
+AZD_PRINCIPAL_TYPES = {"User", "ServicePrincipal"}
+
+
+def test_principal_type_is_mapped_from_azd() -> None:
+    """Without the mapping principalType stays 'User', and azd signed in as a service principal fails
+    every developer role assignment with UnmatchedPrincipalType."""
+    parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert "principalType" in parameters, "main.parameters.json does not map principalType"
+    value = parameters["principalType"]["value"]
+    mapping = re.fullmatch(r"\$\{AZURE_PRINCIPAL_TYPE(?:=(?P<default>[A-Za-z]+))?\}", value)
+    assert mapping, f"principalType is {value!r}, not azd's AZURE_PRINCIPAL_TYPE"
+    decorators = {d["type"]: d.get("argument") for d in main()["parameters"]["principalType"]["decorators"]}
+    allowed = set(decorators["allowed"])
+    assert allowed >= AZD_PRINCIPAL_TYPES, f"@allowed {sorted(allowed)} misses a type azd sets"
+    assert mapping.group("default") is None or mapping.group("default") in allowed
+    developer = resource_body(main()["modules"]["developerRoles"])
+    assert developer["params"]["principalType"] == "principalType", "the developer's roles ignore the mapped type"
+
+
 # --- outputs and roles ---------------------------------------------------------------------------
 
 
