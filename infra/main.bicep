@@ -241,9 +241,16 @@ var trafficKeySettings = [for sub in trafficSubscriptions: {
   value: '@Microsoft.KeyVault(VaultName=${keyVaultResolvedName};SecretName=${replace(toLower(sub.keySetting), '_', '-')})'
 }]
 
+// The app is created after its roles: at creation the platform resolves the Key Vault references
+// with the app's identity, and a failed resolution leaves the literal reference in the setting
+// until the next re-fetch (every 24 hours, or a config change); host storage and the deployment
+// package need their blob role too (https://learn.microsoft.com/azure/app-service/app-service-key-vault-references,
+// "Rotation", "Troubleshooting"). Nothing in api's params references appRoles, so without
+// dependsOn ARM deploys the two modules in parallel.
 module api 'app/api.bicep' = {
   name: 'api'
   scope: rg
+  dependsOn: [appRoles]
   params: {
     name: functionAppResolvedName
     planName: !empty(appServicePlanName) ? appServicePlanName : '${abbrs.webServerFarms}${resourceToken}'

@@ -346,6 +346,23 @@ def test_principal_type_is_mapped_from_azd() -> None:
     assert developer["params"]["principalType"] == "principalType", "the developer's roles ignore the mapped type"
 
 
+# --- deployment order ----------------------------------------------------------------------------
+
+
+def _refers_to(node: Any, name: str) -> bool:
+    return any(accessor_path(value)[:1] == [name] for value in walk(node) if accessor_path(value))
+
+
+def test_function_app_is_created_after_its_role_assignments() -> None:
+    """Key Vault references resolve (and the host reaches its storage) with the app's identity as
+    soon as the app exists; created in parallel with its roles, the first resolution fails."""
+    modules = main()["modules"]
+    api = resource_body(modules["api"])
+    waits = "appRoles" in api.get("dependsOn", []) or _refers_to(api["params"], "appRoles")
+    assert waits, "module api neither depends on appRoles nor uses one of its outputs"
+    assert not _refers_to(resource_body(modules["appRoles"]), "api"), "appRoles must not wait for api (cycle)"
+
+
 # --- outputs and roles ---------------------------------------------------------------------------
 
 
