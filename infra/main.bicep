@@ -279,6 +279,7 @@ module appRoles 'app/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
     communicationServiceName: communication.outputs.communicationServiceName
+    emailSenderRoleDefinitionId: communication.outputs.emailSenderRoleDefinitionId
   }
 }
 
@@ -295,6 +296,7 @@ module developerRoles 'app/rbac.bicep' = if (!empty(principalId)) {
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
     communicationServiceName: communication.outputs.communicationServiceName
+    emailSenderRoleDefinitionId: communication.outputs.emailSenderRoleDefinitionId
   }
 }
 

@@ -11,6 +11,9 @@ param storageAccountName string
 param keyVaultName string
 param communicationServiceName string
 
+@description('Role definition id of the email sender role (communication.bicep): only the actions that send.')
+param emailSenderRoleDefinitionId string
+
 @description('The app identity also runs the Functions host: host storage, deployment package and telemetry.')
 param isFunctionApp bool
 
@@ -20,7 +23,6 @@ var monitoringMetricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb'
 var storageTableDataContributorRoleId = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 var storageBlobDataOwnerRoleId = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var keyVaultSecretsUserRoleId = '4633458b-17de-408a-b874-0445c86b69e6'
-var communicationAndEmailServiceOwnerRoleId = '09976791-48a7-449e-bb21-39d1a415f350'
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
   name: logAnalyticsName
@@ -91,14 +93,15 @@ resource readsSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// alerts: sending email through Azure Communication Services with Entra ID.
+// alerts: sending email through Azure Communication Services with Entra ID (the custom email
+// sender role, not Communication and Email Service Owner: that one also hands out the access keys).
 resource sendsEmail 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(communicationService.id, principalId, communicationAndEmailServiceOwnerRoleId)
+  name: guid(communicationService.id, principalId, emailSenderRoleDefinitionId)
   scope: communicationService
   properties: {
     principalId: principalId
     principalType: principalType
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', communicationAndEmailServiceOwnerRoleId)
+    roleDefinitionId: emailSenderRoleDefinitionId
   }
 }
 
