@@ -80,6 +80,11 @@ param costSchedule string = '0 */15 * * * *'
 @description('Table storage table holding the costs progress.')
 param costStateTable string = 'CostProgress'
 
+@description('Where the costs timer reads the token metrics: AppMetrics (the workspace) or customMetrics (the Application Insights component, queried resource-centric; the app and the developer then also get read on the component).')
+@allowed(['AppMetrics', 'customMetrics'])
+param costMetricsSchema string = 'AppMetrics'
+var queriesApplicationInsights = costMetricsSchema == 'customMetrics'
+
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -205,8 +210,8 @@ var appSettings = [
   { name: 'LOG_ANALYTICS_WORKSPACE_ID', value: monitoring.outputs.logAnalyticsWorkspaceCustomerId }
   { name: 'LOG_ANALYTICS_ENDPOINT', value: 'https://api.loganalytics.io' }
   { name: 'COST_WINDOW_MINUTES', value: '60' }
-  { name: 'COST_METRICS_SCHEMA', value: 'AppMetrics' }
-  { name: 'COST_METRICS_RESOURCE_ID', value: '' }
+  { name: 'COST_METRICS_SCHEMA', value: costMetricsSchema }
+  { name: 'COST_METRICS_RESOURCE_ID', value: queriesApplicationInsights ? monitoring.outputs.applicationInsightsId : '' }
   { name: 'COST_INGESTION_DELAY_MINUTES', value: '15' }
   { name: 'COST_RECOMPUTE_WINDOWS', value: '3' }
   { name: 'COST_PRICE_TABLE', value: 'shared/prices/price-table.json' }
@@ -280,6 +285,7 @@ module appRoles 'app/rbac.bicep' = {
     keyVaultName: keyVault.outputs.name
     communicationServiceName: communication.outputs.communicationServiceName
     emailSenderRoleDefinitionId: communication.outputs.emailSenderRoleDefinitionId
+    queriesApplicationInsights: queriesApplicationInsights
   }
 }
 
@@ -297,6 +303,7 @@ module developerRoles 'app/rbac.bicep' = if (!empty(principalId)) {
     keyVaultName: keyVault.outputs.name
     communicationServiceName: communication.outputs.communicationServiceName
     emailSenderRoleDefinitionId: communication.outputs.emailSenderRoleDefinitionId
+    queriesApplicationInsights: queriesApplicationInsights
   }
 }
 
@@ -324,6 +331,8 @@ output LOGS_INGESTION_ENDPOINT string = monitoring.outputs.logsIngestionEndpoint
 output LOGS_INGESTION_RULE_ID string = monitoring.outputs.dataCollectionRuleImmutableId
 output LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.logAnalyticsWorkspaceCustomerId
 output COST_METRICS_APP_INSIGHTS_ID string = monitoring.outputs.applicationInsightsId
+output COST_METRICS_SCHEMA string = costMetricsSchema
+output COST_METRICS_RESOURCE_ID string = queriesApplicationInsights ? monitoring.outputs.applicationInsightsId : ''
 output COST_STATE_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
 output COST_STATE_TABLE string = costStateTable
 output KEY_VAULT_NAME string = keyVault.outputs.name

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from shared.config import HOST_SETTINGS, SETTINGS
+from shared.cost_query import QUERY_FILES
 from standins.gateway.operations import API_ID, API_PATH, OPERATIONS
 from tests.infra_bicep import (
     INFRA,
@@ -25,6 +26,7 @@ from tests.infra_bicep import (
     accessor_path,
     app_module,
     bicep_files,
+    evaluate,
     function_call,
     identifier,
     parse,
@@ -344,6 +346,51 @@ def test_principal_type_is_mapped_from_azd() -> None:
     assert mapping.group("default") is None or mapping.group("default") in allowed
     developer = resource_body(main()["modules"]["developerRoles"])
     assert developer["params"]["principalType"] == "principalType", "the developer's roles ignore the mapped type"
+
+
+# --- metrics schema ------------------------------------------------------------------------------
+
+MONITORING_READER_ROLE_ID = "43d0d8ad-25c7-4714-9337-8ba259a9fe05"  # built-in-roles/monitor.md: */read
+
+
+def test_metrics_schema_choices_are_the_ones_the_code_queries() -> None:
+    decorators = {d["type"]: d.get("argument") for d in main()["parameters"]["costMetricsSchema"]["decorators"]}
+    assert set(decorators["allowed"]) == set(QUERY_FILES)
+    # chosen with `azd env set COST_METRICS_SCHEMA ...`, the setting's own name
+    parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    default = {s.name: s.default for s in SETTINGS}["COST_METRICS_SCHEMA"]
+    assert parameters["costMetricsSchema"]["value"] == f"${{COST_METRICS_SCHEMA={default}}}"
+
+
+@pytest.mark.parametrize(
+    ("schema", "resource_id", "reads_component"),
+    [
+        ("AppMetrics", "", False),  # the workspace: Log Analytics Reader there is enough
+        ("customMetrics", ("monitoring", "outputs", "applicationInsightsId"), True),
+    ],
+)
+def test_metrics_schema_sets_the_query_settings_and_the_component_role(
+    schema: str, resource_id: Any, reads_component: bool
+) -> None:
+    """customMetrics is queried on the Application Insights component (query_resource): the app
+    needs its resource id and read on the component; AppMetrics needs neither."""
+    template = main()
+    mode = {"costMetricsSchema": schema}
+    settings = {entry["name"]: evaluate(template, entry["value"], mode) for entry in main_app_settings()}
+    assert settings["COST_METRICS_SCHEMA"] == schema
+    assert settings["COST_METRICS_RESOURCE_ID"] == resource_id
+    assert "applicationInsightsId" in parse(INFRA / "app" / "monitoring.bicep")["outputs"]
+    for module in ("appRoles", "developerRoles"):
+        params = resource_body(template["modules"][module])["params"]
+        assert evaluate(template, params["queriesApplicationInsights"], mode) is reads_component, module
+    rbac = app_module("rbac")
+    reads = rbac["resources"]["readsApplicationInsights"]
+    assert reads["config"]["condition"] == "queriesApplicationInsights"
+    assert rbac["parameters"]["queriesApplicationInsights"]["default"] is False
+    body = resource_body(reads)
+    assert body["scope"] == "applicationInsights"
+    role = function_call(body["properties"]["roleDefinitionId"], "subscription_resource_id")
+    assert role is not None and rbac["variables"][role["resource_name_1"]]["value"] == MONITORING_READER_ROLE_ID
 
 
 # --- deployment order ----------------------------------------------------------------------------
