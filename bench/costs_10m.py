@@ -54,7 +54,7 @@ def generate(db: Path, rows: int, combos: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     subscriptions = rng.integers(0, max(1, combos // 140), combos)
     users = rng.permutation(combos)
-    deployments = rng.choice(["gpt-4o", "gpt-4o-mini", "my-gpt4o-prod", "gpt-4.1-mini", "legacy-chat"], combos)
+    deployments = rng.choice(["gpt-5.6-sol", "gpt-5.6-luna", "gpt-5.6-terra", "my-gpt4o-prod", "legacy-chat"], combos)
     properties = np.array([
         json.dumps({"Subscription ID": f"sub-{s:04d}", "User ID": f"user-{u:06d}", "API ID": "inference-api",
                     "Client IP": "10.0.0.1", "Deployment": d})

@@ -131,16 +131,21 @@ async def saturation(target: dict[str, Any], seconds: float, concurrency: int) -
         return done / (time.perf_counter() - started)
 
 
+# One of standins/stack.config.json's deployments (the small model: the cheapest to simulate).
+BENCH_DEPLOYMENT = "gpt-5.6-luna"
+
+
 def _targets(info: dict[str, Any]) -> dict[str, dict[str, Any]]:
     api = info["api_version"]
     key = next(iter(info["subscriptions"].values()))
+    path = f"/openai/deployments/{BENCH_DEPLOYMENT}/chat/completions?api-version={api}"
     targets = {
         "direct": {
-            "url": f"{info['simulator_url']}/openai/deployments/gpt-4o-mini/chat/completions?api-version={api}",
+            "url": f"{info['simulator_url']}{path}",
             "headers": {"api-key": "bench"},
         },
         "gateway": {
-            "url": f"{info['gateway_url']}/inference/openai/deployments/gpt-4o-mini/chat/completions?api-version={api}",
+            "url": f"{info['gateway_url']}/inference{path}",
             "headers": {"api-key": key},
         },
     }

@@ -62,12 +62,12 @@ def _personas_file(stack: Stack, directory: Path) -> Path:
     names = sorted(stack.info["subscriptions"])
     personas = [
         {"name": f"plain-{i}", "subscription": name, "subscription_key_setting": f"KEY_{i}",
-         "user_id": f"bench-plain-{i}", "deployment": "gpt-4o-mini", "prompt_tokens": {"min": 60, "max": 200},
+         "user_id": f"bench-plain-{i}", "deployment": "gpt-5.6-luna", "prompt_tokens": {"min": 60, "max": 200},
          "max_tokens": 12, "stream_share": 0.0, "weight": 1}
         for i, name in enumerate(names)
     ] + [
         {"name": f"stream-{i}", "subscription": name, "subscription_key_setting": f"KEY_{i}",
-         "user_id": f"bench-stream-{i}", "deployment": "gpt-4o-mini", "prompt_tokens": {"min": 60, "max": 200},
+         "user_id": f"bench-stream-{i}", "deployment": "gpt-5.6-luna", "prompt_tokens": {"min": 60, "max": 200},
          "max_tokens": 12, "stream_share": 1.0, "include_usage_share": 1.0, "weight": 1}
         for i, name in enumerate(names)
     ]

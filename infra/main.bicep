@@ -18,6 +18,10 @@ param location string
 @description('Object id of the developer running azd; gets the same data roles as the app so `func start` works against Azure. Empty: none.')
 param principalId string = ''
 
+// azd computes AZURE_PRINCIPAL_TYPE at provision time from its login: 'User', or 'ServicePrincipal'
+// after `azd auth login --client-id ...` (Azure/azure-dev cli/azd/pkg/infra/provisioning/
+// current_principal_id_provider.go, bicep_provider.go; azd >= 1.17.1). main.parameters.json maps it,
+// with 'User' for older azd, so provisioning as a service principal gets no UnmatchedPrincipalType.
 @description('Type of principalId.')
 @allowed(['User', 'ServicePrincipal'])
 param principalType string = 'User'
@@ -48,11 +52,18 @@ param metricNamespace string = 'AzureOpenAI'
 @description('Days the workspace keeps metrics and cost summaries.')
 param logRetentionDays int = 30
 
-@description('Model deployments on the AI Foundry account: every deployment a persona calls; each model is in the price table (tests check both).')
+// Models GA today and far from retirement (infra/model-retirements.json, from Microsoft's model
+// retirement schedule, https://learn.microsoft.com/azure/foundry/openai/concepts/model-retirement-schedule;
+// tests/test_infra_models.py fails when one is deprecated, retired or retires within 90 days).
+// sku is the deployment type's SKU code (https://learn.microsoft.com/azure/foundry/foundry-models/concepts/deployment-types):
+// the gpt-5.6 models have no regional Standard offer; Data Zone Standard keeps processing in the
+// US or EU data zone, so pick a US or EU region for it (MicrosoftDocs/azure-ai-docs
+// articles/foundry/foundry-models/includes/model-matrix/deployments-standard.md @ 0378dd85).
+@description('Model deployments on the AI Foundry account: every deployment a persona calls; each model is in the price table and the retirement list (tests check all).')
 param modelDeployments array = [
-  { name: 'gpt-4o-mini', model: 'gpt-4o-mini', version: '2024-07-18', sku: 'GlobalStandard', capacity: 10 }
-  { name: 'gpt-4o', model: 'gpt-4o', version: '2024-11-20', sku: 'GlobalStandard', capacity: 10 }
-  { name: 'gpt-35-turbo', model: 'gpt-35-turbo', version: '0125', sku: 'Standard', capacity: 10 }
+  { name: 'gpt-5.6-luna', model: 'gpt-5.6-luna', version: '2026-07-09', sku: 'GlobalStandard', capacity: 10 }
+  { name: 'gpt-5.6-sol', model: 'gpt-5.6-sol', version: '2026-07-09', sku: 'GlobalStandard', capacity: 10 }
+  { name: 'gpt-5.6-terra', model: 'gpt-5.6-terra', version: '2026-07-09', sku: 'DataZoneStandard', capacity: 10 }
 ]
 
 @description('One APIM subscription per persona subscription: its id (the Subscription ID dimension) and the app setting holding its key (shared/personas.sample.json; a test keeps them equal).')
@@ -68,6 +79,11 @@ param costSchedule string = '0 */15 * * * *'
 
 @description('Table storage table holding the costs progress.')
 param costStateTable string = 'CostProgress'
+
+@description('Where the costs timer reads the token metrics: AppMetrics (the workspace) or customMetrics (the Application Insights component, queried resource-centric; the app and the developer then also get read on the component).')
+@allowed(['AppMetrics', 'customMetrics'])
+param costMetricsSchema string = 'AppMetrics'
+var queriesApplicationInsights = costMetricsSchema == 'customMetrics'
 
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -194,8 +210,8 @@ var appSettings = [
   { name: 'LOG_ANALYTICS_WORKSPACE_ID', value: monitoring.outputs.logAnalyticsWorkspaceCustomerId }
   { name: 'LOG_ANALYTICS_ENDPOINT', value: 'https://api.loganalytics.io' }
   { name: 'COST_WINDOW_MINUTES', value: '60' }
-  { name: 'COST_METRICS_SCHEMA', value: 'AppMetrics' }
-  { name: 'COST_METRICS_RESOURCE_ID', value: '' }
+  { name: 'COST_METRICS_SCHEMA', value: costMetricsSchema }
+  { name: 'COST_METRICS_RESOURCE_ID', value: queriesApplicationInsights ? monitoring.outputs.applicationInsightsId : '' }
   { name: 'COST_INGESTION_DELAY_MINUTES', value: '15' }
   { name: 'COST_RECOMPUTE_WINDOWS', value: '3' }
   { name: 'COST_PRICE_TABLE', value: 'shared/prices/price-table.json' }
@@ -230,9 +246,16 @@ var trafficKeySettings = [for sub in trafficSubscriptions: {
   value: '@Microsoft.KeyVault(VaultName=${keyVaultResolvedName};SecretName=${replace(toLower(sub.keySetting), '_', '-')})'
 }]
 
+// The app is created after its roles: at creation the platform resolves the Key Vault references
+// with the app's identity, and a failed resolution leaves the literal reference in the setting
+// until the next re-fetch (every 24 hours, or a config change); host storage and the deployment
+// package need their blob role too (https://learn.microsoft.com/azure/app-service/app-service-key-vault-references,
+// "Rotation", "Troubleshooting"). Nothing in api's params references appRoles, so without
+// dependsOn ARM deploys the two modules in parallel.
 module api 'app/api.bicep' = {
   name: 'api'
   scope: rg
+  dependsOn: [appRoles]
   params: {
     name: functionAppResolvedName
     planName: !empty(appServicePlanName) ? appServicePlanName : '${abbrs.webServerFarms}${resourceToken}'
@@ -261,6 +284,8 @@ module appRoles 'app/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
     communicationServiceName: communication.outputs.communicationServiceName
+    emailSenderRoleDefinitionId: communication.outputs.emailSenderRoleDefinitionId
+    queriesApplicationInsights: queriesApplicationInsights
   }
 }
 
@@ -277,6 +302,8 @@ module developerRoles 'app/rbac.bicep' = if (!empty(principalId)) {
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
     communicationServiceName: communication.outputs.communicationServiceName
+    emailSenderRoleDefinitionId: communication.outputs.emailSenderRoleDefinitionId
+    queriesApplicationInsights: queriesApplicationInsights
   }
 }
 
@@ -304,6 +331,8 @@ output LOGS_INGESTION_ENDPOINT string = monitoring.outputs.logsIngestionEndpoint
 output LOGS_INGESTION_RULE_ID string = monitoring.outputs.dataCollectionRuleImmutableId
 output LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.logAnalyticsWorkspaceCustomerId
 output COST_METRICS_APP_INSIGHTS_ID string = monitoring.outputs.applicationInsightsId
+output COST_METRICS_SCHEMA string = costMetricsSchema
+output COST_METRICS_RESOURCE_ID string = queriesApplicationInsights ? monitoring.outputs.applicationInsightsId : ''
 output COST_STATE_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
 output COST_STATE_TABLE string = costStateTable
 output KEY_VAULT_NAME string = keyVault.outputs.name

@@ -93,3 +93,32 @@ def walk(node: Any) -> list[Any]:
         for value in node:
             found.extend(walk(value))
     return found
+
+
+def evaluate(template: dict[str, Any], node: Any, parameters: dict[str, Any]) -> Any:
+    """The value of a parsed expression for the given parameter values (defaults otherwise).
+
+    Covers what choosing a deployment mode takes: literals, parameters, variables, `==`, `!=`,
+    `cond ? a : b`. A reference Bicep only knows at deploy time (`monitoring.outputs.x`) comes
+    back as its access path, a tuple.
+    """
+    if isinstance(node, str):
+        if node in template.get("parameters", {}):
+            return parameters.get(node, template["parameters"][node].get("default"))
+        if node in template.get("variables", {}):
+            return evaluate(template, template["variables"][node]["value"], parameters)
+        return node
+    operator = node.get("operator") if isinstance(node, dict) else None
+    if operator is None:
+        return node
+    operands = operator["operands"]
+    kind = operator["type"]
+    if kind in ("equals", "not_equals"):
+        left, right = (evaluate(template, operands[side], parameters) for side in ("operand_1", "operand_2"))
+        return (left == right) == (kind == "equals")
+    if kind == "conditional":
+        branch = "true_value" if evaluate(template, operands["condition"], parameters) else "false_value"
+        return evaluate(template, operands[branch], parameters)
+    if kind == "property_accessor":
+        return tuple(accessor_path(node))
+    raise NotImplementedError(f"evaluate: operator {kind}")

@@ -87,15 +87,15 @@ def test_clients_through_gateway_produce_matching_metrics(local_stack: Stack, mo
             max_retries=0,
         )
         response = client.chat.completions.create(
-            model="gpt-4o-mini",
+            model="gpt-5.6-luna",
             messages=messages,  # type: ignore[arg-type]
             extra_headers={"x-user-id": run_user},
         )
         assert response.usage is not None
-        seen[(name, "gpt-4o-mini")]["Total Tokens"] += response.usage.total_tokens
-        seen[(name, "gpt-4o-mini")]["Prompt Tokens"] += response.usage.prompt_tokens
+        seen[(name, "gpt-5.6-luna")]["Total Tokens"] += response.usage.total_tokens
+        seen[(name, "gpt-5.6-luna")]["Prompt Tokens"] += response.usage.prompt_tokens
         stream = client.chat.completions.create(
-            model="gpt-4o",
+            model="gpt-5.6-sol",
             messages=messages,
             stream=True,  # type: ignore[arg-type]
             stream_options={"include_usage": True},
@@ -104,21 +104,21 @@ def test_clients_through_gateway_produce_matching_metrics(local_stack: Stack, mo
         usage = [chunk.usage for chunk in stream if chunk.usage is not None]
         assert len(usage) == 1
         # Streamed: APIM estimates (the docs), so these are compared within a tolerance below.
-        streamed[(name, "gpt-4o")]["Total Tokens"] += usage[0].total_tokens
-        streamed[(name, "gpt-4o")]["Prompt Tokens"] += usage[0].prompt_tokens
+        streamed[(name, "gpt-5.6-sol")]["Total Tokens"] += usage[0].total_tokens
+        streamed[(name, "gpt-5.6-sol")]["Prompt Tokens"] += usage[0].prompt_tokens
 
     # The lab notebook's raw request: api-key header and x-user-id, deployment in the path.
     first_name, first_key = next(iter(info["subscriptions"].items()))
     status, body = _post(
-        f"{info['gateway_url']}/inference/openai/deployments/gpt-35-turbo/chat/completions"
+        f"{info['gateway_url']}/inference/openai/deployments/gpt-5.6-terra/chat/completions"
         f"?api-version={info['api_version']}",
         {"messages": messages},
         {"api-key": first_key, "x-user-id": run_user},
     )
     assert status == 200
     raw_usage = json.loads(body)["usage"]
-    seen[(first_name, "gpt-35-turbo")]["Total Tokens"] += raw_usage["total_tokens"]
-    seen[(first_name, "gpt-35-turbo")]["Prompt Tokens"] += raw_usage["prompt_tokens"]
+    seen[(first_name, "gpt-5.6-terra")]["Total Tokens"] += raw_usage["total_tokens"]
+    seen[(first_name, "gpt-5.6-terra")]["Prompt Tokens"] += raw_usage["prompt_tokens"]
 
     _flush_metrics(local_stack)
     logs = _logs_client(local_stack, monkeypatch)
@@ -227,7 +227,7 @@ def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
             api_version=info["api_version"],
             max_retries=0,
         )
-        for deployment in ("gpt-4o-mini", "gpt-4o"):
+        for deployment in ("gpt-5.6-luna", "gpt-5.6-sol"):
             response = client.chat.completions.create(
                 model=deployment,
                 messages=messages,  # type: ignore[arg-type]

@@ -133,7 +133,7 @@ async def test_calls_in_one_minute_aggregate_into_one_row_per_metric(harness: Ha
     async with harness.client() as client:
         for tokens in (3, 11, 6):
             completion = await client.chat.completions.create(
-                model="gpt-4o-mini",
+                model="gpt-5.6-luna",
                 messages=MESSAGES,
                 extra_headers={"x-user-id": "alice", "x-sim-completion-tokens": str(tokens)},
             )
@@ -174,11 +174,11 @@ async def test_llm_emit_token_metric_adds_cached_tokens_of_exact_calls_only(tmp_
     async with running_harness(FAST_SIMULATOR, _llm_policy(tmp_path)) as harness, harness.client() as client:
         seen = []
         for _ in range(2):
-            completion = await client.chat.completions.create(model="gpt-4o", messages=long_messages)
+            completion = await client.chat.completions.create(model="gpt-5.6-sol", messages=long_messages)
             assert completion.usage is not None and completion.usage.prompt_tokens_details is not None
             seen.append(completion.usage.prompt_tokens_details.cached_tokens or 0)
         stream = await client.chat.completions.create(
-            model="gpt-4o", messages=long_messages, stream=True, stream_options={"include_usage": True}
+            model="gpt-5.6-sol", messages=long_messages, stream=True, stream_options={"include_usage": True}
         )
         streamed_usage = [chunk.usage async for chunk in stream if chunk.usage is not None]
         rows = await harness.rows()
@@ -200,16 +200,16 @@ async def test_a_policy_that_forwards_the_subscription_key_fails_at_the_backend(
     policy.write_text("\n".join(lines), encoding="utf-8")
     async with running_harness(FAST_SIMULATOR, {"policy_file": policy}) as harness, harness.client() as client:
         with pytest.raises(PermissionDeniedError, match="Key based authentication is disabled"):
-            await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+            await client.chat.completions.create(model="gpt-5.6-sol", messages=MESSAGES)
         assert await harness.rows() == []
     async with running_harness(FAST_SIMULATOR) as harness, harness.client() as client:
-        await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        await client.chat.completions.create(model="gpt-5.6-sol", messages=MESSAGES)
 
 
 async def test_every_policy_dimension_is_filled(harness: Harness) -> None:
     async with harness.client("team-support") as client:
         await client.chat.completions.create(
-            model="gpt-35-turbo", messages=MESSAGES, extra_headers={"x-user-id": "carol"}
+            model="gpt-5.6-terra", messages=MESSAGES, extra_headers={"x-user-id": "carol"}
         )
     rows = await harness.rows()
     assert {row.name for row in rows} == set(TOKEN_METRICS)
@@ -220,14 +220,14 @@ async def test_every_policy_dimension_is_filled(harness: Harness) -> None:
             "User ID": "carol",
             "API ID": "inference-api",
             "Streamed": "False",
-            "Deployment": "gpt-35-turbo",
+            "Deployment": "gpt-5.6-terra",
         }
 
 
 async def test_calls_across_a_minute_boundary_make_two_rows(harness: Harness) -> None:
     async with harness.client() as client:
         for _ in range(2):
-            await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+            await client.chat.completions.create(model="gpt-5.6-sol", messages=MESSAGES)
             harness.clock.now += timedelta(seconds=55)  # 12:00:10 → 12:01:05
     total_rows = _by_name(await harness.rows())["Total Tokens"]
     assert [(row.minute.minute, row.count) for row in total_rows] == [(0, 1), (1, 1)]
@@ -235,10 +235,10 @@ async def test_calls_across_a_minute_boundary_make_two_rows(harness: Harness) ->
 
 async def test_periodic_flush_sends_closed_minutes_only(harness: Harness) -> None:
     async with harness.client() as client:
-        await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        await client.chat.completions.create(model="gpt-5.6-sol", messages=MESSAGES)
         assert await harness.pair.exporter.flush_closed() == 0  # the minute is still open
         harness.clock.now += timedelta(minutes=1)
-        await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        await client.chat.completions.create(model="gpt-5.6-sol", messages=MESSAGES)
     assert await harness.pair.exporter.flush_closed() >= 3
     assert {row.minute.minute for row in harness.sink.rows} == {0}
 
@@ -248,7 +248,7 @@ async def test_a_stream_is_estimated_even_when_it_carries_usage(harness: Harness
     # the usage chunk is not read. The simulator's usage chunk says 999 completion tokens here.
     async with harness.client() as client:
         stream = await client.chat.completions.create(
-            model="gpt-4o",
+            model="gpt-5.6-sol",
             messages=MESSAGES,
             stream=True,
             stream_options={"include_usage": True},
@@ -258,7 +258,7 @@ async def test_a_stream_is_estimated_even_when_it_carries_usage(harness: Harness
     [usage] = [chunk.usage for chunk in chunks if chunk.usage is not None]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     grouped = _by_name(await harness.rows())
-    encoding = encoding_name_for_model("gpt-4o")
+    encoding = encoding_name_for_model("gpt-5.6-sol")
     assert grouped["Prompt Tokens"][0].total == count_chat_prompt_tokens(MESSAGES, encoding)
     assert grouped["Completion Tokens"][0].total == count_text_tokens(text, encoding)
     assert usage.completion_tokens == 40
@@ -267,13 +267,13 @@ async def test_a_stream_is_estimated_even_when_it_carries_usage(harness: Harness
 
 async def test_stream_without_usage_is_estimated_and_marked(harness: Harness) -> None:
     async with harness.client() as client:
-        truth = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
-        stream = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+        truth = await client.chat.completions.create(model="gpt-5.6-sol", messages=MESSAGES)
+        stream = await client.chat.completions.create(model="gpt-5.6-sol", messages=MESSAGES, stream=True)
         streamed_text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert truth.usage is not None and streamed_text
     rows = await harness.rows()
     estimated = _by_name([row for row in rows if row.properties["Streamed"] == "True"])
-    prompt = count_chat_prompt_tokens(MESSAGES, encoding_name_for_model("gpt-4o"))
+    prompt = count_chat_prompt_tokens(MESSAGES, encoding_name_for_model("gpt-5.6-sol"))
     assert estimated["Prompt Tokens"][0].total == prompt == truth.usage.prompt_tokens
     # The simulator answers the same prompt with the same text, so the counted completion matches.
     assert estimated["Completion Tokens"][0].total == pytest.approx(truth.usage.completion_tokens, rel=0.05)
@@ -288,10 +288,10 @@ async def test_a_stream_cut_by_the_backend_still_emits_an_estimate() -> None:
         harness.client() as client,
     ):
         full = await client.chat.completions.create(
-            model="gpt-4o", messages=MESSAGES, extra_headers={"x-sim-completion-tokens": "100"}
+            model="gpt-5.6-sol", messages=MESSAGES, extra_headers={"x-sim-completion-tokens": "100"}
         )
         stream = await client.chat.completions.create(
-            model="gpt-4o",
+            model="gpt-5.6-sol",
             messages=MESSAGES,
             stream=True,
             stream_options={"include_usage": True},
@@ -310,7 +310,7 @@ async def test_a_stream_cut_by_the_backend_still_emits_an_estimate() -> None:
 async def test_client_gone_mid_stream_emits_what_passed() -> None:
     slow = {"latency_ms": 0.0, "time_to_first_token_ms": 0.0, "tokens_per_second": 200.0}
     async with running_harness(slow) as harness:
-        url = f"{harness.pair.inference_url}/openai/deployments/gpt-4o/chat/completions"
+        url = f"{harness.pair.inference_url}/openai/deployments/gpt-5.6-sol/chat/completions"
         headers = {"api-key": harness.pair.keys["team-batch"], "x-sim-completion-tokens": "400"}
         body = {"messages": MESSAGES, "stream": True, "max_tokens": 400}
         async with aiohttp.ClientSession() as http:
@@ -332,7 +332,7 @@ async def test_client_gone_mid_stream_emits_what_passed() -> None:
 
 
 async def test_failed_calls_emit_nothing(harness: Harness) -> None:
-    url = f"{harness.pair.inference_url}/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+    url = f"{harness.pair.inference_url}/openai/deployments/gpt-5.6-sol/chat/completions?api-version=2024-10-21"
     async with aiohttp.ClientSession() as http:
         for fault in ("429", "500"):
             headers = {"api-key": harness.pair.keys["team-research"], "x-sim-fault": fault}
@@ -343,7 +343,7 @@ async def test_failed_calls_emit_nothing(harness: Harness) -> None:
 
 async def test_admin_endpoint_flushes_the_open_minute(harness: Harness) -> None:
     async with harness.client() as client:
-        await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        await client.chat.completions.create(model="gpt-5.6-sol", messages=MESSAGES)
     assert harness.sink.rows == []
     async with (
         aiohttp.ClientSession() as http,
@@ -509,7 +509,7 @@ async def test_cli_serves_and_flushes_metrics_on_sigterm(
             max_retries=0,
         )
         async with client:
-            completion = await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+            completion = await client.chat.completions.create(model="gpt-5.6-luna", messages=MESSAGES)
         assert completion.usage is not None
         assert track.envelopes == []  # the minute is open and 60 s have not passed
         process.send_signal(signal.SIGTERM)
@@ -565,7 +565,7 @@ async def test_metrics_land_in_the_monitor_stand_in_as_app_metrics(tmp_path: Pat
             )
             async with client:
                 completion = await client.chat.completions.create(
-                    model="gpt-4o", messages=MESSAGES, extra_headers={"x-user-id": "dana"}
+                    model="gpt-5.6-sol", messages=MESSAGES, extra_headers={"x-user-id": "dana"}
                 )
             assert await pair.exporter.flush_all() >= 3
         finally:
@@ -580,4 +580,4 @@ async def test_metrics_land_in_the_monitor_stand_in_as_app_metrics(tmp_path: Pat
     [(total, count, properties)] = result.rows
     assert (total, count) == (completion.usage.total_tokens, 1)
     dimensions = json.loads(properties) if isinstance(properties, str) else properties
-    assert dimensions["User ID"] == "dana" and dimensions["Deployment"] == "gpt-4o"
+    assert dimensions["User ID"] == "dana" and dimensions["Deployment"] == "gpt-5.6-sol"

@@ -48,7 +48,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def _chat_url(pair: GatewayPair, deployment: str = "gpt-4o-mini") -> str:
+def _chat_url(pair: GatewayPair, deployment: str = "gpt-5.6-luna") -> str:
     return f"{pair.inference_url}/openai/deployments/{deployment}/chat/completions"
 
 
@@ -110,9 +110,9 @@ async def test_every_key_location_is_accepted(
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", "/other-api/deployments/gpt-4o/chat/completions"),
-        ("GET", "/inference/openai/deployments/gpt-4o/chat/completions"),
-        ("POST", "/inference/openai/deployments/gpt-4o/images/generations"),
+        ("POST", "/other-api/deployments/gpt-5.6-sol/chat/completions"),
+        ("GET", "/inference/openai/deployments/gpt-5.6-sol/chat/completions"),
+        ("POST", "/inference/openai/deployments/gpt-5.6-sol/images/generations"),
     ],
 )
 async def test_unknown_paths_are_apim_404s(
@@ -134,7 +134,7 @@ async def test_openai_sdk_through_the_gateway(pair: GatewayPair) -> None:
             max_retries=0,
         )
         with client:
-            return client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+            return client.chat.completions.create(model="gpt-5.6-sol", messages=MESSAGES)
 
     completion = await asyncio.to_thread(call)
     assert completion.choices[0].message.content
@@ -145,7 +145,7 @@ async def test_openai_sdk_through_the_gateway(pair: GatewayPair) -> None:
 
 
 async def test_raw_http_like_the_lab_notebook(pair: GatewayPair, http: aiohttp.ClientSession) -> None:
-    url = f"{_chat_url(pair, 'gpt-35-turbo')}?api-version={pair.config.api_version}"
+    url = f"{_chat_url(pair, 'gpt-5.6-terra')}?api-version={pair.config.api_version}"
     headers = {"api-key": _key(pair), "x-user-id": "alice", "x-sim-completion-tokens": "7"}
     async with http.post(url, headers=headers, json={"messages": MESSAGES, "max_tokens": 50}) as response:
         assert response.status == 200
@@ -170,7 +170,7 @@ async def test_the_sdk_sees_backend_errors_as_the_backend_sent_them(pair: Gatewa
     async with client:
         with pytest.raises(openai.InternalServerError):
             await client.chat.completions.create(
-                model="gpt-4o",
+                model="gpt-5.6-sol",
                 messages=MESSAGES,
                 extra_headers={"x-sim-fault": "500"},
             )
@@ -180,7 +180,7 @@ async def test_v1_route_is_not_an_operation_of_the_api(pair: GatewayPair, http: 
     """policy.xml's Deployment dimension reads MatchedParameters["deployment-id"], which the v1 path has
     not, so the API offers only the deployments paths; an unmatched operation is APIM's 404."""
     url = f"{pair.inference_url}/openai/v1/chat/completions"
-    body = {"model": "gpt-4o", "messages": MESSAGES}
+    body = {"model": "gpt-5.6-sol", "messages": MESSAGES}
     async with http.post(url, headers={"api-key": _key(pair)}, json=body) as response:
         assert response.status == 404
         payload = await response.json()
@@ -196,7 +196,7 @@ async def test_stream_chunks_reach_the_client_before_the_backend_finishes() -> N
         async with client:
             started = time.monotonic()
             stream = await client.chat.completions.create(
-                model="gpt-4o",
+                model="gpt-5.6-sol",
                 messages=MESSAGES,
                 stream=True,
                 max_tokens=400,
@@ -220,7 +220,7 @@ async def test_a_stream_cut_by_the_backend_is_cut_for_the_client(pair: GatewayPa
     client = _sdk(pair)
     async with client:
         stream = await client.chat.completions.create(
-            model="gpt-4o",
+            model="gpt-5.6-sol",
             messages=MESSAGES,
             stream=True,
             extra_headers={"x-sim-fault": "truncate", "x-sim-completion-tokens": "50"},
@@ -254,7 +254,7 @@ async def test_forwarded_request_is_what_apim_sends(pair: GatewayPair, http: aio
     config = dataclasses.replace(pair.config, backends={backend_id: echo.url})
     gateway = await start_gateway(config)
     try:
-        url = f"{gateway.url}/inference/openai/deployments/gpt-4o/chat/completions"
+        url = f"{gateway.url}/inference/openai/deployments/gpt-5.6-sol/chat/completions"
         params = {"api-version": "2024-10-21", "api-key": _key(pair), "extra": "1"}
         headers = {"x-user-id": "bob", "x-sim-fault": "none", "Ocp-Apim-Subscription-Key": _key(pair)}
         async with http.post(url, params=params, headers=headers, json={"messages": MESSAGES}) as response:
@@ -264,7 +264,7 @@ async def test_forwarded_request_is_what_apim_sends(pair: GatewayPair, http: aio
     finally:
         await gateway.stop()
         await echo.stop()
-    assert seen["path"] == "/openai/deployments/gpt-4o/chat/completions"
+    assert seen["path"] == "/openai/deployments/gpt-5.6-sol/chat/completions"
     assert seen["query"] == {"api-version": "2024-10-21", "extra": "1"}
     forwarded = seen["headers"]
     assert forwarded["authorization"] == f"Bearer {config.managed_identity_token}"

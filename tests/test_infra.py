@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from shared.config import HOST_SETTINGS, SETTINGS
+from shared.cost_query import QUERY_FILES
 from standins.gateway.operations import API_ID, API_PATH, OPERATIONS
 from tests.infra_bicep import (
     INFRA,
@@ -25,6 +26,7 @@ from tests.infra_bicep import (
     accessor_path,
     app_module,
     bicep_files,
+    evaluate,
     function_call,
     identifier,
     parse,
@@ -323,6 +325,91 @@ def test_model_deployments_cover_the_personas_and_the_price_table() -> None:
             assert (local["model"], local["model_version"]) == (deployment["model"], deployment["version"])
 
 
+# --- azd parameters ------------------------------------------------------------------------------
+
+# The principal types azd puts in AZURE_PRINCIPAL_TYPE (Azure/azure-dev
+# cli/azd/pkg/infra/provisioning/current_principal_id_provider.go: UserType, ServicePrincipalType).
+AZD_PRINCIPAL_TYPES = {"User", "ServicePrincipal"}
+
+
+def test_principal_type_is_mapped_from_azd() -> None:
+    """Without the mapping principalType stays 'User', and azd signed in as a service principal fails
+    every developer role assignment with UnmatchedPrincipalType."""
+    parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    assert "principalType" in parameters, "main.parameters.json does not map principalType"
+    value = parameters["principalType"]["value"]
+    mapping = re.fullmatch(r"\$\{AZURE_PRINCIPAL_TYPE(?:=(?P<default>[A-Za-z]+))?\}", value)
+    assert mapping, f"principalType is {value!r}, not azd's AZURE_PRINCIPAL_TYPE"
+    decorators = {d["type"]: d.get("argument") for d in main()["parameters"]["principalType"]["decorators"]}
+    allowed = set(decorators["allowed"])
+    assert allowed >= AZD_PRINCIPAL_TYPES, f"@allowed {sorted(allowed)} misses a type azd sets"
+    assert mapping.group("default") is None or mapping.group("default") in allowed
+    developer = resource_body(main()["modules"]["developerRoles"])
+    assert developer["params"]["principalType"] == "principalType", "the developer's roles ignore the mapped type"
+
+
+# --- metrics schema ------------------------------------------------------------------------------
+
+MONITORING_READER_ROLE_ID = "43d0d8ad-25c7-4714-9337-8ba259a9fe05"  # built-in-roles/monitor.md: */read
+
+
+def test_metrics_schema_choices_are_the_ones_the_code_queries() -> None:
+    decorators = {d["type"]: d.get("argument") for d in main()["parameters"]["costMetricsSchema"]["decorators"]}
+    assert set(decorators["allowed"]) == set(QUERY_FILES)
+    # chosen with `azd env set COST_METRICS_SCHEMA ...`, the setting's own name
+    parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    default = {s.name: s.default for s in SETTINGS}["COST_METRICS_SCHEMA"]
+    assert parameters["costMetricsSchema"]["value"] == f"${{COST_METRICS_SCHEMA={default}}}"
+
+
+@pytest.mark.parametrize(
+    ("schema", "resource_id", "reads_component"),
+    [
+        ("AppMetrics", "", False),  # the workspace: Log Analytics Reader there is enough
+        ("customMetrics", ("monitoring", "outputs", "applicationInsightsId"), True),
+    ],
+)
+def test_metrics_schema_sets_the_query_settings_and_the_component_role(
+    schema: str, resource_id: Any, reads_component: bool
+) -> None:
+    """customMetrics is queried on the Application Insights component (query_resource): the app
+    needs its resource id and read on the component; AppMetrics needs neither."""
+    template = main()
+    mode = {"costMetricsSchema": schema}
+    settings = {entry["name"]: evaluate(template, entry["value"], mode) for entry in main_app_settings()}
+    assert settings["COST_METRICS_SCHEMA"] == schema
+    assert settings["COST_METRICS_RESOURCE_ID"] == resource_id
+    assert "applicationInsightsId" in parse(INFRA / "app" / "monitoring.bicep")["outputs"]
+    for module in ("appRoles", "developerRoles"):
+        params = resource_body(template["modules"][module])["params"]
+        assert evaluate(template, params["queriesApplicationInsights"], mode) is reads_component, module
+    rbac = app_module("rbac")
+    reads = rbac["resources"]["readsApplicationInsights"]
+    assert reads["config"]["condition"] == "queriesApplicationInsights"
+    assert rbac["parameters"]["queriesApplicationInsights"]["default"] is False
+    body = resource_body(reads)
+    assert body["scope"] == "applicationInsights"
+    role = function_call(body["properties"]["roleDefinitionId"], "subscription_resource_id")
+    assert role is not None and rbac["variables"][role["resource_name_1"]]["value"] == MONITORING_READER_ROLE_ID
+
+
+# --- deployment order ----------------------------------------------------------------------------
+
+
+def _refers_to(node: Any, name: str) -> bool:
+    return any(accessor_path(value)[:1] == [name] for value in walk(node) if accessor_path(value))
+
+
+def test_function_app_is_created_after_its_role_assignments() -> None:
+    """Key Vault references resolve (and the host reaches its storage) with the app's identity as
+    soon as the app exists; created in parallel with its roles, the first resolution fails."""
+    modules = main()["modules"]
+    api = resource_body(modules["api"])
+    waits = "appRoles" in api.get("dependsOn", []) or _refers_to(api["params"], "appRoles")
+    assert waits, "module api neither depends on appRoles nor uses one of its outputs"
+    assert not _refers_to(resource_body(modules["appRoles"]), "api"), "appRoles must not wait for api (cycle)"
+
+
 # --- outputs and roles ---------------------------------------------------------------------------
 
 
@@ -349,13 +436,81 @@ def test_role_assignments_use_named_role_ids_and_guid_names() -> None:
             body = resource_body(resource)
             guid = function_call(body["name"], "guid")
             assert guid is not None, f"{path.name}:{name} name is not guid(...)"
-            role_var = body["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
-            assert role_var in template["variables"], f"{path.name}:{name}: role id not a named variable"
-            assert re.fullmatch(r"[0-9a-f-]{36}", template["variables"][role_var]["value"])
+            role = body["properties"]["roleDefinitionId"]
+            if isinstance(role, str):  # a custom role's definition id, handed in as a parameter
+                role_var = role
+                assert role_var in template["parameters"], f"{path.name}:{name}: role id {role_var!r} not a parameter"
+            else:  # a built-in role, by its id in a named variable
+                call = function_call(role, "subscription_resource_id")
+                assert call is not None, f"{path.name}:{name}: roleDefinitionId is not subscriptionResourceId(...)"
+                role_var = call["resource_name_1"]
+                assert role_var in template["variables"], f"{path.name}:{name}: role id not a named variable"
+                assert re.fullmatch(r"[0-9a-f-]{36}", template["variables"][role_var]["value"])
             scope = accessor_path(guid["base_string"])
             assert scope == [body["scope"], "id"], f"{path.name}:{name}: guid must start with its scope"
             assert guid["extra_string_2"] == role_var
     assert found >= 8
+
+
+# Built-in roles broader than anything the app does (MicrosoftDocs/azure-docs
+# articles/role-based-access-control/built-in-roles/privileged.md, integration.md).
+BROAD_ROLE_IDS = {
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
+    "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+    "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
+    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
+    "f58310d9-a9f6-439a-9e8d-f62e7b41a168": "Role Based Access Control Administrator",
+    "09976791-48a7-449e-bb21-39d1a415f350": "Communication and Email Service Owner",  # also ListKeys, RegenerateKey
+}
+# What Microsoft documents for a custom role that sends email through Communication Services with
+# Entra ID (MicrosoftDocs/azure-docs articles/communication-services/quickstarts/email/send-email-smtp/
+# includes/smtp-authentication-customrole.md, ms.date 2025-03-18). Nothing else: no key access.
+DOCUMENTED_SEND_ACTIONS = [
+    "Microsoft.Communication/CommunicationServices/Read",
+    "Microsoft.Communication/CommunicationServices/Write",
+    "Microsoft.Communication/EmailServices/write",
+]
+
+
+def test_no_broad_built_in_role_is_used() -> None:
+    for path in bicep_files():
+        text = path.read_text(encoding="utf-8").lower()
+        used = [role for role_id, role in BROAD_ROLE_IDS.items() if role_id in text]
+        assert not used, f"{path.name} uses {used}"
+
+
+def _is_resource_group_id(node: Any) -> bool:
+    """`resourceGroup().id`."""
+    operands = node.get("operator", {}).get("operands", {}) if isinstance(node, dict) else {}
+    return function_call(operands.get("operand_1"), "resource_group") is not None and operands.get("operand_2") == "id"
+
+
+def test_email_is_sent_with_a_custom_role_holding_only_the_send_actions() -> None:
+    communication = app_module("communication")
+    [(name, resource)] = resources_of_type(communication, "Microsoft.Authorization/roleDefinitions").items()
+    body = resource_body(resource)
+    guid = function_call(body["name"], "guid")
+    assert guid is not None and _is_resource_group_id(guid["base_string"])
+    properties = body["properties"]
+    assert properties["type"] == "CustomRole"
+    [scope] = properties["assignableScopes"]
+    assert _is_resource_group_id(scope), "assignable in this resource group only"
+    [permission] = properties["permissions"]
+    actions = communication["variables"][permission["actions"]]["value"]
+    assert actions == DOCUMENTED_SEND_ACTIONS
+    assert permission["notActions"] == permission["dataActions"] == permission["notDataActions"] == []
+    assert "uniqueString(resourceGroup().id)" in properties["roleName"], "role names are unique per tenant"
+    # communication.bicep hands its id to both role modules; rbac.bicep assigns it on the Communication Service
+    output = function_call(communication["outputs"]["emailSenderRoleDefinitionId"]["value"], "subscription_resource_id")
+    assert output is not None and accessor_path(output["resource_name_1"]) == [name, "name"]
+    for module in ("appRoles", "developerRoles"):
+        params = resource_body(main()["modules"][module])["params"]
+        assert accessor_path(params["emailSenderRoleDefinitionId"]) == [
+            "communication", "outputs", "emailSenderRoleDefinitionId"
+        ], module
+    sends = resource_body(app_module("rbac")["resources"]["sendsEmail"])
+    assert sends["scope"] == "communicationService"
+    assert sends["properties"]["roleDefinitionId"] == "emailSenderRoleDefinitionId"
 
 
 def test_storage_is_identity_only() -> None:

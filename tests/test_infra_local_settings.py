@@ -47,6 +47,15 @@ def test_every_azd_output_the_tool_reads_is_a_main_bicep_output() -> None:
     assert set(tool.parse_env(AZD_ENV)) <= outputs
 
 
+def test_the_metrics_schema_chosen_at_provision_time_reaches_local_settings() -> None:
+    component = "/subscriptions/s/resourceGroups/rg-x/providers/Microsoft.Insights/components/appi-abc"
+    env = AZD_ENV + f'COST_METRICS_SCHEMA="customMetrics"\nCOST_METRICS_RESOURCE_ID="{component}"\n'
+    assert set(tool.parse_env(env)) <= set(parse(ROOT / "infra" / "main.bicep")["outputs"])
+    written = tool.build_settings(tool.parse_env(env), read_secret=lambda vault, name: "k")["Values"]
+    settings = load_settings(written)
+    assert (settings.cost_metrics_schema, settings.cost_metrics_resource_id) == ("customMetrics", component)
+
+
 def test_secret_names_follow_the_bicep_rule() -> None:
     assert tool.secret_name("TRAFFIC_KEY_TEAM_BATCH") == "traffic-key-team-batch"
 

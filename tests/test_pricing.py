@@ -51,7 +51,7 @@ def _prices(table: PriceTable, model: str, at: datetime) -> Any:
 
 
 def test_shipped_table_has_the_list_prices_per_million_tokens(table: PriceTable) -> None:
-    assert table.version == "2026-11-01.1"
+    assert table.version == "2026-11-30.1"
     assert table.file_format == "native"
     expected = {  # model: (input, cached_input, output) USD per 1M tokens
         "gpt-4o-mini": ("0.15", "0.075", "0.60"),
@@ -70,6 +70,31 @@ def test_shipped_table_has_the_list_prices_per_million_tokens(table: PriceTable)
     assert not _prices(table, "gpt-35-turbo", JUN_2025).has_cached_input_price
     note = json.loads(SHIPPED_TABLE.read_text())["note"]
     assert "list prices" in note.lower() and "agreement" in note
+
+
+@pytest.mark.parametrize(
+    ("model", "input_price", "cached_price", "output_price"),
+    [  # Global Standard, USD per 1M: LiteLLM 1.110.2 azure/gpt-5.6-* (the entries' notes say so)
+        ("gpt-5.6-luna", "0.20", "0.02", "1.20"),
+        ("gpt-5.6-terra", "2.00", "0.20", "12.00"),
+        ("gpt-5.6-sol", "4.00", "0.40", "20.00"),
+    ],
+)
+def test_shipped_table_prices_the_deployed_models_from_their_launch(
+    table: PriceTable, model: str, input_price: str, cached_price: str, output_price: str
+) -> None:
+    launch = datetime(2026, 7, 9, tzinfo=UTC)
+    assert table.prices_for(model, launch - timedelta(hours=1)) is None
+    for name in (model, f"{model}-2026-07-09"):  # the deployment's name or the response's model
+        prices = _prices(table, name, launch)
+        assert prices.model == model
+        assert (
+            prices.input_price_per_million_tokens,
+            prices.cached_input_price_per_million_tokens,
+            prices.output_price_per_million_tokens,
+        ) == (Decimal(input_price), Decimal(cached_price), Decimal(output_price))
+    [period] = json.loads(SHIPPED_TABLE.read_text())["models"][model]
+    assert "LiteLLM 1.110.2" in period["note"] and "Global Standard" in period["note"]
 
 
 def test_importing_pricing_does_not_import_pandas() -> None:

@@ -40,9 +40,15 @@ MESSAGES: list[ChatCompletionMessageParam] = [
 ]
 
 
+# The shipped deployments are all gpt-5.6 models (o200k_base, prompt caching); this retired
+# gpt-35-turbo keeps the simulator's cl100k_base, no-caching path under test.
+LEGACY_DEPLOYMENT = {"gpt-35-turbo": {"model": "gpt-35-turbo", "model_version": "0125"}}
+
+
 def fast_config(**simulator: Any) -> SimulatorConfig:
-    """The shipped config, minus waiting: tests exercise behaviour, not wall-clock pacing."""
-    config = load_simulator_config(STACK_CONFIG)
+    """The shipped config plus LEGACY_DEPLOYMENT, minus waiting: tests exercise behaviour, not pacing."""
+    raw = json.loads(STACK_CONFIG.read_text(encoding="utf-8"))
+    config = simulator_config_from_mapping({**raw, "deployments": {**raw["deployments"], **LEGACY_DEPLOYMENT}})
     faults = dataclasses.replace(config.faults, stall_seconds=5.0)
     fast = {
         "latency_ms": 0,
@@ -93,7 +99,7 @@ def long_messages(topic: str, words: int = 1500) -> list[ChatCompletionMessagePa
 @pytest.mark.parametrize(
     ("deployment", "encoding", "model"),
     [
-        ("gpt-4o", "o200k_base", "gpt-4o-2024-11-20"),
+        ("gpt-5.6-sol", "o200k_base", "gpt-5.6-sol-2026-07-09"),
         ("gpt-35-turbo", "cl100k_base", "gpt-35-turbo"),
     ],
 )
@@ -127,12 +133,12 @@ async def test_v1_client_takes_deployment_from_model_and_replies_deterministical
     v1: openai.AsyncOpenAI,
 ) -> None:
     client = v1
-    first = await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
-    again = await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    first = await client.chat.completions.create(model="gpt-5.6-luna", messages=MESSAGES)
+    again = await client.chat.completions.create(model="gpt-5.6-luna", messages=MESSAGES)
     other = await client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "Something else entirely"}]
+        model="gpt-5.6-luna", messages=[{"role": "user", "content": "Something else entirely"}]
     )
-    assert first.model == "gpt-4o-mini-2024-07-18"
+    assert first.model == "gpt-5.6-luna-2026-07-09"
     assert first.choices[0].message.content == again.choices[0].message.content
     assert first.choices[0].message.content != other.choices[0].message.content
     assert first.usage is not None
@@ -143,7 +149,7 @@ async def test_v1_client_takes_deployment_from_model_and_replies_deterministical
 
 async def test_stream_with_include_usage_ends_with_one_usage_chunk(azure: openai.AsyncAzureOpenAI) -> None:
     stream = await azure.chat.completions.create(
-        model="gpt-4o",
+        model="gpt-5.6-sol",
         messages=MESSAGES,
         stream=True,
         stream_options={"include_usage": True},
@@ -165,7 +171,7 @@ async def test_stream_with_include_usage_ends_with_one_usage_chunk(azure: openai
 
 
 async def test_stream_without_include_usage_has_no_usage_anywhere(simulator: RunningServer) -> None:
-    url = f"{simulator.url}/openai/deployments/gpt-4o-mini/chat/completions?api-version={API_VERSION}"
+    url = f"{simulator.url}/openai/deployments/gpt-5.6-luna/chat/completions?api-version={API_VERSION}"
     async with (
         aiohttp.ClientSession() as session,
         session.post(url, json={"messages": MESSAGES, "stream": True}, headers={"api-key": "x"}) as response,
@@ -186,7 +192,7 @@ async def test_token_limit_caps_reply_with_finish_reason_length(
     azure: openai.AsyncAzureOpenAI, limit_param: str
 ) -> None:
     completion = await azure.chat.completions.create(
-        model="gpt-4o",
+        model="gpt-5.6-sol",
         messages=MESSAGES,
         extra_headers={COMPLETION_TOKENS_HEADER: "50"},
         extra_body={limit_param: 7},
@@ -205,17 +211,17 @@ async def test_repeated_long_prefix_reports_cached_tokens_like_azure(azure: open
         assert completion.usage is not None and completion.usage.prompt_tokens_details is not None
         return completion.usage.prompt_tokens_details.cached_tokens or 0, completion.usage.prompt_tokens
 
-    first, prompt_tokens = await cached_tokens("gpt-4o", prompt)
+    first, prompt_tokens = await cached_tokens("gpt-5.6-sol", prompt)
     assert prompt_tokens >= 1200
-    second, _ = await cached_tokens("gpt-4o", prompt)
+    second, _ = await cached_tokens("gpt-5.6-sol", prompt)
     follow_up: list[ChatCompletionMessageParam] = [
         *prompt,
         {"role": "assistant", "content": "Nothing."},
         {"role": "user", "content": "Sure?"},
     ]
-    extended, extended_prompt_tokens = await cached_tokens("gpt-4o", follow_up)
-    unrelated, _ = await cached_tokens("gpt-4o", long_messages("invoice"))
-    other_deployment, _ = await cached_tokens("gpt-4o-mini", prompt)
+    extended, extended_prompt_tokens = await cached_tokens("gpt-5.6-sol", follow_up)
+    unrelated, _ = await cached_tokens("gpt-5.6-sol", long_messages("invoice"))
+    other_deployment, _ = await cached_tokens("gpt-5.6-luna", prompt)
     no_caching_model = [await cached_tokens("gpt-35-turbo", prompt) for _ in range(2)]
 
     assert first == 0
@@ -230,7 +236,7 @@ async def test_repeated_long_prefix_reports_cached_tokens_like_azure(azure: open
 async def test_forced_429_carries_retry_after_and_azure_body(azure: openai.AsyncAzureOpenAI) -> None:
     with pytest.raises(openai.RateLimitError) as caught:
         await azure.chat.completions.create(
-            model="gpt-4o", messages=MESSAGES, extra_headers={FAULT_HEADER: "429"}
+            model="gpt-5.6-sol", messages=MESSAGES, extra_headers={FAULT_HEADER: "429"}
         )
     assert caught.value.status_code == 429
     assert int(caught.value.response.headers["retry-after"]) == 1
@@ -240,14 +246,14 @@ async def test_forced_429_carries_retry_after_and_azure_body(azure: openai.Async
 async def test_forced_500_is_a_server_error(v1: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.InternalServerError) as caught:
         await v1.chat.completions.create(
-            model="gpt-4o", messages=MESSAGES, extra_headers={FAULT_HEADER: "500"}
+            model="gpt-5.6-sol", messages=MESSAGES, extra_headers={FAULT_HEADER: "500"}
         )
     assert caught.value.status_code == 500
 
 
 async def test_truncated_stream_breaks_without_done_or_usage(azure: openai.AsyncAzureOpenAI) -> None:
     stream = await azure.chat.completions.create(
-        model="gpt-4o",
+        model="gpt-5.6-sol",
         messages=MESSAGES,
         stream=True,
         stream_options={"include_usage": True},
@@ -265,7 +271,7 @@ async def test_truncated_stream_breaks_without_done_or_usage(azure: openai.Async
 async def test_truncated_json_reply_is_a_connection_error(azure: openai.AsyncAzureOpenAI) -> None:
     with pytest.raises(openai.APIConnectionError):
         await azure.chat.completions.create(
-            model="gpt-4o", messages=MESSAGES, extra_headers={FAULT_HEADER: "truncate"}
+            model="gpt-5.6-sol", messages=MESSAGES, extra_headers={FAULT_HEADER: "truncate"}
         )
 
 
@@ -273,7 +279,7 @@ async def test_stalled_stream_times_out_on_the_client(simulator: RunningServer) 
     received: list[Any] = []
     async with azure_client(simulator, timeout=openai.Timeout(5.0, read=0.5)) as client:
         stream = await client.chat.completions.create(
-            model="gpt-4o",
+            model="gpt-5.6-sol",
             messages=MESSAGES,
             stream=True,
             extra_headers={FAULT_HEADER: "stall", COMPLETION_TOKENS_HEADER: "100"},
@@ -292,7 +298,7 @@ async def test_server_stops_promptly_while_a_response_is_stalled() -> None:
     async with azure_client(server, timeout=60.0) as client:
         call = asyncio.create_task(
             client.chat.completions.create(
-                model="gpt-4o", messages=MESSAGES, extra_headers={FAULT_HEADER: "stall"}
+                model="gpt-5.6-sol", messages=MESSAGES, extra_headers={FAULT_HEADER: "stall"}
             )
         )
         await asyncio.sleep(0.3)
@@ -314,7 +320,7 @@ async def test_configured_fault_rates_are_seeded_and_can_be_shielded() -> None:
         try:
             async with aiohttp.ClientSession() as session:
                 for _ in range(16):
-                    body = {"model": "gpt-4o", "messages": MESSAGES, "max_tokens": 2}
+                    body = {"model": "gpt-5.6-sol", "messages": MESSAGES, "max_tokens": 2}
                     async with session.post(url, json=body, headers=headers) as response:
                         statuses.append(response.status)
         finally:
@@ -337,18 +343,18 @@ async def test_configured_fault_rates_are_seeded_and_can_be_shielded() -> None:
             404,
             "DeploymentNotFound",
         ),
-        (f"/openai/deployments/gpt-4o/chat/completions?api-version={API_VERSION}", {}, 401, "401"),
+        (f"/openai/deployments/gpt-5.6-sol/chat/completions?api-version={API_VERSION}", {}, 401, "401"),
         (
-            f"/openai/deployments/gpt-4o/chat/completions?api-version={API_VERSION}",
+            f"/openai/deployments/gpt-5.6-sol/chat/completions?api-version={API_VERSION}",
             {"Authorization": "Bearer "},
             401,
             "401",
         ),
         # Azure answers a missing api-version with 404 "Resource not found", not 400.
-        ("/openai/deployments/gpt-4o/chat/completions", {"api-key": "x"}, 404, "404"),
+        ("/openai/deployments/gpt-5.6-sol/chat/completions", {"api-key": "x"}, 404, "404"),
         ("/openai/v1/chat/completions", {"api-key": "x"}, 400, None),  # no model in the body
         (
-            f"/openai/deployments/gpt-4o/chat/completions?api-version={API_VERSION}",
+            f"/openai/deployments/gpt-5.6-sol/chat/completions?api-version={API_VERSION}",
             {"api-key": "x", FAULT_HEADER: "boom"},
             400,
             None,
@@ -379,7 +385,7 @@ async def test_bearer_token_is_accepted(simulator: RunningServer) -> None:
     async with openai.AsyncAzureOpenAI(
         azure_endpoint=simulator.url, azure_ad_token="managed-identity-token", api_version=API_VERSION
     ) as client:
-        completion = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=3)
+        completion = await client.chat.completions.create(model="gpt-5.6-sol", messages=MESSAGES, max_tokens=3)
     assert completion.usage is not None and completion.usage.completion_tokens == 3
 
 
@@ -388,7 +394,7 @@ async def test_streams_are_paced_by_time_to_first_token_and_tokens_per_second() 
     try:
         async with azure_client(server) as client:
             stream = await client.chat.completions.create(
-                model="gpt-4o",
+                model="gpt-5.6-sol",
                 messages=MESSAGES,
                 stream=True,
                 extra_headers={COMPLETION_TOKENS_HEADER: "300"},
@@ -424,7 +430,7 @@ def test_prompt_cache_is_bounded_and_forgets_after_ttl() -> None:
 @pytest.mark.parametrize("key_header", ["api-key", "Ocp-Apim-Subscription-Key"])
 async def test_with_local_auth_disabled_a_key_header_is_refused_even_beside_a_bearer_token(key_header: str) -> None:
     server = await start_simulator(fast_config(disable_local_auth=True))
-    url = f"{server.url}/openai/deployments/gpt-4o/chat/completions?api-version={API_VERSION}"
+    url = f"{server.url}/openai/deployments/gpt-5.6-sol/chat/completions?api-version={API_VERSION}"
     try:
         async with aiohttp.ClientSession() as session:
             bearer = {"Authorization": "Bearer entra-token"}
@@ -440,10 +446,13 @@ async def test_with_local_auth_disabled_a_key_header_is_refused_even_beside_a_be
 def test_config_loads_shipped_stack_config_and_rejects_typos() -> None:
     config = load_simulator_config(STACK_CONFIG)
     assert config.disable_local_auth  # as infra/app/ai.bicep's disableLocalAuth
-    assert config.deployments["gpt-35-turbo"].encoding_name == "cl100k_base"
-    assert config.deployments["gpt-4o"].encoding_name == "o200k_base"
-    assert config.deployments["gpt-4o"].prompt_caching
-    assert not config.deployments["gpt-35-turbo"].prompt_caching
+    assert set(config.deployments) == {"gpt-5.6-luna", "gpt-5.6-sol", "gpt-5.6-terra"}
+    for deployment in config.deployments.values():  # the gpt-5 family: o200k_base, prompt caching
+        assert (deployment.encoding_name, deployment.prompt_caching) == ("o200k_base", True), deployment.name
+        assert deployment.response_model == f"{deployment.name}-2026-07-09"
+    legacy = fast_config().deployments["gpt-35-turbo"]
+    assert (legacy.encoding_name, legacy.prompt_caching) == ("cl100k_base", False)
+    assert legacy.response_model == "gpt-35-turbo"  # numbered versions are not appended
     raw = json.loads(STACK_CONFIG.read_text())
     with pytest.raises(ValueError, match="latncy_ms"):
         simulator_config_from_mapping({**raw, "simulator": {**raw["simulator"], "latncy_ms": 5}})
@@ -479,7 +488,7 @@ def test_cli_serves_sync_sdk_and_stops_on_sigterm(
     with openai.AzureOpenAI(
         azure_endpoint=url, azure_ad_token="entra-token", api_version=API_VERSION, max_retries=0
     ) as client:
-        completion = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=4)
+        completion = client.chat.completions.create(model="gpt-5.6-luna", messages=MESSAGES, max_tokens=4)
     assert completion.usage is not None and completion.usage.completion_tokens == 4
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0

@@ -70,11 +70,11 @@ def sample_message() -> EmailMessage:
     usage = []
     for day in range(14):
         at = NOW.replace(hour=9) - timedelta(days=day)
-        usage += [row(at, str(12 + day % 5 * 3), 4_000_000, "team-a", "research-analyst-1", "gpt-4o"),
-                  row(at, str(6 + day % 3), 9_000_000, "team-a", HOSTILE_USER, "gpt-4o-mini"),
-                  row(at, "2", 900_000, "team-b", "support-bot", "gpt-4o-mini")]  # fmt: skip
+        usage += [row(at, str(12 + day % 5 * 3), 4_000_000, "team-a", "research-analyst-1", "gpt-5.6-sol"),
+                  row(at, str(6 + day % 3), 9_000_000, "team-a", HOSTILE_USER, "gpt-5.6-luna"),
+                  row(at, "2", 900_000, "team-b", "support-bot", "gpt-5.6-luna")]  # fmt: skip
     spike_at, unpriced_at = NOW.replace(hour=9, minute=30), NOW.replace(hour=8)
-    usage += [row(spike_at, "38.5", 9_000_000, "team-a", HOSTILE_USER, "gpt-4o"),
+    usage += [row(spike_at, "38.5", 9_000_000, "team-a", HOSTILE_USER, "gpt-5.6-sol"),
               row(unpriced_at, "0", 125_000, "team-b", "support-bot", "summarizer-x", unpriced=True)]  # fmt: skip
     data = AlertData(Ranges(NOW - timedelta(days=30), NOW - timedelta(days=30), NOW, NOW), usage_frame(usage),
                      traffic_frame([]))  # fmt: skip

@@ -2,7 +2,8 @@
 
 Values: every app setting of shared/config.py at its default, overridden by the azd environment
 value of the same name (GATEWAY_URL, LOGS_INGESTION_ENDPOINT, LOGS_INGESTION_RULE_ID,
-LOG_ANALYTICS_WORKSPACE_ID, COST_STATE_TABLE_ENDPOINT, COST_STATE_TABLE); the personas' APIM
+LOG_ANALYTICS_WORKSPACE_ID, COST_METRICS_SCHEMA, COST_METRICS_RESOURCE_ID, COST_STATE_TABLE_ENDPOINT,
+COST_STATE_TABLE); the personas' APIM
 subscription keys are read from the Key Vault with your own sign-in (`az login` / `azd auth login`;
 `azd up` gave you Key Vault Secrets User). The app then calls Azure as you, not as its managed
 identity, so AZURE_CLIENT_ID stays empty. The Functions host's own storage is Azurite

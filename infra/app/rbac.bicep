@@ -11,16 +11,22 @@ param storageAccountName string
 param keyVaultName string
 param communicationServiceName string
 
+@description('Role definition id of the email sender role (communication.bicep): only the actions that send.')
+param emailSenderRoleDefinitionId string
+
 @description('The app identity also runs the Functions host: host storage, deployment package and telemetry.')
 param isFunctionApp bool
 
+@description('The costs timer queries customMetrics on the Application Insights component (COST_METRICS_SCHEMA=customMetrics).')
+param queriesApplicationInsights bool = false
+
 // Built-in roles, by id.
 var logAnalyticsReaderRoleId = '73c42c96-874c-492b-b04d-ab87d138a893'
+var monitoringReaderRoleId = '43d0d8ad-25c7-4714-9337-8ba259a9fe05'
 var monitoringMetricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb'
 var storageTableDataContributorRoleId = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 var storageBlobDataOwnerRoleId = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var keyVaultSecretsUserRoleId = '4633458b-17de-408a-b874-0445c86b69e6'
-var communicationAndEmailServiceOwnerRoleId = '09976791-48a7-449e-bb21-39d1a415f350'
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
   name: logAnalyticsName
@@ -54,6 +60,22 @@ resource readsWorkspace 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: principalId
     principalType: principalType
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', logAnalyticsReaderRoleId)
+  }
+}
+
+// costs timer in customMetrics mode: KQL on the Application Insights component itself
+// (LogsQueryClient.query_resource, POST /v1/{resourceId}/query). A resource-context query needs
+// Microsoft.Insights/logs/<table>/read on the resource, "usually granted from a role that includes
+// */read" (MicrosoftDocs/azure-docs articles/azure-monitor/logs/manage-access.md, "Resource
+// permissions"); Monitoring Reader is */read and nothing that writes
+// (articles/role-based-access-control/built-in-roles/monitor.md). Only in that mode.
+resource readsApplicationInsights 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (queriesApplicationInsights) {
+  name: guid(applicationInsights.id, principalId, monitoringReaderRoleId)
+  scope: applicationInsights
+  properties: {
+    principalId: principalId
+    principalType: principalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringReaderRoleId)
   }
 }
 
@@ -91,14 +113,15 @@ resource readsSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// alerts: sending email through Azure Communication Services with Entra ID.
+// alerts: sending email through Azure Communication Services with Entra ID (the custom email
+// sender role, not Communication and Email Service Owner: that one also hands out the access keys).
 resource sendsEmail 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(communicationService.id, principalId, communicationAndEmailServiceOwnerRoleId)
+  name: guid(communicationService.id, principalId, emailSenderRoleDefinitionId)
   scope: communicationService
   properties: {
     principalId: principalId
     principalType: principalType
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', communicationAndEmailServiceOwnerRoleId)
+    roleDefinitionId: emailSenderRoleDefinitionId
   }
 }
 

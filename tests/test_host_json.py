@@ -1,0 +1,100 @@
+"""host.json: the costs run fits in functionTimeout even when every query runs to its server timeout.
+
+The worst case is measured, not restated: the real query code (shared/cost_query.py,
+shared/alert_data.py) runs against a query API whose every answer takes the query's whole server
+timeout, with the settings' defaults (shared/config.py SETTINGS, which infra/main.bicep sets).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from azure.monitor.query import LogsQueryStatus
+
+from shared.alert_data import TRAFFIC_COLUMNS, USAGE_COLUMNS, AlertDataError, ranges_for, read_alert_data
+from shared.config import SETTINGS
+from shared.cost_query import UsageQuery, UsageQueryError, query_usage
+from tests.infra_bicep import ROOT
+
+# LogsQueryClient without server_timeout: "The default timeout is 3 minutes, and the maximum timeout
+# is 10 minutes" (azure-monitor-query, azure/monitor/query/_patch.py, query_workspace docstring).
+API_DEFAULT_SERVER_TIMEOUT_SECONDS = 180
+# Flex Consumption: default 30 minutes, no maximum, but a running execution gets a 60-minute grace
+# period when the plan scales in (MicrosoftDocs/azure-docs includes/functions-timeout-duration.md,
+# ms.date 2026-01-20): a longer timeout would not be honoured.
+FLEX_SCALE_IN_GRACE = timedelta(minutes=60)
+# Uploading the summaries and sending the alert email come after the queries.
+UPLOAD_AND_EMAIL_ALLOWANCE = timedelta(minutes=5)
+NOW = datetime(2026, 11, 30, 10, 20, tzinfo=UTC)
+
+
+class SlowLogsApi:
+    """A query API whose every query runs for its whole server timeout; `partial` answers are
+    partial (the kind that is retried, not split), the others complete and empty."""
+
+    def __init__(self, *, partial: bool) -> None:
+        self.partial = partial
+        self.seconds = 0.0
+
+    def query_workspace(self, workspace_id: str, query: str, **kwargs: Any) -> Any:
+        self.seconds += kwargs.get("server_timeout") or API_DEFAULT_SERVER_TIMEOUT_SECONDS
+        if self.partial:
+            error = SimpleNamespace(code="GatewayTimeout", message="the query ran out of time", details=None)
+            return SimpleNamespace(status=LogsQueryStatus.PARTIAL, partial_error=error)
+        columns = TRAFFIC_COLUMNS if "SyntheticTraffic_CL" in query else USAGE_COLUMNS
+        return SimpleNamespace(status=LogsQueryStatus.SUCCESS, tables=[SimpleNamespace(columns=columns, rows=[])])
+
+    def query_resource(self, resource_id: str, query: str, **kwargs: Any) -> Any:
+        return self.query_workspace(resource_id, query, **kwargs)
+
+
+def function_timeout() -> timedelta:
+    value = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))["functionTimeout"]
+    match = re.fullmatch(r"(?:(\d+)\.)?(\d\d):(\d\d):(\d\d)", value)  # [d.]hh:mm:ss
+    assert match, f"functionTimeout {value!r} is not [d.]hh:mm:ss (and -1, unbounded, is not allowed here)"
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def usage_query_worst_case() -> timedelta:
+    """COST_QUERY_ATTEMPTS answers that each take the server timeout, plus the pauses between them."""
+    defaults = {setting.name: setting.default for setting in SETTINGS}
+    spec = UsageQuery(
+        workspace_id="w",
+        attempts=int(defaults["COST_QUERY_ATTEMPTS"]),
+        retry_delay_seconds=float(defaults["COST_RETRY_DELAY_SECONDS"]),
+    )
+    api, pauses = SlowLogsApi(partial=True), []
+    with pytest.raises(UsageQueryError):
+        query_usage(api, spec, NOW - timedelta(hours=3), NOW.replace(minute=0), sleep=pauses.append)  # type: ignore[arg-type]
+    return timedelta(seconds=api.seconds + sum(pauses))
+
+
+def alert_queries_worst_case() -> timedelta:
+    """The alert rules' two queries after a costs run, each taking its server timeout."""
+    api = SlowLogsApi(partial=False)
+    read_alert_data(api, "w", ranges_for([], NOW, 60), with_traffic=True, now=NOW)  # type: ignore[arg-type]
+    return timedelta(seconds=api.seconds)
+
+
+def test_worst_case_is_measured_from_the_query_code() -> None:
+    # 3 attempts x 600 s + pauses of 5 s and 10 s; then 600 s (alert usage, one attempt) + 180 s.
+    assert usage_query_worst_case() == timedelta(seconds=3 * 600 + 5 + 10)
+    assert alert_queries_worst_case() == timedelta(seconds=600 + 180)
+    with pytest.raises(AlertDataError):  # a partial alert answer ends the alert step (no retry)
+        read_alert_data(SlowLogsApi(partial=True), "w", ranges_for([], NOW, 60), with_traffic=True, now=NOW)  # type: ignore[arg-type]
+
+
+def test_function_timeout_covers_the_slowest_costs_run() -> None:
+    """A run killed part-way leaves windows unpriced until the next run, and its alerts unsent."""
+    needed = usage_query_worst_case() + alert_queries_worst_case() + UPLOAD_AND_EMAIL_ALLOWANCE
+    timeout = function_timeout()
+    assert timeout >= needed, f"host.json functionTimeout {timeout} < the slowest costs run {needed}"
+    assert timeout <= FLEX_SCALE_IN_GRACE, f"functionTimeout {timeout} exceeds Flex's scale-in grace period"
+    traffic_budget = {setting.name: setting.default for setting in SETTINGS}["TRAFFIC_TIME_BUDGET_SECONDS"]
+    assert timedelta(seconds=float(traffic_budget)) < timeout, "a traffic run must end within functionTimeout"
