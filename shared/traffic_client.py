@@ -245,7 +245,9 @@ class CallSender:
         raw = await client.chat.completions.with_raw_response.create(
             model=persona.deployment,
             messages=messages,  # type: ignore[arg-type]
-            max_tokens=persona.max_tokens,
+            # Reasoning models (the GPT-5 and o series) refuse max_tokens; every current chat
+            # model takes max_completion_tokens (azure-ai-docs articles/foundry/openai/how-to/reasoning.md).
+            max_completion_tokens=persona.max_tokens,
             stream=call.stream,
             stream_options={"include_usage": True} if call.include_usage else openai.omit,
             extra_headers={USER_ID_HEADER: persona.user_id},

@@ -147,7 +147,8 @@ async def test_openai_sdk_through_the_gateway(pair: GatewayPair) -> None:
 async def test_raw_http_like_the_lab_notebook(pair: GatewayPair, http: aiohttp.ClientSession) -> None:
     url = f"{_chat_url(pair, 'gpt-5.6-terra')}?api-version={pair.config.api_version}"
     headers = {"api-key": _key(pair), "x-user-id": "alice", "x-sim-completion-tokens": "7"}
-    async with http.post(url, headers=headers, json={"messages": MESSAGES, "max_tokens": 50}) as response:
+    body = {"messages": MESSAGES, "max_completion_tokens": 50}  # a reasoning model: max_tokens is refused
+    async with http.post(url, headers=headers, json=body) as response:
         assert response.status == 200
         body = await response.json()
     # The simulator honoured x-sim-completion-tokens, so test headers reach the backend.
@@ -199,7 +200,7 @@ async def test_stream_chunks_reach_the_client_before_the_backend_finishes() -> N
                 model="gpt-5.6-sol",
                 messages=MESSAGES,
                 stream=True,
-                max_tokens=400,
+                max_completion_tokens=400,
                 extra_headers={"x-sim-completion-tokens": "400"},
             )
             first_content_at = None

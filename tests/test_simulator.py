@@ -187,12 +187,15 @@ async def test_stream_without_include_usage_has_no_usage_anywhere(simulator: Run
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
 
 
-@pytest.mark.parametrize("limit_param", ["max_tokens", "max_completion_tokens"])
+@pytest.mark.parametrize(
+    ("limit_param", "deployment"),
+    [("max_tokens", "gpt-35-turbo"), ("max_completion_tokens", "gpt-35-turbo"), ("max_completion_tokens", "gpt-5.6-sol")],
+)
 async def test_token_limit_caps_reply_with_finish_reason_length(
-    azure: openai.AsyncAzureOpenAI, limit_param: str
+    azure: openai.AsyncAzureOpenAI, limit_param: str, deployment: str
 ) -> None:
     completion = await azure.chat.completions.create(
-        model="gpt-5.6-sol",
+        model=deployment,
         messages=MESSAGES,
         extra_headers={COMPLETION_TOKENS_HEADER: "50"},
         extra_body={limit_param: 7},
@@ -207,7 +210,7 @@ async def test_repeated_long_prefix_reports_cached_tokens_like_azure(azure: open
     prompt = long_messages("budget")
 
     async def cached_tokens(deployment: str, messages: list[ChatCompletionMessageParam]) -> tuple[int, int]:
-        completion = await azure.chat.completions.create(model=deployment, messages=messages, max_tokens=5)
+        completion = await azure.chat.completions.create(model=deployment, messages=messages, max_completion_tokens=5)
         assert completion.usage is not None and completion.usage.prompt_tokens_details is not None
         return completion.usage.prompt_tokens_details.cached_tokens or 0, completion.usage.prompt_tokens
 
@@ -320,7 +323,7 @@ async def test_configured_fault_rates_are_seeded_and_can_be_shielded() -> None:
         try:
             async with aiohttp.ClientSession() as session:
                 for _ in range(16):
-                    body = {"model": "gpt-5.6-sol", "messages": MESSAGES, "max_tokens": 2}
+                    body = {"model": "gpt-5.6-sol", "messages": MESSAGES, "max_completion_tokens": 2}
                     async with session.post(url, json=body, headers=headers) as response:
                         statuses.append(response.status)
         finally:
@@ -385,7 +388,7 @@ async def test_bearer_token_is_accepted(simulator: RunningServer) -> None:
     async with openai.AsyncAzureOpenAI(
         azure_endpoint=simulator.url, azure_ad_token="managed-identity-token", api_version=API_VERSION
     ) as client:
-        completion = await client.chat.completions.create(model="gpt-5.6-sol", messages=MESSAGES, max_tokens=3)
+        completion = await client.chat.completions.create(model="gpt-5.6-sol", messages=MESSAGES, max_completion_tokens=3)
     assert completion.usage is not None and completion.usage.completion_tokens == 3
 
 
@@ -443,6 +446,21 @@ async def test_with_local_auth_disabled_a_key_header_is_refused_even_beside_a_be
         await server.stop()
 
 
+async def test_reasoning_models_refuse_max_tokens_and_take_max_completion_tokens(
+    azure: openai.AsyncAzureOpenAI,
+) -> None:
+    # azure-ai-docs articles/foundry/openai/how-to/reasoning.md: reasoning models "will only work
+    # with the max_completion_tokens parameter"; max_tokens is "currently unsupported".
+    with pytest.raises(openai.BadRequestError, match="max_completion_tokens") as refused:
+        await azure.chat.completions.create(model="gpt-5.6-luna", messages=MESSAGES, max_tokens=4)
+    assert refused.value.param == "max_tokens"  # type: ignore[attr-defined]
+    completion = await azure.chat.completions.create(model="gpt-5.6-luna", messages=MESSAGES, max_completion_tokens=4)
+    assert completion.usage is not None and completion.usage.completion_tokens == 4
+    # Older chat models still take max_tokens.
+    legacy = await azure.chat.completions.create(model="gpt-35-turbo", messages=MESSAGES, max_tokens=4)
+    assert legacy.usage is not None and legacy.usage.completion_tokens == 4
+
+
 def test_config_loads_shipped_stack_config_and_rejects_typos() -> None:
     config = load_simulator_config(STACK_CONFIG)
     assert config.disable_local_auth  # as infra/app/ai.bicep's disableLocalAuth
@@ -488,7 +506,7 @@ def test_cli_serves_sync_sdk_and_stops_on_sigterm(
     with openai.AzureOpenAI(
         azure_endpoint=url, azure_ad_token="entra-token", api_version=API_VERSION, max_retries=0
     ) as client:
-        completion = client.chat.completions.create(model="gpt-5.6-luna", messages=MESSAGES, max_tokens=4)
+        completion = client.chat.completions.create(model="gpt-5.6-luna", messages=MESSAGES, max_completion_tokens=4)
     assert completion.usage is not None and completion.usage.completion_tokens == 4
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0

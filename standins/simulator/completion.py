@@ -114,6 +114,14 @@ class CompletionPlanner:
     ) -> Completion:
         """The reply for ``body``; raises InvalidRequest for what Azure would reject with 400."""
         messages = _messages(body)
+        if deployment.reasoning and body.get("max_tokens") is not None:
+            # What the service answers a reasoning model asked with max_tokens (the docs: these
+            # models "will only work with the max_completion_tokens parameter").
+            raise InvalidRequest(
+                "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                "Use 'max_completion_tokens' instead.",
+                "max_tokens",
+            )
         max_tokens = _max_tokens(body)
         stream = bool(body.get("stream"))
         stream_options = body.get("stream_options") or {}

@@ -13,6 +13,10 @@ from standins.tokenizer import encoding_name_for_model
 # Azure prompt caching exists only for the gpt-4o generation and later, which are exactly the
 # models on o200k_base; older deployments (gpt-35-turbo, gpt-4) always report 0 cached tokens.
 _CACHING_ENCODINGS = frozenset({"o200k_base"})
+# Reasoning models (the o-series and the GPT-5 series) "will only work with the
+# max_completion_tokens parameter" and do not support max_tokens
+# (MicrosoftDocs/azure-ai-docs articles/foundry/openai/how-to/reasoning.md, "API & feature support").
+_REASONING_PREFIXES = ("gpt-5", "o1", "o3", "o4", "codex")
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class DeploymentConfig:
     model_version: str
     encoding_name: str
     prompt_caching: bool
+    reasoning: bool = False
 
     @property
     def response_model(self) -> str:
@@ -70,12 +75,14 @@ def _deployment(name: str, raw: Mapping[str, Any]) -> DeploymentConfig:
     model = str(raw.get("model") or name)
     encoding_name = str(raw.get("encoding") or encoding_name_for_model(model))
     caching = raw.get("prompt_caching")
+    reasoning = raw.get("reasoning")
     return DeploymentConfig(
         name=name,
         model=model,
         model_version=str(raw.get("model_version", "")),
         encoding_name=encoding_name,
         prompt_caching=encoding_name in _CACHING_ENCODINGS if caching is None else bool(caching),
+        reasoning=model.lower().startswith(_REASONING_PREFIXES) if reasoning is None else bool(reasoning),
     )
 
 
