@@ -195,7 +195,7 @@ var appSettings = [
   { name: 'TRAFFIC_SCHEDULE', value: trafficSchedule }
   { name: 'COST_SCHEDULE', value: costSchedule }
   { name: 'GATEWAY_URL', value: apim.outputs.gatewayUrl }
-  { name: 'OPENAI_API_VERSION', value: '2024-10-21' }
+  { name: 'OPENAI_API_VERSION', value: '2025-04-01-preview' }
   { name: 'TRAFFIC_PERSONAS_FILE', value: 'shared/personas.sample.json' }
   { name: 'TRAFFIC_SEED', value: '' }
   { name: 'TRAFFIC_REQUESTS_PER_RUN', value: '20' }

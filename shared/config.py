@@ -152,12 +152,17 @@ SETTINGS: tuple[Setting, ...] = (
         "Base URL of the API Management gateway (the traffic goes to <GATEWAY_URL>/inference).",
         "an absolute http(s) URL, e.g. https://my-apim.azure-api.net",
     ),
+    # 2024-10-21, the last dated GA version, predates the reasoning models every current chat model
+    # is: its spec has no stream_options/include_usage (the personas send it), no cached_tokens, no
+    # reasoning_effort (Azure/azure-rest-api-specs .../AzureOpenAI/inference/stable/2024-10-21/
+    # inference.json); the reasoning-models page names 2025-04-01-preview (or the v1 API) for them
+    # (MicrosoftDocs/azure-ai-docs articles/ai-foundry/openai/how-to/reasoning.md, "API Version").
     Setting(
         "OPENAI_API_VERSION",
         _text,
-        "2024-10-21",
+        "2025-04-01-preview",
         "Azure OpenAI data-plane api-version the synthetic clients send.",
-        "an api-version string such as 2024-10-21",
+        "an api-version string such as 2025-04-01-preview",
     ),
     Setting(
         "TRAFFIC_PERSONAS_FILE",

@@ -189,7 +189,11 @@ async def test_stream_without_include_usage_has_no_usage_anywhere(simulator: Run
 
 @pytest.mark.parametrize(
     ("limit_param", "deployment"),
-    [("max_tokens", "gpt-35-turbo"), ("max_completion_tokens", "gpt-35-turbo"), ("max_completion_tokens", "gpt-5.6-sol")],
+    [
+        ("max_tokens", "gpt-35-turbo"),
+        ("max_completion_tokens", "gpt-35-turbo"),
+        ("max_completion_tokens", "gpt-5.6-sol"),
+    ],
 )
 async def test_token_limit_caps_reply_with_finish_reason_length(
     azure: openai.AsyncAzureOpenAI, limit_param: str, deployment: str
@@ -388,7 +392,9 @@ async def test_bearer_token_is_accepted(simulator: RunningServer) -> None:
     async with openai.AsyncAzureOpenAI(
         azure_endpoint=simulator.url, azure_ad_token="managed-identity-token", api_version=API_VERSION
     ) as client:
-        completion = await client.chat.completions.create(model="gpt-5.6-sol", messages=MESSAGES, max_completion_tokens=3)
+        completion = await client.chat.completions.create(
+            model="gpt-5.6-sol", messages=MESSAGES, max_completion_tokens=3
+        )
     assert completion.usage is not None and completion.usage.completion_tokens == 3
 
 

@@ -83,7 +83,7 @@ class GatewayConfig:
     policy_placeholders: Mapping[str, str] = field(default_factory=dict)
     # Deployment name → model name: picks the tokenizer encoding when tokens must be estimated.
     deployments: Mapping[str, str] = field(default_factory=dict)
-    api_version: str = "2024-10-21"
+    api_version: str = "2025-04-01-preview"
     # The API's own service URL in APIM, used when the policy has no set-backend-service.
     default_backend_id: str | None = None
     location: str = "West Europe"
@@ -174,7 +174,7 @@ def load_gateway_config(
         subscriptions=subscriptions,
         policy_placeholders=dict(gateway.get("policy_placeholders", {})),
         deployments={name: str(spec.get("model", name)) for name, spec in raw.get("deployments", {}).items()},
-        api_version=str(raw.get("api_version", "2024-10-21")),
+        api_version=str(raw.get("api_version", "2025-04-01-preview")),
         default_backend_id=gateway.get("backend_id"),
         location=str(gateway.get("location", "West Europe")),
         gateway_id=str(gateway.get("gateway_id", "managed")),
