@@ -63,7 +63,7 @@ class PhaseResult:
 
 
 def _request(target: dict[str, Any], streamed: bool) -> tuple[str, dict[str, Any], dict[str, str]]:
-    body: dict[str, Any] = {"messages": MESSAGES, "max_tokens": 100}
+    body: dict[str, Any] = {"messages": MESSAGES, "max_completion_tokens": 100}
     if streamed:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

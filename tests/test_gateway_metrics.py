@@ -312,7 +312,7 @@ async def test_client_gone_mid_stream_emits_what_passed() -> None:
     async with running_harness(slow) as harness:
         url = f"{harness.pair.inference_url}/openai/deployments/gpt-5.6-sol/chat/completions"
         headers = {"api-key": harness.pair.keys["team-batch"], "x-sim-completion-tokens": "400"}
-        body = {"messages": MESSAGES, "stream": True, "max_tokens": 400}
+        body = {"messages": MESSAGES, "stream": True, "max_completion_tokens": 400}
         async with aiohttp.ClientSession() as http:
             response = await http.post(url, params={"api-version": "2024-10-21"}, headers=headers, json=body)
             assert response.status == 200

@@ -121,7 +121,8 @@ class FakeGateway:
             return httpx2.Response(200, headers={**headers, "content-type": "application/json"}, content=b"{not json")
         words = sum(len(m["content"].split()) for m in body["messages"])
         prompt = words + 11
-        completion = min(body.get("max_tokens") or 16, 3 + number % 5)
+        assert "max_tokens" not in body  # reasoning models refuse it
+        completion = min(body.get("max_completion_tokens") or 16, 3 + number % 5)
         usage = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
