@@ -132,6 +132,8 @@ class CostRunSummary:
     estimated_cost_by_currency: dict[str, Decimal] = field(default_factory=dict)
     unpriced_tokens: int = 0
     unpriced_models: tuple[str, ...] = ()
+    # Prompt tokens of rows whose cache discount was not metered (priced at the input price).
+    cache_unmetered_prompt_tokens: int = 0
     spend: list[SubscriptionSpend] = field(default_factory=list)
     final_through: datetime | None = None
     queries: int = 0
@@ -173,7 +175,8 @@ class CostRunSummary:
             f"costs run: {len(self.windows)} windows {span} ({final} final, {len(self.windows) - final} "
             f"provisional; {by_status}); {self.rows_uploaded} rows uploaded (revision "
             f"{self.revision:%Y-%m-%dT%H:%M:%S.%fZ}, prices {self.price_version}); tokens {tokens}; "
-            f"cost {costs}; {unpriced}; {self.queries} queries ({self.query_splits} splits, "
+            f"cost {costs}; {unpriced}; {self.cache_unmetered_prompt_tokens} prompt tokens without a metered cache "
+            f"discount (priced at input); {self.queries} queries ({self.query_splits} splits, "
             f"{self.retries} retries); final through {through}; {self.duration_seconds:.1f}s"
             + (f" ({steps})" if steps else "")
         )
@@ -391,6 +394,8 @@ def _add_totals(summary: CostRunSummary, priced: PricedUsage) -> None:
         summary.estimated_cost_by_currency[str(currency)] = from_micros(int(estimated))
     summary.unpriced_tokens = int(frame.loc[frame["Unpriced"], "TotalTokens"].sum()) if not frame.empty else 0
     summary.unpriced_models = priced.unpriced_models
+    if not frame.empty:
+        summary.cache_unmetered_prompt_tokens = int(frame.loc[~frame["CacheDiscountMetered"], "PromptTokens"].sum())
 
 
 def _spend(

@@ -157,6 +157,7 @@ def test_estimated_tokens_and_an_unmetered_cache_discount_are_labelled(make_cost
     assert summary.estimated_cost_by_currency == {"USD": estimated}
     share = estimated * 100 / summary.cost_by_currency["USD"]
     assert f"{share:.1f}% on estimated tokens" in summary.line()
+    assert "1500 prompt tokens without a metered cache discount (priced at input)" in summary.line()
     # The workbook's panel, run on the stand-in, shows the same figures.
     from tools.build_workbook import PANELS
 
