@@ -9,6 +9,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 
@@ -75,3 +76,24 @@ async def serve_until_signalled(start: Callable[[], Awaitable[Callable[[], Await
         await stop_event.wait()
     finally:
         await stop()
+
+
+class Serving(Protocol):
+    """What a started stand-in offers its CLI: where it listens and how it stops."""
+
+    @property
+    def url(self) -> str: ...
+
+    async def stop(self) -> None: ...
+
+
+def serve_cli(start: Callable[[], Awaitable[Serving]]) -> None:
+    """A stand-in CLI's life: start, print ``READY <url>`` (what the stack waits for), serve until
+    SIGINT/SIGTERM, stop cleanly."""
+
+    async def started() -> Callable[[], Awaitable[None]]:
+        serving = await start()
+        print(f"READY {serving.url}", flush=True)
+        return serving.stop
+
+    asyncio.run(serve_until_signalled(started))

@@ -38,18 +38,16 @@ localhost --identity-secret S`` prints ``READY https://127.0.0.1:<port>``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import binascii
 import hashlib
 import itertools
 import json
-import os
 import re
 import sys
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -60,9 +58,9 @@ from typing import Any
 
 from aiohttp import web
 
-from standins._server import RunningServer, serve_until_signalled, start_app
-from standins.bearer import bearer_auth_middleware
-from standins.identity import IDENTITY_SECRET_ENV, TokenSigner
+from standins._server import RunningServer, serve_cli, start_app
+from standins.bearer import add_identity_secret_argument, bearer_auth_middleware, identity_secret
+from standins.identity import TokenSigner
 from standins.mail import eml_file_name, write_atomically
 from standins.tls import server_ssl_context
 
@@ -488,18 +486,13 @@ def _parse_args(argv: list[str] | None) -> tuple[AcsEmailConfig, str, int]:
     )
     parser.add_argument("--retry-after-seconds", type=int, default=1)
     parser.add_argument("--running-polls", type=int, default=1)
-    parser.add_argument(
-        "--identity-secret",
-        default=os.environ.get(IDENTITY_SECRET_ENV),
-        help=f"secret shared with the identity endpoint (default: ${IDENTITY_SECRET_ENV})",
-    )
+    add_identity_secret_argument(parser)
     args = parser.parse_args(argv)
-    if not args.identity_secret:
-        parser.error(f"--identity-secret or ${IDENTITY_SECRET_ENV} is required")
+    secret = identity_secret(parser, args)
     config = AcsEmailConfig(
         outbox_dir=args.outbox,
         tls_dir=args.tls_dir,
-        identity_secret=args.identity_secret,
+        identity_secret=secret,
         sender_domains=tuple(args.sender_domain),
         retry_after_seconds=args.retry_after_seconds,
         running_polls=args.running_polls,
@@ -510,12 +503,7 @@ def _parse_args(argv: list[str] | None) -> tuple[AcsEmailConfig, str, int]:
 def main(argv: list[str] | None = None) -> None:
     config, host, port = _parse_args(argv)
 
-    async def start() -> Callable[[], Awaitable[None]]:
-        running = await start_acs_email(config, host=host, port=port)
-        print(f"READY {running.url}", flush=True)
-        return running.stop
-
-    asyncio.run(serve_until_signalled(start))
+    serve_cli(lambda: start_acs_email(config, host=host, port=port))
     sys.exit(0)
 
 

@@ -8,13 +8,15 @@ shapes its own error body.
 
 from __future__ import annotations
 
+import argparse
+import os
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from standins.identity import InvalidTokenError, TokenSigner
+from standins.identity import IDENTITY_SECRET_ENV, InvalidTokenError, TokenSigner
 
 _WWW_AUTHENTICATE = (
     'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"'
@@ -60,3 +62,20 @@ def bearer_auth_middleware(
         return await handler(request)
 
     return middleware
+
+
+def add_identity_secret_argument(parser: argparse.ArgumentParser) -> None:
+    """``--identity-secret`` (or $STANDINS_IDENTITY_SECRET): the key the protected stand-in checks
+    tokens with, shared with the identity endpoint that signs them."""
+    parser.add_argument(
+        "--identity-secret",
+        default=os.environ.get(IDENTITY_SECRET_ENV),
+        help=f"secret shared with the identity endpoint (default: ${IDENTITY_SECRET_ENV})",
+    )
+
+
+def identity_secret(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """The parsed secret; a usage error when neither the option nor the variable gives one."""
+    if not args.identity_secret:
+        parser.error(f"--identity-secret or ${IDENTITY_SECRET_ENV} is required")
+    return str(args.identity_secret)

@@ -14,7 +14,6 @@ stand-ins share, so a service stand-in can refuse bearer tokens this endpoint ne
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -24,12 +23,11 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from standins._server import RunningServer, serve_until_signalled, start_app
+from standins._server import RunningServer, serve_cli, start_app
 
 TOKEN_PATH = "/msi/token"
 API_VERSION = "2019-08-01"
@@ -195,12 +193,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = _parse_args(argv)
 
-    async def start() -> Callable[[], Awaitable[None]]:
-        server = await start_identity(args.secret, args.identity_header, host=args.host, port=args.port)
-        print(f"READY {server.url}", flush=True)
-        return server.stop
-
-    asyncio.run(serve_until_signalled(start))
+    serve_cli(lambda: start_identity(args.secret, args.identity_header, host=args.host, port=args.port))
     sys.exit(0)
 
 

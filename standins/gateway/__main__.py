@@ -6,13 +6,11 @@ A policy the stand-in cannot run stops it before READY with the file, line and e
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from standins._server import serve_until_signalled
+from standins._server import serve_cli
 from standins.gateway.config import GatewayConfigError, load_gateway_config
 from standins.gateway.policy import PolicyError
 from standins.gateway.server import start_gateway
@@ -70,13 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)
 
-    async def start() -> Callable[[], Awaitable[None]]:
-        server = await start_gateway(config, host=args.host, port=args.port)
-        print(f"READY {server.url}", flush=True)
-        return server.stop
-
     try:
-        asyncio.run(serve_until_signalled(start))
+        serve_cli(lambda: start_gateway(config, host=args.host, port=args.port))
     except (PolicyError, GatewayConfigError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -6,13 +6,10 @@ Prints ``READY <url>`` once listening; stops cleanly on SIGTERM / SIGINT.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from standins._server import serve_until_signalled
-from standins.identity import IDENTITY_SECRET_ENV
+from standins._server import serve_cli
+from standins.bearer import add_identity_secret_argument, identity_secret
 from standins.monitor.app import start_monitor
 from standins.monitor.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_ROWS, MonitorConfig
 from standins.monitor.schema import DEFAULT_SCHEMA_PATH
@@ -27,24 +24,19 @@ def parse_args(argv: list[str] | None = None) -> tuple[MonitorConfig, str, int]:
     parser.add_argument("--workspace-id", required=True)
     parser.add_argument("--rule-id", required=True, help="DCR immutable id, dcr-<32 hex>")
     parser.add_argument("--ikey", required=True, help="App Insights instrumentation key")
-    parser.add_argument(
-        "--identity-secret",
-        default=os.environ.get(IDENTITY_SECRET_ENV),
-        help=f"secret shared with the identity endpoint (default: ${IDENTITY_SECRET_ENV})",
-    )
+    add_identity_secret_argument(parser)
     parser.add_argument("--max-rows", type=int, default=DEFAULT_MAX_ROWS)
     parser.add_argument("--max-response-bytes", type=int, default=DEFAULT_MAX_RESPONSE_BYTES)
     parser.add_argument("--schema", type=Path, default=DEFAULT_SCHEMA_PATH)
     args = parser.parse_args(argv)
-    if not args.identity_secret:
-        parser.error(f"--identity-secret or ${IDENTITY_SECRET_ENV} is required")
+    secret = identity_secret(parser, args)
     config = MonitorConfig(
         db_path=args.db,
         workspace_id=args.workspace_id,
         dcr_immutable_id=args.rule_id,
         instrumentation_key=args.ikey,
         tls_dir=args.tls_dir,
-        identity_secret=args.identity_secret,
+        identity_secret=secret,
         max_rows=args.max_rows,
         max_response_bytes=args.max_response_bytes,
         schema_path=args.schema,
@@ -55,12 +47,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[MonitorConfig, str, int]:
 def main(argv: list[str] | None = None) -> None:
     config, host, port = parse_args(argv)
 
-    async def start() -> Callable[[], Awaitable[None]]:
-        monitor = await start_monitor(config, host=host, port=port)
-        print(f"READY {monitor.url}", flush=True)
-        return monitor.stop
-
-    asyncio.run(serve_until_signalled(start))
+    serve_cli(lambda: start_monitor(config, host=host, port=port))
 
 
 if __name__ == "__main__":

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from standins._server import serve_until_signalled
+from standins._server import serve_cli
 from standins.simulator.config import load_simulator_config
 from standins.simulator.server import start_simulator
 
@@ -22,12 +20,7 @@ def main() -> None:
     args = parser.parse_args()
     config = load_simulator_config(args.config)
 
-    async def start() -> Callable[[], Awaitable[None]]:
-        server = await start_simulator(config, host=args.host, port=args.port)
-        print(f"READY {server.url}", flush=True)
-        return server.stop
-
-    asyncio.run(serve_until_signalled(start))
+    serve_cli(lambda: start_simulator(config, host=args.host, port=args.port))
 
 
 if __name__ == "__main__":
