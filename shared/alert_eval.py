@@ -98,12 +98,17 @@ def _unit(rule: Rule, currency: str) -> str:
     return currency if rule.metric == "cost" else rule.metric
 
 
-def _measure(frame: pd.DataFrame, metric: str, currency: str) -> pd.Series:
-    """The metric of each row, as a number of its unit (cost: micro-units, other currencies are 0)."""
+def _measure(frame: pd.DataFrame, metric: str, currency: str, *, estimated: bool = False) -> pd.Series:
+    """The metric of each row, as a number of its unit (cost: micro-units, other currencies are 0);
+    with `estimated`, only the part resting on tokens APIM estimated (cost and tokens only)."""
     if metric == "cost":
         priced = (frame["Currency"] == currency) & ~frame["Unpriced"]
-        return frame["CostMicros"].where(priced, 0)
-    return frame["TotalTokens"] if metric == "tokens" else frame["Requests"]
+        return frame["EstimatedCostMicros" if estimated else "CostMicros"].where(priced, 0)
+    if metric == "tokens":
+        return frame["EstimatedTokens" if estimated else "TotalTokens"]
+    if estimated:
+        raise ValueError(f"no estimated part of {metric}")
+    return frame["Requests"]
 
 
 def _as_unit(raw: int | float, metric: str) -> Decimal:
@@ -259,15 +264,12 @@ def _finding(
 
 def _estimated_percent(rows: pd.DataFrame, rule: Rule, currency: str) -> Decimal | None:
     """How much of the rows' cost (or tokens) rests on tokens APIM estimated, in percent."""
-    if rule.metric == "cost":
-        priced = (rows["Currency"] == currency) & ~rows["Unpriced"]
-        part, whole = rows["EstimatedCostMicros"].where(priced, 0).sum(), rows["CostMicros"].where(priced, 0).sum()
-    elif rule.metric == "tokens":
-        part, whole = rows["EstimatedTokens"].sum(), rows["TotalTokens"].sum()
-    else:
+    if rule.metric not in ("cost", "tokens"):
         return None
+    whole = _measure(rows, rule.metric, currency).sum()
     if not whole:
         return None
+    part = _measure(rows, rule.metric, currency, estimated=True).sum()
     return (Decimal(int(part)) * 100 / Decimal(int(whole))).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
 
 
@@ -489,6 +491,15 @@ class _Comparison:
         )
 
 
+_RANKED_LEVELS: dict[int, tuple[str, Severity]] = {2: ("critical", "critical"), 1: ("warning", "warning"), 0: ("", _OK)}
+
+
+def _sum_of(frame: pd.DataFrame, keys: Sequence[tuple[str, ...]], column: str) -> Decimal:
+    """The column summed over the frame's rows at these index keys (absent keys count 0)."""
+    present = [key for key in keys if key in frame.index]
+    return Decimal(int(frame.loc[present, column].sum())) if present else Decimal(0)
+
+
 def _reconciliation(rule: Rule, data: AlertData, clock: Clock) -> list[Finding]:
     """Per subscription, plain calls compared to the token and streamed calls with their own
     tolerance: APIM meters the first from the response's usage and estimates the second, so like
@@ -512,24 +523,18 @@ def _reconciliation(rule: Rule, data: AlertData, clock: Clock) -> list[Finding]:
         # Streams whose usage the client never saw have no ground truth: that pair's streamed
         # tokens are left out (its plain calls are still compared).
         streamed_keys = [k for k in keys if truth.loc[k, "StreamedUsageUnseen"] == 0]
-
-        def metered_sum(pairs: list[tuple[str, str, str]], column: str) -> Decimal:
-            return Decimal(int(sum(int(metered.loc[k, column]) for k in pairs if k in metered.index)))
-
-        estimated = metered_sum(keys, "EstimatedTokens")
+        estimated = _sum_of(metered, keys, "EstimatedTokens")
         parts = [
-            _Comparison("plain calls", metered_sum(keys, "TotalTokens") - estimated,
-                        Decimal(int(truth.loc[keys, "ExactTotalTokens"].sum())), rule.tolerance_percent),
-            _Comparison("streamed calls (APIM estimates)", metered_sum(streamed_keys, "EstimatedTokens"),
-                        Decimal(int(truth.loc[streamed_keys, "StreamedTotalTokens"].sum())),
-                        rule.stream_tolerance_percent),
+            _Comparison("plain calls", _sum_of(metered, keys, "TotalTokens") - estimated,
+                        _sum_of(truth, keys, "ExactTotalTokens"), rule.tolerance_percent),
+            _Comparison("streamed calls (APIM estimates)", _sum_of(metered, streamed_keys, "EstimatedTokens"),
+                        _sum_of(truth, streamed_keys, "StreamedTotalTokens"), rule.stream_tolerance_percent),
         ]  # fmt: skip
         compared = [part for part in parts if part.expected >= rule.min_tokens]
         if not compared:
             continue
         worst = max(compared, key=lambda part: (part.rank, part.off_percent))
-        levels: dict[int, tuple[str, Severity]] = {2: ("critical", "critical"), 1: ("warning", "warning"), 0: ("", _OK)}
-        level, severity = levels[worst.rank]
+        level, severity = _RANKED_LEVELS[worst.rank]
         unseen = len(keys) - len(streamed_keys)
         findings.append(
             Finding(
