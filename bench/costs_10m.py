@@ -55,10 +55,12 @@ def generate(db: Path, rows: int, combos: int, seed: int) -> dict[str, Any]:
     subscriptions = rng.integers(0, max(1, combos // 140), combos)
     users = rng.permutation(combos)
     deployments = rng.choice(["gpt-5.6-sol", "gpt-5.6-luna", "gpt-5.6-terra", "my-gpt4o-prod", "legacy-chat"], combos)
+    # policy.xml's dimensions: each combination calls streamed (estimated) or not.
+    streamed = rng.choice(["True", "False"], combos)
     properties = np.array([
         json.dumps({"Subscription ID": f"sub-{s:04d}", "User ID": f"user-{u:06d}", "API ID": "inference-api",
-                    "Client IP": "10.0.0.1", "Deployment": d})
-        for s, u, d in zip(subscriptions, users, deployments, strict=True)
+                    "Streamed": st, "Deployment": d})
+        for s, u, d, st in zip(subscriptions, users, deployments, streamed, strict=True)
     ], dtype=object)
     per_minute = -(-rows // (24 * 60 * len(METRICS)))  # combos active each minute
     inserted = 0
@@ -91,8 +93,14 @@ SELECT time_bucket(INTERVAL 1 HOUR, TimeGenerated) AS WindowStart,
        sum(CAST(Sum AS BIGINT)) FILTER (WHERE Name = 'Prompt Tokens') AS PromptTokens,
        sum(CAST(Sum AS BIGINT)) FILTER (WHERE Name = 'Prompt Cached Tokens') AS CachedPromptTokens,
        sum(CAST(Sum AS BIGINT)) FILTER (WHERE Name = 'Completion Tokens') AS CompletionTokens,
-       sum(CAST(Sum AS BIGINT)) FILTER (WHERE Name = 'Total Tokens') AS TotalTokens
-FROM AppMetrics
+       sum(CAST(Sum AS BIGINT)) FILTER (WHERE Name = 'Total Tokens') AS TotalTokens,
+       sum(ItemCount) FILTER (WHERE Name = 'Total Tokens' AND Estimated) AS EstimatedRequests,
+       sum(CAST(Sum AS BIGINT)) FILTER (WHERE Name = 'Prompt Tokens' AND Estimated) AS EstimatedPromptTokens,
+       sum(CAST(Sum AS BIGINT)) FILTER (WHERE Name = 'Completion Tokens' AND Estimated) AS EstimatedCompletionTokens,
+       sum(CAST(Sum AS BIGINT)) FILTER (WHERE Name = 'Total Tokens' AND Estimated) AS EstimatedTotalTokens,
+       sum(ItemCount) FILTER (WHERE Name = 'Prompt Cached Tokens') AS CacheMeteredRequests
+FROM (SELECT *, lower(coalesce(json_extract_string(Properties, '$."Streamed"'), '')) <> 'false' AS Estimated
+      FROM AppMetrics)
 WHERE TimeGenerated >= ? AND TimeGenerated < ?
   AND Name IN ('Prompt Tokens', 'Prompt Cached Tokens', 'Completion Tokens', 'Total Tokens')
 GROUP BY ALL
@@ -128,9 +136,15 @@ def pandas_groupby(db: Path) -> dict[str, Any]:
            for name, key in (("Deployment", "Deployment"), ("SubscriptionId", "Subscription ID"),
                              ("UserId", "User ID"), ("ApiId", "API ID"))},
         "Name": raw["Name"], "Tokens": raw["Sum"].astype("int64"), "Items": raw["ItemCount"].astype("int64"),
+        "Estimated": dims.get("Streamed", pd.Series(index=raw.index, dtype=object)).fillna("").str.lower() != "false",
     })
+    # Every token column per metric name, and again for the estimated (streamed) part.
     grouped = frame.pivot_table(index=["WindowStart", "Deployment", "SubscriptionId", "UserId", "ApiId"],
-                                columns="Name", values="Tokens", aggfunc="sum", fill_value=0)
+                                columns=["Name", "Estimated"], values="Tokens", aggfunc="sum", fill_value=0)
+    grouped = grouped.T.groupby(level="Name").sum().T.join(
+        grouped.xs(True, axis=1, level="Estimated", drop_level=True).add_prefix("Estimated ")
+        if True in grouped.columns.get_level_values("Estimated") else pd.DataFrame(index=grouped.index)
+    )
     return {"rows_out": len(grouped), "tokens": int(grouped["Total Tokens"].sum()),
             "seconds": time.perf_counter() - started}
 
