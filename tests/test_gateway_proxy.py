@@ -7,6 +7,7 @@ import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,7 @@ from standins.gateway import start_gateway
 from standins.gateway.pair import GatewayPair, start_gateway_pair
 
 FAST_SIMULATOR = {"latency_ms": 0.0, "time_to_first_token_ms": 0.0, "tokens_per_second": 50_000.0}
+ROOT = Path(__file__).resolve().parents[1]
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hello to the gateway."}]
 MISSING_KEY = {
     "statusCode": 401,
@@ -247,12 +249,13 @@ async def _echo(request: web.Request) -> web.Response:
     )
 
 
-async def test_forwarded_request_is_what_apim_sends(pair: GatewayPair, http: aiohttp.ClientSession) -> None:
+async def _echoed(pair: GatewayPair, http: aiohttp.ClientSession, **settings: Any) -> dict[str, Any]:
+    """What the backend receives for one call with the key in header and query (an echo backend)."""
     echo_app = web.Application()
     echo_app.router.add_route("*", "/{tail:.*}", _echo)
     echo = await start_app(echo_app)
     backend_id = next(iter(pair.config.backends))
-    config = dataclasses.replace(pair.config, backends={backend_id: echo.url})
+    config = dataclasses.replace(pair.config, backends={backend_id: echo.url}, **settings)
     gateway = await start_gateway(config)
     try:
         url = f"{gateway.url}/inference/openai/deployments/gpt-5.6-sol/chat/completions"
@@ -261,10 +264,30 @@ async def test_forwarded_request_is_what_apim_sends(pair: GatewayPair, http: aio
         async with http.post(url, params=params, headers=headers, json={"messages": MESSAGES}) as response:
             assert response.status == 200
             assert response.headers["x-backend"] == "echo"
-            seen = await response.json()
+            seen: dict[str, Any] = await response.json()
+            return seen
     finally:
         await gateway.stop()
         await echo.stop()
+
+
+async def test_without_the_policy_deletes_the_subscription_key_reaches_the_backend(
+    pair: GatewayPair, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    # APIM forwards the key (header and query) unless the policy deletes it: the stand-in too.
+    text = (ROOT / "policy.xml").read_text(encoding="utf-8")
+    kept = [line for line in text.splitlines() if 'exists-action="delete"' not in line]
+    assert len(kept) == len(text.splitlines()) - 3
+    policy = tmp_path / "policy-keeps-key.xml"
+    policy.write_text("\n".join(kept), encoding="utf-8")
+    seen = await _echoed(pair, http, policy_file=policy)
+    assert seen["query"]["api-key"] == _key(pair)
+    assert seen["headers"]["ocp-apim-subscription-key"] == _key(pair)
+
+
+async def test_forwarded_request_is_what_apim_sends(pair: GatewayPair, http: aiohttp.ClientSession) -> None:
+    seen = await _echoed(pair, http)
+    config = pair.config
     assert seen["path"] == "/openai/deployments/gpt-5.6-sol/chat/completions"
     assert seen["query"] == {"api-version": "2024-10-21", "extra": "1"}
     forwarded = seen["headers"]

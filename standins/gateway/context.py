@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
 from standins.gateway.config import SubscriptionConfig
 
@@ -42,6 +42,9 @@ class RequestContext:
     backend_id: str | None
     # What goes to the backend: starts as the client's headers minus what APIM strips.
     outgoing_headers: CIMultiDict[str]
+    # The query string that goes to the backend: the client's, subscription key included (APIM
+    # forwards it unless the policy deletes it, as with the key header).
+    outgoing_query: MultiDict[str] = field(default_factory=MultiDict)
     # The request body as received (APIM's context.Request.Body); forwarded unchanged.
     request_body: bytes = b""
     variables: dict[str, object] = field(default_factory=dict)

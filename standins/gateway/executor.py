@@ -18,7 +18,7 @@ def run_inbound(policy: CompiledPolicy, context: RequestContext, managed_identit
     """Statements in document order; may raise ExpressionError (APIM then answers 500)."""
     for step in policy.inbound:
         if isinstance(step, SetHeaderStep):
-            step.apply(context.outgoing_headers, context)
+            step.apply(context.outgoing_query if step.target == "query" else context.outgoing_headers, context)
         elif isinstance(step, SetBackendStep):
             context.backend_id = step.backend_id
         elif isinstance(step, ManagedIdentityStep):

@@ -13,7 +13,7 @@ from typing import Literal
 from xml.sax.saxutils import escape
 
 from lxml import etree
-from multidict import CIMultiDict
+from multidict import MultiDict
 
 from standins.gateway.context import MetricEmission, RequestContext
 from standins.gateway.expressions import Expression, ExpressionSyntaxError, compile_value
@@ -46,6 +46,7 @@ _SECTIONS: dict[str, frozenset[str]] = {
             "base",
             "authentication-managed-identity",
             "set-header",
+            "set-query-parameter",
             "set-backend-service",
             AZURE_OPENAI_EMIT,
             LLM_EMIT,
@@ -76,11 +77,16 @@ HeaderAction = Literal["override", "skip", "append", "delete"]
 
 @dataclass(frozen=True)
 class SetHeaderStep:
+    """<set-header> (target "header") or <set-query-parameter> (target "query"): the same syntax
+    and exists-action rules (https://learn.microsoft.com/azure/api-management/set-header-policy,
+    .../set-query-parameter-policy)."""
+
     name: str
     action: HeaderAction
     values: tuple[Expression, ...]
+    target: Literal["header", "query"] = "header"
 
-    def apply(self, headers: CIMultiDict[str], context: RequestContext) -> None:
+    def apply(self, headers: MultiDict[str], context: RequestContext) -> None:
         if self.action == "delete":
             headers.popall(self.name, None)
             return
@@ -237,7 +243,7 @@ class _Compiler:
             return SetBackendStep(backend_id)
         if tag == "authentication-managed-identity":
             return self.managed_identity(element)
-        if tag == "set-header":
+        if tag in ("set-header", "set-query-parameter"):
             return self.set_header(element)
         return self.emit_token_metric(element)
 
@@ -264,6 +270,7 @@ class _Compiler:
         )
 
     def set_header(self, element: etree._Element) -> SetHeaderStep:
+        tag = str(element.tag)
         attrs = self.attributes(element, required=("name",), optional=("exists-action",))
         action = attrs.get("exists-action", "override")
         if action not in ("override", "skip", "append", "delete"):
@@ -273,16 +280,17 @@ class _Compiler:
         values: list[Expression] = []
         for child in self.children(element):
             if child.tag != "value":
-                raise self.error(child, "unsupported child of <set-header>; expected <value>")
+                raise self.error(child, f"unsupported child of <{tag}>; expected <value>")
             self.attributes(child)
             if len(child):
                 raise self.error(child, "<value> must hold text only")
             values.append(
-                self.expression(child, child.text or "", f"<set-header name={attrs['name']!r}> value")
+                self.expression(child, child.text or "", f"<{tag} name={attrs['name']!r}> value")
             )
         if action != "delete" and not values:
             raise self.error(element, "needs at least one <value> unless exists-action is delete")
-        return SetHeaderStep(attrs["name"], action, tuple(values))  # type: ignore[arg-type]
+        target = "query" if tag == "set-query-parameter" else "header"
+        return SetHeaderStep(attrs["name"], action, tuple(values), target)  # type: ignore[arg-type]
 
     def emit_token_metric(self, element: etree._Element) -> EmitTokenMetricStep:
         tag = str(element.tag)

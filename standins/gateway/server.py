@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, MultiDict
 from yarl import URL
 
 from standins._server import RunningServer, start_app
@@ -121,17 +121,13 @@ def _outgoing_headers(request: web.Request) -> CIMultiDict[str]:
     return headers
 
 
-def _backend_url(
-    state: GatewayState, context: RequestContext, matched: MatchedOperation, request: web.Request
-) -> str:
+def _backend_url(state: GatewayState, context: RequestContext, matched: MatchedOperation) -> str:
     backend_id = context.backend_id or state.config.default_backend_id
     if backend_id is None or backend_id not in state.config.backends:
         raise ExpressionError(f"backend {backend_id!r} is not configured")
     url = state.config.backends[backend_id].rstrip("/") + BACKEND_PATH + matched.suffix
-    if SUBSCRIPTION_QUERY in request.query:
-        query = [(name, value) for name, value in request.query.items() if name != SUBSCRIPTION_QUERY]
-        return str(URL(url).with_query(query))
-    return f"{url}?{request.query_string}" if request.query_string else url
+    # The query as the inbound policy left it (set-query-parameter), subscription key and all.
+    return str(URL(url).with_query(list(context.outgoing_query.items()))) if context.outgoing_query else url
 
 
 def _response_headers(backend: aiohttp.ClientResponse) -> CIMultiDict[str]:
@@ -185,11 +181,12 @@ class Gateway:
             gateway=state.identity,
             backend_id=None,
             outgoing_headers=_outgoing_headers(request),
+            outgoing_query=MultiDict(request.query),
             request_body=body,
         )
         try:
             run_inbound(state.policy, context, state.config.managed_identity_token)
-            url = _backend_url(state, context, matched, request)
+            url = _backend_url(state, context, matched)
         except ExpressionError as error:
             log.warning("policy evaluation failed for %s: %s", request.path, error)
             return _internal_error()
