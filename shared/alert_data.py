@@ -29,10 +29,11 @@ USAGE_COLUMNS = (
 )  # fmt: skip
 TRAFFIC_COLUMNS = (
     "RunId", "Subscription", "UserId", "Deployment", "CallsOk", "CallsUsageUnseen", "TotalTokens",
-    "ExactTotalTokens", "StreamedCallsOk", "StreamedTotalTokens", "StreamedUsageUnseen", "FirstCallAt", "LastCallAt",
+    "ExactTotalTokens", "ExactUncertainCalls", "StreamedCallsOk", "StreamedTotalTokens", "StreamedUsageUnseen",
+    "FirstCallAt", "LastCallAt",
 )  # fmt: skip
-_TRAFFIC_COUNTS = ("CallsOk", "CallsUsageUnseen", "TotalTokens", "ExactTotalTokens", "StreamedCallsOk",
-                   "StreamedTotalTokens", "StreamedUsageUnseen")
+_TRAFFIC_COUNTS = ("CallsOk", "CallsUsageUnseen", "TotalTokens", "ExactTotalTokens", "ExactUncertainCalls",
+                   "StreamedCallsOk", "StreamedTotalTokens", "StreamedUsageUnseen")
 CHART_DAYS = 14
 CHART_HOURS = 24
 

@@ -514,35 +514,45 @@ def _reconciliation(rule: Rule, data: AlertData, clock: Clock) -> list[Finding]:
     straddling = overlapping[~inside][key].drop_duplicates()
     usable = overlapping.merge(straddling, on=key, how="left", indicator=True)
     usable = usable[usable["_merge"] == "left_only"]
-    truth = usable.groupby(key)[["ExactTotalTokens", "StreamedTotalTokens", "StreamedUsageUnseen"]].sum()
+    truth = usable.groupby(key)[
+        ["ExactTotalTokens", "ExactUncertainCalls", "StreamedTotalTokens", "StreamedUsageUnseen"]
+    ].sum()
     usage = _between(data.usage, start, end)
     metered = usage.groupby(["SubscriptionId", "UserId", "Deployment"])[["TotalTokens", "EstimatedTokens"]].sum()
     findings = []
     for subscription in sorted(set(usable["Subscription"])):
         keys = [k for k in truth.index if k[0] == subscription]
         # Streams whose usage the client never saw have no ground truth: that pair's streamed
-        # tokens are left out (its plain calls are still compared).
+        # tokens are left out (its plain calls are still compared). Plain calls that failed or
+        # were retried may have been answered, and metered, behind the gateway after the client
+        # gave up: that pair's plain tokens are left out (compared to the token, they would page).
         streamed_keys = [k for k in keys if truth.loc[k, "StreamedUsageUnseen"] == 0]
-        estimated = _sum_of(metered, keys, "EstimatedTokens")
+        exact_keys = [k for k in keys if truth.loc[k, "ExactUncertainCalls"] == 0]
         parts = [
-            _Comparison("plain calls", _sum_of(metered, keys, "TotalTokens") - estimated,
-                        _sum_of(truth, keys, "ExactTotalTokens"), rule.tolerance_percent),
+            _Comparison("plain calls",
+                        _sum_of(metered, exact_keys, "TotalTokens") - _sum_of(metered, exact_keys, "EstimatedTokens"),
+                        _sum_of(truth, exact_keys, "ExactTotalTokens"), rule.tolerance_percent),
             _Comparison("streamed calls (APIM estimates)", _sum_of(metered, streamed_keys, "EstimatedTokens"),
                         _sum_of(truth, streamed_keys, "StreamedTotalTokens"), rule.stream_tolerance_percent),
         ]  # fmt: skip
-        compared = [part for part in parts if part.expected >= rule.min_tokens]
+        # Nothing to compare against is no comparison, whatever min_tokens says (and no 0/0).
+        compared = [part for part in parts if part.expected > 0 and part.expected >= rule.min_tokens]
         if not compared:
             continue
         worst = max(compared, key=lambda part: (part.rank, part.off_percent))
         level, severity = _RANKED_LEVELS[worst.rank]
-        unseen = len(keys) - len(streamed_keys)
+        left_out = [
+            f"{len(keys) - len(streamed_keys)} without their streams: usage not seen by the client",
+            f"{len(keys) - len(exact_keys)} without their plain calls: failed or retried calls",
+        ]
+        left_out = [text for text in left_out if not text.startswith("0 ")]
         findings.append(
             Finding(
                 rule=rule, member=subscription, scope_label=f"subscription {subscription}", period_key=period[2],
                 window_label=period[3], level=level, rank=worst.rank, severity=severity, value=worst.off_percent,
                 threshold=worst.tolerance_percent, unit="%", summary="; ".join(part.text() for part in compared),
                 detail=f"{len(keys)} synthetic user x deployment pairs compared"
-                       + (f" ({unseen} without their streams: usage not seen by the client)" if unseen else "")
+                       + (f" ({'; '.join(left_out)})" if left_out else "")
                        + "; a lost metric shows as fewer, a double-counted one as more",
             )
         )  # fmt: skip

@@ -111,7 +111,9 @@ def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: Deployment
         )
         amounts = _price_group(model_prices, prompt, cached, completion)
         estimated = _price_group(model_prices, estimated_prompt, np.zeros_like(estimated_prompt), estimated_completion)
-        for column, values in zip(micros, (*amounts, estimated[3]), strict=True):
+        # A part of the cost, never more than the whole: without the Streamed dimension every token
+        # counts as estimated, while llm-emit-token-metric may still have metered a cache discount.
+        for column, values in zip(micros, (*amounts, np.minimum(estimated[3], amounts[3])), strict=True):
             column[positions] = values
         priced[positions] = True
         currencies[positions] = model_prices.currency

@@ -395,7 +395,8 @@ def _add_totals(summary: CostRunSummary, priced: PricedUsage) -> None:
     summary.unpriced_tokens = int(frame.loc[frame["Unpriced"], "TotalTokens"].sum()) if not frame.empty else 0
     summary.unpriced_models = priced.unpriced_models
     if not frame.empty:
-        summary.cache_unmetered_prompt_tokens = int(frame.loc[~frame["CacheDiscountMetered"], "PromptTokens"].sum())
+        unmetered = ~frame["CacheDiscountMetered"] & ~frame["Unpriced"]
+        summary.cache_unmetered_prompt_tokens = int(frame.loc[unmetered, "PromptTokens"].sum())
 
 
 def _spend(

@@ -132,11 +132,11 @@ def test_unpriced_tokens_per_model() -> None:
 
 def run_row(first: datetime, last: datetime, tokens: int, *, sub: str = "team-a", user: str = "bot",
             deployment: str = "gpt-4o", ok: int = 5, unseen: int = 0, streamed_tokens: int = 0,
-            streamed_ok: int = 0) -> list[Any]:  # fmt: skip
+            streamed_ok: int = 0, uncertain: int = 0) -> list[Any]:  # fmt: skip
     """A traffic run's ground truth: `tokens` from plain calls, `streamed_tokens` reported by streams;
-    `unseen` streamed calls whose usage the client never saw."""
+    `unseen` streamed calls whose usage the client never saw; `uncertain` failed or retried plain calls."""
     return ["run-" + first.isoformat(), sub, user, deployment, ok + streamed_ok, unseen, tokens + streamed_tokens,
-            tokens, streamed_ok + unseen, streamed_tokens, unseen, first, last]
+            tokens, uncertain, streamed_ok + unseen, streamed_tokens, unseen, first, last]
 
 
 def test_no_metrics_while_synthetic_traffic_ran() -> None:
@@ -184,6 +184,29 @@ def test_reconciliation_compares_plain_calls_to_the_token_and_streams_with_their
     # A plain call is metered from its usage: a single token off is a finding.
     assert found["r0|team-e"].level == "critical"
     assert "metered 10,001 tokens vs 10,000 tokens sent, 1 tokens more (0.01%" in found["r0|team-e"].summary
+
+
+def test_reconciliation_leaves_out_what_has_no_exact_ground_truth() -> None:
+    # min_tokens 0: a subscription that only streamed has nothing plain to compare (no 0/0).
+    ruleset = rules({"kind": "reconciliation", "windows": 2, "grace_minutes": 15, "min_tokens": 0})
+    at, hour = NOW.replace(hour=8, minute=30), NOW.replace(hour=8)
+    traffic = [
+        run_row(at, at + timedelta(minutes=1), 0, sub="team-s", ok=0, streamed_tokens=3_000, streamed_ok=3),
+        # A plain call failed or was retried: the gateway may have metered what the client never
+        # counted, so the plain part of this pair is not compared (it would page to the token).
+        run_row(at, at + timedelta(minutes=1), 10_000, sub="team-r", uncertain=1),
+        run_row(at, at + timedelta(minutes=1), 2_000, sub="team-r", user="bot-2"),
+    ]
+    usage = [
+        row(hour, tokens=3_000, sub="team-s", user="bot", estimated_tokens=3_000),
+        row(hour, tokens=10_500, sub="team-r", user="bot"),
+        row(hour, tokens=2_000, sub="team-r", user="bot-2"),
+    ]
+    found = run(ruleset, data(usage, traffic))
+    assert found["r0|team-s"].level == "" and "plain calls" not in found["r0|team-s"].summary
+    team_r = found["r0|team-r"]
+    assert team_r.level == "" and "metered 2,000 tokens vs 2,000 tokens sent" in team_r.summary
+    assert "1 without their plain calls: failed or retried calls" in team_r.detail
 
 
 def test_estimated_share_is_in_cost_and_token_findings() -> None:

@@ -123,12 +123,24 @@ def test_priced_frame_rows_equal_the_per_row_definition() -> None:
             assert all(pd.isna(getattr(row, f"{name}Micros")) for name in COST_COLUMNS)
             continue
         expected = _reference(model_prices, row.PromptTokens, row.CachedPromptTokens, row.CompletionTokens)
-        # The estimated part: its prompt at the input price (an estimate has no cached tokens).
-        expected.append(_reference(model_prices, row.EstimatedPromptTokens, 0, row.EstimatedCompletionTokens)[3])
+        # The estimated part: its prompt at the input price (an estimate has no cached tokens),
+        # never more than the whole.
+        estimated = _reference(model_prices, row.EstimatedPromptTokens, 0, row.EstimatedCompletionTokens)[3]
+        expected.append(min(estimated, expected[3]))
         assert [getattr(row, f"{name}Micros") for name in COST_COLUMNS] == expected
         assert (row.EstimatedCostMicros > 0) == (row.EstimatedRequests > 0)
         assert not row.Unpriced and row.Currency == "USD"
     assert frame["CacheDiscountMetered"].tolist() == [row[-1] == 2 for row in _usage_rows()]
+
+
+def test_estimated_cost_is_never_more_than_the_total() -> None:
+    # Every token counted as estimated (no Streamed dimension) while llm-emit-token-metric metered a
+    # cache discount: the estimate priced without the discount would exceed the total.
+    columns = dict(zip(USAGE_COLUMNS, map(list, zip(
+        (START, "gpt-4o", "sub", "u", "api", 2, 4000, 3000, 100, 4100, 2, 4000, 100, 4100, 2), strict=True
+    )), strict=True))  # fmt: skip
+    [row] = price_frame(usage_frame(columns), load_price_table(PRICE_TABLE), DeploymentMap()).frame.itertuples()
+    assert row.CacheDiscountMetered and row.EstimatedCostMicros == row.TotalCostMicros > 0
 
 
 def test_upload_records_carry_the_frame_exactly() -> None:

@@ -460,6 +460,7 @@ async def test_reasoning_models_refuse_max_tokens_and_take_max_completion_tokens
     with pytest.raises(openai.BadRequestError, match="max_completion_tokens") as refused:
         await azure.chat.completions.create(model="gpt-5.6-luna", messages=MESSAGES, max_tokens=4)
     assert refused.value.param == "max_tokens"  # type: ignore[attr-defined]
+    assert refused.value.code == "unsupported_parameter"
     completion = await azure.chat.completions.create(model="gpt-5.6-luna", messages=MESSAGES, max_completion_tokens=4)
     assert completion.usage is not None and completion.usage.completion_tokens == 4
     # Older chat models still take max_tokens.

@@ -86,7 +86,7 @@ PANELS: tuple[Panel, ...] = (
         "cost-summary-latest.kql",
         "| summarize TotalCost = sum(TotalCost), EstimatedCost = sum(coalesce(EstimatedCost, real(0))),"
         " TotalTokens = sum(TotalTokens), EstimatedTokens = sum(coalesce(EstimatedTotalTokens, long(0))),"
-        " PromptTokensCacheUnmetered = sumif(PromptTokens, CacheDiscountMetered != true)"
+        " PromptTokensCacheUnmetered = sumif(PromptTokens, coalesce(CacheDiscountMetered, false) == false)"
         " by SubscriptionId, Currency\n"
         "| extend EstimatedCostPercent = iff(TotalCost == 0, 0.0, round(100.0 * EstimatedCost / TotalCost, 1))\n"
         "| order by EstimatedCost desc",

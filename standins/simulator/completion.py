@@ -21,9 +21,10 @@ _PART_SEPARATOR = -1
 
 
 class InvalidRequest(ValueError):
-    def __init__(self, message: str, param: str | None = None) -> None:
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class CompletionPlanner:
                 "Unsupported parameter: 'max_tokens' is not supported with this model. "
                 "Use 'max_completion_tokens' instead.",
                 "max_tokens",
+                "unsupported_parameter",
             )
         max_tokens = _max_tokens(body)
         stream = bool(body.get("stream"))

@@ -152,8 +152,8 @@ def deployment_not_found() -> web.Response:
     )
 
 
-def bad_request(message: str, param: str | None = None) -> web.Response:
-    return error_response(400, None, message, type="invalid_request_error", param=param)
+def bad_request(message: str, param: str | None = None, code: str | None = None) -> web.Response:
+    return error_response(400, code, message, type="invalid_request_error", param=param)
 
 
 def too_many_requests(api_version: str, retry_after_seconds: int, headers: dict[str, str]) -> web.Response:

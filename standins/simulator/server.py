@@ -104,7 +104,7 @@ async def _chat_completions(
             )
         completion = simulator.planner.plan(deployment, body, request.headers.get(COMPLETION_TOKENS_HEADER))
     except InvalidRequest as error:
-        return payloads.bad_request(str(error), error.param)
+        return payloads.bad_request(str(error), error.param, error.code)
     except ValueError as error:  # an unknown x-sim-fault value
         return payloads.bad_request(str(error))
     headers.update(_quota_headers(simulator, deployment, completion.prompt_tokens, body))
@@ -128,6 +128,8 @@ async def _deployment_route(request: web.Request) -> web.StreamResponse:
     api_version = request.query.get("api-version", "")
     if not api_version:
         # Azure answers a missing api-version with 404 "Resource not found" (not 400).
+        if _key_refused(request, request.app[_SIMULATOR].config):
+            return payloads.key_auth_disabled()
         return payloads.resource_not_found() if _authorized(request) else payloads.unauthorized()
     return await _chat_completions(request, request.match_info["deployment"], api_version)
 
