@@ -18,6 +18,8 @@ from typing import Any
 from shared.prompts import MIN_PROMPT_TOKENS
 
 PROMPT_DISTRIBUTIONS = ("uniform", "log_uniform")
+# The GPT-5 series' reasoning_effort options (azure-ai-docs articles/foundry/openai/how-to/reasoning.md).
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 _FIELDS = frozenset(
     {
         "name",
@@ -30,6 +32,7 @@ _FIELDS = frozenset(
         "stream_share",
         "include_usage_share",
         "prefix_share",
+        "reasoning_effort",
         "weight",
         "_comment",
     }
@@ -62,6 +65,8 @@ class Persona:
     prefix_share: float  # share of each prompt that is the persona's fixed text (prompt caching)
     weight: float
     subscription_key: str = field(repr=False, default="")  # resolved from the setting; never logged
+    # Sent as reasoning_effort (reasoning models only); None: not sent, the model's default applies.
+    reasoning_effort: str | None = None
 
 
 class _Problems:
@@ -176,7 +181,16 @@ def _persona(raw: Any, index: int, environ: Mapping[str, str], problems: _Proble
         prefix_share=_share(raw, "prefix_share", where, problems, default=0.0),
         weight=_number(raw, "weight", where, problems, integer=False, low=0.0, default=1.0, expected="a number >= 0"),
         subscription_key=key,
+        reasoning_effort=_reasoning_effort(raw, where, problems),
     )
+
+
+def _reasoning_effort(raw: Mapping[str, Any], where: str, problems: _Problems) -> str | None:
+    value = raw.get("reasoning_effort")
+    if value is None or value in REASONING_EFFORTS:
+        return value
+    problems.add(f"{where}.reasoning_effort", f"got {value!r}; expected one of {', '.join(REASONING_EFFORTS)}")
+    return None
 
 
 def parse_personas(document: Any, environ: Mapping[str, str], source: str) -> tuple[Persona, ...]:

@@ -245,7 +245,8 @@ async def test_periodic_flush_sends_closed_minutes_only(harness: Harness) -> Non
 
 async def test_a_stream_is_estimated_even_when_it_carries_usage(harness: Harness) -> None:
     # The docs: with stream: true "token metrics are estimated"; include_usage is not mentioned, so
-    # the usage chunk is not read. The simulator's usage chunk says 999 completion tokens here.
+    # the usage chunk is not read. An estimate counts the streamed text, so a reasoning model's
+    # hidden reasoning tokens, billed in completion_tokens, are missing from it.
     async with harness.client() as client:
         stream = await client.chat.completions.create(
             model="gpt-5.6-sol",
@@ -260,8 +261,9 @@ async def test_a_stream_is_estimated_even_when_it_carries_usage(harness: Harness
     grouped = _by_name(await harness.rows())
     encoding = encoding_name_for_model("gpt-5.6-sol")
     assert grouped["Prompt Tokens"][0].total == count_chat_prompt_tokens(MESSAGES, encoding)
-    assert grouped["Completion Tokens"][0].total == count_text_tokens(text, encoding)
-    assert usage.completion_tokens == 40
+    assert grouped["Completion Tokens"][0].total == count_text_tokens(text, encoding) == 40
+    assert usage.completion_tokens_details is not None and usage.completion_tokens_details.reasoning_tokens
+    assert usage.completion_tokens == 40 + usage.completion_tokens_details.reasoning_tokens
     assert all(row.properties["Streamed"] == "True" and row.count == 1 for row in harness.sink.rows)
 
 
@@ -275,8 +277,11 @@ async def test_stream_without_usage_is_estimated_and_marked(harness: Harness) ->
     estimated = _by_name([row for row in rows if row.properties["Streamed"] == "True"])
     prompt = count_chat_prompt_tokens(MESSAGES, encoding_name_for_model("gpt-5.6-sol"))
     assert estimated["Prompt Tokens"][0].total == prompt == truth.usage.prompt_tokens
-    # The simulator answers the same prompt with the same text, so the counted completion matches.
-    assert estimated["Completion Tokens"][0].total == pytest.approx(truth.usage.completion_tokens, rel=0.05)
+    # The simulator answers the same prompt with the same text, so the counted completion matches
+    # the visible part of the billed one; the hidden reasoning is what the estimate misses.
+    assert truth.usage.completion_tokens_details is not None
+    visible = truth.usage.completion_tokens - (truth.usage.completion_tokens_details.reasoning_tokens or 0)
+    assert estimated["Completion Tokens"][0].total == pytest.approx(visible, rel=0.05)
     assert estimated["Total Tokens"][0].total == prompt + estimated["Completion Tokens"][0].total
     assert "Prompt Cached Tokens" not in estimated
 

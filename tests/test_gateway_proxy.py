@@ -153,8 +153,10 @@ async def test_raw_http_like_the_lab_notebook(pair: GatewayPair, http: aiohttp.C
     async with http.post(url, headers=headers, json=body) as response:
         assert response.status == 200
         body = await response.json()
-    # The simulator honoured x-sim-completion-tokens, so test headers reach the backend.
-    assert body["usage"]["completion_tokens"] == 7
+    # The simulator honoured x-sim-completion-tokens, so test headers reach the backend (7 visible
+    # tokens; a reasoning model adds its hidden reasoning).
+    reasoning = body["usage"]["completion_tokens_details"]["reasoning_tokens"]
+    assert body["usage"]["completion_tokens"] == 7 + reasoning
 
 
 async def test_backend_errors_pass_through(pair: GatewayPair, http: aiohttp.ClientSession) -> None:
@@ -203,6 +205,7 @@ async def test_stream_chunks_reach_the_client_before_the_backend_finishes() -> N
                 messages=MESSAGES,
                 stream=True,
                 max_completion_tokens=400,
+                reasoning_effort="none",  # no hidden reasoning ahead of the first token
                 extra_headers={"x-sim-completion-tokens": "400"},
             )
             first_content_at = None

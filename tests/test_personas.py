@@ -118,6 +118,7 @@ def test_unknown_and_empty_key_settings_are_named() -> None:
         ({"max_tokens": 0}, "persona 'p1'.max_tokens: got 0", "expected a whole number of tokens >= 1"),
         ({"max_tokens": 2.5}, "persona 'p1'.max_tokens: got 2.5", ">= 1"),
         ({"weight": -1}, "persona 'p1'.weight: got -1", "expected a number >= 0"),
+        ({"reasoning_effort": "max"}, "persona 'p1'.reasoning_effort: got 'max'", "none, minimal, low, medium"),
         ({"deployment": ""}, "persona 'p1'.deployment: got ''", "expected a non-empty string"),
         ({"colour": "blue"}, "persona 'p1'.colour: unknown field", "expected some of"),
         ({"name": None}, "personas[0].name: got None", "expected a non-empty string"),

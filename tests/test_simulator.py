@@ -112,13 +112,16 @@ async def test_azure_client_usage_matches_real_token_counts(
     assert content
     assert completion.usage is not None
     assert completion.usage.prompt_tokens == count_chat_prompt_tokens(MESSAGES, encoding)
-    assert completion.usage.completion_tokens == count_text_tokens(content, encoding)
+    details = completion.usage.completion_tokens_details
+    assert details is not None and details.reasoning_tokens is not None
+    # Reasoning models bill hidden reasoning inside completion_tokens (default effort: medium).
+    assert (details.reasoning_tokens > 0) == (deployment == "gpt-5.6-sol")
+    assert completion.usage.completion_tokens == count_text_tokens(content, encoding) + details.reasoning_tokens
     assert (
         completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
     )
     assert completion.usage.prompt_tokens_details is not None
     assert completion.usage.prompt_tokens_details.cached_tokens == 0
-    assert completion.usage.completion_tokens_details is not None
     assert completion.choices[0].finish_reason == "stop"
     assert completion.model == model
     assert completion.id.startswith("chatcmpl-")
@@ -141,10 +144,10 @@ async def test_v1_client_takes_deployment_from_model_and_replies_deterministical
     assert first.model == "gpt-5.6-luna-2026-07-09"
     assert first.choices[0].message.content == again.choices[0].message.content
     assert first.choices[0].message.content != other.choices[0].message.content
-    assert first.usage is not None
+    assert first.usage is not None and first.usage.completion_tokens_details is not None
     assert first.usage.completion_tokens == count_text_tokens(
         first.choices[0].message.content or "", "o200k_base"
-    )
+    ) + (first.usage.completion_tokens_details.reasoning_tokens or 0)
 
 
 async def test_stream_with_include_usage_ends_with_one_usage_chunk(azure: openai.AsyncAzureOpenAI) -> None:
@@ -163,7 +166,11 @@ async def test_stream_with_include_usage_ends_with_one_usage_chunk(azure: openai
     assert usage_chunk.choices == []
     assert usage_chunk.usage is not None
     text = "".join(chunk.choices[0].delta.content or "" for chunk in content_chunks)
-    assert usage_chunk.usage.completion_tokens == 120 == count_text_tokens(text, "o200k_base")
+    details = usage_chunk.usage.completion_tokens_details
+    assert details is not None and details.reasoning_tokens
+    # The stream carries the visible text only; the usage chunk bills the hidden reasoning too.
+    assert count_text_tokens(text, "o200k_base") == 120
+    assert usage_chunk.usage.completion_tokens == 120 + details.reasoning_tokens
     assert usage_chunk.usage.prompt_tokens == count_chat_prompt_tokens(MESSAGES, "o200k_base")
     # Several content chunks: the reply really is streamed, not sent as one delta.
     assert len(content_chunks) > 3
@@ -198,11 +205,14 @@ async def test_stream_without_include_usage_has_no_usage_anywhere(simulator: Run
 async def test_token_limit_caps_reply_with_finish_reason_length(
     azure: openai.AsyncAzureOpenAI, limit_param: str, deployment: str
 ) -> None:
+    # No reasoning here: the limit's effect on the visible reply alone (reasoning within the limit
+    # has its own test).
+    reasoning = {"reasoning_effort": "none"} if deployment.startswith("gpt-5") else {}
     completion = await azure.chat.completions.create(
         model=deployment,
         messages=MESSAGES,
         extra_headers={COMPLETION_TOKENS_HEADER: "50"},
-        extra_body={limit_param: 7},
+        extra_body={limit_param: 7, **reasoning},
     )
     assert completion.choices[0].finish_reason == "length"
     assert completion.usage is not None
@@ -406,6 +416,7 @@ async def test_streams_are_paced_by_time_to_first_token_and_tokens_per_second() 
                 model="gpt-5.6-sol",
                 messages=MESSAGES,
                 stream=True,
+                reasoning_effort="none",  # no hidden reasoning ahead of the first token
                 extra_headers={COMPLETION_TOKENS_HEADER: "300"},
             )
             started = time.monotonic()
@@ -450,6 +461,31 @@ async def test_with_local_auth_disabled_a_key_header_is_refused_even_beside_a_be
                 assert (await response.json())["error"]["code"] == "AuthenticationTypeDisabled"
     finally:
         await server.stop()
+
+
+async def test_reasoning_tokens_are_billed_hidden_and_bounded_by_max_completion_tokens(
+    azure: openai.AsyncAzureOpenAI,
+) -> None:
+    async def usage(**options: Any) -> tuple[str, int, int, str]:
+        completion = await azure.chat.completions.create(
+            model="gpt-5.6-sol", messages=MESSAGES, extra_headers={COMPLETION_TOKENS_HEADER: "40"}, **options
+        )
+        assert completion.usage is not None and completion.usage.completion_tokens_details is not None
+        reasoning = completion.usage.completion_tokens_details.reasoning_tokens or 0
+        text = completion.choices[0].message.content or ""
+        return text, completion.usage.completion_tokens, reasoning, completion.choices[0].finish_reason
+
+    text, total, reasoning, _ = await usage()  # the default effort, medium
+    assert count_text_tokens(text, "o200k_base") == 40 and reasoning >= 20 and total == 40 + reasoning
+    assert (await usage(reasoning_effort="none"))[1:3] == (40, 0)
+    assert (await usage(reasoning_effort="high"))[2] > reasoning
+    # max_completion_tokens bounds reasoning and visible text together: reasoning can use it all.
+    text, total, reasoning, finish = await usage(reasoning_effort="high", max_completion_tokens=10)
+    assert (text, total, reasoning, finish) == ("", 10, 10, "length")
+    with pytest.raises(openai.BadRequestError, match="reasoning_effort"):
+        await usage(reasoning_effort="extreme")
+    with pytest.raises(openai.BadRequestError, match="not supported with this model"):
+        await azure.chat.completions.create(model="gpt-35-turbo", messages=MESSAGES, reasoning_effort="low")
 
 
 async def test_reasoning_models_refuse_max_tokens_and_take_max_completion_tokens(

@@ -331,6 +331,18 @@ def test_calls_are_spread_over_the_send_window_not_sent_in_a_burst(tmp_path: Pat
     assert summary.calls_ok == 50
 
 
+def test_a_persona_s_reasoning_effort_is_sent_and_max_tokens_never(tmp_path: Path) -> None:
+    settings = _settings(
+        tmp_path, [_persona_json("thinker", reasoning_effort="minimal"), _persona_json("default", weight=1)],
+        requests_per_run=20,
+    )  # fmt: skip
+    gateway = FakeGateway(FakeClock())
+    _run(settings, gateway)
+    efforts = {(s.user, s.body.get("reasoning_effort")) for s in gateway.sent}
+    assert efforts == {("thinker", "minimal"), ("default", None)}
+    assert all(s.body["max_completion_tokens"] == 20 and "max_tokens" not in s.body for s in gateway.sent)
+
+
 def test_429_is_retried_after_the_retry_after_the_gateway_sent(tmp_path: Path) -> None:
     settings = _settings(tmp_path, [_persona_json("plain")], requests_per_run=1)
     gateway = FakeGateway(FakeClock(), script={"plain": ["429:3", "429:5", "ok"]})

@@ -60,6 +60,9 @@ def _personas(stack: Stack, tag: str) -> list[dict[str, Any]]:
             "max_tokens": 40,
             "stream_share": 1.0,
             "include_usage_share": 1.0,
+            # No hidden reasoning: APIM's estimate of a stream cannot see it (tests/test_gateway_metrics.py
+            # shows the gap); here the estimate is compared with what the stream carried.
+            "reasoning_effort": "none",
             "weight": 1,
         },
         {

@@ -38,10 +38,14 @@ class Completion:
     finish_reason: str
     stream: bool
     include_usage: bool
+    # Hidden reasoning: billed inside completion_tokens, never part of the text or the stream
+    # ("hidden tokens that aren't returned as part of the message response content",
+    # azure-ai-docs articles/foundry/openai/how-to/reasoning.md).
+    reasoning_tokens: int = 0
 
     @property
     def completion_tokens(self) -> int:
-        return len(self.pieces)
+        return len(self.pieces) + self.reasoning_tokens
 
     @property
     def text(self) -> str:
@@ -69,6 +73,31 @@ def _max_tokens(body: Mapping[str, Any]) -> int | None:
         if body.get(param) is not None:
             return _positive_int(body[param], param, 1)
     return None
+
+
+# Hidden reasoning tokens per visible token, by reasoning_effort (the GPT-5 series' options, same
+# page: none, minimal, low, medium, high, xhigh). Microsoft publishes no ratio: these magnitudes
+# only make the hidden share real in the simulation; a call varies from half to 1.5 times its level.
+REASONING_PER_VISIBLE_TOKEN = {"none": 0.0, "minimal": 0.1, "low": 0.5, "medium": 1.0, "high": 2.0, "xhigh": 4.0}
+
+
+def _reasoning_effort(deployment: DeploymentConfig, body: Mapping[str, Any], default: str) -> str:
+    effort = body.get("reasoning_effort")
+    if effort is None:
+        return default if deployment.reasoning else "none"
+    if not deployment.reasoning:
+        # What OpenAI-style services answer a model without reasoning (unverified wording).
+        raise InvalidRequest(
+            "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+            "reasoning_effort",
+            "unsupported_parameter",
+        )
+    if effort not in REASONING_PER_VISIBLE_TOKEN:
+        raise InvalidRequest(
+            f"Invalid value for 'reasoning_effort': expected one of {sorted(REASONING_PER_VISIBLE_TOKEN)}.",
+            "reasoning_effort",
+        )
+    return str(effort)
 
 
 def _prompt_digest(deployment: str, messages: Sequence[Mapping[str, Any]], seed: int) -> int:
@@ -137,7 +166,15 @@ class CompletionPlanner:
                 raise InvalidRequest(f"{COMPLETION_TOKENS_HEADER} must be an integer >= 0.") from None
         else:
             wanted = self._natural_length(digest)
-        length = wanted if max_tokens is None else min(wanted, max_tokens)
+        effort = _reasoning_effort(deployment, body, self._config.default_reasoning_effort)
+        variation = 0.5 + (digest >> 16) % 1001 / 1000
+        reasoning = round(wanted * REASONING_PER_VISIBLE_TOKEN[effort] * variation)
+        # max_completion_tokens bounds "visible output tokens and reasoning tokens" together
+        # (Azure/azure-rest-api-specs .../inference/stable/2024-10-21/inference.json); reasoning
+        # comes first, so a tight limit can leave no visible text.
+        if max_tokens is not None:
+            reasoning = min(reasoning, max_tokens)
+        length = wanted if max_tokens is None else min(wanted, max_tokens - reasoning)
         prompt_tokens = count_chat_prompt_tokens(messages, deployment.encoding_name)
         return Completion(
             deployment=deployment,
@@ -149,4 +186,5 @@ class CompletionPlanner:
             finish_reason="length" if length < wanted else "stop",
             stream=stream,
             include_usage=stream and bool(stream_options.get("include_usage")),
+            reasoning_tokens=reasoning,
         )

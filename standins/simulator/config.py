@@ -66,6 +66,11 @@ class SimulatorConfig:
     # Only reported in x-ratelimit-remaining-* headers, not enforced (faults cover 429s).
     tokens_per_minute: int = 1_000_000
     requests_per_minute: int = 6_000
+    # Reasoning deployments asked without reasoning_effort reason at this level. OpenAI's reasoning
+    # models default to medium; gpt-5.1 defaults to none (azure-ai-docs articles/foundry/openai/
+    # how-to/reasoning.md, footnote 4); the gpt-5.6 default is not documented, so medium: more
+    # hidden tokens, never fewer than Azure might bill.
+    default_reasoning_effort: str = "medium"
     # The account's disableLocalAuth (infra/app/ai.bicep sets it): key headers are refused, only
     # Entra ID bearer tokens get in (https://learn.microsoft.com/azure/ai-services/disable-local-auth).
     disable_local_auth: bool = False

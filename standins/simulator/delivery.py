@@ -74,7 +74,12 @@ class Delivery:
         loop = asyncio.get_running_loop()
         try:
             await response.write(chunks.role())
-            first_token_at = loop.time() + self._config.time_to_first_token_ms / 1000
+            # The model reasons (hidden) before the first visible token.
+            first_token_at = (
+                loop.time()
+                + self._config.time_to_first_token_ms / 1000
+                + self._generation_seconds(completion.reasoning_tokens)
+            )
             for start in range(0, len(pieces), step):
                 if breaks_at is not None and start >= breaks_at:
                     break

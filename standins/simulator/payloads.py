@@ -37,7 +37,7 @@ def usage_body(completion: Completion) -> dict[str, Any]:
         "completion_tokens_details": {
             "accepted_prediction_tokens": 0,
             "audio_tokens": 0,
-            "reasoning_tokens": 0,
+            "reasoning_tokens": completion.reasoning_tokens,
             "rejected_prediction_tokens": 0,
         },
         "prompt_tokens": completion.prompt_tokens,
