@@ -248,7 +248,7 @@ class CallSender:
             # Reasoning models (the GPT-5 and o series) refuse max_tokens; every current chat
             # model takes max_completion_tokens (azure-ai-docs articles/foundry/openai/how-to/reasoning.md).
             max_completion_tokens=persona.max_tokens,
-            reasoning_effort=persona.reasoning_effort if persona.reasoning_effort else openai.omit,  # type: ignore[arg-type]
+            reasoning_effort=persona.reasoning_effort or openai.omit,  # type: ignore[arg-type]
             stream=call.stream,
             stream_options={"include_usage": True} if call.include_usage else openai.omit,
             extra_headers={USER_ID_HEADER: persona.user_id},

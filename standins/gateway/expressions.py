@@ -287,16 +287,20 @@ class _Parser:
                 self._next()
                 segments.append(_Segment("name", self._expect("ident").text))
             elif token.text == "[" and token.kind == "punct":
-                self._next()
-                key = self._expect("string")
-                self._expect("punct", "]")
-                segments.append(_Segment("index", args=(_unescape(key.text, key.column),)))
+                segments.append(_Segment("index", args=(self._index_key(),)))
             elif token.text == "(" and token.kind == "punct":
                 self._next()
                 segments.append(_Segment("call", args=self._call_args()))
             else:
                 break
         return self._resolve(segments, start.column)
+
+    def _index_key(self) -> str:
+        """``["name"]``: a string-literal indexer, the opening bracket not yet consumed."""
+        self._expect("punct", "[")
+        key = self._expect("string")
+        self._expect("punct", "]")
+        return _unescape(key.text, key.column)
 
     def _body_chain(self, column: int) -> Evaluator:
         """``As<JObject>(preserveContent: true)`` then JSON accessors: ``.SelectToken("a.b")`` or ``["a"]``."""
@@ -321,10 +325,7 @@ class _Parser:
         while True:
             token = self._peek()
             if token.text == "[" and token.kind == "punct":
-                self._next()
-                key = self._expect("string")
-                self._expect("punct", "]")
-                path.append(_unescape(key.text, key.column))
+                path.append(self._index_key())
             elif token.text == "." and self._peek(1).text == "SelectToken":
                 self._index += 2
                 self._expect("punct", "(")
