@@ -63,7 +63,7 @@ bench-traffic: setup
 bench-costs: setup
 	$(PY) -m bench.costs_10m $(BENCH_COSTS_ARGS)
 
-# Regenerate infra/app/workbook.json after changing shared/kql (a test fails while it is stale).
+# Regenerate infra/app/workbook.json after changing shared/logs/kql (a test fails while it is stale).
 workbook: setup
 	$(PY) tools/build_workbook.py
 

@@ -163,7 +163,7 @@ class _MemoryProgress:
 
 
 class _NoUpload:
-    """Accepts every request body unread (shared/cost_upload.py sends gzip streams)."""
+    """Accepts every request body unread (shared/logs/upload.py sends gzip streams)."""
 
     def upload(self, rule_id: str, stream: str, logs: Any, **kwargs: Any) -> None:
         pass
@@ -174,7 +174,7 @@ def costs_run(stack_file: Path, upload: bool) -> dict[str, Any]:
     from azure.monitor.ingestion import LogsIngestionClient
     from azure.monitor.query import LogsQueryClient
 
-    from shared.costs import CostClients, CostSettings, run_costs
+    from shared.costs.run import CostClients, CostSettings, run_costs
 
     info = json.loads(stack_file.read_text())
     os.environ.update(info["identity_env"])

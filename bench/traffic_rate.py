@@ -27,11 +27,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shared.personas import load_personas
-from shared.traffic import TrafficSettings, send_traffic
-from shared.traffic_pacing import SystemClock
-from shared.traffic_plan import plan_run
-from shared.traffic_results import percentile
+from shared.traffic.pacing import SystemClock
+from shared.traffic.personas import load_personas
+from shared.traffic.plan import plan_run
+from shared.traffic.results import percentile
+from shared.traffic.run import TrafficSettings, send_traffic
 from standins.stack import Stack, running_stack
 
 PACING_ERROR_LIMIT = 0.02

@@ -54,7 +54,7 @@ param logRetentionDays int = 30
 
 // Models GA today and far from retirement (infra/model-retirements.json, from Microsoft's model
 // retirement schedule, https://learn.microsoft.com/azure/foundry/openai/concepts/model-retirement-schedule;
-// tests/test_infra_models.py fails when one is deprecated, retired or retires within 90 days).
+// tests/infra/test_models.py fails when one is deprecated, retired or retires within 90 days).
 // sku is the deployment type's SKU code (https://learn.microsoft.com/azure/foundry/foundry-models/concepts/deployment-types):
 // the gpt-5.6 models have no regional Standard offer; Data Zone Standard keeps processing in the
 // US or EU data zone, so pick a US or EU region for it (MicrosoftDocs/azure-ai-docs
@@ -66,7 +66,7 @@ param modelDeployments array = [
   { name: 'gpt-5.6-terra', model: 'gpt-5.6-terra', version: '2026-07-09', sku: 'DataZoneStandard', capacity: 10 }
 ]
 
-@description('One APIM subscription per persona subscription: its id (the Subscription ID dimension) and the app setting holding its key (shared/personas.sample.json; a test keeps them equal).')
+@description('One APIM subscription per persona subscription: its id (the Subscription ID dimension) and the app setting holding its key (shared/traffic/personas.sample.json; a test keeps them equal).')
 param trafficSubscriptions array = [
   { name: 'team-support', keySetting: 'TRAFFIC_KEY_TEAM_SUPPORT' }
   { name: 'team-research', keySetting: 'TRAFFIC_KEY_TEAM_RESEARCH' }
@@ -94,7 +94,7 @@ var deploymentContainerName = 'app-package-${take(functionAppResolvedName, 32)}-
 
 // The single source of the custom tables the app uploads to (also read by the local stand-in and
 // the KQL validator): each table's DCR stream and columns.
-var logTables = loadJsonContent('../shared/schemas/log_tables.json', '$.custom')
+var logTables = loadJsonContent('../shared/logs/schemas/log_tables.json', '$.custom')
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -189,14 +189,14 @@ module communication 'app/communication.bicep' = {
 }
 
 // The app's settings: the same names as shared/config.py (SETTINGS), local.settings.sample.json and
-// the README table (tests/test_infra.py keeps them in step). Values come from the resources where
+// the README table (tests/infra/test_infra.py keeps them in step). Values come from the resources where
 // a resource decides them; the rest are the config defaults. One line per setting.
 var appSettings = [
   { name: 'TRAFFIC_SCHEDULE', value: trafficSchedule }
   { name: 'COST_SCHEDULE', value: costSchedule }
   { name: 'GATEWAY_URL', value: apim.outputs.gatewayUrl }
   { name: 'OPENAI_API_VERSION', value: '2025-04-01-preview' }
-  { name: 'TRAFFIC_PERSONAS_FILE', value: 'shared/personas.sample.json' }
+  { name: 'TRAFFIC_PERSONAS_FILE', value: 'shared/traffic/personas.sample.json' }
   { name: 'TRAFFIC_SEED', value: '' }
   { name: 'TRAFFIC_REQUESTS_PER_RUN', value: '20' }
   { name: 'TRAFFIC_CONCURRENCY', value: '16' }
@@ -214,8 +214,8 @@ var appSettings = [
   { name: 'COST_METRICS_RESOURCE_ID', value: queriesApplicationInsights ? monitoring.outputs.applicationInsightsId : '' }
   { name: 'COST_INGESTION_DELAY_MINUTES', value: '15' }
   { name: 'COST_RECOMPUTE_WINDOWS', value: '3' }
-  { name: 'COST_PRICE_TABLE', value: 'shared/prices/price-table.json' }
-  { name: 'COST_DEPLOYMENT_MAP', value: 'shared/prices/deployments.json' }
+  { name: 'COST_PRICE_TABLE', value: 'shared/costs/prices/price-table.json' }
+  { name: 'COST_DEPLOYMENT_MAP', value: 'shared/costs/prices/deployments.json' }
   { name: 'COST_DCR_STREAM', value: logTables.TokenCostSummary_CL.stream }
   { name: 'COST_STATE_CONNECTION_STRING', value: '' }
   { name: 'COST_STATE_TABLE_ENDPOINT', value: storage.outputs.tableEndpoint }
@@ -224,7 +224,7 @@ var appSettings = [
   { name: 'COST_UPLOAD_ATTEMPTS', value: '3' }
   { name: 'COST_QUERY_ATTEMPTS', value: '3' }
   { name: 'COST_RETRY_DELAY_SECONDS', value: '5' }
-  { name: 'ALERT_RULES_FILE', value: 'shared/alerts.sample.json' }
+  { name: 'ALERT_RULES_FILE', value: 'shared/alerts/alerts.sample.json' }
   { name: 'ALERT_STATE_TABLE', value: 'AlertState' }
   { name: 'ALERT_DELIVERY', value: 'acs' }
   { name: 'ALERT_EMAIL_FROM', value: communication.outputs.senderAddress }

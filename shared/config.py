@@ -167,7 +167,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "TRAFFIC_PERSONAS_FILE",
         _text,
-        "shared/personas.sample.json",
+        "shared/traffic/personas.sample.json",
         "Persona file of the synthetic traffic; relative paths start at the app root.",
         "the path of a persona JSON file",
     ),
@@ -293,14 +293,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "COST_PRICE_TABLE",
         _text,
-        "shared/prices/price-table.json",
+        "shared/costs/prices/price-table.json",
         "Versioned price table (native or LiteLLM format); relative paths start at the app root.",
         "the path of a price table JSON file",
     ),
     Setting(
         "COST_DEPLOYMENT_MAP",
         _optional_text,
-        "shared/prices/deployments.json",
+        "shared/costs/prices/deployments.json",
         "Deployment → model map; empty: deployment names are model names.",
         "empty or the path of a deployment map JSON file",
     ),
@@ -363,7 +363,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ALERT_RULES_FILE",
         _text,
-        "shared/alerts.sample.json",
+        "shared/alerts/alerts.sample.json",
         "Alert rules file (thresholds, budgets, spikes, unpriced, pipeline health); relative to the app root.",
         "the path of an alert rules JSON file",
     ),

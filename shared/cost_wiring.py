@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import cast
 
-from shared.alert_notify import AlertSettings, Delivery, evaluate_and_notify
+from shared.alerts.run import AlertSettings, Delivery, evaluate_and_notify
 from shared.config import Settings
-from shared.cost_query import MetricsSchema
-from shared.costs import CostRunSummary, CostSettings, CostUploadError, run_costs
+from shared.costs.query import MetricsSchema
+from shared.costs.run import CostRunSummary, CostSettings, CostUploadError, run_costs
 
 
 def cost_settings(settings: Settings) -> CostSettings:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from shared.azure_clients import AzureAccess
 from shared.config import Settings
-from shared.traffic import TrafficRunSummary, TrafficSettings, run_traffic
+from shared.traffic.run import TrafficRunSummary, TrafficSettings, run_traffic
 
 
 def traffic_settings(settings: Settings, environ: Mapping[str, str]) -> TrafficSettings:

@@ -430,7 +430,7 @@ def start_stack(
 
 
 def _streams() -> dict[str, str]:
-    schemas = json.loads((ROOT / "shared" / "schemas" / "log_tables.json").read_text(encoding="utf-8"))
+    schemas = json.loads((ROOT / "shared" / "logs" / "schemas" / "log_tables.json").read_text(encoding="utf-8"))
     return {table: spec["stream"] for table, spec in schemas["custom"].items()}
 
 

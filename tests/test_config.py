@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
-from pathlib import Path
 
 import pytest
 
 from shared.config import HOST_SETTINGS, SETTINGS, ConfigError, Settings, load_settings, setting_names
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
 REQUIRED = {
     "GATEWAY_URL": "https://apim.example.net",
@@ -19,7 +18,7 @@ REQUIRED = {
     "LOG_ANALYTICS_WORKSPACE_ID": "ws",
     "COST_STATE_TABLE_ENDPOINT": "https://st.table.core.windows.net",
 }
-SAMPLE_PERSONAS = json.loads((ROOT / "shared" / "personas.sample.json").read_text(encoding="utf-8"))["personas"]
+SAMPLE_PERSONAS = json.loads((ROOT / "shared/traffic/personas.sample.json").read_text(encoding="utf-8"))["personas"]
 PERSONA_KEY_SETTINGS = {persona["subscription_key_setting"] for persona in SAMPLE_PERSONAS}
 
 

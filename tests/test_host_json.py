@@ -1,7 +1,7 @@
 """host.json: the costs run fits in functionTimeout even when every query runs to its server timeout.
 
-The worst case is measured, not restated: the real query code (shared/cost_query.py,
-shared/alert_data.py) runs against a query API whose every answer takes the query's whole server
+The worst case is measured, not restated: the real query code (shared/costs/query.py,
+shared/alerts/data.py) runs against a query API whose every answer takes the query's whole server
 timeout, with the settings' defaults (shared/config.py SETTINGS, which infra/main.bicep sets).
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from azure.monitor.query import LogsQueryStatus
 
-from shared.alert_data import TRAFFIC_COLUMNS, USAGE_COLUMNS, AlertDataError, ranges_for, read_alert_data
+from shared.alerts.data import TRAFFIC_COLUMNS, USAGE_COLUMNS, AlertDataError, ranges_for, read_alert_data
 from shared.config import SETTINGS
-from shared.cost_query import UsageQuery, UsageQueryError, query_usage
-from tests.infra_bicep import ROOT
+from shared.costs.query import UsageQuery, UsageQueryError, query_usage
+from tests.infra.infra_bicep import ROOT
 
 # LogsQueryClient without server_timeout: "The default timeout is 3 minutes, and the maximum timeout
 # is 10 minutes" (azure-monitor-query, azure/monitor/query/_patch.py, query_workspace docstring).

@@ -1,10 +1,10 @@
 """A simulated day of the sample personas through the whole local pipeline: no false reconciliation alarm.
 
-Each simulated hour the traffic timer's code sends the sample personas' calls (shared/personas.sample.json:
+Each simulated hour the traffic timer's code sends the sample personas' calls (shared/traffic/personas.sample.json:
 plain calls, streams with and without include_usage) through the gateway stand-in running policy.xml;
 the gateway's token metrics go to the Azure Monitor stand-in over the Application Insights track
 API, the ground truth through the Logs Ingestion API. After each hour the costs run summarizes and
-the sample reconciliation rule (shared/alerts.sample.json) is evaluated on what the alert path reads.
+the sample reconciliation rule (shared/alerts/alerts.sample.json) is evaluated on what the alert path reads.
 Plain calls must match to the token and streamed calls (APIM's estimates) within their own
 tolerance, so the day must end with comparisons made and none firing.
 
@@ -12,7 +12,7 @@ The clock is simulated (wall times of the traffic records and the gateway's metr
 calls themselves are real HTTP through the official SDKs.
 """
 
-# Fixtures come from tests/test_cost_stack.py by import:
+# Fixtures come from tests/costs/test_stack.py by import:
 # ruff: noqa: F811
 from __future__ import annotations
 
@@ -22,31 +22,30 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from azure.identity import ManagedIdentityCredential
 from azure.monitor.ingestion import LogsIngestionClient
 
-from shared.alert_data import ranges_for, read_alert_data
-from shared.alert_eval import Clock, evaluate
-from shared.alert_rules import RuleSet, load_rules
-from shared.costs import run_costs
-from shared.traffic import TrafficSettings, run_traffic
+from shared.alerts.data import ranges_for, read_alert_data
+from shared.alerts.evaluate import Clock, evaluate
+from shared.alerts.rules import RuleSet, load_rules
+from shared.costs.run import run_costs
+from shared.traffic.run import TrafficSettings, run_traffic
 from standins.gateway.pair import start_gateway_pair
 from standins.gateway.sinks import AppInsightsTrackSink
-from tests.test_cost_stack import (  # noqa: F401 - fixtures
+from tests import ROOT
+from tests.costs.test_stack import (  # noqa: F401 - fixtures
     CostStack,
     azurite,
     cost_loop,
     identity,
     make_cost_stack,
 )
-from tests.test_monitor import LoopThread
+from tests.standins.test_monitor import LoopThread
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 H = dt.timedelta(hours=1)
 HOURS = 24
 CALLS_PER_HOUR = 12
@@ -74,7 +73,7 @@ class SimulatedClock:
 
 
 def _reconciliation_rules() -> RuleSet:
-    rules = load_rules(ROOT / "shared" / "alerts.sample.json")
+    rules = load_rules(ROOT / "shared" / "alerts" / "alerts.sample.json")
     return replace(rules, rules=tuple(rule for rule in rules.rules if rule.kind == "reconciliation"))
 
 
@@ -88,11 +87,11 @@ def test_a_simulated_day_of_the_sample_personas_raises_no_reconciliation_alarm(
         f"{stack.monitor.url}/", stack.config.instrumentation_key, ca_cert=stack.monitor.ca_path
     )
     pair = cost_loop.run(start_gateway_pair(sink=sink, simulator_settings=FAST_SIMULATOR, clock=clock.wall))
-    personas = json.loads((ROOT / "shared" / "personas.sample.json").read_text(encoding="utf-8"))["personas"]
+    personas = json.loads((ROOT / "shared/traffic/personas.sample.json").read_text(encoding="utf-8"))["personas"]
     settings = TrafficSettings(
         gateway_url=pair.gateway.url,
         openai_api_version=pair.config.api_version,
-        personas_file="shared/personas.sample.json",
+        personas_file="shared/traffic/personas.sample.json",
         seed=None,
         requests_per_run=CALLS_PER_HOUR,
         concurrency=8,

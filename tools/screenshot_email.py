@@ -37,13 +37,13 @@ def find_chromium() -> str | None:
 def sample_message() -> EmailMessage:
     from decimal import Decimal
 
-    from shared.alert_data import AlertData, Ranges, traffic_frame, usage_frame
-    from shared.alert_eval import Clock, evaluate
-    from shared.alert_notify import _notification
-    from shared.alert_rules import parse_rules
-    from shared.alert_state import AlertRecord
-    from shared.alert_transitions import transition
-    from shared.email_render import build_message, render_digest
+    from shared.alerts.data import AlertData, Ranges, traffic_frame, usage_frame
+    from shared.alerts.evaluate import Clock, evaluate
+    from shared.alerts.rules import parse_rules
+    from shared.alerts.run import _notification
+    from shared.alerts.state import AlertRecord
+    from shared.alerts.transitions import transition
+    from shared.email.render import build_message, render_digest
 
     rules = parse_rules(
         json.dumps({

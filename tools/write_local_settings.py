@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from shared.config import SETTINGS  # noqa: E402
 
-PERSONAS_FILE = ROOT / "shared" / "personas.sample.json"
+PERSONAS_FILE = ROOT / "shared" / "traffic" / "personas.sample.json"
 # azd outputs that must not reach a laptop: the app identity's client id would make the SDKs look
 # for a managed identity that only exists in Azure.
 NOT_LOCAL = frozenset({"AZURE_CLIENT_ID"})

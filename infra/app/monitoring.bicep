@@ -1,7 +1,7 @@
 // Metrics store and cost tables: a Log Analytics workspace, workspace-based Application Insights
 // that accepts APIM's custom metrics with dimensions, the custom tables the app uploads to and one
 // data collection rule (kind Direct: its own logs ingestion endpoint, no separate DCE) with a
-// stream per table. Table columns and streams come from shared/schemas/log_tables.json.
+// stream per table. Table columns and streams come from shared/logs/schemas/log_tables.json.
 param logAnalyticsName string
 param applicationInsightsName string
 param dataCollectionRuleName string
@@ -9,7 +9,7 @@ param location string
 param tags object = {}
 param retentionInDays int = 30
 
-@description('The "custom" section of shared/schemas/log_tables.json: table name -> {stream, columns}.')
+@description('The "custom" section of shared/logs/schemas/log_tables.json: table name -> {stream, columns}.')
 param logTables object
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {

@@ -1,5 +1,5 @@
 // The cost dashboard. Its queries are the repository's KQL files: workbook.json is generated from
-// shared/kql/*.kql by tools/build_workbook.py (a test fails when it is stale), and every query in
+// shared/logs/kql/*.kql by tools/build_workbook.py (a test fails when it is stale), and every query in
 // it is validated with Microsoft's KQL parser.
 param location string
 param tags object = {}

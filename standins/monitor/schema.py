@@ -1,6 +1,6 @@
 """Table schemas of the local workspace, read from the project's single schema file.
 
-``shared/schemas/log_tables.json`` declares the workspace tables in Kusto types: built-in
+``shared/logs/schemas/log_tables.json`` declares the workspace tables in Kusto types: built-in
 ``AppMetrics`` (where App Insights pre-aggregated metrics land), the App Insights view
 ``customMetrics`` (same rows under classic names) and the custom ``_CL`` tables with the DCR
 stream that feeds each one. This module turns that into DuckDB DDL.
@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-DEFAULT_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "log_tables.json"
+DEFAULT_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "shared" / "logs" / "schemas" / "log_tables.json"
 
 # Kusto scalar type -> DuckDB column type. Datetimes are stored as TIMESTAMPTZ and every
 # connection runs with TimeZone=UTC, so values are UTC instants as in Kusto.

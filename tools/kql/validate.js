@@ -3,12 +3,12 @@
  * Validate .kql files with Microsoft's own KQL parser and semantic analyzer
  * (Kusto.Language, shipped to npm as the Bridge.NET build
  * @kusto/language-service-next), against the Log Analytics table schemas in
- * shared/schemas/log_tables.json.
+ * shared/logs/schemas/log_tables.json.
  *
  * Usage:
- *   node tools/kql/validate.js --schema shared/schemas/log_tables.json a.kql b.kql ...
+ *   node tools/kql/validate.js --schema shared/logs/schemas/log_tables.json a.kql b.kql ...
  *   echo '["a.kql", {"name": "inline", "text": "AppMetrics | take 1"}]' \
- *     | node tools/kql/validate.js --schema shared/schemas/log_tables.json --stdin
+ *     | node tools/kql/validate.js --schema shared/logs/schemas/log_tables.json --stdin
  *
  * Options:
  *   --schema PATH    table schemas (required)
@@ -21,7 +21,7 @@
  *   1  at least one blocking diagnostic
  *   2  usage error, unreadable input/schema, or the parser is not installed
  *
- * Blocking policy (decided here, mirrored by tests/kql_validation.py):
+ * Blocking policy (decided here, mirrored by tests/logs/kql_validation.py):
  *   - every Error blocks (syntax, unknown names, type errors);
  *   - every Warning blocks unless its category is Performance: Correctness
  *     warnings (join without kind, a `let` parameter shadowed by a column of

@@ -1,0 +1,158 @@
+"""What the alert rules read: cost summaries (latest complete revision) and synthetic ground truth.
+
+Two queries (shared/logs/kql/alert-usage.kql, shared/logs/kql/alert-synthetic-traffic.kql), sized by the
+rules: the usage range reaches back to the start of the month, the chart's 14 days and each spike
+rule's baseline; windows are kept one by one from `detail_from` on (hours matter there) and summed
+per UTC day before it. Import only inside a run: it imports pandas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from shared.alerts.rules import Rule
+from shared.logs.kql import load_query
+from shared.logs.parts import PartedQuery, query_in_parts
+from shared.windows import start_of_day, start_of_month, window_containing
+
+if TYPE_CHECKING:
+    from azure.monitor.query import LogsQueryClient
+
+USAGE_COLUMNS = (
+    "Bucket", "Model", "Deployment", "SubscriptionId", "UserId", "ApiId", "Currency", "Unpriced",
+    "Requests", "TotalTokens", "CostMicros", "EstimatedTokens", "EstimatedCostMicros",
+)  # fmt: skip
+TRAFFIC_COLUMNS = (
+    "RunId", "Subscription", "UserId", "Deployment", "CallsOk", "CallsUsageUnseen", "TotalTokens",
+    "ExactTotalTokens", "ExactUncertainCalls", "StreamedCallsOk", "StreamedTotalTokens", "StreamedUsageUnseen",
+    "FirstCallAt", "LastCallAt",
+)  # fmt: skip
+_TRAFFIC_COUNTS = ("CallsOk", "CallsUsageUnseen", "TotalTokens", "ExactTotalTokens", "ExactUncertainCalls",
+                   "StreamedCallsOk", "StreamedTotalTokens", "StreamedUsageUnseen")
+CHART_DAYS = 14
+CHART_HOURS = 24
+
+
+class AlertDataError(RuntimeError):
+    """The alert data could not be read completely; no alert state changes in this run."""
+
+
+@dataclass(frozen=True)
+class Ranges:
+    start: datetime  # usage from here (window starts)
+    detail_from: datetime  # windows one by one from here; whole days before
+    end: datetime  # the end of the open window
+    traffic_start: datetime  # ground truth from here (pipeline-health rules)
+
+
+@dataclass(frozen=True)
+class AlertData:
+    ranges: Ranges
+    usage: pd.DataFrame  # USAGE_COLUMNS; Bucket is a UTC timestamp
+    traffic: pd.DataFrame  # TRAFFIC_COLUMNS
+
+
+def ranges_for(rules: Iterable[Rule], now: datetime, window_minutes: int) -> Ranges:
+    hour_start = now.replace(minute=0, second=0, microsecond=0)
+    day_start = start_of_day(now)
+    width = timedelta(minutes=window_minutes)
+    start = min(start_of_month(now), day_start - timedelta(days=CHART_DAYS - 1))
+    detail_from = min(day_start, hour_start - timedelta(hours=CHART_HOURS - 1))
+    traffic_start = window_containing(now, window_minutes).start
+    for rule in rules:
+        if rule.kind == "spike":
+            latest = hour_start - timedelta(hours=1) if rule.period == "hour" else day_start - timedelta(days=1)
+            baseline_start = latest - timedelta(days=rule.baseline_days)
+            start = min(start, start_of_day(baseline_start))
+            if rule.period == "hour":
+                detail_from = min(detail_from, baseline_start)
+        elif rule.kind in ("no_metrics", "reconciliation"):
+            range_end = window_containing(now - timedelta(minutes=rule.grace_minutes), window_minutes).start
+            # One window more of ground truth: runs that straddle the range start must be seen.
+            range_start = range_end - (rule.windows + 1) * width
+            detail_from = min(detail_from, range_start)
+            start = min(start, start_of_day(range_start))
+            traffic_start = min(traffic_start, range_start)
+    return Ranges(start, detail_from, window_containing(now, window_minutes).end, traffic_start)
+
+
+def read_alert_data(
+    client: LogsQueryClient, workspace_id: str, ranges: Ranges, *, with_traffic: bool, now: datetime
+) -> AlertData:
+    # Summaries carry TimeGenerated = their revision time (after their window start; the real
+    # clock, even when `now` is given), so the query timespan runs from the range start to then.
+    until = max(now, datetime.now(UTC)) + timedelta(minutes=5)
+    # Split on whole days: a day bucket never straddles two parts, nor does a window's revision.
+    parted = query_in_parts(
+        client,
+        workspace_id,
+        PartedQuery(
+            what="alert usage",
+            file="alert-usage.kql",
+            columns=USAGE_COLUMNS,
+            split_unit_minutes=24 * 60,
+            error=AlertDataError,
+            parameters={"detail_from": ranges.detail_from},
+            timespan=lambda part: (part.start, until),
+            attempts=1,  # a partial answer for another reason: this run sends nothing, the next asks again
+        ),
+        ranges.start,
+        ranges.end,
+    )
+    usage = usage_frame([list(row) for row in parted.rows])
+    traffic_rows: list[list[Any]] = []
+    if with_traffic:
+        traffic_rows = _query(
+            client,
+            workspace_id,
+            load_query("alert-synthetic-traffic.kql", {"start_time": ranges.traffic_start, "end_time": ranges.end}),
+            (ranges.traffic_start, until),
+            TRAFFIC_COLUMNS,
+        )
+    return AlertData(ranges, usage, traffic_frame(traffic_rows))
+
+
+def usage_frame(rows: list[list[Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(USAGE_COLUMNS))
+    frame["Bucket"] = pd.to_datetime(frame["Bucket"], utc=True)
+    for name in ("Model", "Deployment", "SubscriptionId", "UserId", "ApiId", "Currency"):
+        frame[name] = frame[name].fillna("").astype(str)
+    frame["Unpriced"] = frame["Unpriced"].fillna(False).astype(bool)
+    for name in ("Requests", "TotalTokens", "CostMicros", "EstimatedTokens", "EstimatedCostMicros"):
+        frame[name] = frame[name].fillna(0).astype("int64")
+    return frame
+
+
+def traffic_frame(rows: list[list[Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(TRAFFIC_COLUMNS))
+    for name in ("FirstCallAt", "LastCallAt"):
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    for name in _TRAFFIC_COUNTS:
+        frame[name] = frame[name].fillna(0).astype("int64")
+    for name in ("Subscription", "UserId", "Deployment"):
+        frame[name] = frame[name].fillna("").astype(str)
+    return frame
+
+
+def _query(
+    client: LogsQueryClient,
+    workspace_id: str,
+    query: str,
+    timespan: tuple[datetime, datetime],
+    columns: tuple[str, ...],
+) -> list[list[Any]]:
+    from azure.monitor.query import LogsQueryStatus
+
+    response = client.query_workspace(workspace_id, query, timespan=timespan)
+    if response.status != LogsQueryStatus.SUCCESS:
+        # A partial result would under-count spend and resolve alerts that still fire.
+        raise AlertDataError(f"alert data query returned a partial result: {response.partial_error}")
+    table = response.tables[0]
+    if tuple(table.columns) != columns:
+        raise AlertDataError(f"alert data query returned columns {list(table.columns)}, expected {list(columns)}")
+    return [list(row) for row in table.rows]

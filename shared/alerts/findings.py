@@ -1,0 +1,104 @@
+"""What evaluating a rule yields: one Finding per rule x scope member, firing or not.
+
+Stdlib only, shared by the evaluation (pandas), the state store and the email (neither needs pandas).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Literal
+
+from shared.alerts.rules import Rule
+from shared.costs.pricing import ISO_4217_MINOR_UNITS, round_money
+
+Severity = Literal["critical", "warning", "ok"]
+SEVERITY_ORDER: dict[str, int] = {"critical": 0, "warning": 1, "resolved": 2, "ok": 3}
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def format_value(value: Decimal, unit: str) -> str:
+    if unit in ISO_4217_MINOR_UNITS:
+        amount = round_money(value, unit)
+        symbol = _SYMBOLS.get(unit)
+        return f"{symbol}{amount:,}" if symbol else f"{amount:,} {unit}"
+    if unit == "%":
+        return f"{value.quantize(Decimal('0.1'), rounding=ROUND_HALF_EVEN)}%"
+    return f"{int(value):,} {unit}"
+
+
+@dataclass(frozen=True)
+class Contributor:
+    dimension: str  # "model", "user", "subscription"
+    name: str  # client-controlled for users and subscriptions: escape before showing
+    value: Decimal
+    share_percent: Decimal
+
+
+@dataclass(frozen=True)
+class ChartBar:
+    label: str  # "11-27" or "10:00"
+    value: Decimal
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: Rule
+    member: str  # the scope member ("" for all traffic or a fixed scope)
+    scope_label: str  # "subscription team-a", "all traffic", "model gpt-4o"
+    period_key: str  # what a notification is once per: "2026-11-27", "2026-11", "2026-11-27T10"
+    window_label: str  # "today (2026-11-27 UTC)"
+    level: str  # "" when not firing; "warning", "critical", "80%", "forecast", ...
+    rank: int  # higher is worse; a higher rank in the same period notifies again
+    severity: Severity
+    value: Decimal
+    threshold: Decimal | None
+    unit: str  # a currency code, "tokens", "requests" or "%"
+    summary: str  # "$412.50 today, 103% of $400.00 budget"
+    detail: str = ""
+    contributors: tuple[Contributor, ...] = ()
+    chart: tuple[ChartBar, ...] = ()
+    chart_title: str = ""
+    # Cost and token findings: the share of the value that rests on tokens APIM estimated (streamed
+    # calls); None where it does not apply or is unknown.
+    estimated_percent: Decimal | None = None
+
+    @property
+    def estimated_note(self) -> str:
+        """The sentence the email shows about estimates, or ""."""
+        if self.estimated_percent is None:
+            return ""
+        return (
+            f"{self.estimated_percent}% of this rests on estimated tokens: API Management estimates the token "
+            "counts of streamed calls."
+        )
+
+    @property
+    def firing(self) -> bool:
+        return bool(self.level)
+
+    @property
+    def key(self) -> str:
+        """The alert's identity across runs and periods: rule x scope member."""
+        return f"{self.rule.name}|{self.member}"
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One line of a digest: something fired, escalated or resolved."""
+
+    kind: Literal["fired", "escalated", "resolved"]
+    key: str
+    rule_name: str
+    scope_label: str
+    period_key: str
+    level: str
+    severity: Severity | Literal["resolved"]
+    subject: str  # the subject-line fragment: "subscription team-a: $412.50 today, 103% of $400 budget"
+    # The current evaluation of the key; None when its scope has no data any more, or for a
+    # notification pending from an earlier period (then the subject says what it was).
+    finding: Finding | None = None
+
+    @property
+    def order(self) -> tuple[int, str]:
+        return (SEVERITY_ORDER[self.severity], self.subject)

@@ -1,0 +1,295 @@
+"""After a costs run: evaluate the alert rules, and mail what fired, escalated or resolved, once.
+
+One run:
+  1. loads the rules file (shared/alerts/rules.py; a bad file fails with file, rule and field);
+  2. reads the cost summaries (latest complete revision per window) and, for the pipeline-health
+     rules, the synthetic ground truth (shared/alerts/data.py);
+  3. evaluates every rule (shared/alerts/evaluate.py), with the costs run's fresh day/month spend;
+  4. per rule x scope member, decides what to tell (shared/alerts/transitions.py) and claims it in
+     Table storage with an ETag-conditional write (shared/alerts/state.py): an overlapping run that
+     loses the race skips it, so two runs cannot both send;
+  5. sends one digest per recipient group (shared/email/render.py; shared/email/delivery.py, email_acs.py);
+     delivered notifications are marked sent, failed ones stay pending for the next run.
+Raises AlertDeliveryError (after recording state) when some digest could not be delivered.
+Heavy imports (pandas, Azure SDKs) happen inside evaluate_and_notify.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from shared.alerts.findings import Finding, Notification
+from shared.alerts.rules import RuleSet, load_rules
+from shared.alerts.state import AlertRecord
+from shared.alerts.transitions import subject_of, transition
+
+if TYPE_CHECKING:
+    from azure.monitor.query import LogsQueryClient
+
+    from shared.alerts.state import AlertStateStore
+    from shared.costs.run import CostRunSummary
+    from shared.email.delivery import Transport
+
+log = logging.getLogger(__name__)
+
+APP_ROOT = Path(__file__).resolve().parents[2]
+Delivery = Literal["smtp", "acs"]
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Everything an alert run needs; built from app settings by the caller."""
+
+    rules_file: str  # relative paths: from the app root
+    workspace_id: str
+    query_endpoint: str = "https://api.loganalytics.io"
+    window_minutes: int = 60  # the cost summaries' window width (COST_WINDOW_MINUTES)
+    state_connection_string: str | None = None  # Azurite / storage key; else endpoint + identity
+    state_table_endpoint: str | None = None
+    state_table_name: str = "AlertState"
+    delivery: Delivery = "smtp"
+    sender: str = "ai-gateway-alerts@example.com"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    acs_endpoint: str | None = None  # https://<resource>.communication.azure.com
+    lease_seconds: int = 600  # a claimed notification not sent within this is taken over
+    dashboard_url: str = ""
+    azure_client_id: str | None = None
+    ca_bundle: str | None = None  # extra CAs: the stand-ins' (Log Analytics, SMTP STARTTLS)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.delivery not in ("smtp", "acs"):
+            problems.append(f"delivery={self.delivery!r}: smtp or acs")
+        if self.delivery == "acs" and not self.acs_endpoint:
+            problems.append("acs_endpoint is required with delivery acs")
+        if not (self.state_connection_string or self.state_table_endpoint):
+            problems.append("a table storage connection string or table endpoint is required for alert state")
+        if self.lease_seconds <= 0:
+            problems.append(f"lease_seconds={self.lease_seconds}: > 0")
+        if problems:
+            raise ValueError("invalid alert settings: " + "; ".join(problems))
+
+    def rules_path(self) -> Path:
+        path = Path(self.rules_file)
+        return path if path.is_absolute() else APP_ROOT / path
+
+
+@dataclass
+class AlertClients:
+    query: LogsQueryClient
+    state: AlertStateStore
+    transport: Transport
+
+
+@dataclass
+class AlertRunSummary:
+    run_id: str
+    evaluated: int = 0
+    firing: int = 0
+    notifications: list[Notification] = field(default_factory=list)  # delivered
+    emails_sent: int = 0
+    pending: int = 0  # claimed but not delivered (retried next run)
+    skipped: int = 0  # claimed by an overlapping run, or lost the write race to one
+    delivery_errors: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"alerts run {self.run_id[:8]}: {self.evaluated} evaluated, {self.firing} firing; "
+            f"{len(self.notifications)} notifications in {self.emails_sent} emails; {self.pending} pending; "
+            f"{self.skipped} left to an overlapping run"
+            + (f"; delivery failed: {'; '.join(self.delivery_errors)}" if self.delivery_errors else "")
+        )
+
+
+class AlertDeliveryError(RuntimeError):
+    def __init__(self, summary: AlertRunSummary) -> None:
+        super().__init__(
+            "alert email delivery failed (kept pending for the next run): " + "; ".join(summary.delivery_errors)
+        )
+        self.summary = summary
+
+
+def build_clients(settings: AlertSettings) -> AlertClients:
+    from shared.alerts.state import AlertStateStore
+    from shared.azure_clients import AzureAccess
+    from shared.email.acs import AcsEmailTransport
+    from shared.email.delivery import SmtpTransport
+
+    access = AzureAccess(settings.azure_client_id, settings.ca_bundle)
+    credential = access.credential()
+    transport: Transport
+    if settings.delivery == "acs":
+        assert settings.acs_endpoint is not None
+        transport = AcsEmailTransport(settings.acs_endpoint, settings.sender, credential, settings.ca_bundle)
+    else:
+        transport = SmtpTransport(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_username,
+            settings.smtp_password,
+            settings.smtp_starttls,
+            settings.ca_bundle,
+        )
+    return AlertClients(
+        query=access.logs_query_client(settings.query_endpoint, credential),
+        state=AlertStateStore.connect(
+            table_name=settings.state_table_name,
+            connection_string=settings.state_connection_string,
+            endpoint=settings.state_table_endpoint,
+            credential=credential,
+            connection_verify=access.connection_verify,
+        ),
+        transport=transport,
+    )
+
+
+def evaluate_and_notify(
+    settings: AlertSettings,
+    cost_summary: CostRunSummary | None,
+    *,
+    now: datetime | None = None,
+    clients: AlertClients | None = None,
+    wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> AlertRunSummary:
+    """One alert run (see the module docstring). `now` is the evaluation time (default: the wall clock)."""
+    from shared.alerts.data import ranges_for, read_alert_data
+    from shared.alerts.evaluate import Clock, evaluate, fresh_spend
+
+    now = (now or wall_clock()).astimezone(UTC)
+    rules = load_rules(settings.rules_path())
+    clients = clients or build_clients(settings)
+    ranges = ranges_for(rules.rules, now, settings.window_minutes)
+    with_traffic = any(rule.kind in ("no_metrics", "reconciliation") for rule in rules.rules)
+    data = read_alert_data(clients.query, settings.workspace_id, ranges, with_traffic=with_traffic, now=now)
+    findings = evaluate(
+        rules, data, Clock(now, settings.window_minutes), fresh_spend(cost_summary.spend if cost_summary else [])
+    )
+    summary = AlertRunSummary(run_id=uuid.uuid4().hex, evaluated=len(findings))
+    summary.firing = sum(finding.firing for finding in findings)
+    claimed = _claim(settings, rules, findings, clients.state, summary, wall_clock())
+    _deliver(settings, rules, claimed, clients, summary, wall_clock)
+    log.info(summary.line())
+    if summary.delivery_errors:
+        raise AlertDeliveryError(summary)
+    return summary
+
+
+def _claim(
+    settings: AlertSettings,
+    rules: RuleSet,
+    findings: Sequence[Finding],
+    store: AlertStateStore,
+    summary: AlertRunSummary,
+    at: datetime,
+) -> list[tuple[AlertRecord, Notification]]:
+    by_key = {finding.key: finding for finding in findings}
+    records = store.load()
+    claimed = []
+    lease_until = at + timedelta(seconds=settings.lease_seconds)
+    for key in sorted(set(by_key) | set(records)):
+        finding = by_key.get(key)
+        stored = records.get(key)
+        if stored is None and (finding is None or not finding.firing):
+            continue
+        record = stored or AlertRecord(key=key, rule=finding.rule.name if finding else "", member=_member(key))
+        if rules.rule(record.rule) is None:
+            continue  # a rule no longer in the file: its state stays as it was
+        if record.claimed_by_other(summary.run_id, at):
+            summary.skipped += 1
+            continue
+        updated = transition(record, finding, at)
+        if updated.pending_kind:
+            updated = replace(updated, claimed_by=summary.run_id, claimed_until=lease_until)
+        if updated == record and stored is not None:
+            continue
+        written = store.write(updated)
+        if written is None:
+            summary.skipped += 1  # an overlapping run changed it first; it owns the notification
+            continue
+        if written.pending_kind:
+            claimed.append((written, _notification(written, finding)))
+    return claimed
+
+
+def _deliver(
+    settings: AlertSettings,
+    rules: RuleSet,
+    claimed: Sequence[tuple[AlertRecord, Notification]],
+    clients: AlertClients,
+    summary: AlertRunSummary,
+    wall_clock: Callable[[], datetime],
+) -> None:
+    from shared.email.delivery import EmailDeliveryError
+    from shared.email.render import build_message, render_digest
+
+    groups: dict[str, list[tuple[AlertRecord, Notification]]] = defaultdict(list)
+    for record, notification in claimed:
+        rule = rules.rule(record.rule)
+        assert rule is not None
+        groups[rule.recipients].append((record, notification))
+    for group, items in sorted(groups.items()):
+        recipients = rules.recipient_groups[group]
+        sent_at = wall_clock()
+        digest = render_digest(
+            [notification for _, notification in items],
+            rules_file=settings.rules_file,
+            generated_at=sent_at,
+            dashboard_url=settings.dashboard_url,
+        )
+        message = build_message(digest, sender=settings.sender, recipients=recipients, sent_at=sent_at)
+        try:
+            clients.transport.send(message, recipients)
+        except EmailDeliveryError as error:
+            summary.delivery_errors.append(f"group {group}: {error}")
+            summary.pending += len(items)
+            for record, _ in items:
+                if clients.state.write(record.released()) is None:
+                    log.warning("alert %s changed while its delivery failed; left to the other run", record.key)
+            continue
+        summary.emails_sent += 1
+        for record, notification in items:
+            summary.notifications.append(notification)
+            if clients.state.write(record.sent(sent_at)) is None:
+                # Only after our lease expired can another run have taken it: it may mail it again.
+                log.warning("alert %s was taken over after its lease; it may be mailed twice", record.key)
+
+
+def _member(key: str) -> str:
+    return key.partition("|")[2]
+
+
+def _notification(record: AlertRecord, finding: Finding | None) -> Notification:
+    current = finding if finding is not None and finding.period_key == record.pending_period else None
+    kind: Literal["fired", "escalated", "resolved"] = (
+        "resolved"
+        if record.pending_kind == "resolved"
+        else "escalated"
+        if record.pending_kind == "escalated"
+        else "fired"
+    )
+    severity = record.pending_severity if record.pending_severity in ("critical", "warning", "resolved") else "warning"
+    return Notification(
+        kind=kind,
+        key=record.key,
+        rule_name=record.rule,
+        scope_label=current.scope_label if current else record.member,
+        period_key=record.pending_period,
+        level=record.pending_level,
+        severity=severity,  # type: ignore[arg-type]
+        # A notification pending since an earlier run shows this run's figures when it still applies.
+        subject=subject_of(current)
+        if current and kind != "resolved" and current.level == record.pending_level
+        else record.pending_subject,
+        finding=current,
+    )

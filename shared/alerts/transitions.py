@@ -1,0 +1,75 @@
+"""Noise control: from a stored alert record and this run's finding to what (if anything) to mail.
+
+Rules, in order:
+  * a firing finding notifies once per rule x scope x period x level: again only for a higher
+    level in the same period (escalation), or in a new period, or after a resolved notice (a new
+    episode: telling "resolved" and then staying silent while it burns again would mislead);
+  * a finding that no longer fires sends one resolved notice, and only if the recipients had been
+    told it fired; a firing notice that was never delivered is dropped instead (nothing to tell);
+  * a pending notification stays until delivered; a newer, higher one replaces it.
+Pure functions, stdlib only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from shared.alerts.findings import Finding
+from shared.alerts.state import NO_PENDING, AlertRecord
+
+
+def subject_of(finding: Finding, *, resolved: bool = False) -> str:
+    if resolved:
+        return f"{finding.scope_label}: resolved, {finding.summary}"
+    return f"{finding.scope_label}: {finding.summary}"
+
+
+def transition(record: AlertRecord, finding: Finding | None, now: datetime) -> AlertRecord:
+    """The record after this run's evaluation (equal to `record` when nothing changes)."""
+    if finding is not None and finding.firing:
+        same_period = record.notified_period == finding.period_key
+        told = record.open and same_period and record.notified_rank >= finding.rank
+        pending_covers = (
+            record.pending_kind in ("fired", "escalated")
+            and record.pending_period == finding.period_key
+            and record.pending_rank >= finding.rank
+        )
+        if told:
+            # A resolved notice pending for it is obsolete: it fires again at a level already told.
+            return replace(record, **NO_PENDING) if record.pending_kind == "resolved" else record
+        if pending_covers:
+            return record
+        kind = "escalated" if record.open and same_period else "fired"
+        return replace(
+            record,
+            pending_kind=kind,
+            pending_period=finding.period_key,
+            pending_level=finding.level,
+            pending_rank=finding.rank,
+            pending_severity=finding.severity,
+            pending_subject=subject_of(finding),
+            pending_since=record.pending_since or now,
+        )
+    # Not firing (or no data for its scope any more).
+    if record.open:
+        if record.pending_kind == "resolved":
+            return record
+        subject = subject_of(finding, resolved=True) if finding else f"{_scope_of(record)}: resolved, no usage"
+        return replace(
+            record,
+            pending_kind="resolved",
+            pending_period=finding.period_key if finding else record.notified_period,
+            pending_level="",
+            pending_rank=0,
+            pending_severity="resolved",
+            pending_subject=subject,
+            pending_since=now,
+        )
+    if record.pending_kind:
+        return replace(record, **NO_PENDING)
+    return record
+
+
+def _scope_of(record: AlertRecord) -> str:
+    return record.member or record.rule

@@ -1,0 +1,426 @@
+"""The costs run: token metrics -> priced cost summaries in TokenCostSummary_CL, once per window.
+
+One run:
+  1. plans its windows (shared/windows.py): every window not final yet, the last N final ones
+     again (late metrics), and the open window as provisional;
+  2. reads their token usage, summarized by Log Analytics (shared/costs/query.py);
+  3. prices it (shared/costs/frame.py, shared/costs/pricing.py);
+  4. uploads each window whose content changed since its last upload as a new revision
+     (shared/logs/upload.py); readers take the latest complete revision per window;
+  5. records progress in Table storage (shared/costs/progress.py) for the windows that fully uploaded;
+  6. returns, and logs in one line, what it did plus the day- and month-to-date spend per
+     subscription (shared/costs/totals.py) the alert rules need.
+A failure at any step leaves the affected windows not final, so the next run redoes them.
+
+pandas and the Azure SDKs are imported inside run_costs: function_app imports this module at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shared.costs.pricing import load_deployment_map, load_price_table, round_money
+from shared.costs.progress import ProgressStore, WindowProgress
+from shared.costs.query import MetricsSchema, UsageQuery
+from shared.logs.upload import UploadPolicy
+from shared.windows import PlannedWindow, Window, check_window_minutes, plan_windows, start_of_day, start_of_month
+
+if TYPE_CHECKING:
+    from azure.monitor.ingestion import LogsIngestionClient
+    from azure.monitor.query import LogsQueryClient
+
+    from shared.costs.frame import PricedUsage
+    from shared.costs.totals import SubscriptionSpend
+
+log = logging.getLogger(__name__)
+
+APP_ROOT = Path(__file__).resolve().parents[2]
+EMPTY_FINGERPRINT = "0:0000000000000000"
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    """Everything a costs run needs; built from app settings by the caller (see the README)."""
+
+    workspace_id: str
+    ingestion_endpoint: str  # the DCR's logs ingestion endpoint (kind Direct: the DCR's own)
+    ingestion_rule_id: str  # the DCR immutable id, dcr-...
+    query_endpoint: str = "https://api.loganalytics.io"
+    ingestion_stream: str = "Custom-TokenCostSummary_CL"
+    metrics_schema: MetricsSchema = "AppMetrics"
+    metrics_resource_id: str | None = None  # App Insights resource id, for customMetrics in Azure
+    window_minutes: int = 60
+    ingestion_delay_minutes: int = 15
+    recompute_windows: int = 3
+    price_table_path: str = "shared/costs/prices/price-table.json"  # relative paths: from the app root
+    deployment_map_path: str | None = "shared/costs/prices/deployments.json"
+    state_connection_string: str | None = None  # Azurite / storage key; else endpoint + identity
+    state_table_endpoint: str | None = None  # https://<account>.table.core.windows.net
+    state_table_name: str = "CostProgress"
+    upload_chunk_rows: int = 5000
+    upload_attempts: int = 3
+    query_attempts: int = 3
+    retry_delay_seconds: float = 5.0
+    azure_client_id: str | None = None  # user-assigned managed identity; None: system-assigned
+    ca_bundle: str | None = None  # extra CAs (the local stand-ins' CA); None: system store
+
+    def __post_init__(self) -> None:
+        check_window_minutes(self.window_minutes)
+        problems = [
+            f"{name}={value!r}: {expected}"
+            for name, value, ok, expected in (
+                (
+                    "metrics_schema",
+                    self.metrics_schema,
+                    self.metrics_schema in ("AppMetrics", "customMetrics"),
+                    "AppMetrics or customMetrics",
+                ),
+                ("ingestion_delay_minutes", self.ingestion_delay_minutes, self.ingestion_delay_minutes >= 0, ">= 0"),
+                ("recompute_windows", self.recompute_windows, self.recompute_windows >= 0, ">= 0"),
+                ("upload_chunk_rows", self.upload_chunk_rows, self.upload_chunk_rows >= 1, ">= 1"),
+                ("upload_attempts", self.upload_attempts, self.upload_attempts >= 1, ">= 1"),
+                ("query_attempts", self.query_attempts, self.query_attempts >= 1, ">= 1"),
+                ("retry_delay_seconds", self.retry_delay_seconds, self.retry_delay_seconds >= 0, ">= 0"),
+                (
+                    "state",
+                    "",
+                    bool(self.state_connection_string or self.state_table_endpoint),
+                    "a table storage connection string or table endpoint is required",
+                ),
+            )
+            if not ok
+        ]
+        if problems:
+            raise ValueError("invalid costs settings: " + "; ".join(problems))
+
+    def path(self, value: str) -> Path:
+        path = Path(value)
+        return path if path.is_absolute() else APP_ROOT / path
+
+    @property
+    def progress_scope(self) -> str:
+        return f"{self.workspace_id}|{self.metrics_schema}|{self.window_minutes}m"
+
+
+@dataclass(frozen=True)
+class WindowOutcome:
+    window: Window
+    final: bool
+    rows: int
+    status: str  # "uploaded", "unchanged" (same content as the last upload), "empty", "failed"
+
+
+@dataclass
+class CostRunSummary:
+    started_at: datetime
+    revision: datetime
+    price_version: str
+    windows: list[WindowOutcome] = field(default_factory=list)
+    rows_uploaded: int = 0
+    tokens: dict[str, int] = field(default_factory=dict)  # summed over every window computed
+    cost_by_currency: dict[str, Decimal] = field(default_factory=dict)  # of the summary rows
+    # The part of cost_by_currency that rests on tokens APIM estimated (streamed calls).
+    estimated_cost_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    unpriced_tokens: int = 0
+    unpriced_models: tuple[str, ...] = ()
+    # Prompt tokens of rows whose cache discount was not metered (priced at the input price).
+    cache_unmetered_prompt_tokens: int = 0
+    spend: list[SubscriptionSpend] = field(default_factory=list)
+    final_through: datetime | None = None
+    queries: int = 0
+    query_splits: int = 0
+    retries: int = 0
+    duration_seconds: float = 0.0
+    step_seconds: dict[str, float] = field(default_factory=dict)  # query, pricing, upload, totals
+
+    @property
+    def failed_windows(self) -> list[Window]:
+        return [outcome.window for outcome in self.windows if outcome.status == "failed"]
+
+    def line(self) -> str:
+        statuses = Counter(outcome.status for outcome in self.windows)
+        final = sum(outcome.final for outcome in self.windows)
+        span = (
+            f"{self.windows[0].window.start:%Y-%m-%d %H:%M}–{self.windows[-1].window.end:%Y-%m-%d %H:%M} UTC"
+            if self.windows
+            else "no windows"
+        )
+        tokens = " ".join(f"{name}={value}" for name, value in self.tokens.items())
+        costs = (
+            ", ".join(
+                f"{round_money(amount, currency)} {currency}"
+                + _estimated_part(self.estimated_cost_by_currency.get(currency, Decimal(0)), amount, currency)
+                for currency, amount in sorted(self.cost_by_currency.items())
+            )
+            or "0"
+        )
+        unpriced = (
+            f"{self.unpriced_tokens} unpriced tokens ({', '.join(self.unpriced_models)})"
+            if self.unpriced_tokens
+            else "0 unpriced tokens"
+        )
+        by_status = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
+        through = f"{self.final_through:%Y-%m-%d %H:%M} UTC" if self.final_through else "none yet"
+        steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.step_seconds.items())
+        return (
+            f"costs run: {len(self.windows)} windows {span} ({final} final, {len(self.windows) - final} "
+            f"provisional; {by_status}); {self.rows_uploaded} rows uploaded (revision "
+            f"{self.revision:%Y-%m-%dT%H:%M:%S.%fZ}, prices {self.price_version}); tokens {tokens}; "
+            f"cost {costs}; {unpriced}; {self.cache_unmetered_prompt_tokens} prompt tokens without a metered cache "
+            f"discount (priced at input); {self.queries} queries ({self.query_splits} splits, "
+            f"{self.retries} retries); final through {through}; {self.duration_seconds:.1f}s"
+            + (f" ({steps})" if steps else "")
+        )
+
+
+def _estimated_part(estimated: Decimal, total: Decimal, currency: str) -> str:
+    """" (X USD, Y% on estimated tokens)": how much of a cost rests on APIM's estimates."""
+    share = estimated * 100 / total if total else Decimal(0)
+    return f" ({round_money(estimated, currency)} {currency}, {share:.1f}% on estimated tokens)"
+
+
+class CostUploadError(RuntimeError):
+    """Some windows did not upload; they stay not final and the next run redoes them."""
+
+    def __init__(self, summary: CostRunSummary, problems: list[str]) -> None:
+        super().__init__(f"{len(summary.failed_windows)} cost windows failed to upload: " + "; ".join(problems))
+        self.summary = summary
+
+
+@dataclass
+class CostClients:
+    """The service clients of a run; tests pass their own, run_costs builds them from settings."""
+
+    query: LogsQueryClient
+    ingestion: LogsIngestionClient
+    progress: ProgressStore
+
+
+def build_clients(settings: CostSettings) -> CostClients:
+    from shared.azure_clients import AzureAccess
+    from shared.costs.progress import TableProgressStore
+
+    access = AzureAccess(settings.azure_client_id, settings.ca_bundle)
+    credential = access.credential()
+    return CostClients(
+        query=access.logs_query_client(settings.query_endpoint, credential),
+        ingestion=access.logs_ingestion_client(settings.ingestion_endpoint, credential),
+        progress=TableProgressStore.connect(
+            table_name=settings.state_table_name,
+            scope=settings.progress_scope,
+            connection_string=settings.state_connection_string,
+            endpoint=settings.state_table_endpoint,
+            credential=credential,
+            connection_verify=access.connection_verify,
+        ),
+    )
+
+
+def run_costs(
+    settings: CostSettings,
+    *,
+    now: datetime | None = None,
+    clients: CostClients | None = None,
+    sleep: Any = time.sleep,
+) -> CostRunSummary:
+    """One costs run (see the module docstring). Raises UsageQueryError when the usage could not be
+    read completely (nothing uploaded or marked), CostUploadError when some windows did not upload."""
+    from shared.costs.frame import price_frame, upload_records, usage_frame, window_fingerprints
+    from shared.costs.query import query_usage
+    from shared.logs.upload import upload_windows
+
+    started = time.monotonic()
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    prices = load_price_table(settings.path(settings.price_table_path))
+    deployments = load_deployment_map(
+        settings.path(settings.deployment_map_path) if settings.deployment_map_path else None
+    )
+    clients = clients or build_clients(settings)
+
+    planned = plan_windows(
+        now,
+        window_minutes=settings.window_minutes,
+        ingestion_delay=timedelta(minutes=settings.ingestion_delay_minutes),
+        recompute_windows=settings.recompute_windows,
+        final_through=clients.progress.final_through(),
+    )
+    first, last = planned[0].window, planned[-1].window
+    recorded = clients.progress.windows(first.start)
+    # Computed-at time; strictly after every earlier revision of these windows even if clocks step back.
+    revision = max([datetime.now(UTC), *(p.revision + timedelta(microseconds=1) for p in recorded.values())])
+
+    spec = UsageQuery(
+        workspace_id=settings.workspace_id,
+        metrics_schema=settings.metrics_schema,
+        resource_id=settings.metrics_resource_id,
+        window_minutes=settings.window_minutes,
+        attempts=settings.query_attempts,
+        retry_delay_seconds=settings.retry_delay_seconds,
+    )
+    steps: dict[str, float] = {}
+    with _timed(steps, "query"):
+        usage = query_usage(clients.query, spec, first.start, last.end, sleep=sleep)
+    with _timed(steps, "pricing"):
+        priced = price_frame(usage_frame(usage.columns), prices, deployments)
+        fingerprints = window_fingerprints(priced.frame)
+
+    to_upload: list[PlannedWindow] = []
+    for item in planned:
+        previous = recorded.get(item.window.start)
+        fingerprint = fingerprints.get(item.window.start, EMPTY_FINGERPRINT)
+        unchanged = previous is not None and (previous.fingerprint, previous.final) == (fingerprint, item.final)
+        if not unchanged and fingerprint != EMPTY_FINGERPRINT:
+            to_upload.append(item)
+    with _timed(steps, "pricing"):  # the summary rows, encoded for the upload
+        windows_to_upload = [
+            (
+                item.window.start,
+                upload_records(
+                    priced.frame, window=item.window, final=item.final, revision=revision, price_version=prices.version
+                ),
+            )
+            for item in to_upload
+        ]
+    with _timed(steps, "upload"):
+        report = upload_windows(
+            clients.ingestion,
+            UploadPolicy(
+                rule_id=settings.ingestion_rule_id,
+                stream=settings.ingestion_stream,
+                chunk_rows=settings.upload_chunk_rows,
+                attempts=settings.upload_attempts,
+                retry_delay_seconds=settings.retry_delay_seconds,
+            ),
+            windows_to_upload,
+            sleep=sleep,
+        )
+
+    outcomes, progress = _outcomes(planned, recorded, fingerprints, set(report.windows_uploaded), revision)
+    final_through = _final_through(outcomes, clients.progress.final_through())
+    clients.progress.save(progress, final_through)
+
+    summary = CostRunSummary(
+        started_at=now,
+        revision=revision,
+        price_version=prices.version,
+        windows=outcomes,
+        rows_uploaded=report.rows_uploaded,
+        final_through=final_through,
+        queries=usage.queries,
+        query_splits=usage.splits,
+        retries=usage.retries + report.retries,
+    )
+    with _timed(steps, "totals"):
+        _add_totals(summary, priced)
+        summary.spend = _spend(clients.query, settings, priced, now, first.start)
+    summary.step_seconds = steps
+    summary.duration_seconds = time.monotonic() - started
+    log.info(summary.line())
+    if report.windows_failed:
+        raise CostUploadError(summary, report.problems)
+    return summary
+
+
+@contextmanager
+def _timed(steps: dict[str, float], name: str) -> Iterator[None]:
+    """Adds the seconds the block takes to steps[name] (the summary line's per-step figures)."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        steps[name] = steps.get(name, 0.0) + time.monotonic() - started
+
+
+def _outcomes(
+    planned: list[PlannedWindow],
+    recorded: Mapping[datetime, WindowProgress],
+    fingerprints: Mapping[datetime, str],
+    uploaded: set[datetime],
+    revision: datetime,
+) -> tuple[list[WindowOutcome], list[WindowProgress]]:
+    outcomes, progress = [], []
+    for item in planned:
+        start = item.window.start
+        fingerprint = fingerprints.get(start, EMPTY_FINGERPRINT)
+        rows = int(fingerprint.split(":")[0])
+        previous = recorded.get(start)
+        if start in uploaded:
+            status = "uploaded"
+            progress.append(WindowProgress(start, item.final, revision, fingerprint, rows))
+        elif fingerprint == EMPTY_FINGERPRINT:
+            status = "empty"
+            if previous is None or previous.final != item.final:
+                progress.append(WindowProgress(start, item.final, revision, fingerprint, 0))
+        elif previous is not None and (previous.fingerprint, previous.final) == (fingerprint, item.final):
+            status = "unchanged"
+        else:
+            status = "failed"
+        outcomes.append(WindowOutcome(item.window, item.final, rows, status))
+    return outcomes, progress
+
+
+def _final_through(outcomes: list[WindowOutcome], previous: datetime | None) -> datetime | None:
+    """End of the oldest run of final, stored windows from the previous watermark on."""
+    through = previous
+    for outcome in outcomes:
+        if previous is not None and outcome.window.end <= previous:
+            continue
+        if not outcome.final or outcome.status == "failed":
+            break
+        through = outcome.window.end
+    return through
+
+
+def _add_totals(summary: CostRunSummary, priced: PricedUsage) -> None:
+    from shared.costs.frame import from_micros
+
+    frame = priced.frame
+    for name in ("Requests", "PromptTokens", "CachedPromptTokens", "CompletionTokens", "TotalTokens",
+                 "EstimatedTotalTokens"):
+        summary.tokens[name] = int(frame[name].sum()) if not frame.empty else 0
+    priced_rows = frame[~frame["Unpriced"]]
+    sums = priced_rows.groupby("Currency")[["TotalCostMicros", "EstimatedCostMicros"]].sum()
+    for currency, total, estimated in sums.itertuples():
+        summary.cost_by_currency[str(currency)] = from_micros(int(total))
+        summary.estimated_cost_by_currency[str(currency)] = from_micros(int(estimated))
+    summary.unpriced_tokens = int(frame.loc[frame["Unpriced"], "TotalTokens"].sum()) if not frame.empty else 0
+    summary.unpriced_models = priced.unpriced_models
+    if not frame.empty:
+        unmetered = ~frame["CacheDiscountMetered"] & ~frame["Unpriced"]
+        summary.cache_unmetered_prompt_tokens = int(frame.loc[unmetered, "PromptTokens"].sum())
+
+
+def _spend(
+    client: LogsQueryClient, settings: CostSettings, priced: PricedUsage, now: datetime, first_start: datetime
+) -> list[SubscriptionSpend]:
+    """Day- and month-to-date per subscription: earlier windows from the summaries, ours from the frame."""
+    from shared.costs.totals import daily_totals_of_frame, daily_totals_of_rows, spend_to_date
+
+    month_start = start_of_month(now)
+    daily = [daily_totals_of_frame(priced.frame)]
+    if month_start < first_start:
+        daily.append(daily_totals_of_rows(_summary_totals(client, settings, month_start, first_start)))
+    return spend_to_date(daily, day_start=start_of_day(now), month_start=month_start)
+
+
+def _summary_totals(client: LogsQueryClient, settings: CostSettings, start: datetime, end: datetime) -> list[Any]:
+    from azure.monitor.query import LogsQueryStatus
+
+    from shared.costs.query import UsageQueryError
+    from shared.logs.kql import load_query
+
+    query = load_query("cost-totals-by-subscription-day.kql", {"start_time": start, "end_time": end})
+    # Summaries carry TimeGenerated = their revision time, which is after their window start.
+    response = client.query_workspace(settings.workspace_id, query, timespan=(start, datetime.now(UTC)))
+    if response.status != LogsQueryStatus.SUCCESS:
+        raise UsageQueryError(f"month-to-date cost totals returned a partial result: {response.partial_error}")
+    return list(response.tables[0].rows)

@@ -1,0 +1,96 @@
+"""Day-to-date and month-to-date spend per subscription, for the alert rules.
+
+Windows this run computed come from its own priced frame (they may not be queryable yet: Azure
+Monitor ingestion takes minutes); older windows of the month come from the uploaded summaries
+(shared/logs/kql/cost-totals-by-subscription-day.kql, latest complete revision per window). Costs are
+summed as integer micro-units, exactly. Days and months are UTC (as Azure bills).
+Import this module only inside a run: it imports pandas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from shared.costs.frame import from_micros
+
+TOTALS_COLUMNS = ("Day", "SubscriptionId", "Currency", "CostMicros", "TotalTokens", "UnpricedTokens")
+
+
+@dataclass(frozen=True)
+class SubscriptionSpend:
+    subscription_id: str
+    currency: str  # "" when the tokens are all of unpriced models (no currency to add them in)
+    day_start: datetime
+    month_start: datetime
+    day_cost: Decimal
+    month_cost: Decimal
+    day_tokens: int
+    month_tokens: int
+    day_unpriced_tokens: int
+    month_unpriced_tokens: int
+
+
+def daily_totals_of_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A priced frame summed per UTC day x subscription x currency (TOTALS_COLUMNS)."""
+    if frame.empty:
+        return pd.DataFrame(columns=list(TOTALS_COLUMNS))
+    daily = pd.DataFrame(
+        {
+            "Day": frame["WindowStart"].dt.floor("D"),
+            "SubscriptionId": frame["SubscriptionId"],
+            "Currency": frame["Currency"].fillna("").astype(str),
+            "CostMicros": frame["TotalCostMicros"].fillna(0).astype("int64"),
+            "TotalTokens": frame["TotalTokens"],
+            "UnpricedTokens": frame["TotalTokens"].where(frame["Unpriced"], 0),
+        }
+    )
+    return daily.groupby(["Day", "SubscriptionId", "Currency"], as_index=False).sum()
+
+
+def daily_totals_of_rows(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """The totals query's rows (its first six columns are TOTALS_COLUMNS)."""
+    frame = pd.DataFrame([list(row)[: len(TOTALS_COLUMNS)] for row in rows], columns=list(TOTALS_COLUMNS))
+    frame["Day"] = pd.to_datetime(frame["Day"], utc=True)
+    frame["Currency"] = frame["Currency"].fillna("").astype(str)
+    for name in ("CostMicros", "TotalTokens", "UnpricedTokens"):
+        frame[name] = frame[name].fillna(0).astype("int64")
+    return frame
+
+
+def spend_to_date(
+    daily: Sequence[pd.DataFrame], *, day_start: datetime, month_start: datetime
+) -> list[SubscriptionSpend]:
+    """Combine daily totals (disjoint sets of windows) into per-subscription day and month totals."""
+    parts = [part for part in daily if not part.empty]
+    if not parts:
+        return []
+    combined = pd.concat(parts, ignore_index=True)
+    combined = combined[combined["Day"] >= pd.Timestamp(month_start)]
+    today = combined["Day"] == pd.Timestamp(day_start)
+    measures = ["CostMicros", "TotalTokens", "UnpricedTokens"]
+    month = combined.groupby(["SubscriptionId", "Currency"])[measures].sum()
+    day = combined[today].groupby(["SubscriptionId", "Currency"])[measures].sum()
+    spends = []
+    for (subscription, currency), totals in month.iterrows():
+        day_totals = day.loc[(subscription, currency)] if (subscription, currency) in day.index else None
+        spends.append(
+            SubscriptionSpend(
+                subscription_id=str(subscription),
+                currency=str(currency),
+                day_start=day_start,
+                month_start=month_start,
+                day_cost=from_micros(0 if day_totals is None else int(day_totals["CostMicros"])),
+                month_cost=from_micros(int(totals["CostMicros"])),
+                day_tokens=0 if day_totals is None else int(day_totals["TotalTokens"]),
+                month_tokens=int(totals["TotalTokens"]),
+                day_unpriced_tokens=0 if day_totals is None else int(day_totals["UnpricedTokens"]),
+                month_unpriced_tokens=int(totals["UnpricedTokens"]),
+            )
+        )
+    return spends

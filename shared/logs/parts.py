@@ -1,0 +1,193 @@
+"""A query whose answer may exceed the Log Analytics query API's limits, asked in parts that fit.
+
+The query API caps a result at 500,000 rows / ~64 MB and then answers with a *partial* result, so:
+
+  * a partial result caused by those limits is split and re-asked: first the time range (halves,
+    on boundaries of the caller's unit: cost windows, days), then, for a single unit still too
+    large (a tenant with a million users), the users, by the first two hex digits of
+    hash_md5(UserId) (2, 4, ... 256 disjoint parts; a user's rows stay in one part, so every part
+    is a complete answer for its groups);
+  * any other partial result (timeout, engine error) is retried, then fails: the caller changes
+    nothing that depends on the answer, so the next run asks again.
+Nothing is ever taken from a partial result. The queries declare `start_time`, `end_time` and
+`user_hash_prefixes` (empty: every user), which each part binds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from shared.logs.kql import load_query
+from shared.windows import window_containing
+
+if TYPE_CHECKING:
+    from azure.monitor.query import LogsQueryClient
+
+log = logging.getLogger(__name__)
+
+# Two hex digits of the user hash: up to 256 parts, i.e. 128 million rows per time unit.
+MAX_USER_PARTS = 256
+# How Log Analytics (and the stand-in) name a result-set limit in a partial error.
+_LIMIT_MARKERS = ("E_QUERY_RESULT_SET_TOO_LARGE", "-2133196797")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPart:
+    """A time range [start, end) and one of `user_parts` disjoint slices of the users."""
+
+    start: datetime
+    end: datetime
+    user_parts: int = 1
+    user_part: int = 0
+
+    def user_hash_prefixes(self) -> list[str]:
+        if self.user_parts == 1:
+            return []  # every user; the query skips hashing altogether
+        return [f"{value:02x}" for value in range(256) if value % self.user_parts == self.user_part]
+
+    def split(self, unit_minutes: int) -> tuple[QueryPart, QueryPart] | None:
+        """Two parts that together are this one, or None when it cannot be split further."""
+        width = timedelta(minutes=unit_minutes)
+        units = (self.end - self.start) // width
+        if units > 1:
+            middle = window_containing(self.start + (units // 2) * width, unit_minutes).start
+            if self.start < middle < self.end:
+                return (
+                    QueryPart(self.start, middle, self.user_parts, self.user_part),
+                    QueryPart(middle, self.end, self.user_parts, self.user_part),
+                )
+        if self.user_parts >= MAX_USER_PARTS:
+            return None
+        # part i of n becomes parts i and i+n of 2n: value % 2n is i or i+n exactly when value % n is i.
+        parts = self.user_parts * 2
+        return (
+            QueryPart(self.start, self.end, parts, self.user_part),
+            QueryPart(self.start, self.end, parts, self.user_part + self.user_parts),
+        )
+
+    def describe(self) -> str:
+        users = "" if self.user_parts == 1 else f", users part {self.user_part + 1}/{self.user_parts}"
+        return f"{self.start:%Y-%m-%d %H:%M}–{self.end:%Y-%m-%d %H:%M} UTC{users}"
+
+
+@dataclass(frozen=True)
+class PartedQuery:
+    """One query file and how to ask it; `parameters` are bound besides each part's own three."""
+
+    what: str  # names the query in logs and errors: "token usage", "alert usage"
+    file: str
+    columns: Sequence[str]  # the columns the answer must have, in order
+    split_unit_minutes: int  # time splits fall on multiples of this (whole windows, whole days)
+    error: type[Exception]  # raised when no complete answer can be had
+    limit_hint: str = ""  # what a user can do when even the smallest part is too large
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    # The timespan sent with a part; by default the part's own range.
+    timespan: Callable[[QueryPart], tuple[datetime, datetime]] = lambda part: (part.start, part.end)
+    resource_id: str | None = None  # ask this resource (resource-centric) instead of the workspace
+    attempts: int = 3
+    retry_delay_seconds: float = 5.0
+    server_timeout_seconds: int = 600  # the query API's maximum
+
+
+@dataclass
+class PartedResult:
+    rows: list[Any] = field(default_factory=list)  # the parts' rows, oldest part first
+    queries: int = 0
+    splits: int = 0
+    retries: int = 0
+
+
+def query_in_parts(
+    client: LogsQueryClient,
+    workspace_id: str,
+    spec: PartedQuery,
+    start: datetime,
+    end: datetime,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PartedResult:
+    """Every row of the query over [start, end), in as many parts as the limits require; or raises spec.error."""
+    result = PartedResult()
+    pending = [QueryPart(start, end)]
+    while pending:
+        part = pending.pop()
+        rows = _ask(client, workspace_id, spec, part, result, sleep)
+        if rows is None:
+            halves = part.split(spec.split_unit_minutes)
+            if halves is None:
+                raise spec.error(
+                    f"{spec.what} for {part.describe()} exceeds the query API's result limits even in "
+                    f"{MAX_USER_PARTS} user parts{'; ' + spec.limit_hint if spec.limit_hint else ''}"
+                )
+            result.splits += 1
+            log.info("%s for %s exceeds the query limits; splitting it in two", spec.what, part.describe())
+            pending.extend(reversed(halves))  # oldest first, only for readable logs
+            continue
+        result.rows.extend(rows)
+    return result
+
+
+def _ask(
+    client: LogsQueryClient,
+    workspace_id: str,
+    spec: PartedQuery,
+    part: QueryPart,
+    result: PartedResult,
+    sleep: Callable[[float], None],
+) -> list[Any] | None:
+    """The part's rows; None when the answer hit a size limit (split it); raises otherwise."""
+    from azure.monitor.query import LogsQueryStatus
+
+    query = load_query(
+        spec.file,
+        {
+            **spec.parameters,
+            "start_time": part.start,
+            "end_time": part.end,
+            "user_hash_prefixes": part.user_hash_prefixes(),
+        },
+    )
+    problem = ""
+    for attempt in range(1, spec.attempts + 1):
+        result.queries += 1
+        kwargs: dict[str, Any] = {"timespan": spec.timespan(part), "server_timeout": spec.server_timeout_seconds}
+        if spec.resource_id:
+            response = client.query_resource(spec.resource_id, query, **kwargs)
+        else:
+            response = client.query_workspace(workspace_id, query, **kwargs)
+        if response.status == LogsQueryStatus.SUCCESS:
+            table = response.tables[0]
+            if tuple(table.columns) != tuple(spec.columns):
+                raise spec.error(
+                    f"{spec.what} query returned columns {list(table.columns)}, expected {list(spec.columns)}"
+                )
+            return list(table.rows)
+        problem = _describe(response.partial_error)
+        if any(marker in problem for marker in _LIMIT_MARKERS):
+            return None
+        if attempt < spec.attempts:
+            result.retries += 1
+            log.warning(
+                "%s query for %s returned a partial result (%s); retry %d of %d",
+                spec.what,
+                part.describe(),
+                problem,
+                attempt,
+                spec.attempts - 1,
+            )
+            sleep(spec.retry_delay_seconds * attempt)
+    raise spec.error(
+        f"{spec.what} query for {part.describe()} returned a partial result {spec.attempts} times: {problem}"
+    )
+
+
+def _describe(error: Any) -> str:
+    if error is None:
+        return "no error details"
+    code, message = getattr(error, "code", ""), getattr(error, "message", "")
+    return f"{code}: {message} {getattr(error, 'details', '') or ''}".strip()

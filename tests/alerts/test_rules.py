@@ -1,0 +1,114 @@
+"""The rules file: the sample loads; each kind of mistake fails at load naming the file, rule and field."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.alerts.rules import AlertRulesError, Scope, load_rules, parse_rules
+from tests import ROOT
+
+SAMPLE = ROOT / "shared" / "alerts" / "alerts.sample.json"
+GROUPS = {"platform": ["platform@example.com"]}
+
+
+def rules_file(tmp_path: Path, *rules: dict[str, Any], groups: Any = None) -> Path:
+    path = tmp_path / "alerts.json"
+    path.write_text(json.dumps({"currency": "USD", "recipient_groups": groups or GROUPS, "rules": list(rules)}))
+    return path
+
+
+def test_sample_loads_with_every_rule_kind() -> None:
+    rules = load_rules(SAMPLE)
+    assert {rule.kind for rule in rules.rules} == {
+        "threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation"
+    }  # fmt: skip
+    demo = rules.rule("demo-daily-budget")
+    assert demo is not None and demo.amount == Decimal("0.05") and demo.scope == Scope(None)
+    assert demo.percents == (Decimal(50), Decimal(80), Decimal(100))
+    assert rules.recipient_groups["finops"] == ("finops@example.com", "platform-team@example.com")
+
+
+@pytest.mark.parametrize(
+    ("rule", "field", "fragment"),
+    [
+        ({"kind": "threshold", "metric": "dollars", "window": "day", "warning": 1}, "metric", "cost, tokens, requests"),
+        ({"kind": "threshold", "metric": "cost", "window": "day", "scope": "team:a", "warning": 1}, "scope", "each:"),
+        ({"kind": "threshold", "metric": "cost", "window": "week", "warning": 1}, "window", "hour, day, month"),
+        ({"kind": "threshold", "metric": "cost", "window": "day", "warning": 10, "critical": 5}, "warning", "below"),
+        ({"kind": "budget", "amount": 0}, "amount", "> 0"),
+        ({"kind": "budget", "amount": -5}, "amount", "> 0"),
+        ({"kind": "budget", "amount": 10, "thresholds_percent": [80, 50]}, "thresholds_percent", "increasing"),
+        ({"kind": "spike", "metric": "cost", "min_value": 1, "factor_warning": 0.5}, "factor_warning", "> 1"),
+        ({"kind": "threshold", "metric": "cost", "window": "day", "warning": 1, "recipients": "nobody"},
+         "recipients", "platform"),
+        ({"kind": "budget", "amount": 10, "amout": 5}, "amout", "not a field"),
+        ({"kind": "alarm"}, "kind", "threshold"),
+    ],
+)  # fmt: skip
+def test_bad_rule_names_file_rule_and_field(tmp_path: Path, rule: dict[str, Any], field: str, fragment: str) -> None:
+    path = rules_file(tmp_path, {"name": "ok-rule", "kind": "unpriced"}, {"name": "bad-rule", **rule})
+    with pytest.raises(AlertRulesError) as caught:
+        load_rules(path)
+    message = str(caught.value)
+    assert str(path) in message
+    line = next(line for line in message.splitlines() if "bad-rule" in line)
+    assert 'rule "bad-rule" (#2)' in line and f'"{field}"' in line and fragment in line, message
+    assert "ok-rule" not in message
+
+
+def test_invalid_address_names_the_group(tmp_path: Path) -> None:
+    path = rules_file(
+        tmp_path, {"name": "r", "kind": "unpriced"}, groups={"ops": ["ops@example.com", "not an address"]}
+    )
+    with pytest.raises(
+        AlertRulesError, match=r'alerts.json: invalid alert rules:\n.*"recipient_groups.ops".*not an addr'
+    ):
+        load_rules(path)
+
+
+def test_header_injection_address_is_refused() -> None:
+    with pytest.raises(AlertRulesError, match=r"recipient_groups\.ops"):
+        parse_rules(
+            json.dumps(
+                {
+                    "recipient_groups": {"ops": ["a@example.com\r\nBcc: x@evil.test"]},
+                    "rules": [{"name": "r", "kind": "unpriced"}],
+                }
+            ),
+            source="x.json",
+        )
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = rules_file(
+        tmp_path,
+        {"name": "a", "kind": "budget", "amount": -1},
+        {"name": "b", "kind": "threshold", "metric": "cost", "window": "year", "warning": 1},
+        {"kind": "unpriced"},
+    )
+    with pytest.raises(AlertRulesError) as caught:
+        load_rules(path)
+    message = str(caught.value)
+    assert 'rule "a" (#1): field "amount"' in message
+    assert 'rule "b" (#2): field "window"' in message
+    assert 'rule #3: field "name" is missing' in message
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(AlertRulesError, match="cannot read"):
+        load_rules(tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"rules": [\n  {"name": "x",}\n]}')
+    with pytest.raises(AlertRulesError, match=r"broken.json: line 2 column"):
+        load_rules(broken)
+
+
+def test_duplicate_names_are_refused(tmp_path: Path) -> None:
+    path = rules_file(tmp_path, {"name": "x", "kind": "unpriced"}, {"name": "x", "kind": "unpriced"})
+    with pytest.raises(AlertRulesError, match=r'rule "x" \(#2\): field "name".*unique'):
+        load_rules(path)

@@ -1,0 +1,653 @@
+"""Pricing: the price table (native and LiteLLM shapes), deployment map, exact costs, rounding."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.costs.pricing import (
+    CostBreakdown,
+    DeploymentMap,
+    PriceTable,
+    PriceTableError,
+    load_deployment_map,
+    load_price_table,
+    price_usage,
+    round_money,
+    round_summary_cost,
+    sum_money,
+)
+from tests import ROOT
+
+PRICES_DIR = ROOT / "shared" / "costs" / "prices"
+SHIPPED_TABLE = PRICES_DIR / "price-table.json"
+SAMPLE_DEPLOYMENTS = PRICES_DIR / "deployments.json"
+
+JAN_2025 = datetime(2025, 1, 1, tzinfo=UTC)
+JUN_2025 = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def table() -> PriceTable:
+    return load_price_table(SHIPPED_TABLE)
+
+
+def _prices(table: PriceTable, model: str, at: datetime) -> Any:
+    prices = table.prices_for(model, at)
+    assert prices is not None, f"{model} should be priced at {at}"
+    return prices
+
+
+# --- the shipped table ------------------------------------------------------------------------
+
+
+def test_shipped_table_has_the_list_prices_per_million_tokens(table: PriceTable) -> None:
+    assert table.version == "2026-11-30.1"
+    assert table.file_format == "native"
+    expected = {  # model: (input, cached_input, output) USD per 1M tokens
+        "gpt-4o-mini": ("0.15", "0.075", "0.60"),
+        "gpt-4o": ("2.50", "1.25", "10.00"),
+        "gpt-35-turbo": ("0.50", "0.50", "1.50"),  # no cached price: cached priced at input
+        "gpt-4.1": ("2.00", "0.50", "8.00"),
+        "gpt-4.1-mini": ("0.40", "0.10", "1.60"),
+        "gpt-4.1-nano": ("0.10", "0.025", "0.40"),
+    }
+    for model, (input_price, cached_price, output_price) in expected.items():
+        prices = _prices(table, model, JUN_2025)
+        assert prices.currency == "USD"
+        assert prices.input_price_per_million_tokens == Decimal(input_price), model
+        assert prices.cached_input_price_per_million_tokens == Decimal(cached_price), model
+        assert prices.output_price_per_million_tokens == Decimal(output_price), model
+    assert not _prices(table, "gpt-35-turbo", JUN_2025).has_cached_input_price
+    note = json.loads(SHIPPED_TABLE.read_text())["note"]
+    assert "list prices" in note.lower() and "agreement" in note
+
+
+@pytest.mark.parametrize(
+    ("model", "input_price", "cached_price", "output_price"),
+    [  # Global Standard, USD per 1M: LiteLLM 1.110.2 azure/gpt-5.6-* (the entries' notes say so)
+        ("gpt-5.6-luna", "0.20", "0.02", "1.20"),
+        ("gpt-5.6-terra", "2.00", "0.20", "12.00"),
+        ("gpt-5.6-sol", "4.00", "0.40", "20.00"),
+    ],
+)
+def test_shipped_table_prices_the_deployed_models_from_their_launch(
+    table: PriceTable, model: str, input_price: str, cached_price: str, output_price: str
+) -> None:
+    launch = datetime(2026, 7, 9, tzinfo=UTC)
+    assert table.prices_for(model, launch - timedelta(hours=1)) is None
+    for name in (model, f"{model}-2026-07-09"):  # the deployment's name or the response's model
+        prices = _prices(table, name, launch)
+        assert prices.model == model
+        assert (
+            prices.input_price_per_million_tokens,
+            prices.cached_input_price_per_million_tokens,
+            prices.output_price_per_million_tokens,
+        ) == (Decimal(input_price), Decimal(cached_price), Decimal(output_price))
+    [period] = json.loads(SHIPPED_TABLE.read_text())["models"][model]
+    assert "LiteLLM 1.110.2" in period["note"] and "Global Standard" in period["note"]
+
+
+def test_importing_pricing_does_not_import_pandas() -> None:
+    code = "import sys, shared.costs.pricing; assert 'pandas' not in sys.modules and 'numpy' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# --- exact costs ------------------------------------------------------------------------------
+
+
+def test_cost_with_cached_tokens_is_exact(table: PriceTable) -> None:
+    prices = _prices(table, "gpt-4o-mini", JAN_2025)
+    cost = price_usage(prices, 1_000_000, 400_000, 500_000)
+    assert cost == CostBreakdown(
+        prompt_cost=Decimal("0.09"),  # 600,000 uncached x 0.15 / 1M
+        cached_prompt_cost=Decimal("0.03"),  # 400,000 cached x 0.075 / 1M
+        completion_cost=Decimal("0.30"),
+        total_cost=Decimal("0.42"),
+        currency="USD",
+    )
+
+
+def test_cost_beyond_the_cent_and_its_rounding(table: PriceTable) -> None:
+    prices = _prices(table, "gpt-4.1-nano", JUN_2025)
+    cost = price_usage(prices, 1_234_567, 234_567, 7_654_321)
+    assert cost.prompt_cost == Decimal("0.1")
+    assert cost.cached_prompt_cost == Decimal("0.005864175")
+    assert cost.completion_cost == Decimal("3.0617284")
+    assert cost.total_cost == Decimal("3.167592575")
+    assert round_money(cost.total_cost, "USD") == Decimal("3.17")
+    assert str(round_summary_cost(cost.total_cost)) == "3.167593"
+    assert str(round_summary_cost(cost.cached_prompt_cost)) == "0.005864"
+
+
+def test_one_token_costs_are_exact_not_floats(table: PriceTable) -> None:
+    prices = _prices(table, "gpt-4.1-nano", JUN_2025)
+    assert price_usage(prices, 1, 1, 0).total_cost == Decimal("0.000000025")
+    assert price_usage(prices, 0, 0, 1).total_cost == Decimal("0.0000004")
+    assert price_usage(prices, 0, 0, 0).total_cost == 0
+
+
+def test_model_without_cached_price_charges_cached_tokens_at_input(table: PriceTable) -> None:
+    prices = _prices(table, "gpt-35-turbo", JUN_2025)
+    cost = price_usage(prices, 1_000, 200, 0)
+    assert cost.prompt_cost == Decimal("0.0004")
+    assert cost.cached_prompt_cost == Decimal("0.0001")
+    assert cost.total_cost == Decimal("0.0005")
+
+
+def test_cached_more_than_prompt_is_an_error(table: PriceTable) -> None:
+    prices = _prices(table, "gpt-4o", JUN_2025)
+    with pytest.raises(ValueError, match=r"cached_prompt_tokens \(11\) exceed prompt_tokens \(10\).*gpt-4o"):
+        price_usage(prices, 10, 11, 0)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "error"),
+    [
+        ((-1, 0, 0), ValueError),
+        ((0, 0, -5), ValueError),
+        ((10.0, 0, 0), TypeError),
+        (("10", 0, 0), TypeError),
+    ],
+)
+def test_bad_token_counts_are_refused(table: PriceTable, tokens: tuple[Any, Any, Any], error: type) -> None:
+    with pytest.raises(error):
+        price_usage(_prices(table, "gpt-4o", JUN_2025), *tokens)
+
+
+def test_numpy_integer_token_counts_are_accepted(table: PriceTable) -> None:
+    np = pytest.importorskip("numpy")
+    prices = _prices(table, "gpt-4o", JUN_2025)
+    cost = price_usage(prices, np.int64(1_000_000), np.int64(0), np.int64(0))
+    assert cost.total_cost == Decimal("2.5")
+
+
+def test_no_float_drift_a_million_one_token_rows_sum_to_the_cost_of_the_total(table: PriceTable) -> None:
+    prices = _prices(table, "gpt-4.1-nano", JUN_2025)
+    rows = [(1, 0, 0), (1, 1, 0), (0, 0, 1)]  # uncached prompt, cached prompt, completion
+    row_count = 1_000_000
+    summed = sum_money(price_usage(prices, *rows[index % 3]).total_cost for index in range(row_count))
+    prompt = sum(rows[index % 3][0] for index in range(row_count))
+    cached = sum(rows[index % 3][1] for index in range(row_count))
+    completion = sum(rows[index % 3][2] for index in range(row_count))
+    assert summed == price_usage(prices, prompt, cached, completion).total_cost
+    assert summed == Decimal("0.174999925")  # (333,334 x 0.10 + 333,333 x 0.025 + 333,333 x 0.40) / 1M
+    # The same sum in binary floats is not exact: this is what the Decimal path avoids.
+    floats = [float(price_usage(prices, *rows[index % 3]).total_cost) for index in range(3)]
+    assert sum(floats[index % 3] for index in range(row_count)) != float(summed)
+
+
+# --- rounding ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "rounded"),
+    [
+        ("0.125", "USD", "0.12"),  # half to even
+        ("0.135", "USD", "0.14"),
+        ("0.1251", "USD", "0.13"),
+        ("12.5", "JPY", "12"),
+        ("1.2345", "KWD", "1.234"),
+        ("-0.005", "EUR", "-0.00"),
+    ],
+)
+def test_round_money_to_minor_unit_half_even(amount: str, currency: str, rounded: str) -> None:
+    assert str(round_money(Decimal(amount), currency)) == rounded
+
+
+def test_round_summary_cost_keeps_six_decimals_half_even() -> None:
+    assert str(round_summary_cost(Decimal("0.0000005"))) == "0.000000"
+    assert str(round_summary_cost(Decimal("0.0000015"))) == "0.000002"
+    assert str(round_summary_cost(Decimal("1234567.123456789"))) == "1234567.123457"
+
+
+def test_round_money_unknown_currency() -> None:
+    with pytest.raises(ValueError, match="XXY"):
+        round_money(Decimal(1), "XXY")
+
+
+# --- effective dates --------------------------------------------------------------------------
+
+
+def test_window_is_priced_with_the_prices_in_force_at_its_start(table: PriceTable) -> None:
+    change = datetime(2024, 8, 6, tzinfo=UTC)
+    before = _prices(table, "gpt-4o", change - timedelta(hours=1))  # window 23:00-00:00 spans the change
+    after = _prices(table, "gpt-4o", change)
+    assert before.input_price_per_million_tokens == Decimal("5.00")
+    assert before.output_price_per_million_tokens == Decimal("15.00")
+    assert not before.has_cached_input_price
+    assert before.effective_to == change
+    assert after.input_price_per_million_tokens == Decimal("2.50")
+    assert after.effective_to is None
+    assert price_usage(before, 1_000_000, 0, 1_000_000).total_cost == Decimal("20")
+    assert price_usage(after, 1_000_000, 0, 1_000_000).total_cost == Decimal("12.5")
+
+
+def test_offset_times_are_compared_in_utc(table: PriceTable) -> None:
+    # 01:00 at +02:00 is 23:00 UTC the day before the change.
+    at = datetime(2024, 8, 6, 1, tzinfo=timezone(timedelta(hours=2)))
+    assert _prices(table, "gpt-4o", at).input_price_per_million_tokens == Decimal("5.00")
+
+
+def test_before_the_first_period_is_unpriced(table: PriceTable) -> None:
+    assert table.prices_for("gpt-4o", datetime(2024, 5, 12, 23, tzinfo=UTC)) is None
+
+
+def test_naive_time_is_refused(table: PriceTable) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        table.prices_for("gpt-4o", datetime(2025, 1, 1))
+
+
+def test_gap_after_an_explicit_end_is_unpriced(tmp_path: Path) -> None:
+    doc = _native_doc()
+    doc["models"]["gpt-4o"] = [
+        {"effective_from": "2024-01-01", "effective_to": "2024-02-01", "prices": {"input": 1, "output": 2}},
+        {"effective_from": "2024-03-01T00:00:00Z", "prices": {"input": 3, "output": 4}},
+    ]
+    table = load_price_table(_write(tmp_path, doc))
+    assert table.prices_for("gpt-4o", datetime(2024, 1, 31, 23, tzinfo=UTC)) is not None
+    assert table.prices_for("gpt-4o", datetime(2024, 2, 1, tzinfo=UTC)) is None
+    assert _prices(table, "gpt-4o", datetime(2024, 3, 1, tzinfo=UTC)).input_price_per_million_tokens == 3
+
+
+# --- model names ------------------------------------------------------------------------------
+
+
+def test_unpriced_model_is_none_never_zero(table: PriceTable) -> None:
+    assert table.resolve("my-custom-finetune") is None
+    assert table.prices_for("my-custom-finetune", JUN_2025) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("gpt-4o", "gpt-4o"),
+        ("GPT-4o", "gpt-4o"),  # Azure model names are lower case
+        ("gpt-4o-2024-11-20", "gpt-4o"),  # version suffix falls back to the family
+        ("gpt-4o-2024-05-13", "gpt-4o-2024-05-13"),  # ...but an exact entry wins
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("gpt-4.1-nano-2025-04-14", "gpt-4.1-nano"),
+        ("gpt-3.5-turbo", "gpt-35-turbo"),  # OpenAI spelling -> Azure spelling
+        ("gpt-35-turbo-0125", "gpt-35-turbo"),  # Azure short version suffix
+        ("gpt-3.5-turbo-0125", "gpt-35-turbo"),
+        ("gpt-4o-mini-realtime", None),
+    ],
+)
+def test_model_name_resolution(table: PriceTable, name: str, key: str | None) -> None:
+    assert table.resolve(name) == key
+
+
+def test_deployment_map_then_price_table(table: PriceTable) -> None:
+    deployments = load_deployment_map(SAMPLE_DEPLOYMENTS)
+    assert deployments.model_for("my-gpt4o-prod") == "gpt-4o"
+    assert deployments.model_for("MY-GPT4O-PROD") == "gpt-4o"  # Azure deployment names ignore case
+    assert deployments.model_for("gpt-4.1-mini") == "gpt-4.1-mini"  # unmapped: named after its model
+    assert deployments.model_for("someone-elses-name") == "someone-elses-name"
+    legacy = _prices(table, deployments.model_for("legacy-chat"), JUN_2025)
+    assert legacy.model == "gpt-35-turbo"
+    assert table.prices_for(deployments.model_for("someone-elses-name"), JUN_2025) is None
+
+
+def test_no_deployment_map_is_the_identity() -> None:
+    assert load_deployment_map(None).model_for("gpt-4o") == "gpt-4o"
+    assert DeploymentMap({"a": "gpt-4o"}).model_for("A") == "gpt-4o"
+
+
+@pytest.mark.parametrize(
+    ("text", "deployment", "problem"),
+    [
+        ('{"deployments": {"prod": ""}}', "prod", "non-empty string"),
+        ('{"deployments": {"prod": 4}}', "prod", "non-empty string"),
+        ('{"deployments": {"prod": "gpt-4o", "prod": "gpt-4o-mini"}}', "prod", "more than once"),
+        ('{"deployments": {"Prod": "gpt-4o", "prod": "gpt-4o-mini"}}', "prod", "letter case"),
+    ],
+)
+def test_bad_deployment_map(tmp_path: Path, text: str, deployment: str, problem: str) -> None:
+    path = tmp_path / "deployments.json"
+    path.write_text(text)
+    with pytest.raises(PriceTableError) as caught:
+        load_deployment_map(path)
+    message = str(caught.value)
+    assert str(path) in message and f"deployment {deployment!r}" in message and problem in message
+    assert "field 'deployments'" in message
+
+
+def test_deployment_map_without_deployments_object(tmp_path: Path) -> None:
+    path = tmp_path / "deployments.json"
+    path.write_text('{"my-gpt4o-prod": "gpt-4o"}')
+    with pytest.raises(PriceTableError, match="deployments"):
+        load_deployment_map(path)
+
+
+# --- LiteLLM-shaped file ----------------------------------------------------------------------
+
+LITELLM_SAMPLE = """{
+    "sample_spec": {
+        "input_cost_per_token": 0.0,
+        "litellm_provider": "one of https://docs.litellm.ai/docs/providers",
+        "max_tokens": "LEGACY parameter",
+        "mode": "one of: chat, embedding, completion, image_generation",
+        "output_cost_per_token": 0.0
+    },
+    "256-x-256/dall-e-2": {
+        "input_cost_per_pixel": 2.4414e-07,
+        "litellm_provider": "openai",
+        "mode": "image_generation",
+        "output_cost_per_pixel": 0.0
+    },
+    "gpt-4o": {
+        "cache_read_input_token_cost": 1.25e-06,
+        "input_cost_per_token": 2.5e-06,
+        "litellm_provider": "openai",
+        "max_input_tokens": 128000,
+        "mode": "chat",
+        "output_cost_per_token": 1e-05
+    },
+    "azure/gpt-4o": {
+        "cache_read_input_token_cost": 1.25e-06,
+        "input_cost_per_token": 2.75e-06,
+        "litellm_provider": "azure",
+        "mode": "chat",
+        "output_cost_per_token": 1.1e-05
+    },
+    "azure/gpt-4o-mini": {
+        "cache_read_input_token_cost": 8.3e-08,
+        "input_cost_per_token": 1.65e-07,
+        "litellm_provider": "azure",
+        "mode": "chat",
+        "output_cost_per_token": 6.6e-07
+    },
+    "azure_ai/gpt-4.1-mini": {
+        "input_cost_per_token": 9e-07,
+        "litellm_provider": "azure_ai",
+        "mode": "chat",
+        "output_cost_per_token": 9e-07
+    },
+    "azure/gpt-4.1-mini": {
+        "cache_read_input_token_cost": 1e-07,
+        "input_cost_per_token": 4e-07,
+        "litellm_provider": "azure",
+        "mode": "chat",
+        "output_cost_per_token": 1.6e-06
+    },
+    "gpt-3.5-turbo": {
+        "input_cost_per_token": 5e-07,
+        "litellm_provider": "openai",
+        "mode": "chat",
+        "output_cost_per_token": 1.5e-06
+    },
+    "text-embedding-3-small": {
+        "input_cost_per_token": 2e-08,
+        "litellm_provider": "openai",
+        "mode": "embedding",
+        "output_cost_per_token": 0.0
+    },
+    "whisper-1": {
+        "input_cost_per_second": 0.0001,
+        "litellm_provider": "openai",
+        "mode": "audio_transcription",
+        "output_cost_per_second": 0.0001
+    }
+}
+"""
+
+
+@pytest.fixture
+def litellm_path(tmp_path: Path) -> Path:
+    path = tmp_path / "model_prices_and_context_window.json"
+    path.write_text(LITELLM_SAMPLE)
+    return path
+
+
+def test_litellm_file_is_accepted(litellm_path: Path) -> None:
+    table = load_price_table(litellm_path)
+    assert table.file_format == "litellm"
+    assert table.version == "sha256:" + hashlib.sha256(litellm_path.read_bytes()).hexdigest()[:12]
+    # No dates in LiteLLM: in force from the beginning of time.
+    gpt4o = _prices(table, "gpt-4o", datetime(2001, 1, 1, tzinfo=UTC))
+    assert (gpt4o.model, gpt4o.input_price_per_token, gpt4o.currency) == (
+        "gpt-4o",
+        Decimal("0.0000025"),
+        "USD",
+    )
+    assert price_usage(gpt4o, 1_000_000, 200_000, 100_000).total_cost == Decimal("3.25")
+
+
+def test_litellm_skips_sample_spec_and_non_token_models(litellm_path: Path) -> None:
+    table = load_price_table(litellm_path)
+    assert table.prices_for("sample_spec", JUN_2025) is None
+    assert table.prices_for("256-x-256/dall-e-2", JUN_2025) is None
+    assert table.prices_for("whisper-1", JUN_2025) is None
+    embedding = _prices(table, "text-embedding-3-small", JUN_2025)
+    assert price_usage(embedding, 1_000_000, 0, 0).total_cost == Decimal("0.02")
+
+
+def test_litellm_names_exact_first_then_provider_prefix(litellm_path: Path) -> None:
+    table = load_price_table(litellm_path)
+    assert table.resolve("gpt-4o") == "gpt-4o"  # exact entry beats azure/gpt-4o
+    assert table.resolve("azure/gpt-4o") == "azure/gpt-4o"
+    assert table.resolve("gpt-4o-mini") == "azure/gpt-4o-mini"
+    assert table.resolve("gpt-4o-mini-2024-07-18") == "azure/gpt-4o-mini"
+    assert table.resolve("gpt-4.1-mini") == "azure/gpt-4.1-mini"  # azure preferred over azure_ai
+    mini = _prices(table, "gpt-4o-mini", JUN_2025)
+    assert mini.cached_input_price_per_token == Decimal("8.3E-8")
+    assert price_usage(mini, 1_000, 1_000, 0).total_cost == Decimal("0.000083")
+
+
+def test_litellm_gpt35_spelling_and_deployment_map(litellm_path: Path, tmp_path: Path) -> None:
+    table = load_price_table(litellm_path)
+    deployments = tmp_path / "deployments.json"
+    deployments.write_text('{"deployments": {"chat-legacy": "gpt-35-turbo-0125"}}')
+    model = load_deployment_map(deployments).model_for("chat-legacy")
+    prices = _prices(table, model, JUN_2025)
+    assert prices.model == "gpt-3.5-turbo"
+    assert not prices.has_cached_input_price
+    assert price_usage(prices, 2_000, 1_000, 1_000).total_cost == Decimal("0.0025")
+
+
+def test_litellm_version_key_is_used(tmp_path: Path) -> None:
+    doc = json.loads(LITELLM_SAMPLE)
+    doc["version"] = "litellm-1.80.0"
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(doc))
+    assert load_price_table(path).version == "litellm-1.80.0"
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "value", "problem"),
+    [
+        ("gpt-4o", "input_cost_per_token", -2.5e-06, "negative price"),
+        ("azure/gpt-4o-mini", "cache_read_input_token_cost", "cheap", "not a number"),
+        ("gpt-3.5-turbo", "output_cost_per_token", True, "not a number"),
+    ],
+)
+def test_bad_litellm_entry(tmp_path: Path, model: str, field: str, value: Any, problem: str) -> None:
+    doc = json.loads(LITELLM_SAMPLE)
+    doc[model][field] = value
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(doc, indent=2))
+    with pytest.raises(PriceTableError) as caught:
+        load_price_table(path)
+    message = str(caught.value)
+    assert str(path) in message and f"model {model!r}" in message and f"field {field!r}" in message
+    assert problem in message and "line " in message
+
+
+# --- bad native input -------------------------------------------------------------------------
+
+
+def _native_doc() -> dict[str, Any]:
+    return {
+        "version": "test.1",
+        "currency": "USD",
+        "unit": "per_1m_tokens",
+        "models": {
+            "gpt-4o-mini": [{"effective_from": "2024-07-18", "prices": {"input": 0.15, "output": 0.6}}],
+            "gpt-4o": [
+                {"effective_from": "2024-05-13", "prices": {"input": 5, "output": 15}},
+                {
+                    "effective_from": "2024-08-06",
+                    "prices": {"input": 2.5, "cached_input": 1.25, "output": 10},
+                },
+            ],
+        },
+    }
+
+
+def _write(tmp_path: Path, doc: dict[str, Any]) -> Path:
+    path = tmp_path / "price-table.json"
+    path.write_text(json.dumps(doc, indent=2))
+    return path
+
+
+def _edit(change: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def apply(doc: dict[str, Any]) -> dict[str, Any]:
+        doc = copy.deepcopy(doc)
+        change(doc)
+        return doc
+
+    return apply
+
+
+def _period(model: str, index: int, **values: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return _edit(lambda doc: doc["models"][model][index].update(values))
+
+
+def _price(model: str, index: int, **values: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return _edit(lambda doc: doc["models"][model][index]["prices"].update(values))
+
+
+BAD_NATIVE = [
+    # (case id, edit, model or None, field, problem)
+    ("missing price", _edit(lambda d: d["models"]["gpt-4o"][1]["prices"].pop("output")),
+     "gpt-4o", "[1].prices.output", "missing output price"),
+    ("negative price", _price("gpt-4o-mini", 0, input=-0.15),
+     "gpt-4o-mini", "[0].prices.input", "negative price"),
+    ("non-numeric price", _price("gpt-4o", 0, input="5.00"),
+     "gpt-4o", "[0].prices.input", "not a number"),
+    ("boolean price", _price("gpt-4o", 1, cached_input=True),
+     "gpt-4o", "[1].prices.cached_input", "not a number"),
+    ("NaN price", _price("gpt-4o", 0, output=float("nan")),
+     "gpt-4o", "[0].prices.output", "not a finite number"),
+    ("misspelt price key", _price("gpt-4o", 1, cache_input=1),
+     "gpt-4o", "[1].prices.cache_input", "unknown price key"),
+    ("unknown currency", _edit(lambda d: d.update(currency="USDOLLAR")),
+     None, "currency", "unknown currency 'USDOLLAR'"),
+    ("unknown period currency", _period("gpt-4o", 0, currency="EURO"),
+     "gpt-4o", "[0].currency", "unknown currency 'EURO'"),
+    ("duplicate effective_from", _period("gpt-4o", 1, effective_from="2024-05-13"),
+     "gpt-4o", "effective_from", "two periods start on 2024-05-13"),
+    ("overlapping periods", _period("gpt-4o", 0, effective_to="2024-09-01"),
+     "gpt-4o", "effective_to", "overlaps"),
+    ("end before start", _period("gpt-4o", 1, effective_to="2024-08-01"),
+     "gpt-4o", "[1].effective_to", "is not after effective_from"),
+    ("unparseable effective_from", _period("gpt-4o", 1, effective_from="2024-13-01"),
+     "gpt-4o", "[1].effective_from", "cannot parse '2024-13-01'"),
+    ("non-string effective_from", _period("gpt-4o", 1, effective_from=20240806),
+     "gpt-4o", "[1].effective_from", "not an ISO date"),
+    ("missing effective_from", _edit(lambda d: d["models"]["gpt-4o-mini"][0].pop("effective_from")),
+     "gpt-4o-mini", "[0].effective_from", "missing effective_from"),
+    ("no periods", _edit(lambda d: d["models"].update({"gpt-4o": []})),
+     "gpt-4o", "periods", "non-empty list"),
+    ("missing prices object", _edit(lambda d: d["models"]["gpt-4o-mini"][0].pop("prices")),
+     "gpt-4o-mini", "[0].prices", "missing 'prices'"),
+    ("unknown unit", _edit(lambda d: d.update(unit="per_1000_tokens")), None, "unit", "unknown unit"),
+    ("empty models", _edit(lambda d: d.update(models={})), None, "models", "non-empty"),
+    ("missing version", _edit(lambda d: d.pop("version")), None, "version", "version"),
+    ("unknown top-level key", _edit(lambda d: d.update(model={})), None, "model", "unknown top-level key"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("edit", "model", "field", "problem"),
+    [case[1:] for case in BAD_NATIVE],
+    ids=[case[0] for case in BAD_NATIVE],
+)
+def test_bad_native_table_fails_at_load_naming_file_model_and_field(
+    tmp_path: Path,
+    edit: Callable[[dict[str, Any]], dict[str, Any]],
+    model: str | None,
+    field: str,
+    problem: str,
+) -> None:
+    path = _write(tmp_path, edit(_native_doc()))
+    with pytest.raises(PriceTableError) as caught:
+        load_price_table(path)
+    error = caught.value
+    message = str(error)
+    assert isinstance(error, ValueError)
+    assert message.startswith(str(path)), message
+    assert f"field {field!r}" in message, message
+    assert problem in message, message
+    if model is not None:
+        assert f"model {model!r}" in message, message
+        assert error.model == model
+        # The line is the model's entry in the file.
+        assert error.line is not None
+        assert f'"{model}"' in path.read_text().splitlines()[error.line - 1]
+
+
+def test_unchanged_native_doc_loads(tmp_path: Path) -> None:
+    table = load_price_table(_write(tmp_path, _native_doc()))
+    assert table.version == "test.1"
+    assert table.models == ("gpt-4o", "gpt-4o-mini")
+
+
+def test_other_units_are_converted_per_token(tmp_path: Path) -> None:
+    doc = _native_doc()
+    doc["unit"] = "per_1k_tokens"
+    doc["models"] = {"m": [{"effective_from": "2024-01-01", "currency": "EUR",
+                            "prices": {"input": 0.0025, "output": 0.01}}]}  # fmt: skip
+    prices = _prices(load_price_table(_write(tmp_path, doc)), "m", JUN_2025)
+    assert (prices.input_price_per_token, prices.currency) == (Decimal("0.0000025"), "EUR")
+    doc["unit"] = "per_token"
+    prices = _prices(load_price_table(_write(tmp_path, doc)), "m", JUN_2025)
+    assert prices.output_price_per_token == Decimal("0.01")
+
+
+def test_duplicate_model_key_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "price-table.json"
+    path.write_text(
+        '{"version": "1", "currency": "USD", "unit": "per_token", "models": {\n'
+        '  "gpt-4o": [{"effective_from": "2024-01-01", "prices": {"input": 1, "output": 1}}],\n'
+        '  "gpt-4o": [{"effective_from": "2024-01-01", "prices": {"input": 0, "output": 0}}]}}\n'
+    )
+    with pytest.raises(
+        PriceTableError, match=r"model 'gpt-4o', field 'models': key 'gpt-4o' is given more than once"
+    ):
+        load_price_table(path)
+
+
+def test_json_syntax_error_names_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "price-table.json"
+    path.write_text('{\n  "version": "1",\n  "currency": "USD"\n  "unit": "per_token"\n}\n')
+    with pytest.raises(PriceTableError) as caught:
+        load_price_table(path)
+    assert (caught.value.line, caught.value.column) == (4, 3)
+    assert str(caught.value).startswith(f"{path}, line 4, column 3: invalid JSON")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("[]", "top level must be a JSON object"), ('{"gpt-4o": {"max_tokens": 5}}', "not a price table")],
+)
+def test_not_a_price_table(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "price-table.json"
+    path.write_text(text)
+    with pytest.raises(PriceTableError, match=problem):
+        load_price_table(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(PriceTableError, match="cannot read"):
+        load_price_table(tmp_path / "nope.json")
