@@ -14,10 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlparse
 
-
-class ConfigError(ValueError):
-    """An app setting is missing or has a value we cannot use."""
-
+from shared.errors import ConfigError
 
 _NCRONTAB_FIELD = re.compile(r"^[0-9*/,\-A-Za-z?]+$")
 
