@@ -6,8 +6,9 @@ from typing import cast
 
 from shared.alerts.run import AlertSettings, Delivery, evaluate_and_notify
 from shared.config import Settings
+from shared.costs.outputs import CostRunSummary
 from shared.costs.query import MetricsSchema
-from shared.costs.run import CostRunSummary, CostSettings, CostUploadError, run_costs
+from shared.costs.run import CostSettings, CostUploadError, run_costs
 
 
 def cost_settings(settings: Settings) -> CostSettings:

@@ -1,31 +1,31 @@
 """Evaluate alert rules on the alert data: one Finding per rule x scope member (see alert_rules).
 
 Periods are UTC and to date: "hour" is the clock hour containing `now`, "day" today, "month" this
-month. A finding is firing when its value reaches a level; its period key is what noise control
-counts notifications per. Day and month spend of subscriptions (and of all traffic) come from the
-costs run that just finished when it has them (CostRunSummary.spend: its own windows may not be
-queryable yet in Azure, where ingestion takes minutes), otherwise from the summaries.
+month; each is a PeriodSpan built once (bounds, key and wording together). A finding is firing when
+its value reaches a level; its period key is what noise control counts notifications per. Day and
+month spend of subscriptions (and of all traffic) come from the costs run that just finished when it
+has them (SubscriptionSpend, shared/costs/outputs.py: its own windows may not be queryable yet in
+Azure, where ingestion takes minutes), otherwise from the summaries. Each rule kind has its
+evaluator in EVALUATORS; a kind without one is refused, never evaluated as another kind.
 Import only inside a run: it imports pandas.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from statistics import median
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from shared.alerts.data import CHART_DAYS, CHART_HOURS, AlertData
 from shared.alerts.findings import ChartBar, Contributor, Finding, Severity, format_value
 from shared.alerts.rules import Dimension, Period, Rule, RuleSet
+from shared.costs.outputs import SubscriptionSpend
+from shared.errors import InputFileError
 from shared.windows import start_of_day, start_of_month, window_containing
-
-if TYPE_CHECKING:
-    from shared.costs.totals import SubscriptionSpend
 
 COLUMN: dict[Dimension, str] = {"subscription": "SubscriptionId", "user": "UserId", "model": "Model", "api": "ApiId"}
 MICROS = Decimal(1_000_000)
@@ -38,19 +38,22 @@ _CONTRIBUTOR_DIMENSIONS: dict[Dimension | None, tuple[Dimension, ...]] = {
     "model": ("user", "subscription"),
     "api": ("model", "user"),
 }
-_OK: Severity = "ok"
 
 
 @dataclass(frozen=True)
-class FreshSpend:
-    """Day- and month-to-date per subscription from the costs run (SubscriptionSpend, simplified)."""
+class PeriodSpan:
+    """The stretch of time a finding is about, with every way it is shown, built once: code that
+    needs the bounds or the key reads them here, never back out of the label."""
 
-    subscription: str
-    currency: str
-    day_cost: Decimal
-    month_cost: Decimal
-    day_tokens: int
-    month_tokens: int
+    start: datetime
+    end: datetime  # exclusive
+    key: str  # what a notification is once per: "2026-11-27T10", "2026-11-27", "2026-11"
+    label: str  # the email's window line: "today (2026-11-27 UTC)"
+    phrase: str  # the same in a summary sentence: "today", "this month", "hour 09:00–10:00 UTC"
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
 
 
 @dataclass(frozen=True)
@@ -62,32 +65,61 @@ class Clock:
     def hour_start(self) -> datetime:
         return self.now.replace(minute=0, second=0, microsecond=0)
 
-    def period(self, period: Period) -> tuple[datetime, datetime, str, str]:
-        """[start, end), key, label of the period containing now."""
+    def period(self, period: Period) -> PeriodSpan:
+        """The hour, day or month containing now."""
         if period == "hour":
             start = self.hour_start
-            return start, start + timedelta(hours=1), f"{start:%Y-%m-%dT%H}", f"this hour ({start:%H:00} UTC)"
+            return PeriodSpan(start, start + timedelta(hours=1), f"{start:%Y-%m-%dT%H}",
+                              f"this hour ({start:%H:00} UTC)", "this hour")  # fmt: skip
         if period == "day":
             start = start_of_day(self.now)
-            return start, start + timedelta(days=1), f"{start:%Y-%m-%d}", f"today ({start:%Y-%m-%d} UTC)"
+            return PeriodSpan(start, start + timedelta(days=1), f"{start:%Y-%m-%d}",
+                              f"today ({start:%Y-%m-%d} UTC)", "today")  # fmt: skip
         start = start_of_month(self.now)
         end = (start + timedelta(days=32)).replace(day=1)
-        return start, end, f"{start:%Y-%m}", f"this month ({start:%B %Y}, to date)"
+        return PeriodSpan(start, end, f"{start:%Y-%m}", f"this month ({start:%B %Y}, to date)", "this month")
 
 
-def evaluate(rules: RuleSet, data: AlertData, clock: Clock, fresh: Sequence[FreshSpend] = ()) -> list[Finding]:
+@dataclass(frozen=True)
+class Verdict:
+    """How a rule judged a value: the level reached ("" when none, so not firing), its rank (higher
+    is worse) and severity, and the threshold the value is shown against."""
+
+    level: str = ""
+    rank: int = 0
+    severity: Severity = "ok"
+    threshold: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What every rule kind is evaluated on."""
+
+    currency: str  # the rules file's
+    data: AlertData
+    clock: Clock
+    fresh: Sequence[SubscriptionSpend]  # the costs run's day/month spend; empty without one
+
+
+Evaluator = Callable[[Rule, Inputs], list[Finding]]
+
+
+def evaluate(rules: RuleSet, data: AlertData, clock: Clock, fresh: Sequence[SubscriptionSpend] = ()) -> list[Finding]:
+    """Every rule's findings. Raises InputFileError, before evaluating any, for a rule whose kind
+    has no evaluator (parse_rules refuses unknown kinds: only a Rule built in code gets here)."""
+    unknown = [rule for rule in rules.rules if rule.kind not in EVALUATORS]
+    if unknown:
+        raise InputFileError(
+            "; ".join(
+                f'{rules.source}: rule "{rule.name}": field "kind": {rule.kind!r} cannot be evaluated; '
+                f"expected one of {', '.join(EVALUATORS)}"
+                for rule in unknown
+            )
+        )
+    inputs = Inputs(rules.currency, data, clock, fresh)
     findings: list[Finding] = []
     for rule in rules.rules:
-        if rule.kind in ("threshold", "budget"):
-            findings.extend(_period_rule(rule, rules.currency, data, clock, fresh))
-        elif rule.kind == "spike":
-            findings.extend(_spike(rule, rules.currency, data, clock))
-        elif rule.kind == "unpriced":
-            findings.extend(_unpriced(rule, data, clock))
-        elif rule.kind == "no_metrics":
-            findings.append(_no_metrics(rule, data, clock))
-        else:
-            findings.extend(_reconciliation(rule, data, clock))
+        findings.extend(EVALUATORS[rule.kind](rule, inputs))
     return findings
 
 
@@ -152,7 +184,7 @@ def _member_rows(frame: pd.DataFrame, rule: Rule, member: str) -> pd.DataFrame:
     return scoped
 
 
-def _fresh_values(rule: Rule, currency: str, fresh: Sequence[FreshSpend]) -> dict[str, Decimal] | None:
+def _fresh_values(rule: Rule, currency: str, fresh: Sequence[SubscriptionSpend]) -> dict[str, Decimal] | None:
     """Values from the costs run, for subscription or all-traffic cost/tokens by day or month."""
     if not fresh or rule.period == "hour" or rule.metric == "requests":
         return None
@@ -166,7 +198,7 @@ def _fresh_values(rule: Rule, currency: str, fresh: Sequence[FreshSpend]) -> dic
             value = spend.day_cost if rule.period == "day" else spend.month_cost
         else:
             value = Decimal(spend.day_tokens if rule.period == "day" else spend.month_tokens)
-        per_subscription[spend.subscription] = per_subscription.get(spend.subscription, Decimal(0)) + value
+        per_subscription[spend.subscription_id] = per_subscription.get(spend.subscription_id, Decimal(0)) + value
     if rule.scope.dimension is None:
         return {"": sum(per_subscription.values(), Decimal(0))}
     if rule.scope.value is not None:
@@ -218,26 +250,25 @@ def _chart(rows: pd.DataFrame, rule: Rule, currency: str, clock: Clock) -> tuple
 def _finding(
     rule: Rule,
     member: str,
-    clock: Clock,
-    period: tuple[datetime, datetime, str, str],
-    level: str,
-    rank: int,
-    severity: Severity,
+    span: PeriodSpan,
+    verdict: Verdict,
+    *,
     value: Decimal,
-    threshold: Decimal | None,
     unit: str,
     summary: str,
-    *,
+    clock: Clock,
+    detail: str = "",
     rows: pd.DataFrame | None = None,
     currency: str = "",
-    detail: str = "",
 ) -> Finding:
+    """The finding of one scope member; with `rows` (the member's usage), a firing one gets the
+    email's details: top contributors and estimated share over the span, and the chart."""
     contributors: tuple[Contributor, ...] = ()
     chart: tuple[ChartBar, ...] = ()
     title = ""
     estimated: Decimal | None = None
-    if level and rows is not None:  # details only for what will be mailed
-        in_period = _between(rows, period[0], period[1])
+    if verdict.level and rows is not None:  # details only for what will be mailed
+        in_period = _between(rows, span.start, span.end)
         contributors = _contributors(in_period, rule, currency)
         chart, title = _chart(rows, rule, currency, clock)
         estimated = _estimated_percent(in_period, rule, currency)
@@ -245,13 +276,13 @@ def _finding(
         rule=rule,
         member=member,
         scope_label=_scope_label(rule, member),
-        period_key=period[2],
-        window_label=period[3],
-        level=level,
-        rank=rank,
-        severity=severity,
+        period_key=span.key,
+        window_label=span.label,
+        level=verdict.level,
+        rank=verdict.rank,
+        severity=verdict.severity,
         value=value,
-        threshold=threshold,
+        threshold=verdict.threshold,
         unit=unit,
         summary=summary,
         detail=detail,
@@ -273,114 +304,115 @@ def _estimated_percent(rows: pd.DataFrame, rule: Rule, currency: str) -> Decimal
     return (Decimal(int(part)) * 100 / Decimal(int(whole))).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
 
 
-def _levels(rule: Rule, value: Decimal) -> tuple[str, int, Severity, Decimal | None]:
+def _levels(rule: Rule, value: Decimal) -> Verdict:
     if rule.critical is not None and value >= rule.critical:
-        return "critical", 2, "critical", rule.critical
+        return Verdict("critical", 2, "critical", rule.critical)
     if rule.warning is not None and value >= rule.warning:
-        return "warning", 1, "warning", rule.warning
-    return "", 0, "ok", rule.warning if rule.warning is not None else rule.critical
+        return Verdict("warning", 1, "warning", rule.warning)
+    return Verdict(threshold=rule.warning if rule.warning is not None else rule.critical)
 
 
 # -- rule kinds ------------------------------------------------------------------------------------
 
 
-def _period_rule(
-    rule: Rule, currency: str, data: AlertData, clock: Clock, fresh: Sequence[FreshSpend]
-) -> list[Finding]:
-    period = clock.period(rule.period)
-    frame = _between(data.usage, period[0], period[1])
-    values = _members(frame, rule, currency)
-    from_run = _fresh_values(rule, currency, fresh)
+def _period_values(rule: Rule, inputs: Inputs) -> tuple[PeriodSpan, dict[str, Decimal]]:
+    """The rule's period containing now, and each scope member's value in it to date."""
+    span = inputs.clock.period(rule.period)
+    values = _members(_between(inputs.data.usage, span.start, span.end), rule, inputs.currency)
+    from_run = _fresh_values(rule, inputs.currency, inputs.fresh)
     if from_run is not None:
         values.update(from_run)
-    unit = _unit(rule, currency)
+    return span, values
+
+
+def _threshold(rule: Rule, inputs: Inputs) -> list[Finding]:
+    span, values = _period_values(rule, inputs)
+    unit = _unit(rule, inputs.currency)
     findings = []
     for member, value in sorted(values.items()):
-        rows = _member_rows(data.usage, rule, member)
-        if rule.kind == "threshold":
-            level, rank, severity, threshold = _levels(rule, value)
-            summary = f"{format_value(value, unit)} {period[3].split(' (')[0]}"
-            if threshold is not None:
-                relation = "over" if level else "under"
-                summary += f", {relation} the {level or 'warning'} level {format_value(threshold, unit)}"
-            findings.append(
-                _finding(
-                    rule,
-                    member,
-                    clock,
-                    period,
-                    level,
-                    rank,
-                    severity,
-                    value,
-                    threshold,
-                    unit,
-                    summary,
-                    rows=rows,
-                    currency=currency,
-                )
-            )
-        else:
-            findings.append(_budget(rule, member, clock, period, value, unit, rows, currency))
+        verdict = _levels(rule, value)
+        summary = f"{format_value(value, unit)} {span.phrase}"
+        if verdict.threshold is not None:
+            relation = "over" if verdict.level else "under"
+            summary += f", {relation} the {verdict.level or 'warning'} level {format_value(verdict.threshold, unit)}"
+        findings.append(
+            _finding(rule, member, span, verdict, value=value, unit=unit, summary=summary, clock=inputs.clock,
+                     rows=_member_rows(inputs.data.usage, rule, member), currency=inputs.currency)
+        )  # fmt: skip
     return findings
 
 
-def _budget(
-    rule: Rule,
-    member: str,
-    clock: Clock,
-    period: tuple[datetime, datetime, str, str],
-    spent: Decimal,
-    unit: str,
-    rows: pd.DataFrame,
-    currency: str,
+def _budget(rule: Rule, inputs: Inputs) -> list[Finding]:
+    span, values = _period_values(rule, inputs)
+    unit = _unit(rule, inputs.currency)
+    return [
+        _budget_finding(rule, member, span, spent, unit, inputs, _member_rows(inputs.data.usage, rule, member))
+        for member, spent in sorted(values.items())
+    ]
+
+
+# Exceeding is worse than any lower percentage, not as bad as having exceeded (100% = 10000).
+_FORECAST_RANK = 9999
+
+
+def _budget_finding(
+    rule: Rule, member: str, span: PeriodSpan, spent: Decimal, unit: str, inputs: Inputs, rows: pd.DataFrame
 ) -> Finding:
     assert rule.amount is not None
     percent = spent * 100 / rule.amount
     crossed = [p for p in rule.percents if percent >= p]
-    level, rank, severity = "", 0, _OK
+    verdict = Verdict(threshold=rule.amount)
     if crossed:
-        level, rank = f"{crossed[-1].normalize():f}%", int(crossed[-1] * 100)
-        severity = "critical" if crossed[-1] >= 100 else "warning"
-    when = period[3].split(" (")[0].replace("this month", "this month to date")
+        severity: Severity = "critical" if crossed[-1] >= 100 else "warning"
+        verdict = Verdict(f"{crossed[-1].normalize():f}%", int(crossed[-1] * 100), severity, rule.amount)
+    # "today" is to date by itself; a month's spend so far is not the month's.
+    when = f"{span.phrase} to date" if rule.period == "month" else span.phrase
     summary = (
         f"{format_value(spent, unit)} {when}, {percent.quantize(Decimal(1), rounding=ROUND_HALF_EVEN)}% of "
         f"{format_value(rule.amount, unit)} budget"
     )
     detail = ""
-    start, end = period[0], period[1]
-    elapsed = (clock.now - start).total_seconds()
-    length = (end - start).total_seconds()
+    elapsed = (inputs.clock.now - span.start).total_seconds()
+    length = span.length.total_seconds()
     forecast_due = elapsed > 0 and Decimal(elapsed) * 100 / Decimal(length) >= rule.forecast_min_elapsed_percent
     projected = spent * Decimal(length) / Decimal(elapsed) if elapsed > 0 else Decimal(0)
-    # Exceeding is worse than any lower percentage, not as bad as having exceeded (100% = 10000).
-    forecast_rank = 9999
-    if rule.forecast and forecast_due and Decimal(0) < spent < rule.amount < projected and forecast_rank > rank:
-        exceed_at = start + timedelta(seconds=float(rule.amount / spent) * elapsed)
+    if (
+        rule.forecast
+        and forecast_due
+        and Decimal(0) < spent < rule.amount < projected
+        and verdict.rank < _FORECAST_RANK
+    ):
+        exceed_at = span.start + timedelta(seconds=float(rule.amount / spent) * elapsed)
         when = f"on {exceed_at:%Y-%m-%d}" if rule.period == "month" else f"at {exceed_at:%H:%M} UTC"
         detail = f"at the rate so far the {rule.period} ends at {format_value(projected, unit)}"
-        level, rank, severity = "forecast", forecast_rank, "warning"
+        verdict = Verdict("forecast", _FORECAST_RANK, "warning", rule.amount)
         summary += f", projected to exceed {when}"
-    return _finding(
-        rule, member, clock, period, level, rank, severity, spent, rule.amount, unit, summary,
-        rows=rows, currency=currency, detail=detail,
-    )  # fmt: skip
+    return _finding(rule, member, span, verdict, value=spent, unit=unit, summary=summary, clock=inputs.clock,
+                    detail=detail, rows=rows, currency=inputs.currency)  # fmt: skip
 
 
-def _spike(rule: Rule, currency: str, data: AlertData, clock: Clock) -> list[Finding]:
-    step = timedelta(hours=1) if rule.period == "hour" else timedelta(days=1)
-    latest_start = (clock.hour_start if rule.period == "hour" else start_of_day(clock.now)) - step
-    latest = _members(_between(data.usage, latest_start, latest_start + step), rule, currency)
+def _latest_ended(rule: Rule, clock: Clock) -> PeriodSpan:
+    """The latest ended hour (or day) before now: what a spike rule judges."""
+    if rule.period == "hour":
+        start = clock.hour_start - timedelta(hours=1)
+        hours = f"{start:%H:00}–{start + timedelta(hours=1):%H:00} UTC"
+        return PeriodSpan(
+            start, start + timedelta(hours=1), f"{start:%Y-%m-%dT%H}", f"the hour {hours}", f"hour {hours}"
+        )
+    start = start_of_day(clock.now) - timedelta(days=1)
+    day = f"{start:%Y-%m-%d}"
+    return PeriodSpan(start, start + timedelta(days=1), day, f"the day {day}", f"day {day}")
+
+
+def _spike(rule: Rule, inputs: Inputs) -> list[Finding]:
+    usage, currency = inputs.data.usage, inputs.currency
+    span = _latest_ended(rule, inputs.clock)
+    latest = _members(_between(usage, span.start, span.end), rule, currency)
     history = []
     for days_back in range(1, rule.baseline_days + 1):
-        start = latest_start - timedelta(days=days_back)
-        history.append(_members(_between(data.usage, start, start + step), rule, currency))
+        start = span.start - timedelta(days=days_back)
+        history.append(_members(_between(usage, start, start + span.length), rule, currency))
     unit = _unit(rule, currency)
-    hours = f"{latest_start:%H:00}–{latest_start + step:%H:00} UTC"
-    label = hours if rule.period == "hour" else f"{latest_start:%Y-%m-%d}"
-    period = (latest_start, latest_start + step, f"{latest_start:%Y-%m-%dT%H}", f"the hour {label}")
-    if rule.period == "day":
-        period = (latest_start, latest_start + step, f"{latest_start:%Y-%m-%d}", f"the day {label}")
     findings = []
     for member, value in sorted(latest.items()):
         seen = [values[member] for values in history if member in values and values[member] > 0]
@@ -388,50 +420,51 @@ def _spike(rule: Rule, currency: str, data: AlertData, clock: Clock) -> list[Fin
             continue  # no history: a new scope is not a spike (threshold rules cover new big spenders)
         baseline = Decimal(median([values.get(member, Decimal(0)) for values in history]))
         factor = value / baseline if baseline > 0 else Decimal("Infinity")
-        level, rank, severity, threshold = "", 0, _OK, rule.warning
-        if value >= rule.min_value:
-            level, rank, severity, threshold = _levels(rule, factor)
+        verdict = _levels(rule, factor) if value >= rule.min_value else Verdict(threshold=rule.warning)
         times = "∞" if not factor.is_finite() else f"{factor.quantize(Decimal('0.1'))}"
         summary = (
-            f"{format_value(value, unit)} in {period[3].removeprefix('the ')}, {times}× the {rule.baseline_days}-day "
+            f"{format_value(value, unit)} in {span.phrase}, {times}× the {rule.baseline_days}-day "
             f"median of {format_value(baseline, unit)}"
         )
         findings.append(
-            _finding(rule, member, clock, period, level, rank, severity, value, threshold, unit, summary,
-                     rows=_member_rows(data.usage, rule, member), currency=currency,
-                     detail=f"minimum volume {format_value(rule.min_value, unit)}")
+            _finding(rule, member, span, verdict, value=value, unit=unit, summary=summary, clock=inputs.clock,
+                     detail=f"minimum volume {format_value(rule.min_value, unit)}",
+                     rows=_member_rows(usage, rule, member), currency=currency)
         )  # fmt: skip
     return findings
 
 
-def _unpriced(rule: Rule, data: AlertData, clock: Clock) -> list[Finding]:
-    period = clock.period(rule.period)
-    frame = _between(data.usage, period[0], period[1])
+def _unpriced(rule: Rule, inputs: Inputs) -> list[Finding]:
+    span = inputs.clock.period(rule.period)
+    usage = inputs.data.usage
+    frame = _between(usage, span.start, span.end)
     unpriced = frame[frame["Unpriced"]]
     findings = []
     for member, tokens in sorted(_members(unpriced, rule, "").items()):
-        level, rank, severity, threshold = _levels(rule, tokens)
-        summary = f"{format_value(tokens, 'tokens')} with no price {period[3].split(' (')[0]}"
         findings.append(
-            _finding(rule, member, clock, period, level, rank, severity, tokens, threshold, "tokens", summary,
-                     rows=_member_rows(data.usage[data.usage["Unpriced"]], rule, member),
+            _finding(rule, member, span, _levels(rule, tokens), value=tokens, unit="tokens",
+                     summary=f"{format_value(tokens, 'tokens')} with no price {span.phrase}", clock=inputs.clock,
                      detail="these tokens are not in any cost: add the model to the price table "
-                            "or map the deployment to a priced model")
+                            "or map the deployment to a priced model",
+                     rows=_member_rows(usage[usage["Unpriced"]], rule, member))
         )  # fmt: skip
     return findings
 
 
-def _health_range(rule: Rule, clock: Clock) -> tuple[datetime, datetime, tuple[datetime, datetime, str, str]]:
+def _health_span(rule: Rule, clock: Clock) -> PeriodSpan:
+    """The rule's last N ended cost windows, `grace_minutes` allowed for ingestion."""
     width = timedelta(minutes=clock.window_minutes)
     end = window_containing(clock.now - timedelta(minutes=rule.grace_minutes), clock.window_minutes).start
     start = end - rule.windows * width
     label = f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
     # Once a day per level: a lasting gap must not mail every window.
-    return start, end, (start, end, f"{(end - width):%Y-%m-%d}", label)
+    return PeriodSpan(start, end, f"{(end - width):%Y-%m-%d}", label, label)
 
 
-def _no_metrics(rule: Rule, data: AlertData, clock: Clock) -> Finding:
-    start, end, period = _health_range(rule, clock)
+def _no_metrics(rule: Rule, inputs: Inputs) -> list[Finding]:
+    data, clock = inputs.data, inputs.clock
+    span = _health_span(rule, clock)
+    start, end = span.start, span.end
     width = timedelta(minutes=clock.window_minutes)
     traffic = data.traffic[data.traffic["CallsOk"] > 0]
     windows_with_traffic = 0
@@ -449,16 +482,16 @@ def _no_metrics(rule: Rule, data: AlertData, clock: Clock) -> Finding:
     )
     lost = windows_with_traffic == rule.windows and tokens == 0
     summary = (
-        f"no token metrics in {rule.windows} cost windows ({period[3]}) while synthetic traffic made {calls} calls"
+        f"no token metrics in {rule.windows} cost windows ({span.label}) while synthetic traffic made {calls} calls"
         if lost
-        else f"{format_value(tokens, 'tokens')} metered in {period[3]}"
+        else f"{format_value(tokens, 'tokens')} metered in {span.label}"
     )
-    return _finding(
-        rule, "", clock, period, "critical" if lost else "", 2 if lost else 0, "critical" if lost else "ok",
-        tokens, Decimal(0), "tokens", summary,
-        detail="check the APIM diagnostic (metrics: true), the App Insights logger and "
-               "CustomMetricsOptedInType = WithDimensions",
-    )  # fmt: skip
+    verdict = Verdict("critical", 2, "critical", Decimal(0)) if lost else Verdict(threshold=Decimal(0))
+    return [
+        _finding(rule, "", span, verdict, value=tokens, unit="tokens", summary=summary, clock=clock,
+                 detail="check the APIM diagnostic (metrics: true), the App Insights logger and "
+                        "CustomMetricsOptedInType = WithDimensions")
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -491,7 +524,11 @@ class _Comparison:
         )
 
 
-_RANKED_LEVELS: dict[int, tuple[str, Severity]] = {2: ("critical", "critical"), 1: ("warning", "warning"), 0: ("", _OK)}
+_RANKED_LEVELS: dict[int, tuple[str, Severity]] = {
+    2: ("critical", "critical"),
+    1: ("warning", "warning"),
+    0: ("", "ok"),
+}
 
 
 def _sum_of(frame: pd.DataFrame, keys: Sequence[tuple[str, ...]], column: str) -> Decimal:
@@ -500,11 +537,13 @@ def _sum_of(frame: pd.DataFrame, keys: Sequence[tuple[str, ...]], column: str) -
     return Decimal(int(frame.loc[present, column].sum())) if present else Decimal(0)
 
 
-def _reconciliation(rule: Rule, data: AlertData, clock: Clock) -> list[Finding]:
+def _reconciliation(rule: Rule, inputs: Inputs) -> list[Finding]:
     """Per subscription, plain calls compared to the token and streamed calls with their own
     tolerance: APIM meters the first from the response's usage and estimates the second, so like
     is compared with like (summary rows carry the estimated part, EstimatedTokens)."""
-    start, end, period = _health_range(rule, clock)
+    span = _health_span(rule, inputs.clock)
+    start, end = span.start, span.end
+    data = inputs.data
     traffic = data.traffic
     key = ["Subscription", "UserId", "Deployment"]
     overlapping = traffic[(traffic["FirstCallAt"] < pd.Timestamp(end)) & (traffic["LastCallAt"] >= pd.Timestamp(start))]
@@ -548,8 +587,8 @@ def _reconciliation(rule: Rule, data: AlertData, clock: Clock) -> list[Finding]:
         left_out = [text for text in left_out if not text.startswith("0 ")]
         findings.append(
             Finding(
-                rule=rule, member=subscription, scope_label=f"subscription {subscription}", period_key=period[2],
-                window_label=period[3], level=level, rank=worst.rank, severity=severity, value=worst.off_percent,
+                rule=rule, member=subscription, scope_label=f"subscription {subscription}", period_key=span.key,
+                window_label=span.label, level=level, rank=worst.rank, severity=severity, value=worst.off_percent,
                 threshold=worst.tolerance_percent, unit="%", summary="; ".join(part.text() for part in compared),
                 detail=f"{len(keys)} synthetic user x deployment pairs compared"
                        + (f" ({'; '.join(left_out)})" if left_out else "")
@@ -559,10 +598,11 @@ def _reconciliation(rule: Rule, data: AlertData, clock: Clock) -> list[Finding]:
     return findings
 
 
-def fresh_spend(spend: Iterable[SubscriptionSpend]) -> list[FreshSpend]:
-    """CostRunSummary.spend as FreshSpend."""
-    return [
-        FreshSpend(item.subscription_id, item.currency, item.day_cost, item.month_cost, item.day_tokens,
-                   item.month_tokens)
-        for item in spend
-    ]  # fmt: skip
+EVALUATORS: dict[str, Evaluator] = {
+    "threshold": _threshold,
+    "budget": _budget,
+    "spike": _spike,
+    "unpriced": _unpriced,
+    "no_metrics": _no_metrics,
+    "reconciliation": _reconciliation,
+}

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from azure.monitor.query import LogsQueryClient
 
     from shared.alerts.state import AlertStateStore
-    from shared.costs.run import CostRunSummary
+    from shared.costs.outputs import CostRunSummary
     from shared.email.delivery import Transport
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def evaluate_and_notify(
 ) -> AlertRunSummary:
     """One alert run (see the module docstring). `now` is the evaluation time (default: the wall clock)."""
     from shared.alerts.data import ranges_for, read_alert_data
-    from shared.alerts.evaluate import Clock, evaluate, fresh_spend
+    from shared.alerts.evaluate import Clock, evaluate
 
     now = (now or wall_clock()).astimezone(UTC)
     rules = load_rules(settings.rules_path())
@@ -172,9 +172,7 @@ def evaluate_and_notify(
     ranges = ranges_for(rules.rules, now, settings.window_minutes)
     with_traffic = any(rule.kind in ("no_metrics", "reconciliation") for rule in rules.rules)
     data = read_alert_data(clients.query, settings.workspace_id, ranges, with_traffic=with_traffic, now=now)
-    findings = evaluate(
-        rules, data, Clock(now, settings.window_minutes), fresh_spend(cost_summary.spend if cost_summary else [])
-    )
+    findings = evaluate(rules, data, Clock(now, settings.window_minutes), cost_summary.spend if cost_summary else ())
     summary = AlertRunSummary(run_id=uuid.uuid4().hex, evaluated=len(findings))
     summary.firing = sum(finding.firing for finding in findings)
     claimed = _claim(settings, rules, findings, clients.state, summary, wall_clock())

@@ -19,27 +19,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.costs.pricing import load_deployment_map, load_price_table, round_money
+from shared.costs.outputs import CostRunSummary, SubscriptionSpend, WindowOutcome
+from shared.costs.pricing import load_deployment_map, load_price_table
 from shared.costs.progress import ProgressStore, WindowProgress
 from shared.costs.query import MetricsSchema, UsageQuery
 from shared.logs.upload import UploadPolicy
-from shared.windows import PlannedWindow, Window, check_window_minutes, plan_windows, start_of_day, start_of_month
+from shared.windows import PlannedWindow, check_window_minutes, plan_windows, start_of_day, start_of_month
 
 if TYPE_CHECKING:
     from azure.monitor.ingestion import LogsIngestionClient
     from azure.monitor.query import LogsQueryClient
 
     from shared.costs.frame import PricedUsage
-    from shared.costs.totals import SubscriptionSpend
 
 log = logging.getLogger(__name__)
 
@@ -109,83 +107,6 @@ class CostSettings:
     @property
     def progress_scope(self) -> str:
         return f"{self.workspace_id}|{self.metrics_schema}|{self.window_minutes}m"
-
-
-@dataclass(frozen=True)
-class WindowOutcome:
-    window: Window
-    final: bool
-    rows: int
-    status: str  # "uploaded", "unchanged" (same content as the last upload), "empty", "failed"
-
-
-@dataclass
-class CostRunSummary:
-    started_at: datetime
-    revision: datetime
-    price_version: str
-    windows: list[WindowOutcome] = field(default_factory=list)
-    rows_uploaded: int = 0
-    tokens: dict[str, int] = field(default_factory=dict)  # summed over every window computed
-    cost_by_currency: dict[str, Decimal] = field(default_factory=dict)  # of the summary rows
-    # The part of cost_by_currency that rests on tokens APIM estimated (streamed calls).
-    estimated_cost_by_currency: dict[str, Decimal] = field(default_factory=dict)
-    unpriced_tokens: int = 0
-    unpriced_models: tuple[str, ...] = ()
-    # Prompt tokens of rows whose cache discount was not metered (priced at the input price).
-    cache_unmetered_prompt_tokens: int = 0
-    spend: list[SubscriptionSpend] = field(default_factory=list)
-    final_through: datetime | None = None
-    queries: int = 0
-    query_splits: int = 0
-    retries: int = 0
-    duration_seconds: float = 0.0
-    step_seconds: dict[str, float] = field(default_factory=dict)  # query, pricing, upload, totals
-
-    @property
-    def failed_windows(self) -> list[Window]:
-        return [outcome.window for outcome in self.windows if outcome.status == "failed"]
-
-    def line(self) -> str:
-        statuses = Counter(outcome.status for outcome in self.windows)
-        final = sum(outcome.final for outcome in self.windows)
-        span = (
-            f"{self.windows[0].window.start:%Y-%m-%d %H:%M}–{self.windows[-1].window.end:%Y-%m-%d %H:%M} UTC"
-            if self.windows
-            else "no windows"
-        )
-        tokens = " ".join(f"{name}={value}" for name, value in self.tokens.items())
-        costs = (
-            ", ".join(
-                f"{round_money(amount, currency)} {currency}"
-                + _estimated_part(self.estimated_cost_by_currency.get(currency, Decimal(0)), amount, currency)
-                for currency, amount in sorted(self.cost_by_currency.items())
-            )
-            or "0"
-        )
-        unpriced = (
-            f"{self.unpriced_tokens} unpriced tokens ({', '.join(self.unpriced_models)})"
-            if self.unpriced_tokens
-            else "0 unpriced tokens"
-        )
-        by_status = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
-        through = f"{self.final_through:%Y-%m-%d %H:%M} UTC" if self.final_through else "none yet"
-        steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.step_seconds.items())
-        return (
-            f"costs run: {len(self.windows)} windows {span} ({final} final, {len(self.windows) - final} "
-            f"provisional; {by_status}); {self.rows_uploaded} rows uploaded (revision "
-            f"{self.revision:%Y-%m-%dT%H:%M:%S.%fZ}, prices {self.price_version}); tokens {tokens}; "
-            f"cost {costs}; {unpriced}; {self.cache_unmetered_prompt_tokens} prompt tokens without a metered cache "
-            f"discount (priced at input); {self.queries} queries ({self.query_splits} splits, "
-            f"{self.retries} retries); final through {through}; {self.duration_seconds:.1f}s"
-            + (f" ({steps})" if steps else "")
-        )
-
-
-def _estimated_part(estimated: Decimal, total: Decimal, currency: str) -> str:
-    """" (X USD, Y% on estimated tokens)": how much of a cost rests on APIM's estimates."""
-    share = estimated * 100 / total if total else Decimal(0)
-    return f" ({round_money(estimated, currency)} {currency}, {share:.1f}% on estimated tokens)"
 
 
 class CostUploadError(RuntimeError):

@@ -1,4 +1,4 @@
-"""Day-to-date and month-to-date spend per subscription, for the alert rules.
+"""Day-to-date and month-to-date spend per subscription (SubscriptionSpend, shared/costs/outputs.py).
 
 Windows this run computed come from its own priced frame (they may not be queryable yet: Azure
 Monitor ingestion takes minutes); older windows of the month come from the uploaded summaries
@@ -10,30 +10,15 @@ Import this module only inside a run: it imports pandas.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 
 from shared.costs.frame import from_micros
+from shared.costs.outputs import SubscriptionSpend
 
 TOTALS_COLUMNS = ("Day", "SubscriptionId", "Currency", "CostMicros", "TotalTokens", "UnpricedTokens")
-
-
-@dataclass(frozen=True)
-class SubscriptionSpend:
-    subscription_id: str
-    currency: str  # "" when the tokens are all of unpriced models (no currency to add them in)
-    day_start: datetime
-    month_start: datetime
-    day_cost: Decimal
-    month_cost: Decimal
-    day_tokens: int
-    month_tokens: int
-    day_unpriced_tokens: int
-    month_unpriced_tokens: int
 
 
 def daily_totals_of_frame(frame: pd.DataFrame) -> pd.DataFrame:

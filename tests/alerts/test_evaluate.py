@@ -8,11 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 from shared.alerts.data import AlertData, Ranges, traffic_frame, usage_frame
-from shared.alerts.evaluate import Clock, FreshSpend, evaluate
+from shared.alerts.evaluate import Clock, evaluate
 from shared.alerts.findings import Finding
 from shared.alerts.rules import RuleSet, parse_rules
 from shared.alerts.state import AlertRecord
 from shared.alerts.transitions import transition
+from shared.costs.outputs import SubscriptionSpend
 
 NOW = datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -42,7 +43,7 @@ def data(usage: list[list[Any]], traffic: list[list[Any]] | None = None) -> Aler
     return AlertData(ranges, usage_frame(usage), traffic_frame(traffic or []))
 
 
-def run(ruleset: RuleSet, alert_data: AlertData, fresh: list[FreshSpend] | None = None) -> dict[str, Finding]:
+def run(ruleset: RuleSet, alert_data: AlertData, fresh: list[SubscriptionSpend] | None = None) -> dict[str, Finding]:
     return {f.key: f for f in evaluate(ruleset, alert_data, Clock(NOW, 60), fresh or [])}
 
 
@@ -88,7 +89,10 @@ def test_budget_percent_levels_and_fresh_spend_from_the_costs_run() -> None:
     assert (found["r0|team-a"].level, found["r0|team-a"].severity) == ("", "ok")
     assert (found["r0|team-b"].level, found["r0|team-b"].severity) == ("80%", "warning")
     # The costs run knows more than the (lagging) summaries: its figure wins.
-    fresh = [FreshSpend("team-a", "USD", Decimal("412.5"), Decimal("900"), 1, 1)]
+    fresh = [SubscriptionSpend(subscription_id="team-a", currency="USD", day_start=NOW.replace(hour=0, minute=0),
+                               month_start=NOW.replace(day=1, hour=0, minute=0), day_cost=Decimal("412.5"),
+                               month_cost=Decimal("900"), day_tokens=1, month_tokens=1, day_unpriced_tokens=0,
+                               month_unpriced_tokens=0)]  # fmt: skip
     found = run(ruleset, data([row(NOW.replace(hour=1), "100", sub="team-a")]), fresh)
     assert (found["r0|team-a"].level, found["r0|team-a"].severity) == ("100%", "critical")
     assert found["r0|team-a"].summary == "$412.50 today, 103% of $400.00 budget"
