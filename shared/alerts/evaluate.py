@@ -1,4 +1,4 @@
-"""Evaluate alert rules on the alert data: one Finding per rule x scope member (see alert_rules).
+"""Evaluate alert rules on the alert data: one Finding per rule x scope member (see rules.py).
 
 Periods are UTC and to date: "hour" is the clock hour containing `now`, "day" today, "month" this
 month; each is a PeriodSpan built once (bounds, key and wording together). A finding is firing when

@@ -2,7 +2,8 @@
 
 Queries the gateway's token metrics (logs/), prices them with the versioned price table, uploads
 one summary revision per window and records which windows are final (run.py is the entry).
-Its outputs for alerts are CostRunSummary and the spend totals in totals.py.
+Its outputs are in outputs.py (CostRunSummary, SubscriptionSpend): the one module of costs/ that
+alerts/ may import.
 May import: shared.config, shared.errors, shared.money, shared.windows, shared.logs. Never traffic/
 or alerts/.
 """

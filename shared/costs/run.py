@@ -9,7 +9,7 @@ One run:
      (shared/logs/upload.py); readers take the latest complete revision per window;
   5. records progress in Table storage (shared/costs/progress.py) for the windows that fully uploaded;
   6. returns, and logs in one line, what it did plus the day- and month-to-date spend per
-     subscription (shared/costs/totals.py) the alert rules need.
+     subscription (shared/costs/totals.py) the alert rules need, as shared/costs/outputs.py types.
 A failure at any step leaves the affected windows not final, so the next run redoes them.
 
 pandas and the Azure SDKs are imported inside run_costs: function_app imports this module at start.

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from shared.alerts.data import AlertData, Ranges, traffic_frame, usage_frame
-from shared.alerts.evaluate import Clock, evaluate
+from shared.alerts.evaluate import EVALUATORS, Clock, PeriodSpan, evaluate
 from shared.alerts.findings import Finding
-from shared.alerts.rules import RuleSet, parse_rules
+from shared.alerts.rules import KINDS, RuleSet, load_rules, parse_rules
 from shared.alerts.state import AlertRecord
 from shared.alerts.transitions import transition
 from shared.costs.outputs import SubscriptionSpend
+from shared.errors import InputFileError
+from tests import ROOT
 
 NOW = datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -224,6 +229,64 @@ def test_estimated_share_is_in_cost_and_token_findings() -> None:
     assert found["r1|"].estimated_percent == Decimal("12.5")  # 250 of 2,000 tokens
     assert found["r2|"].estimated_percent is None
     assert found["r0|"].estimated_note.startswith("25.0% of this rests on estimated tokens")
+
+
+# -- periods and kinds -------------------------------------------------------------------------------
+
+
+def test_periods_are_built_once_with_their_bounds_key_and_wording() -> None:
+    clock = Clock(NOW, 60)
+    assert clock.period("hour") == PeriodSpan(
+        NOW.replace(minute=0), NOW.replace(hour=11, minute=0), "2026-11-27T10", "this hour (10:00 UTC)", "this hour"
+    )
+    assert clock.period("day") == PeriodSpan(
+        NOW.replace(hour=0, minute=0), NOW.replace(day=28, hour=0, minute=0), "2026-11-27", "today (2026-11-27 UTC)",
+        "today",
+    )  # fmt: skip
+    assert clock.period("month") == PeriodSpan(
+        NOW.replace(day=1, hour=0, minute=0), NOW.replace(month=12, day=1, hour=0, minute=0), "2026-11",
+        "this month (November 2026, to date)", "this month",
+    )  # fmt: skip
+    new_year = Clock(datetime(2026, 12, 31, 23, 59, tzinfo=UTC), 60).period("month")
+    assert (new_year.end, new_year.length) == (datetime(2027, 1, 1, tzinfo=UTC), 31 * D)
+
+
+def test_a_finding_carries_its_span_key_and_label_unchanged() -> None:
+    ruleset = rules(
+        {"kind": "threshold", "metric": "tokens", "window": "month", "scope": "all", "warning": 1},
+        {"kind": "spike", "metric": "tokens", "window": "hour", "scope": "all", "factor_warning": 2, "min_value": 1},
+        {"kind": "no_metrics", "windows": 2, "grace_minutes": 15},
+    )
+    latest = NOW.replace(minute=0) - H
+    found = run(ruleset, data([*(row(latest - days * D) for days in range(1, 8)), row(latest, tokens=5000)]))
+    month = Clock(NOW, 60).period("month")
+    assert (found["r0|"].period_key, found["r0|"].window_label) == (month.key, month.label)
+    assert "tokens this month" in found["r0|"].summary
+    assert (found["r1|"].period_key, found["r1|"].window_label) == ("2026-11-27T09", "the hour 09:00–10:00 UTC")
+    assert "in hour 09:00–10:00 UTC, 5.0× the 7-day median" in found["r1|"].summary
+    assert (found["r2|"].period_key, found["r2|"].window_label) == ("2026-11-27", "2026-11-27 08:00–10:00 UTC")
+
+
+def test_every_rule_kind_has_its_own_evaluator() -> None:
+    assert set(EVALUATORS) == set(KINDS)
+    sample = load_rules(ROOT / "shared" / "alerts" / "alerts.sample.json")
+    assert {finding.rule.kind for finding in evaluate(sample, data([row(NOW)]), Clock(NOW, 60))} >= {
+        "threshold", "budget", "no_metrics"
+    }  # fmt: skip
+
+
+def test_a_rule_of_unknown_kind_is_refused_not_evaluated_as_another_kind() -> None:
+    ruleset = rules({"kind": "reconciliation", "windows": 2, "grace_minutes": 15, "min_tokens": 0},
+                    {"kind": "unpriced", "scope": "each:model"})  # fmt: skip
+    at = NOW.replace(hour=8, minute=30)
+    reconciled = data([row(NOW.replace(hour=8), tokens=5, sub="team-b", user="bot")],
+                      [run_row(at, at + timedelta(minutes=1), 10, sub="team-b")])  # fmt: skip
+    assert run(ruleset, reconciled)["r0|team-b"].level == "critical"  # what the old fallback would have made
+    alarm = replace(ruleset, rules=(replace(ruleset.rules[0], kind="alarm"), ruleset.rules[1]))  # type: ignore[arg-type]
+    with pytest.raises(InputFileError) as refused:
+        run(alarm, reconciled)
+    assert str(refused.value).startswith('t.json: rule "r0": field "kind": \'alarm\' cannot be evaluated; expected one')
+    assert "reconciliation" in str(refused.value)
 
 
 # -- noise control -----------------------------------------------------------------------------------
