@@ -22,7 +22,7 @@ import pandas as pd
 
 from shared.alerts.data import CHART_DAYS, CHART_HOURS, AlertData
 from shared.alerts.findings import ChartBar, Contributor, Finding, Severity, format_value
-from shared.alerts.rules import Dimension, Period, Rule, RuleSet
+from shared.alerts.rules import Dimension, Kind, Period, Rule, RuleSet
 from shared.costs.outputs import SubscriptionSpend
 from shared.errors import InputFileError
 from shared.windows import start_of_day, start_of_month, window_containing
@@ -598,7 +598,7 @@ def _reconciliation(rule: Rule, inputs: Inputs) -> list[Finding]:
     return findings
 
 
-EVALUATORS: dict[str, Evaluator] = {
+EVALUATORS: dict[Kind, Evaluator] = {
     "threshold": _threshold,
     "budget": _budget,
     "spike": _spike,
