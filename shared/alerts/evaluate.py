@@ -260,9 +260,11 @@ def _finding(
     detail: str = "",
     rows: pd.DataFrame | None = None,
     currency: str = "",
+    scope_label: str = "",
 ) -> Finding:
     """The finding of one scope member; with `rows` (the member's usage), a firing one gets the
-    email's details: top contributors and estimated share over the span, and the chart."""
+    email's details: top contributors and estimated share over the span, and the chart.
+    `scope_label` defaults to the rule's scope and the member ("subscription team-a")."""
     contributors: tuple[Contributor, ...] = ()
     chart: tuple[ChartBar, ...] = ()
     title = ""
@@ -273,24 +275,11 @@ def _finding(
         chart, title = _chart(rows, rule, currency, clock)
         estimated = _estimated_percent(in_period, rule, currency)
     return Finding(
-        rule=rule,
-        member=member,
-        scope_label=_scope_label(rule, member),
-        period_key=span.key,
-        window_label=span.label,
-        level=verdict.level,
-        rank=verdict.rank,
-        severity=verdict.severity,
-        value=value,
-        threshold=verdict.threshold,
-        unit=unit,
-        summary=summary,
-        detail=detail,
-        contributors=contributors,
-        chart=chart,
-        chart_title=title,
-        estimated_percent=estimated,
-    )
+        rule=rule, member=member, scope_label=scope_label or _scope_label(rule, member), period_key=span.key,
+        window_label=span.label, level=verdict.level, rank=verdict.rank, severity=verdict.severity, value=value,
+        threshold=verdict.threshold, unit=unit, summary=summary, detail=detail, contributors=contributors, chart=chart,
+        chart_title=title, estimated_percent=estimated,
+    )  # fmt: skip
 
 
 def _estimated_percent(rows: pd.DataFrame, rule: Rule, currency: str) -> Decimal | None:
@@ -586,14 +575,12 @@ def _reconciliation(rule: Rule, inputs: Inputs) -> list[Finding]:
         ]
         left_out = [text for text in left_out if not text.startswith("0 ")]
         findings.append(
-            Finding(
-                rule=rule, member=subscription, scope_label=f"subscription {subscription}", period_key=span.key,
-                window_label=span.label, level=level, rank=worst.rank, severity=severity, value=worst.off_percent,
-                threshold=worst.tolerance_percent, unit="%", summary="; ".join(part.text() for part in compared),
-                detail=f"{len(keys)} synthetic user x deployment pairs compared"
-                       + (f" ({'; '.join(left_out)})" if left_out else "")
-                       + "; a lost metric shows as fewer, a double-counted one as more",
-            )
+            _finding(rule, subscription, span, Verdict(level, worst.rank, severity, worst.tolerance_percent),
+                     value=worst.off_percent, unit="%", summary="; ".join(part.text() for part in compared),
+                     clock=inputs.clock, scope_label=f"subscription {subscription}",
+                     detail=f"{len(keys)} synthetic user x deployment pairs compared"
+                            + (f" ({'; '.join(left_out)})" if left_out else "")
+                            + "; a lost metric shows as fewer, a double-counted one as more")
         )  # fmt: skip
     return findings
 
