@@ -22,13 +22,13 @@ import pandas as pd
 from shared.alerts.data import CHART_DAYS, CHART_HOURS, AlertData
 from shared.alerts.findings import ChartBar, Contributor, Finding, Severity, format_value
 from shared.alerts.rules import Dimension, Period, Rule, RuleSet
+from shared.money import from_micros
 from shared.windows import start_of_day, start_of_month, window_containing
 
 if TYPE_CHECKING:
     from shared.costs.totals import SubscriptionSpend
 
 COLUMN: dict[Dimension, str] = {"subscription": "SubscriptionId", "user": "UserId", "model": "Model", "api": "ApiId"}
-MICROS = Decimal(1_000_000)
 TOP_CONTRIBUTORS = 5
 # Who to name as top contributors, by the rule's scope dimension (the scope's own is useless).
 _CONTRIBUTOR_DIMENSIONS: dict[Dimension | None, tuple[Dimension, ...]] = {
@@ -112,7 +112,7 @@ def _measure(frame: pd.DataFrame, metric: str, currency: str, *, estimated: bool
 
 
 def _as_unit(raw: int | float, metric: str) -> Decimal:
-    return Decimal(int(raw)) / MICROS if metric == "cost" else Decimal(int(raw))
+    return from_micros(int(raw)) if metric == "cost" else Decimal(int(raw))
 
 
 def _between(frame: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:

@@ -28,10 +28,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.costs.pricing import load_deployment_map, load_price_table, round_money
+from shared.costs.pricing import load_deployment_map, load_price_table
 from shared.costs.progress import ProgressStore, WindowProgress
 from shared.costs.query import MetricsSchema, UsageQuery
 from shared.logs.upload import UploadPolicy
+from shared.money import format_money, from_micros
 from shared.windows import PlannedWindow, Window, check_window_minutes, plan_windows, start_of_day, start_of_month
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ class CostRunSummary:
         tokens = " ".join(f"{name}={value}" for name, value in self.tokens.items())
         costs = (
             ", ".join(
-                f"{round_money(amount, currency)} {currency}"
+                format_money(amount, currency)
                 + _estimated_part(self.estimated_cost_by_currency.get(currency, Decimal(0)), amount, currency)
                 for currency, amount in sorted(self.cost_by_currency.items())
             )
@@ -185,7 +186,7 @@ class CostRunSummary:
 def _estimated_part(estimated: Decimal, total: Decimal, currency: str) -> str:
     """" (X USD, Y% on estimated tokens)": how much of a cost rests on APIM's estimates."""
     share = estimated * 100 / total if total else Decimal(0)
-    return f" ({round_money(estimated, currency)} {currency}, {share:.1f}% on estimated tokens)"
+    return f" ({format_money(estimated, currency)}, {share:.1f}% on estimated tokens)"
 
 
 class CostUploadError(RuntimeError):
@@ -381,8 +382,6 @@ def _final_through(outcomes: list[WindowOutcome], previous: datetime | None) -> 
 
 
 def _add_totals(summary: CostRunSummary, priced: PricedUsage) -> None:
-    from shared.costs.frame import from_micros
-
     frame = priced.frame
     for name in ("Requests", "PromptTokens", "CachedPromptTokens", "CompletionTokens", "TotalTokens",
                  "EstimatedTotalTokens"):

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from shared.costs.frame import from_micros
+from shared.money import from_micros
 
 TOTALS_COLUMNS = ("Day", "SubscriptionId", "Currency", "CostMicros", "TotalTokens", "UnpricedTokens")
 

@@ -13,6 +13,7 @@ from shared.alerts.findings import Finding
 from shared.alerts.rules import RuleSet, parse_rules
 from shared.alerts.state import AlertRecord
 from shared.alerts.transitions import transition
+from shared.money import to_micros
 
 NOW = datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -31,10 +32,10 @@ def row(
     model: str = "gpt-4o", requests: int = 1, unpriced: bool = False, deployment: str | None = None,
     estimated_tokens: int = 0, estimated_cost: str = "0",
 ) -> list[Any]:  # fmt: skip
-    micros = int(Decimal(cost) * 1_000_000)
+    micros = to_micros(Decimal(cost))
     currency = "" if unpriced else "USD"
     return [at, model, deployment or model, sub, user, "inference-api", currency, unpriced, requests, tokens, micros,
-            estimated_tokens, int(Decimal(estimated_cost) * 1_000_000)]
+            estimated_tokens, to_micros(Decimal(estimated_cost))]
 
 
 def data(usage: list[list[Any]], traffic: list[list[Any]] | None = None) -> AlertData:
