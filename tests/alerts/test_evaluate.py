@@ -264,9 +264,3 @@ def test_undelivered_fire_that_clears_is_dropped_and_pending_is_kept_until_sent(
     assert (upgraded.pending_kind, upgraded.pending_level) == ("fired", "100%")
     dropped = transition(pending, finding("", 0, severity="ok"), NOW)
     assert dropped.pending_kind == "" and not dropped.open
-
-
-def test_alert_usage_query_reads_the_latest_complete_revision_like_every_reader() -> None:
-    from tests.costs.test_query import KQL_DIR, _block
-
-    assert _block(KQL_DIR / "alert-usage.kql") == _block(KQL_DIR / "cost-summary-latest.kql")
