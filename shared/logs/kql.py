@@ -13,6 +13,10 @@ in its own file between `// -- begin include` and `// -- end include`, and each 
 Azure, the local stand-in and the workbook all run the expanded text. An included file is a query
 of its own too (its parameter lines, the block, a last expression), so it validates and runs alone;
 its parameters must be declared by the including file above the include line. Includes do not nest.
+(Not a Log Analytics stored function: that would be workspace state deployed by Bicep apart from the
+app's code, so a deployment could run new code on an old function, and the local stand-in would
+have to be handed the definition separately; an include keeps the query text versioned with the
+code and identical in Azure and the stand-in.)
 """
 
 from __future__ import annotations
