@@ -65,7 +65,7 @@ bench-costs: setup
 
 # Regenerate infra/app/workbook.json after changing shared/logs/kql (a test fails while it is stale).
 workbook: setup
-	$(PY) tools/build_workbook.py
+	$(PY) -m tools.build_workbook
 
 # local.settings.json from `azd env get-values` and Key Vault, to run `func start` against Azure.
 local-settings-azure: setup

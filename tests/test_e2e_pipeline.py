@@ -203,9 +203,10 @@ def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
     from decimal import Decimal
     from pathlib import Path
 
-    from shared.costs.pricing import load_deployment_map, load_price_table, price_usage, round_summary_cost
+    from shared.costs.pricing import load_deployment_map, load_price_table, price_usage
     from shared.costs.run import CostSettings, run_costs
     from shared.logs.kql import load_query
+    from shared.money import round_summary_cost
 
     info = local_stack.info
     for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER"):

@@ -1,12 +1,13 @@
 """Generate infra/app/workbook.json (the cost dashboard) from the repository's KQL files.
 
-Each panel is one query file of shared/logs/kql/ whose `let start_time` / `let end_time` parameter lines
-are bound to the workbook's time range, optionally followed by a panel tail (a summarize for the
-chart). The file itself stays the single definition of what a cost is: the dashboard never
-re-implements "latest complete revision". Run after changing a query or a panel:
+Each panel is one query file of shared/logs/kql/ (its includes expanded, as the app runs it) whose
+`let start_time` / `let end_time` parameter lines are bound to the workbook's time range by the app's
+own binder (shared/logs/kql.py), optionally followed by a panel tail (a summarize for the chart).
+The file itself stays the single definition of what a cost is: the dashboard never re-implements
+"latest complete revision". Run after changing a query or a panel:
 
-    .venv/bin/python tools/build_workbook.py          # rewrite infra/app/workbook.json
-    .venv/bin/python tools/build_workbook.py --check  # exit 1 when the committed file is stale
+    .venv/bin/python -m tools.build_workbook          # rewrite infra/app/workbook.json
+    .venv/bin/python -m tools.build_workbook --check  # exit 1 when the committed file is stale
 
 tests/infra/test_workbook.py runs --check's logic and validates every panel query with Microsoft's
 KQL parser (placeholders expanded the way Workbooks expands them).
@@ -16,14 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.logs.kql import KQL_DIR, KqlParameterError, bind_parameters, read_query
+
 ROOT = Path(__file__).resolve().parent.parent
-KQL_DIR = ROOT / "shared" / "logs" / "kql"
 OUTPUT = ROOT / "infra" / "app" / "workbook.json"
 
 # Workbooks replaces {TimeRange:start} / {TimeRange:end} with datetime expressions of the picked range.
@@ -31,8 +32,6 @@ TIME_BINDINGS = {"start_time": "{TimeRange:start}", "end_time": "{TimeRange:end}
 # Cost summaries of a window are uploaded after it (and recomputed later): query a wide scope and let
 # the files' own WindowStart filters pick the range, so late revisions are never cut off.
 QUERY_SCOPE_MS = 90 * 24 * 3600 * 1000
-
-_LET_LINE = re.compile(r"^let\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*?);\s*$")
 
 
 @dataclass(frozen=True)
@@ -109,25 +108,17 @@ class WorkbookError(ValueError):
 
 def bind_time_range(text: str, source: str) -> str:
     """Replace the values of the file's `let` parameter lines with the workbook's time range."""
-    lines = text.splitlines()
-    bound: set[str] = set()
-    for index, line in enumerate(lines):
-        match = _LET_LINE.match(line.strip())
-        if match and match.group("name") in TIME_BINDINGS:
-            name = match.group("name")
-            lines[index] = f"let {name} = {TIME_BINDINGS[name]};"
-            bound.add(name)
-    missing = sorted(set(TIME_BINDINGS) - bound)
-    if missing:
-        raise WorkbookError(f"{source}: no `let {missing[0]} = ...;` line to bind to the workbook time range")
-    return "\n".join(lines)
+    try:
+        return bind_parameters(text, TIME_BINDINGS, source=source)
+    except KqlParameterError as exc:
+        raise WorkbookError(f"{exc}: needed to bind the workbook time range") from exc
 
 
 def panel_query(panel: Panel, kql_dir: Path = KQL_DIR) -> str:
     path = kql_dir / panel.source
     if not path.is_file():
         raise WorkbookError(f"panel {panel.name!r}: {path} does not exist")
-    query = bind_time_range(path.read_text(encoding="utf-8"), panel.source).rstrip()
+    query = bind_time_range(read_query(panel.source, kql_dir=kql_dir), panel.source).rstrip()
     return f"{query}\n{panel.tail}" if panel.tail else query
 
 
@@ -209,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.is_file() else ""
         if current != text:
-            print(f"{OUTPUT.relative_to(ROOT)} is stale: run tools/build_workbook.py", file=sys.stderr)
+            print(f"{OUTPUT.relative_to(ROOT)} is stale: run .venv/bin/python -m tools.build_workbook", file=sys.stderr)
             return 1
         return 0
     OUTPUT.write_text(text, encoding="utf-8")

@@ -44,6 +44,7 @@ def sample_message() -> EmailMessage:
     from shared.alerts.state import AlertRecord
     from shared.alerts.transitions import transition
     from shared.email.render import build_message, render_digest
+    from shared.money import to_micros
 
     rules = parse_rules(
         json.dumps({
@@ -62,7 +63,7 @@ def sample_message() -> EmailMessage:
     )  # fmt: skip
 
     def row(at: datetime, cost: str, tokens: int, sub: str, user: str, model: str, unpriced: bool = False) -> list[Any]:
-        micros = int(Decimal(cost) * 1_000_000)
+        micros = to_micros(Decimal(cost))
         # A third of each row's tokens came from streamed calls, whose counts APIM estimates.
         return [at, model, model, sub, user, "inference-api", "" if unpriced else "USD", unpriced, 3, tokens, micros,
                 tokens // 3, micros // 3]

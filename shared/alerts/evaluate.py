@@ -25,10 +25,10 @@ from shared.alerts.findings import ChartBar, Contributor, Finding, Severity, for
 from shared.alerts.rules import Dimension, Kind, Period, Rule, RuleSet
 from shared.costs.outputs import SubscriptionSpend
 from shared.errors import InputFileError
+from shared.money import from_micros
 from shared.windows import start_of_day, start_of_month, window_containing
 
 COLUMN: dict[Dimension, str] = {"subscription": "SubscriptionId", "user": "UserId", "model": "Model", "api": "ApiId"}
-MICROS = Decimal(1_000_000)
 TOP_CONTRIBUTORS = 5
 # Who to name as top contributors, by the rule's scope dimension (the scope's own is useless).
 _CONTRIBUTOR_DIMENSIONS: dict[Dimension | None, tuple[Dimension, ...]] = {
@@ -144,7 +144,7 @@ def _measure(frame: pd.DataFrame, metric: str, currency: str, *, estimated: bool
 
 
 def _as_unit(raw: int | float, metric: str) -> Decimal:
-    return Decimal(int(raw)) / MICROS if metric == "cost" else Decimal(int(raw))
+    return from_micros(int(raw)) if metric == "cost" else Decimal(int(raw))
 
 
 def _between(frame: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:

@@ -10,18 +10,15 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal
 
 from shared.alerts.rules import Rule
-from shared.costs.pricing import ISO_4217_MINOR_UNITS, round_money
+from shared.money import display_money, is_currency
 
 Severity = Literal["critical", "warning", "ok"]
 SEVERITY_ORDER: dict[str, int] = {"critical": 0, "warning": 1, "resolved": 2, "ok": 3}
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 
 def format_value(value: Decimal, unit: str) -> str:
-    if unit in ISO_4217_MINOR_UNITS:
-        amount = round_money(value, unit)
-        symbol = _SYMBOLS.get(unit)
-        return f"{symbol}{amount:,}" if symbol else f"{amount:,} {unit}"
+    if is_currency(unit):
+        return display_money(value, unit)
     if unit == "%":
         return f"{value.quantize(Decimal('0.1'), rounding=ROUND_HALF_EVEN)}%"
     return f"{int(value):,} {unit}"

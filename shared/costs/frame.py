@@ -2,8 +2,8 @@
 
 Rows come from shared/costs/query.py (one per window x deployment x subscription x user x API).
 Each gets its model (deployment map), the prices in force at its window's start, and its costs:
-exact Decimals from shared/pricing.price_usage, rounded once (round_summary_cost, 6 decimals) and
-kept as integer micro-units of the currency, so every later sum (window totals, day- and
+exact Decimals from shared/costs/pricing.price_usage, rounded once (shared/money.round_summary_cost,
+6 decimals) and kept as integer micro-units of the currency, so every later sum (window totals, day- and
 month-to-date) is exact integer arithmetic. A row whose model has no price (or whose usage is
 inconsistent: cached > prompt tokens) is flagged Unpriced with null costs, never priced at zero.
 
@@ -23,27 +23,19 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from shared.costs.price_table import MONEY_CONTEXT
-from shared.costs.pricing import (
-    SUMMARY_COST_DECIMAL_PLACES,
-    DeploymentMap,
-    ModelPrices,
-    PriceTable,
-    price_usage,
-    round_summary_cost,
-)
+from shared.costs.pricing import DeploymentMap, ModelPrices, PriceTable, price_usage
 from shared.costs.query import KEY_COLUMNS, TOKEN_COLUMNS
 from shared.logs.rows import encode_rows
+from shared.money import MICROS_PER_UNIT, MONEY_CONTEXT, SUMMARY_COST_DECIMAL_PLACES
 from shared.windows import Window
 
 log = logging.getLogger(__name__)
 
-MICROS_PER_UNIT = 1_000_000
 # Cost columns of the summary table; the frame holds them as integer micro-units in "<name>Micros".
 # EstimatedCost is the part of TotalCost that rests on tokens APIM estimated (streamed calls):
 # their prompt at the input price (an estimate knows no cached tokens), their completion at output.
 COST_COLUMNS = ("PromptCost", "CachedPromptCost", "CompletionCost", "TotalCost", "EstimatedCost")
-_MICROS = tuple(f"{name}Micros" for name in COST_COLUMNS)
+_MICROS_COLUMNS = tuple(f"{name}Micros" for name in COST_COLUMNS)
 # Token columns the summary table keeps; CacheMeteredRequests becomes the CacheDiscountMetered flag.
 SUMMARY_TOKEN_COLUMNS = tuple(name for name in TOKEN_COLUMNS if name != "CacheMeteredRequests")
 
@@ -88,7 +80,7 @@ def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: Deployment
             "EstimatedCompletionTokens",
         )
     )
-    micros = [np.zeros(len(frame), dtype="int64") for _ in _MICROS]
+    micros = [np.zeros(len(frame), dtype="int64") for _ in _MICROS_COLUMNS]
     priced = np.zeros(len(frame), dtype=bool)
     currencies = np.full(len(frame), None, dtype=object)
     unpriced_models: set[str] = set()
@@ -117,7 +109,7 @@ def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: Deployment
             column[positions] = values
         priced[positions] = True
         currencies[positions] = model_prices.currency
-    for name, values in zip(_MICROS, micros, strict=True):
+    for name, values in zip(_MICROS_COLUMNS, micros, strict=True):
         frame[name] = pd.arrays.IntegerArray(values, ~priced)
     frame["Currency"] = pd.array(currencies, dtype="string")
     frame["Unpriced"] = ~priced
@@ -139,7 +131,7 @@ def _price_group(
     cached: npt.NDArray[np.int64],
     completion: npt.NDArray[np.int64],
 ) -> tuple[npt.NDArray[Any], ...]:
-    """What price_usage + to_micros give for each row, for many rows of one model's prices at once.
+    """What price_usage + shared/money.to_micros give for each row, for many rows of one model's prices at once.
 
     Exact integer arithmetic: each per-token price is an integer count of 10^-scale currency
     units, so every cost is an exact integer of those units (as price_usage's exact Decimals);
@@ -191,21 +183,12 @@ def _round_to_micros(units: npt.NDArray[Any], scale: int) -> npt.NDArray[Any]:
     return rounded
 
 
-def to_micros(amount: Decimal) -> int:
-    """The summary-row amount (rounded once, ROUND_HALF_EVEN) as integer micro-units."""
-    return int(round_summary_cost(amount).scaleb(6))
-
-
-def from_micros(micros: int) -> Decimal:
-    return Decimal(micros).scaleb(-6)
-
-
 def window_fingerprints(frame: pd.DataFrame) -> dict[datetime, str]:
     """Per window, a digest of its rows' content (order independent): an unchanged recomputation
     has the same digest, so it need not be uploaded again."""
     if frame.empty:
         return {}
-    content = frame[["Model", *KEY_COLUMNS, *TOKEN_COLUMNS, *_MICROS, "Currency", "CacheDiscountMetered"]]
+    content = frame[["Model", *KEY_COLUMNS, *TOKEN_COLUMNS, *_MICROS_COLUMNS, "Currency", "CacheDiscountMetered"]]
     hashes = pd.util.hash_pandas_object(content, index=False).astype("uint64")
     grouped = pd.DataFrame({"WindowStart": frame["WindowStart"], "h": hashes}).groupby("WindowStart")["h"]
     result: dict[datetime, str] = {}
@@ -245,7 +228,7 @@ def upload_records(
         columns[name] = rows[name].astype(object).tolist()
     for name in SUMMARY_TOKEN_COLUMNS:
         columns[name] = rows[name].astype("int64").tolist()
-    for name, micros_name in zip(COST_COLUMNS, _MICROS, strict=True):
+    for name, micros_name in zip(COST_COLUMNS, _MICROS_COLUMNS, strict=True):
         micros = rows[micros_name]
         # micros / 10^6 is the double nearest the 6-decimal amount (micros < 2^53).
         amounts = micros.to_numpy(dtype="float64", na_value=np.nan) / MICROS_PER_UNIT

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from shared.costs.pricing import round_money
+from shared.money import format_money
 from shared.windows import Window
 
 
@@ -83,7 +83,7 @@ class CostRunSummary:
         tokens = " ".join(f"{name}={value}" for name, value in self.tokens.items())
         costs = (
             ", ".join(
-                f"{round_money(amount, currency)} {currency}"
+                format_money(amount, currency)
                 + _estimated_part(self.estimated_cost_by_currency.get(currency, Decimal(0)), amount, currency)
                 for currency, amount in sorted(self.cost_by_currency.items())
             )
@@ -111,4 +111,4 @@ class CostRunSummary:
 def _estimated_part(estimated: Decimal, total: Decimal, currency: str) -> str:
     """" (X USD, Y% on estimated tokens)": how much of a cost rests on APIM's estimates."""
     share = estimated * 100 / total if total else Decimal(0)
-    return f" ({round_money(estimated, currency)} {currency}, {share:.1f}% on estimated tokens)"
+    return f" ({format_money(estimated, currency)}, {share:.1f}% on estimated tokens)"

@@ -44,35 +44,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import (
-    ROUND_HALF_EVEN,
-    Context,
-    Decimal,
-    DivisionByZero,
-    Inexact,
-    InvalidOperation,
-    Overflow,
-)
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from shared.money import ISO_4217_MINOR_UNITS, MONEY_CONTEXT
 from shared.windows import as_utc
-
-# Exact arithmetic for money: 60 digits is far beyond any token count x price, and Inexact is
-# trapped so that if an operation ever had to round, it fails loudly instead of drifting.
-# Explicit context methods are used so a caller changing the thread's decimal context cannot
-# change our results.
-MONEY_CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
-
-# ISO 4217 codes accepted as a price currency, with their minor units (decimal places used when
-# rounding for display). Azure's billing currencies plus other widely used ones; extend as needed.
-ISO_4217_MINOR_UNITS: Mapping[str, int] = {
-    "AED": 2, "ARS": 2, "AUD": 2, "BHD": 3, "BRL": 2, "CAD": 2, "CHF": 2, "CLP": 0, "CNY": 2,
-    "COP": 2, "CZK": 2, "DKK": 2, "EGP": 2, "EUR": 2, "GBP": 2, "HKD": 2, "HUF": 2, "IDR": 2,
-    "ILS": 2, "INR": 2, "ISK": 0, "JPY": 0, "KRW": 0, "KWD": 3, "MXN": 2, "MYR": 2, "NGN": 2,
-    "NOK": 2, "NZD": 2, "PHP": 2, "PKR": 2, "PLN": 2, "QAR": 2, "RON": 2, "RUB": 2, "SAR": 2,
-    "SEK": 2, "SGD": 2, "THB": 2, "TRY": 2, "TWD": 2, "UAH": 2, "USD": 2, "VND": 0, "ZAR": 2,
-}  # fmt: skip
 
 TOKENS_PER_PRICE_UNIT: Mapping[str, int] = {
     "per_token": 1,

@@ -1,20 +1,12 @@
-"""Pricing token usage: deployment -> model, tokens x prices in force, money rounding.
+"""Pricing token usage: deployment -> model, tokens x prices in force, exact costs.
 
 The price table itself (file shapes, validation, model-name lookup) is in shared/costs/price_table.py;
 its public names are re-exported here so callers import pricing from one place.
 
-Money rules:
-* Costs are exact Decimals (tokens x per-token price, summed in MONEY_CONTEXT, which refuses to
-  round), so summing a million one-token rows gives exactly the cost of the total.
-* Rounding happens once, at output, always ROUND_HALF_EVEN (banker's rounding): ties go both ways
-  equally, so summing many rounded rows does not drift in one direction.
-  - summary rows (uploaded, summed by dashboards and alerts): SUMMARY_COST_DECIMAL_PLACES = 6
-    (micro-units of the currency; a one-token row is still visible, and the value stays exact in the
-    64-bit float Log Analytics stores up to ~10^9 currency units);
-  - display (emails, log lines): the currency's ISO 4217 minor unit (USD 2, JPY 0, KWD 3).
-* Cached prompt tokens are priced at the cached-input price, the rest of the prompt at the input
-  price, completion at the output price. A model with no price gets no CostBreakdown at all:
-  PriceTable.prices_for returns None and the caller flags the tokens as unpriced.
+Costs are exact Decimals; rounding them (once, at output), micro-units and their text are
+shared/money.py's. Cached prompt tokens are priced at the cached-input price, the rest of the prompt at the input
+price, completion at the output price. A model with no price gets no CostBreakdown at all:
+PriceTable.prices_for returns None and the caller flags the tokens as unpriced.
 
 Deployment map: Azure deployment names are the customer's own, so a file
 {"deployments": {"my-gpt4o-prod": "gpt-4o", ...}} maps them to model names. Lookup is exact, then
@@ -26,15 +18,13 @@ normalization (gpt-35 / gpt-3.5, version suffixes, provider prefixes) is the pri
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, Inexact
+from decimal import Decimal
 from pathlib import Path
 from typing import SupportsIndex
 
 from shared.costs.price_table import (
-    ISO_4217_MINOR_UNITS,
-    MONEY_CONTEXT,
     ModelPrices,
     PriceTable,
     PriceTableError,
@@ -43,10 +33,9 @@ from shared.costs.price_table import (
     load_price_table,
     parse_json_document,
 )
+from shared.money import MONEY_CONTEXT
 
 __all__ = [
-    "ISO_4217_MINOR_UNITS",
-    "SUMMARY_COST_DECIMAL_PLACES",
     "CostBreakdown",
     "DeploymentMap",
     "ModelPrices",
@@ -55,17 +44,7 @@ __all__ = [
     "load_deployment_map",
     "load_price_table",
     "price_usage",
-    "round_money",
-    "round_summary_cost",
-    "sum_money",
 ]
-
-SUMMARY_COST_DECIMAL_PLACES = 6
-_SUMMARY_QUANTUM = Decimal(1).scaleb(-SUMMARY_COST_DECIMAL_PLACES)
-_ZERO = Decimal(0)
-# Rounding is the one place where dropping digits is the point, so Inexact is not trapped here.
-_ROUNDING_CONTEXT = MONEY_CONTEXT.copy()
-_ROUNDING_CONTEXT.traps[Inexact] = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,28 +98,6 @@ def _token_count(name: str, value: SupportsIndex) -> int:
     if count < 0:
         raise ValueError(f"{name} must not be negative, got {count}")
     return count
-
-
-def sum_money(amounts: Iterable[Decimal]) -> Decimal:
-    """Exact sum (independent of the thread's decimal context, which may round at 28 digits)."""
-    total = _ZERO
-    for amount in amounts:
-        total = MONEY_CONTEXT.add(total, amount)
-    return total
-
-
-def round_money(amount: Decimal, currency: str) -> Decimal:
-    """For display: to the currency's minor unit (USD cents), ROUND_HALF_EVEN."""
-    try:
-        places = ISO_4217_MINOR_UNITS[currency]
-    except KeyError:
-        raise ValueError(f"unknown currency {currency!r}") from None
-    return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN, context=_ROUNDING_CONTEXT)
-
-
-def round_summary_cost(amount: Decimal) -> Decimal:
-    """For summary rows: SUMMARY_COST_DECIMAL_PLACES decimals, ROUND_HALF_EVEN (any currency)."""
-    return amount.quantize(_SUMMARY_QUANTUM, rounding=ROUND_HALF_EVEN, context=_ROUNDING_CONTEXT)
 
 
 def _check_mapped_model(source: str, deployment: str, model: object, *, line: int | None = None) -> None:

@@ -31,6 +31,7 @@ from shared.costs.pricing import load_deployment_map, load_price_table
 from shared.costs.progress import ProgressStore, WindowProgress
 from shared.costs.query import MetricsSchema, UsageQuery
 from shared.logs.upload import UploadPolicy
+from shared.money import from_micros
 from shared.windows import PlannedWindow, check_window_minutes, plan_windows, start_of_day, start_of_month
 
 if TYPE_CHECKING:
@@ -302,8 +303,6 @@ def _final_through(outcomes: list[WindowOutcome], previous: datetime | None) -> 
 
 
 def _add_totals(summary: CostRunSummary, priced: PricedUsage) -> None:
-    from shared.costs.frame import from_micros
-
     frame = priced.frame
     for name in ("Requests", "PromptTokens", "CachedPromptTokens", "CompletionTokens", "TotalTokens",
                  "EstimatedTotalTokens"):

@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from shared.costs.frame import from_micros
 from shared.costs.outputs import SubscriptionSpend
+from shared.money import from_micros
 
 TOTALS_COLUMNS = ("Day", "SubscriptionId", "Currency", "CostMicros", "TotalTokens", "UnpricedTokens")
 

@@ -1,18 +1,32 @@
-"""KQL query files: load one, bind its `let` parameters safely.
+"""KQL query files: load one (expanding its includes), bind its `let` parameters safely.
 
 Each file in shared/logs/kql/ opens with a comment header and declares its parameters as
-`let <name> = <example>;` lines at the top, so the file runs as-is in the portal and validates
-with Microsoft's parser. At run time each parameter line's value is replaced by a literal we
-render ourselves: strings are escaped, so a client-controlled value (a user id with quotes,
-backslashes, newlines or pipes) stays a value and cannot change the query.
+`let <name> = <example>;` lines at the top, so it validates with Microsoft's parser. At run time
+each parameter line's value is replaced by a literal we render ourselves: strings are escaped, so
+a client-controlled value (a user id with quotes, backslashes, newlines or pipes) stays a value
+and cannot change the query. tools/build_workbook.py binds the same lines to the workbook's time
+range with the same binder (bind_parameters).
+
+A block several queries need (the latest complete revision of the cost summaries) is written once,
+in its own file between `// -- begin include` and `// -- end include`, and each user has the line
+`// include: <file>` where the block belongs; read_query puts the block there before binding, so
+Azure, the local stand-in and the workbook all run the expanded text. An included file is a query
+of its own too (its parameter lines, the block, a last expression), so it validates and runs alone;
+its parameters must be declared by the including file above the include line. Includes do not nest.
+(Not a Log Analytics stored function: that would be workspace state deployed by Bicep apart from the
+app's code, so a deployment could run new code on an old function, and the local stand-in would
+have to be handed the definition separately; an include keeps the query text versioned with the
+code and identical in Azure and the stand-in.)
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from shared.errors import InputError
 
 KQL_DIR = Path(__file__).parent / "kql"
 
@@ -20,10 +34,17 @@ KQL_DIR = Path(__file__).parent / "kql"
 ParamValue = str | int | float | bool | datetime | timedelta | Sequence[str]
 
 _LET_LINE = re.compile(r"^let\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*?);\s*$")
+_INCLUDE_LINE = re.compile(r"^//\s*include:\s*(?P<name>\S+)\s*$")
+_BEGIN_INCLUDE = "// -- begin include"
+_END_INCLUDE = "// -- end include"
 
 
 class KqlParameterError(ValueError):
     """A query file and the parameters given for it do not match."""
+
+
+class KqlFileError(InputError):
+    """A query file's include line cannot be expanded (unknown file, no block, undeclared parameter)."""
 
 
 def kql_string(value: str) -> str:
@@ -72,23 +93,82 @@ def kql_string_array(values: Sequence[str]) -> str:
     return "dynamic([" + ", ".join(kql_string(value) for value in values) + "])"
 
 
-def render_query(text: str, params: dict[str, ParamValue], *, source: str = "<query>") -> str:
-    """Replace the value of each top `let` parameter line; every declared one must be given."""
+def bind_parameters(text: str, values: Mapping[str, str], *, source: str = "<query>") -> str:
+    """Replace the value of each top `let` parameter line named in `values` by that KQL text;
+    every name in `values` must have its line."""
     lines = text.splitlines()
     seen: set[str] = set()
     for index, line in enumerate(lines):
         match = _LET_LINE.match(line.strip())
-        if not match or match.group("name") not in params:
+        if not match or match.group("name") not in values:
             continue
         name = match.group("name")
-        lines[index] = f"let {name} = {kql_literal(params[name])};"
+        lines[index] = f"let {name} = {values[name]};"
         seen.add(name)
-    missing = sorted(set(params) - seen)
+    missing = sorted(set(values) - seen)
     if missing:
         raise KqlParameterError(f"{source}: no `let {missing[0]} = ...;` parameter line for {missing}")
     return "\n".join(lines)
 
 
+def render_query(text: str, params: dict[str, ParamValue], *, source: str = "<query>") -> str:
+    """Bind each top `let` parameter line to a safely rendered literal; every one given must be declared."""
+    return bind_parameters(text, {name: kql_literal(value) for name, value in params.items()}, source=source)
+
+
+def expand_includes(text: str, *, source: str = "<query>", kql_dir: Path = KQL_DIR) -> str:
+    """Replace each `// include: <file>` line by the block of that file in `kql_dir` (see the module
+    docstring); a text without include lines is returned unchanged."""
+    lines = text.splitlines()
+    if not any(_INCLUDE_LINE.match(line.strip()) for line in lines):
+        return text
+    expanded: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        match = _INCLUDE_LINE.match(line.strip())
+        if not match:
+            expanded.append(line)
+            continue
+        name = match.group("name")
+        where = f"{source}, line {number}"
+        block, parameters = _included_block(kql_dir / name, where=where)
+        declared = {found.group("name") for earlier in expanded if (found := _LET_LINE.match(earlier.strip()))}
+        undeclared = sorted(parameters - declared)
+        if undeclared:
+            raise KqlFileError(
+                f"{where}: {name} uses the parameters {undeclared}: declare `let {undeclared[0]} = ...;` above the "
+                "include line"
+            )
+        # Marked, so a reader of the expanded query (workbook, portal) sees where the block comes from.
+        expanded += [f"// -- {name} (included)", *block, f"// -- end of {name}"]
+    return "\n".join(expanded)
+
+
+def _included_block(path: Path, *, where: str) -> tuple[list[str], set[str]]:
+    """The lines between the begin and end markers of `path`, and the parameters declared above them."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise KqlFileError(f"{where}: cannot read the included file {path}: {exc}") from exc
+    stripped = [line.strip() for line in lines]
+    if stripped.count(_BEGIN_INCLUDE) != 1 or stripped.count(_END_INCLUDE) != 1:
+        raise KqlFileError(f"{where}: {path} must have one `{_BEGIN_INCLUDE}` and one `{_END_INCLUDE}` line")
+    begin, end = stripped.index(_BEGIN_INCLUDE), stripped.index(_END_INCLUDE)
+    if end < begin:
+        raise KqlFileError(f"{where}: {path}: `{_END_INCLUDE}` comes before `{_BEGIN_INCLUDE}`")
+    block = lines[begin + 1 : end]
+    nested = [number for number, line in enumerate(block, start=begin + 2) if _INCLUDE_LINE.match(line.strip())]
+    if nested:
+        raise KqlFileError(f"{where}: {path}, line {nested[0]}: an included block cannot include another file")
+    parameters = {found.group("name") for line in stripped[:begin] if (found := _LET_LINE.match(line))}
+    return block, parameters
+
+
+def read_query(name: str, *, kql_dir: Path = KQL_DIR) -> str:
+    """The text of query file `name` with its includes expanded, parameters not yet bound."""
+    path = kql_dir / name
+    return expand_includes(path.read_text(encoding="utf-8"), source=str(path), kql_dir=kql_dir)
+
+
 def load_query(name: str, params: dict[str, ParamValue]) -> str:
-    path = KQL_DIR / name
-    return render_query(path.read_text(encoding="utf-8"), params, source=str(path))
+    """Query file `name`, includes expanded, with every parameter in `params` bound."""
+    return render_query(read_query(name), params, source=str(KQL_DIR / name))

@@ -18,6 +18,7 @@ from shared.alerts.state import AlertRecord
 from shared.alerts.transitions import transition
 from shared.costs.outputs import SubscriptionSpend
 from shared.errors import InputFileError
+from shared.money import to_micros
 from tests import ROOT
 
 NOW = datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
@@ -37,10 +38,10 @@ def row(
     model: str = "gpt-4o", requests: int = 1, unpriced: bool = False, deployment: str | None = None,
     estimated_tokens: int = 0, estimated_cost: str = "0",
 ) -> list[Any]:  # fmt: skip
-    micros = int(Decimal(cost) * 1_000_000)
+    micros = to_micros(Decimal(cost))
     currency = "" if unpriced else "USD"
     return [at, model, deployment or model, sub, user, "inference-api", currency, unpriced, requests, tokens, micros,
-            estimated_tokens, int(Decimal(estimated_cost) * 1_000_000)]
+            estimated_tokens, to_micros(Decimal(estimated_cost))]
 
 
 def data(usage: list[list[Any]], traffic: list[list[Any]] | None = None) -> AlertData:
@@ -330,9 +331,3 @@ def test_undelivered_fire_that_clears_is_dropped_and_pending_is_kept_until_sent(
     assert (upgraded.pending_kind, upgraded.pending_level) == ("fired", "100%")
     dropped = transition(pending, finding("", 0, severity="ok"), NOW)
     assert dropped.pending_kind == "" and not dropped.open
-
-
-def test_alert_usage_query_reads_the_latest_complete_revision_like_every_reader() -> None:
-    from tests.costs.test_query import KQL_DIR, _block
-
-    assert _block(KQL_DIR / "alert-usage.kql") == _block(KQL_DIR / "cost-summary-latest.kql")

@@ -1,7 +1,7 @@
 """The cost frame's bulk paths give exactly what the per-row definitions give.
 
 price_frame prices many rows at once in integer units; every figure must equal price_usage (exact
-Decimals) rounded once by to_micros. upload_records and upload_windows must build and send the
+Decimals) rounded once by shared/money.to_micros. upload_records and upload_windows must build and send the
 same rows however they batch and parallelise.
 """
 
@@ -23,13 +23,13 @@ from shared.costs.frame import (
     SUMMARY_TOKEN_COLUMNS,
     _price_group,
     price_frame,
-    to_micros,
     upload_records,
     usage_frame,
 )
 from shared.costs.pricing import DeploymentMap, ModelPrices, load_price_table, price_usage
 from shared.costs.query import USAGE_COLUMNS
 from shared.logs.upload import UploadPolicy, gzip_body, request_bodies, upload_windows
+from shared.money import to_micros
 from shared.windows import Window
 from tests import ROOT
 

@@ -1,4 +1,4 @@
-"""Pricing: the price table (native and LiteLLM shapes), deployment map, exact costs, rounding."""
+"""Pricing: the price table (native and LiteLLM shapes), deployment map, exact costs (rounding: test_money.py)."""
 
 from __future__ import annotations
 
@@ -23,10 +23,8 @@ from shared.costs.pricing import (
     load_deployment_map,
     load_price_table,
     price_usage,
-    round_money,
-    round_summary_cost,
-    sum_money,
 )
+from shared.money import round_money, round_summary_cost, sum_money
 from tests import ROOT
 
 PRICES_DIR = ROOT / "shared" / "costs" / "prices"
@@ -185,35 +183,6 @@ def test_no_float_drift_a_million_one_token_rows_sum_to_the_cost_of_the_total(ta
     # The same sum in binary floats is not exact: this is what the Decimal path avoids.
     floats = [float(price_usage(prices, *rows[index % 3]).total_cost) for index in range(3)]
     assert sum(floats[index % 3] for index in range(row_count)) != float(summed)
-
-
-# --- rounding ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("amount", "currency", "rounded"),
-    [
-        ("0.125", "USD", "0.12"),  # half to even
-        ("0.135", "USD", "0.14"),
-        ("0.1251", "USD", "0.13"),
-        ("12.5", "JPY", "12"),
-        ("1.2345", "KWD", "1.234"),
-        ("-0.005", "EUR", "-0.00"),
-    ],
-)
-def test_round_money_to_minor_unit_half_even(amount: str, currency: str, rounded: str) -> None:
-    assert str(round_money(Decimal(amount), currency)) == rounded
-
-
-def test_round_summary_cost_keeps_six_decimals_half_even() -> None:
-    assert str(round_summary_cost(Decimal("0.0000005"))) == "0.000000"
-    assert str(round_summary_cost(Decimal("0.0000015"))) == "0.000002"
-    assert str(round_summary_cost(Decimal("1234567.123456789"))) == "1234567.123457"
-
-
-def test_round_money_unknown_currency() -> None:
-    with pytest.raises(ValueError, match="XXY"):
-        round_money(Decimal(1), "XXY")
 
 
 # --- effective dates --------------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""Usage query files and parameters: twins stay twins, hostile values stay values, parts are disjoint."""
+"""Usage query files and parameters: twins stay twins, hostile values stay values, parts are disjoint.
+
+(The summary readers' one latest-revision block: tests/logs/test_kql_includes.py.)
+"""
 
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import duckdb_kql
 import pytest
@@ -31,15 +32,6 @@ def test_custom_metrics_query_is_the_workspace_query_under_app_insights_names() 
     workspace = (KQL_DIR / "token-usage-by-window.kql").read_text()
     insights = (KQL_DIR / "token-usage-by-window-custom-metrics.kql").read_text()
     assert _normalise(insights) == _normalise(workspace)
-
-
-def _block(path: Path) -> str:
-    text = path.read_text()
-    return re.search(r"// -- latest complete revision.*?\n(.*?)// -- end of block", text, re.S).group(1)  # type: ignore[union-attr]
-
-
-def test_readers_share_one_latest_revision_block() -> None:
-    assert _block(KQL_DIR / "cost-summary-latest.kql") == _block(KQL_DIR / "cost-totals-by-subscription-day.kql")
 
 
 @pytest.mark.parametrize("value", HOSTILE)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.logs.kql import expand_includes
 from tests import ROOT
 
 REPO_ROOT = ROOT
@@ -140,6 +141,26 @@ def validate_kql_files(paths: Iterable[Path], *, schema: Path = SCHEMA) -> dict[
             for d in entry["diagnostics"]
         ]
     return result
+
+
+def validate_queries_as_run(
+    paths: Iterable[Path], workdir: Path, *, schema: Path = SCHEMA
+) -> dict[Path, list[KqlDiagnostic]]:
+    """validate_kql_files, but a file with `// include:` lines is validated expanded, as the app runs
+    it (shared/logs/kql.py): its diagnostics name the expanded copy written to `workdir`, whose line
+    numbers they give. Keys are the paths as given."""
+    checked: dict[Path, Path] = {}
+    for index, path in enumerate(paths):
+        text = path.read_text(encoding="utf-8")
+        expanded = expand_includes(text, source=str(path), kql_dir=path.parent)
+        if expanded == text:
+            checked[path] = path
+            continue
+        copy = workdir / f"{index:03d}-expanded-{path.name}"
+        copy.write_text(expanded, encoding="utf-8")
+        checked[copy] = path
+    results = validate_kql_files(list(checked), schema=schema)
+    return {checked[validated]: diagnostics for validated, diagnostics in results.items()}
 
 
 def format_diagnostics(diagnostics: Iterable[KqlDiagnostic]) -> str:
