@@ -222,6 +222,8 @@ SETTINGS: tuple[Setting, ...] = (
         "Seed of the synthetic traffic; empty: a fresh seed each run (logged, so a run can be replayed).",
         "empty or a whole number",
     ),
+    # At least 1 (the traffic run's own class once allowed 0): a run that sends nothing only uploads
+    # an empty record. To pause the traffic, disable the timer (AzureWebJobs.traffic.Disabled=true).
     Setting(
         "TRAFFIC_REQUESTS_PER_RUN",
         ("traffic.requests_per_run",),
@@ -454,6 +456,8 @@ SETTINGS: tuple[Setting, ...] = (
         "How alert emails are sent: smtp (any relay) or acs (Azure Communication Services, managed identity).",
         "smtp or acs",
     ),
+    # One default (the alert run's own class once said @example.com): @localhost, as in
+    # local.settings.sample.json for the local stand-ins; in Azure infra sets the ACS MailFrom address.
     Setting(
         "ALERT_EMAIL_FROM",
         ("alerts.sender",),
