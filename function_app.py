@@ -1,7 +1,8 @@
-"""Azure Functions entry point: two timers wired to the library in shared/.
+"""Azure Functions entry point: two timers, each calling its one entry in shared/timers.py.
 
-Only wiring lives here. pandas, openai and the Azure Monitor SDKs load when a handler first runs,
-not at import, so cold starts on Flex Consumption stay short.
+Only wiring lives here: the settings are parsed once at start (shared/config.py, the one reader of
+the environment) and handed to the timers. pandas, openai and the Azure Monitor SDKs load when
+a handler first runs, not at import, so cold starts on Flex Consumption stay short.
 """
 
 from __future__ import annotations
@@ -30,15 +31,15 @@ for _noisy in ("azure", "httpx", "httpx2"):
 def traffic(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("traffic timer is past due; running now")
-    from shared.traffic_wiring import run_traffic_from_settings
+    from shared.timers import traffic_timer
 
-    run_traffic_from_settings(settings, os.environ)
+    traffic_timer(settings)
 
 
 @app.timer_trigger(schedule="%COST_SCHEDULE%", arg_name="timer", run_on_startup=False)
 def costs(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("costs timer is past due; running now")
-    from shared.cost_wiring import run_costs_from_settings
+    from shared.timers import costs_timer
 
-    run_costs_from_settings(settings)
+    costs_timer(settings)

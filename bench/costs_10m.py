@@ -174,15 +174,18 @@ def costs_run(stack_file: Path, upload: bool) -> dict[str, Any]:
     from azure.monitor.ingestion import LogsIngestionClient
     from azure.monitor.query import LogsQueryClient
 
-    from shared.costs.run import CostClients, CostSettings, run_costs
+    from shared.config import load_settings
+    from shared.costs.run import CostClients, run_costs
 
     info = json.loads(stack_file.read_text())
     os.environ.update(info["identity_env"])
-    settings = CostSettings(
-        workspace_id=info["workspace_id"], query_endpoint=info["url"], ingestion_endpoint=info["url"],
-        ingestion_rule_id=info["rule_id"], state_connection_string="unused (progress kept in memory)",
-        recompute_windows=24, ca_bundle=info["ca"], upload_chunk_rows=20_000,
-    )
+    # The app's own parsing and defaults; the clients below are the bench's, so the state is unused.
+    settings = load_settings({
+        "GATEWAY_URL": "https://unused.example", "LOG_ANALYTICS_WORKSPACE_ID": info["workspace_id"],
+        "LOG_ANALYTICS_ENDPOINT": info["url"], "LOGS_INGESTION_ENDPOINT": info["url"],
+        "LOGS_INGESTION_RULE_ID": info["rule_id"], "COST_STATE_CONNECTION_STRING": "unused (progress kept in memory)",
+        "COST_RECOMPUTE_WINDOWS": "24", "AZURE_CA_BUNDLE": info["ca"], "COST_UPLOAD_CHUNK_ROWS": "20000",
+    }).costs
     credential = ManagedIdentityCredential()
     clients = CostClients(
         query=LogsQueryClient(credential, endpoint=info["url"], connection_verify=info["ca"]),

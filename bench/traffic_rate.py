@@ -24,14 +24,15 @@ import pstats
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from shared.config import TrafficSettings
 from shared.traffic.pacing import SystemClock
 from shared.traffic.personas import load_personas
 from shared.traffic.plan import plan_run
 from shared.traffic.results import percentile
-from shared.traffic.run import TrafficSettings, send_traffic
+from shared.traffic.run import send_traffic, send_window_seconds
 from standins.stack import Stack, running_stack
 
 PACING_ERROR_LIMIT = 0.02
@@ -81,19 +82,21 @@ def _settings(stack: Stack, personas_file: Path, seconds: float, concurrency: in
     timeout_seconds = 10.0
     # Budget so that the send window (budget − upload reserve − one timeout) is `seconds`.
     budget = seconds + timeout_seconds + 2.0
-    while budget - min(30.0, max(2.0, budget * 0.1)) - timeout_seconds < seconds:
-        budget += 0.5
-    return TrafficSettings(
+    settings = TrafficSettings(
         gateway_url=stack.info["gateway_url"], openai_api_version=stack.info["api_version"],
-        personas_file=str(personas_file), seed=7, requests_per_run=1, concurrency=concurrency,
+        personas_file=personas_file, seed=7, requests_per_run=1, concurrency=concurrency,
         time_budget_seconds=budget, request_timeout_seconds=timeout_seconds, max_retries=0,
-        failure_warn_ratio=1.0, ingestion_endpoint="unused", ingestion_rule_id="unused", environ=keys,
+        failure_warn_ratio=1.0, ingestion_endpoint="unused", ingestion_rule_id="unused",
+        ingestion_stream="unused", subscription_keys=keys,
     )
+    while send_window_seconds(settings) < seconds:
+        settings = replace(settings, time_budget_seconds=settings.time_budget_seconds + 0.5)
+    return settings
 
 
 def run_rate(settings: TrafficSettings, rate: float, profile: cProfile.Profile | None = None) -> RateResult:
-    personas = load_personas(settings.personas_path(), settings.environ)
-    window = settings.send_window_seconds
+    personas = load_personas(settings.personas_file, settings.subscription_keys)
+    window = send_window_seconds(settings)
     calls = plan_run(personas, requests=round(rate * window), seed=settings.seed or 0, send_window_seconds=window)
     clock = SystemClock()
     cpu_before = time.process_time()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,10 +15,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class AzureAccess:
-    """How the app reaches Azure: its managed identity and which CAs it trusts."""
+    """How the app reaches Azure: its managed identity and which CAs it trusts (the azure section of
+    shared/config.py: AZURE_CLIENT_ID, AZURE_CA_BUNDLE)."""
 
-    client_id: str | None = None  # user-assigned managed identity; None: system-assigned
-    ca_bundle: str | None = None  # extra CAs (the local stand-ins' CA); None: the system store
+    client_id: str | None  # user-assigned managed identity; None: system-assigned
+    ca_bundle: Path | None  # extra CAs (the local stand-ins' CA); None: the system store
 
     def credential(self) -> TokenCredential:
         """Managed identity in Azure; the local identity stand-in answers the same protocol locally."""
@@ -31,7 +33,7 @@ class AzureAccess:
     @property
     def connection_verify(self) -> str | bool:
         """azure-core's TLS verification: the extra CA bundle when one is set, else the system store."""
-        return self.ca_bundle or True
+        return str(self.ca_bundle) if self.ca_bundle else True
 
     def logs_query_client(self, endpoint: str, credential: TokenCredential | None = None) -> LogsQueryClient:
         from azure.monitor.query import LogsQueryClient

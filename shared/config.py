@@ -1,20 +1,43 @@
-"""Every app setting the function app reads, in one place, parsed into a typed object.
+"""Every app setting the function app reads: declared once, parsed into typed sections.
 
 Settings are environment variables (Functions app settings; `local.settings.json` "Values"
-locally). Each is declared once in SETTINGS with its default and meaning; the README table,
-local.settings.sample.json and infra list the same names, and a test keeps them in step.
-A missing or bad value fails at start with the setting's name, the value and what is expected.
+locally). Each is declared once in SETTINGS: its name, the section fields it fills, its parser
+(which is its check), default, meaning and what is expected. That one declaration feeds parsing,
+validation and the error messages; the README table, local.settings.sample.json, infra and
+tools/write_local_settings.py list the same names, and tests keep them in step.
+
+    Settings
+    ├── schedules  Schedules        when the two timers run
+    ├── traffic    TrafficSettings  the synthetic traffic (shared/traffic/), persona keys included
+    ├── costs      CostSettings     the costs run (shared/costs/)
+    ├── alerts     AlertSettings    the alert run after it (shared/alerts/, shared/email/)
+    └── azure      AzureAccess      managed identity and extra CAs; costs and alerts hold the same one
+
+A setting some sections share (the workspace, the ingestion endpoint, the state storage, the
+window width) is still declared once and fills each of those sections' fields. The library takes
+its section and never reads the environment: this module is the one reader, including the
+personas' subscription keys. Relative paths start at the app root and are resolved here, once;
+the sections hold absolute paths. A missing or bad value fails at start with the setting's name,
+the value (hidden for secrets) and what is expected; every problem is reported at once.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import urlparse
 
+from shared.azure_clients import AzureAccess
 from shared.errors import ConfigError
+
+# Where function_app.py is: relative paths in settings start here, in Azure and locally.
+APP_ROOT = Path(__file__).resolve().parents[1]
+
+MetricsSchema = Literal["AppMetrics", "customMetrics"]
+Delivery = Literal["smtp", "acs"]
 
 _NCRONTAB_FIELD = re.compile(r"^[0-9*/,\-A-Za-z?]+$")
 
@@ -77,10 +100,10 @@ def _window_minutes(value: str) -> int:
     return number
 
 
-def _metrics_schema(value: str) -> str:
+def _metrics_schema(value: str) -> MetricsSchema:
     if value not in ("AppMetrics", "customMetrics"):
         raise ValueError("AppMetrics (workspace schema) or customMetrics (classic Application Insights schema)")
-    return value
+    return "AppMetrics" if value == "AppMetrics" else "customMetrics"
 
 
 def _bool(value: str) -> bool:
@@ -90,10 +113,10 @@ def _bool(value: str) -> bool:
     return lowered == "true"
 
 
-def _delivery(value: str) -> str:
+def _delivery(value: str) -> Delivery:
     if value not in ("smtp", "acs"):
         raise ValueError("smtp (any SMTP relay) or acs (Azure Communication Services Email)")
-    return value
+    return "smtp" if value == "smtp" else "acs"
 
 
 def _email_address(value: str) -> str:
@@ -101,6 +124,22 @@ def _email_address(value: str) -> str:
     if not local or not domain or " " in value:
         raise ValueError("an email address, e.g. ai-gateway-alerts@contoso.com")
     return value
+
+
+def _app_path(value: str) -> Path:
+    if not value:
+        raise ValueError("")  # the setting's own expectation names the file it wants
+    path = Path(value)
+    return path if path.is_absolute() else APP_ROOT / path
+
+
+def _optional_app_path(value: str) -> Path | None:
+    return _app_path(value) if value else None
+
+
+def app_relative(path: Path) -> str:
+    """A path as written in settings: relative to the app root when inside it (for messages and emails)."""
+    return str(path.relative_to(APP_ROOT)) if path.is_relative_to(APP_ROOT) else str(path)
 
 
 def _optional_int(value: str) -> int | None:
@@ -118,7 +157,9 @@ def _optional_text(value: str) -> str | None:
 @dataclass(frozen=True)
 class Setting:
     name: str
-    parse: Callable[[str], Any]
+    # The "section.field"s it fills: one, or several for what sections share (the workspace, ...).
+    feeds: tuple[str, ...]
+    parse: Callable[[str], Any]  # the check too: raises ValueError("what is expected") on a bad value
     default: str | None  # None: required
     meaning: str
     expected: str
@@ -130,6 +171,7 @@ _SCHEDULE = "an NCRONTAB expression with six fields, seconds first, e.g. '0 */5 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "TRAFFIC_SCHEDULE",
+        ("schedules.traffic",),
         _schedule,
         "0 */5 * * * *",
         "When the traffic timer runs (NCRONTAB, six fields, seconds first).",
@@ -137,6 +179,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_SCHEDULE",
+        ("schedules.costs",),
         _schedule,
         "0 */15 * * * *",
         "When the costs timer runs (NCRONTAB, six fields, seconds first).",
@@ -144,6 +187,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "GATEWAY_URL",
+        ("traffic.gateway_url",),
         _url,
         None,
         "Base URL of the API Management gateway (the traffic goes to <GATEWAY_URL>/inference).",
@@ -156,6 +200,7 @@ SETTINGS: tuple[Setting, ...] = (
     # (MicrosoftDocs/azure-ai-docs articles/ai-foundry/openai/how-to/reasoning.md, "API Version").
     Setting(
         "OPENAI_API_VERSION",
+        ("traffic.openai_api_version",),
         _text,
         "2025-04-01-preview",
         "Azure OpenAI data-plane api-version the synthetic clients send.",
@@ -163,20 +208,25 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "TRAFFIC_PERSONAS_FILE",
-        _text,
+        ("traffic.personas_file",),
+        _app_path,
         "shared/traffic/personas.sample.json",
         "Persona file of the synthetic traffic; relative paths start at the app root.",
         "the path of a persona JSON file",
     ),
     Setting(
         "TRAFFIC_SEED",
+        ("traffic.seed",),
         _optional_int,
         "",
         "Seed of the synthetic traffic; empty: a fresh seed each run (logged, so a run can be replayed).",
         "empty or a whole number",
     ),
+    # At least 1 (the traffic run's own class once allowed 0): a run that sends nothing only uploads
+    # an empty record. To pause the traffic, disable the timer (AzureWebJobs.traffic.Disabled=true).
     Setting(
         "TRAFFIC_REQUESTS_PER_RUN",
+        ("traffic.requests_per_run",),
         _positive_int,
         "20",
         "Chat completions planned per traffic run.",
@@ -184,6 +234,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "TRAFFIC_CONCURRENCY",
+        ("traffic.concurrency",),
         _positive_int,
         "16",
         "Most synthetic calls in flight at once.",
@@ -191,6 +242,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "TRAFFIC_TIME_BUDGET_SECONDS",
+        ("traffic.time_budget_seconds",),
         _positive_float,
         "240",
         "A traffic run, upload included, ends within this; keep it below functionTimeout and the schedule period.",
@@ -198,6 +250,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "TRAFFIC_REQUEST_TIMEOUT_SECONDS",
+        ("traffic.request_timeout_seconds",),
         _positive_float,
         "30",
         "Timeout of one synthetic call attempt.",
@@ -205,6 +258,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "TRAFFIC_MAX_RETRIES",
+        ("traffic.max_retries",),
         _non_negative_int,
         "2",
         "Retries of a synthetic call on 408/409/429/5xx, timeouts and connection errors (Retry-After honoured).",
@@ -212,6 +266,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "TRAFFIC_FAILURE_WARN_RATIO",
+        ("traffic.failure_warn_ratio",),
         _ratio,
         "0.05",
         "A traffic run logs a warning when more than this share of its sent calls failed.",
@@ -219,6 +274,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "TRAFFIC_INGESTION_STREAM",
+        ("traffic.ingestion_stream",),
         _text,
         "Custom-SyntheticTraffic_CL",
         "Data collection rule stream of the synthetic-traffic ground truth.",
@@ -226,6 +282,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOGS_INGESTION_ENDPOINT",
+        ("traffic.ingestion_endpoint", "costs.ingestion_endpoint"),
         _url,
         None,
         "Logs ingestion endpoint of the data collection rule the app uploads to.",
@@ -233,6 +290,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOGS_INGESTION_RULE_ID",
+        ("traffic.ingestion_rule_id", "costs.ingestion_rule_id"),
         _text,
         None,
         "Immutable id of that data collection rule.",
@@ -240,6 +298,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOG_ANALYTICS_WORKSPACE_ID",
+        ("costs.workspace_id", "alerts.workspace_id"),
         _text,
         None,
         "Workspace (customer) id of the Log Analytics workspace holding the token metrics.",
@@ -247,6 +306,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOG_ANALYTICS_ENDPOINT",
+        ("costs.query_endpoint", "alerts.query_endpoint"),
         _url,
         "https://api.loganalytics.io",
         "Log Analytics query API endpoint (sovereign clouds and the local stand-in differ).",
@@ -254,6 +314,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_WINDOW_MINUTES",
+        ("costs.window_minutes", "alerts.window_minutes"),
         _window_minutes,
         "60",
         "Width of a cost summary window in minutes.",
@@ -261,6 +322,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_METRICS_SCHEMA",
+        ("costs.metrics_schema",),
         _metrics_schema,
         "AppMetrics",
         "Which table holds the token metrics: AppMetrics (workspace) or customMetrics (Application Insights).",
@@ -268,6 +330,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_METRICS_RESOURCE_ID",
+        ("costs.metrics_resource_id",),
         _optional_text,
         "",
         "Application Insights resource id; when set, customMetrics is queried on that resource.",
@@ -275,6 +338,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_INGESTION_DELAY_MINUTES",
+        ("costs.ingestion_delay_minutes",),
         _non_negative_int,
         "15",
         "A window becomes final this long after its end (Azure Monitor ingestion delay allowance).",
@@ -282,6 +346,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_RECOMPUTE_WINDOWS",
+        ("costs.recompute_windows",),
         _non_negative_int,
         "3",
         "Final windows recomputed by every run so late metrics land in their window; also the first run's lookback.",
@@ -289,20 +354,23 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_PRICE_TABLE",
-        _text,
+        ("costs.price_table_path",),
+        _app_path,
         "shared/costs/prices/price-table.json",
         "Versioned price table (native or LiteLLM format); relative paths start at the app root.",
         "the path of a price table JSON file",
     ),
     Setting(
         "COST_DEPLOYMENT_MAP",
-        _optional_text,
+        ("costs.deployment_map_path",),
+        _optional_app_path,
         "shared/costs/prices/deployments.json",
-        "Deployment → model map; empty: deployment names are model names.",
+        "Deployment → model map; empty: deployment names are model names. Relative paths start at the app root.",
         "empty or the path of a deployment map JSON file",
     ),
     Setting(
         "COST_DCR_STREAM",
+        ("costs.ingestion_stream",),
         _text,
         "Custom-TokenCostSummary_CL",
         "Data collection rule stream of the cost summaries.",
@@ -310,6 +378,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_STATE_CONNECTION_STRING",
+        ("costs.state_connection_string", "alerts.state_connection_string"),
         _optional_text,
         "",
         "Table storage connection string for the costs progress (Azurite locally); empty in Azure.",
@@ -317,6 +386,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_STATE_TABLE_ENDPOINT",
+        ("costs.state_table_endpoint", "alerts.state_table_endpoint"),
         _optional_text,
         "",
         "Table service endpoint used with the managed identity in Azure.",
@@ -324,6 +394,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_STATE_TABLE",
+        ("costs.state_table_name",),
         _text,
         "CostProgress",
         "Table holding which cost windows are final.",
@@ -331,6 +402,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_UPLOAD_CHUNK_ROWS",
+        ("costs.upload_chunk_rows",),
         _positive_int,
         "5000",
         "Summary rows per upload chunk.",
@@ -338,6 +410,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_UPLOAD_ATTEMPTS",
+        ("costs.upload_attempts",),
         _positive_int,
         "3",
         "Attempts per failed upload chunk before the window is left for the next run.",
@@ -345,6 +418,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_QUERY_ATTEMPTS",
+        ("costs.query_attempts",),
         _positive_int,
         "3",
         "Attempts per usage query on partial or failed results.",
@@ -352,6 +426,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_RETRY_DELAY_SECONDS",
+        ("costs.retry_delay_seconds",),
         _non_negative_float,
         "5",
         "Pause between query or upload attempts.",
@@ -359,13 +434,15 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ALERT_RULES_FILE",
-        _text,
+        ("alerts.rules_file",),
+        _app_path,
         "shared/alerts/alerts.sample.json",
         "Alert rules file (thresholds, budgets, spikes, unpriced, pipeline health); relative to the app root.",
         "the path of an alert rules JSON file",
     ),
     Setting(
         "ALERT_STATE_TABLE",
+        ("alerts.state_table_name",),
         _text,
         "AlertState",
         "Table holding alert state (same storage as the costs progress).",
@@ -373,32 +450,45 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ALERT_DELIVERY",
+        ("alerts.delivery",),
         _delivery,
         "smtp",
         "How alert emails are sent: smtp (any relay) or acs (Azure Communication Services, managed identity).",
         "smtp or acs",
     ),
+    # One default (the alert run's own class once said @example.com): @localhost, as in
+    # local.settings.sample.json for the local stand-ins; in Azure infra sets the ACS MailFrom address.
     Setting(
         "ALERT_EMAIL_FROM",
+        ("alerts.sender",),
         _email_address,
         "ai-gateway-alerts@localhost",
         "Sender address of alert emails; with acs a verified MailFrom address.",
         "an email address",
     ),
-    Setting("ALERT_SMTP_HOST", _text, "127.0.0.1", "SMTP relay host.", "a host name"),
-    Setting("ALERT_SMTP_PORT", _positive_int, "587", "SMTP relay port.", "a port number"),
-    Setting("ALERT_SMTP_USERNAME", _optional_text, "", "SMTP AUTH user; empty: no AUTH.", "empty or a user name"),
+    Setting("ALERT_SMTP_HOST", ("alerts.smtp_host",), _text, "127.0.0.1", "SMTP relay host.", "a host name"),
+    Setting("ALERT_SMTP_PORT", ("alerts.smtp_port",), _positive_int, "587", "SMTP relay port.", "a port number"),
+    Setting(
+        "ALERT_SMTP_USERNAME",
+        ("alerts.smtp_username",),
+        _optional_text,
+        "",
+        "SMTP AUTH user; empty: no AUTH.",
+        "empty or a user name",
+    ),
     Setting(
         "ALERT_SMTP_PASSWORD",
+        ("alerts.smtp_password",),
         _optional_text,
         "",
         "SMTP AUTH password (a Key Vault reference in Azure).",
         "empty or the password",
         secret=True,
     ),
-    Setting("ALERT_SMTP_STARTTLS", _bool, "true", "STARTTLS before AUTH.", "true or false"),
+    Setting("ALERT_SMTP_STARTTLS", ("alerts.smtp_starttls",), _bool, "true", "STARTTLS before AUTH.", "true or false"),
     Setting(
         "ALERT_ACS_ENDPOINT",
+        ("alerts.acs_endpoint",),
         _optional_text,
         "",
         "Azure Communication Services endpoint, required with ALERT_DELIVERY=acs.",
@@ -406,14 +496,23 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ALERT_LEASE_SECONDS",
+        ("alerts.lease_seconds",),
         _positive_int,
         "600",
         "A notification claimed but not sent within this is taken over by a later run.",
         "a whole number of seconds greater than 0",
     ),
-    Setting("ALERT_DASHBOARD_URL", _text, "", "Link to the cost dashboard shown in alert emails.", "empty or a URL"),
+    Setting(
+        "ALERT_DASHBOARD_URL",
+        ("alerts.dashboard_url",),
+        _text,
+        "",
+        "Link to the cost dashboard shown in alert emails.",
+        "empty or a URL",
+    ),
     Setting(
         "AZURE_CLIENT_ID",
+        ("azure.client_id",),
         _optional_text,
         "",
         "Client id of a user-assigned managed identity; empty uses the system-assigned one.",
@@ -421,7 +520,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "AZURE_CA_BUNDLE",
-        _optional_text,
+        ("azure.ca_bundle",),
+        _optional_app_path,
         "",
         "PEM file of extra CAs to trust for Azure Monitor calls; empty in Azure, the local stand-ins' CA locally.",
         "empty or the path of a PEM file",
@@ -434,53 +534,102 @@ HOST_SETTINGS: tuple[str, ...] = ("AzureWebJobsStorage", "FUNCTIONS_WORKER_RUNTI
 
 
 @dataclass(frozen=True)
-class Settings:
-    traffic_schedule: str
-    cost_schedule: str
+class Schedules:
+    traffic: str  # NCRONTAB; the host reads the same settings through %TRAFFIC_SCHEDULE%
+    costs: str
+
+
+@dataclass(frozen=True)
+class TrafficSettings:
+    """Everything a traffic run needs (shared/traffic/run.py)."""
+
     gateway_url: str
     openai_api_version: str
-    traffic_personas_file: str
-    traffic_seed: int | None
-    traffic_requests_per_run: int
-    traffic_concurrency: int
-    traffic_time_budget_seconds: float
-    traffic_request_timeout_seconds: float
-    traffic_max_retries: int
-    traffic_failure_warn_ratio: float
-    traffic_ingestion_stream: str
-    logs_ingestion_endpoint: str
-    logs_ingestion_rule_id: str
-    log_analytics_workspace_id: str
-    log_analytics_endpoint: str
-    cost_window_minutes: int
-    cost_metrics_schema: str
-    cost_metrics_resource_id: str | None
-    cost_ingestion_delay_minutes: int
-    cost_recompute_windows: int
-    cost_price_table: str
-    cost_deployment_map: str | None
-    cost_dcr_stream: str
-    cost_state_connection_string: str | None
-    cost_state_table_endpoint: str | None
-    cost_state_table: str
-    cost_upload_chunk_rows: int
-    cost_upload_attempts: int
-    cost_query_attempts: int
-    cost_retry_delay_seconds: float
-    alert_rules_file: str
-    alert_state_table: str
-    alert_delivery: str
-    alert_email_from: str
-    alert_smtp_host: str
-    alert_smtp_port: int
-    alert_smtp_username: str | None
-    alert_smtp_password: str | None
-    alert_smtp_starttls: bool
-    alert_acs_endpoint: str | None
-    alert_lease_seconds: int
-    alert_dashboard_url: str
-    azure_client_id: str | None
-    azure_ca_bundle: str | None
+    personas_file: Path
+    seed: int | None  # None: a fresh seed per run (logged and uploaded, so a run can be replayed)
+    requests_per_run: int
+    concurrency: int
+    time_budget_seconds: float  # the whole run, upload included; below the Functions timeout
+    request_timeout_seconds: float
+    max_retries: int
+    failure_warn_ratio: float
+    ingestion_endpoint: str
+    ingestion_rule_id: str
+    ingestion_stream: str
+    # The app settings the personas name for their subscription keys, by name, as set (not
+    # stripped, so the personas can tell "empty" from "not set"); a setting not set is absent.
+    subscription_keys: Mapping[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    """Everything a costs run needs (shared/costs/run.py)."""
+
+    workspace_id: str
+    query_endpoint: str
+    ingestion_endpoint: str  # the DCR's logs ingestion endpoint (kind Direct: the DCR's own)
+    ingestion_rule_id: str  # the DCR immutable id, dcr-...
+    ingestion_stream: str
+    metrics_schema: MetricsSchema
+    metrics_resource_id: str | None  # App Insights resource id, for customMetrics in Azure
+    window_minutes: int
+    ingestion_delay_minutes: int
+    recompute_windows: int
+    price_table_path: Path
+    deployment_map_path: Path | None
+    state_connection_string: str | None = field(repr=False)  # may hold a storage key
+    state_table_endpoint: str | None  # with the managed identity in Azure
+    state_table_name: str
+    upload_chunk_rows: int
+    upload_attempts: int
+    query_attempts: int
+    retry_delay_seconds: float
+    azure: AzureAccess
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Everything an alert run needs (shared/alerts/run.py)."""
+
+    rules_file: Path
+    workspace_id: str
+    query_endpoint: str
+    window_minutes: int  # the cost summaries' window width (COST_WINDOW_MINUTES)
+    state_connection_string: str | None = field(repr=False)  # the costs progress' storage
+    state_table_endpoint: str | None
+    state_table_name: str
+    delivery: Delivery
+    sender: str
+    smtp_host: str
+    smtp_port: int
+    smtp_username: str | None
+    smtp_password: str | None = field(repr=False)
+    smtp_starttls: bool
+    acs_endpoint: str | None  # required with delivery acs (checked in load_settings)
+    lease_seconds: int  # a claimed notification not sent within this is taken over
+    dashboard_url: str
+    azure: AzureAccess
+
+
+@dataclass(frozen=True)
+class Settings:
+    schedules: Schedules
+    traffic: TrafficSettings
+    costs: CostSettings
+    alerts: AlertSettings
+    azure: AzureAccess
+
+
+SECTIONS: dict[str, type[Any]] = {
+    "schedules": Schedules,
+    "traffic": TrafficSettings,
+    "costs": CostSettings,
+    "alerts": AlertSettings,
+    "azure": AzureAccess,
+}
+# Section fields no single setting fills: the persona keys (named by the persona file) and the
+# Azure access the costs and alert runs share.
+COLLECTED: frozenset[str] = frozenset({"traffic.subscription_keys", "costs.azure", "alerts.azure"})
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -496,22 +645,63 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             raw = setting.default
         raw = raw.strip()
         try:
-            values[setting.name.lower()] = setting.parse(raw)
+            values[setting.name] = setting.parse(raw)
         except ValueError as error:
             expected = str(error) if str(error) and not str(error).startswith("invalid literal") else setting.expected
             shown = f"<{len(raw)} characters, hidden>" if setting.secret else repr(raw)
             problems.append(f"app setting {setting.name}={shown} is invalid; expected {expected}")
-    if not problems and not (values["cost_state_connection_string"] or values["cost_state_table_endpoint"]):
+    if not problems:
+        problems.extend(_cross_setting_problems(values))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return _sections(values, environ)
+
+
+def _cross_setting_problems(values: Mapping[str, Any]) -> list[str]:
+    """Checks that span settings: here once, so no section re-checks them."""
+    problems = []
+    if not (values["COST_STATE_CONNECTION_STRING"] or values["COST_STATE_TABLE_ENDPOINT"]):
+        # The costs progress and the alert state live in the same storage.
         problems.append(
             "app settings COST_STATE_CONNECTION_STRING and COST_STATE_TABLE_ENDPOINT are both empty; expected "
             "one of them (the table endpoint with the managed identity in Azure, a connection string locally)"
         )
-    if not problems and values["alert_delivery"] == "acs" and not values["alert_acs_endpoint"]:
+    if values["ALERT_DELIVERY"] == "acs" and not values["ALERT_ACS_ENDPOINT"]:
         problems.append("app setting ALERT_ACS_ENDPOINT is empty; expected the ACS endpoint with ALERT_DELIVERY=acs")
-    if problems:
-        raise ConfigError("\n".join(problems))
-    return Settings(**{field.name: values[field.name] for field in fields(Settings)})
+    return problems
+
+
+def _sections(values: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+    by_section: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for setting in SETTINGS:
+        for target in setting.feeds:
+            section, _, name = target.partition(".")
+            by_section[section][name] = values[setting.name]
+    azure = AzureAccess(**by_section.pop("azure"))
+    by_section["costs"]["azure"] = by_section["alerts"]["azure"] = azure
+    by_section["traffic"]["subscription_keys"] = _subscription_keys(values["TRAFFIC_PERSONAS_FILE"], environ)
+    return Settings(
+        schedules=Schedules(**by_section["schedules"]),
+        traffic=TrafficSettings(**by_section["traffic"]),
+        costs=CostSettings(**by_section["costs"]),
+        alerts=AlertSettings(**by_section["alerts"]),
+        azure=azure,
+    )
+
+
+def _subscription_keys(personas_file: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """The app settings the personas name for their keys (secrets: held, never shown)."""
+    # The names are in the persona file, so the settings cannot be declared above. A setting that is
+    # not set, or a file that cannot be read, is reported by the traffic run with the file and persona.
+    from shared.traffic.personas import key_settings
+
+    return {name: environ[name] for name in key_settings(personas_file) if name in environ}
 
 
 def setting_names() -> list[str]:
     return [setting.name for setting in SETTINGS]
+
+
+def section_fields() -> set[str]:
+    """Every "section.field" of the sections (a test checks each is filled exactly once)."""
+    return {f"{section}.{item.name}" for section, cls in SECTIONS.items() for item in fields(cls)}

@@ -201,17 +201,17 @@ def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
     """Clients' usage through the gateway = the cost summaries' tokens per subscription x user x model;
     costs = tokens x prices in force; re-running the costs timer 3 times changes no total."""
     from decimal import Decimal
-    from pathlib import Path
 
     from shared.costs.pricing import load_deployment_map, load_price_table, price_usage
-    from shared.costs.run import CostSettings, run_costs
+    from shared.costs.run import run_costs
     from shared.logs.kql import load_query
     from shared.money import round_summary_cost
+    from tests.sections import cost_section
 
     info = local_stack.info
     for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER"):
         monkeypatch.setenv(name, local_stack.settings[name])
-    settings = CostSettings(
+    settings = cost_section(
         workspace_id=info["monitor"]["workspace_id"],
         query_endpoint=info["monitor"]["endpoint"],
         ingestion_endpoint=info["ingestion"]["endpoint"],
@@ -265,8 +265,8 @@ def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
             got[(row["SubscriptionId"], row["Model"])][index] += row[column]
     assert dict(got) == dict(seen)
 
-    prices = load_price_table(settings.path(settings.price_table_path))
-    models = load_deployment_map(Path(settings.path(settings.deployment_map_path or "")))
+    prices = load_price_table(settings.price_table_path)
+    models = load_deployment_map(settings.deployment_map_path)
     for row in rows:
         model_prices = prices.prices_for(models.model_for(row["Deployment"]), row["WindowStart"])
         assert model_prices is not None

@@ -30,8 +30,9 @@ from azure.monitor.ingestion import LogsIngestionClient
 from shared.alerts.data import ranges_for, read_alert_data
 from shared.alerts.evaluate import Clock, evaluate
 from shared.alerts.rules import RuleSet, load_rules
+from shared.config import TrafficSettings
 from shared.costs.run import run_costs
-from shared.traffic.run import TrafficSettings, run_traffic
+from shared.traffic.run import run_traffic
 from standins.gateway.pair import start_gateway_pair
 from standins.gateway.sinks import AppInsightsTrackSink
 from tests import ROOT
@@ -91,7 +92,7 @@ def test_a_simulated_day_of_the_sample_personas_raises_no_reconciliation_alarm(
     settings = TrafficSettings(
         gateway_url=pair.gateway.url,
         openai_api_version=pair.config.api_version,
-        personas_file="shared/traffic/personas.sample.json",
+        personas_file=ROOT / "shared/traffic/personas.sample.json",
         seed=None,
         requests_per_run=CALLS_PER_HOUR,
         concurrency=8,
@@ -102,7 +103,8 @@ def test_a_simulated_day_of_the_sample_personas_raises_no_reconciliation_alarm(
         failure_warn_ratio=0.0,
         ingestion_endpoint=stack.monitor.url,
         ingestion_rule_id=stack.config.dcr_immutable_id,
-        environ={p["subscription_key_setting"]: pair.keys[p["subscription"]] for p in personas},
+        ingestion_stream="Custom-SyntheticTraffic_CL",
+        subscription_keys={p["subscription_key_setting"]: pair.keys[p["subscription"]] for p in personas},
     )
 
     def ingestion(endpoint: str) -> LogsIngestionClient:

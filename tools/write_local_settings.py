@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shared.config import SETTINGS  # noqa: E402
+from shared.traffic.personas import key_settings  # noqa: E402  (the settings the personas name)
 
 PERSONAS_FILE = ROOT / "shared" / "traffic" / "personas.sample.json"
 # azd outputs that must not reach a laptop: the app identity's client id would make the SDKs look
@@ -63,11 +64,6 @@ def azd_values() -> dict[str, str]:
     return parse_env(result.stdout)
 
 
-def key_settings(personas_file: Path = PERSONAS_FILE) -> list[str]:
-    personas = json.loads(personas_file.read_text(encoding="utf-8"))["personas"]
-    return sorted({persona["subscription_key_setting"] for persona in personas})
-
-
 def secret_name(setting: str) -> str:
     """The Key Vault secret infra writes each key to (main.bicep: lower case, '_' -> '-')."""
     return setting.lower().replace("_", "-")
@@ -94,7 +90,7 @@ def build_settings(
         value = env.get(setting.name) if setting.name not in NOT_LOCAL else None
         values[setting.name] = value if value is not None else (setting.default or "")
     vault_uri = env.get("KEY_VAULT_URI", "")
-    for setting_name in keys if keys is not None else key_settings():
+    for setting_name in keys if keys is not None else key_settings(PERSONAS_FILE):
         if read_secret is None:
             values[setting_name] = ""
         elif not vault_uri:

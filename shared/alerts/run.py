@@ -22,13 +22,13 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from shared.alerts.findings import Finding, Notification
 from shared.alerts.rules import RuleSet, load_rules
 from shared.alerts.state import AlertRecord
 from shared.alerts.transitions import subject_of, transition
+from shared.config import AlertSettings, app_relative
 
 if TYPE_CHECKING:
     from azure.monitor.query import LogsQueryClient
@@ -38,51 +38,6 @@ if TYPE_CHECKING:
     from shared.email.delivery import Transport
 
 log = logging.getLogger(__name__)
-
-APP_ROOT = Path(__file__).resolve().parents[2]
-Delivery = Literal["smtp", "acs"]
-
-
-@dataclass(frozen=True)
-class AlertSettings:
-    """Everything an alert run needs; built from app settings by the caller."""
-
-    rules_file: str  # relative paths: from the app root
-    workspace_id: str
-    query_endpoint: str = "https://api.loganalytics.io"
-    window_minutes: int = 60  # the cost summaries' window width (COST_WINDOW_MINUTES)
-    state_connection_string: str | None = None  # Azurite / storage key; else endpoint + identity
-    state_table_endpoint: str | None = None
-    state_table_name: str = "AlertState"
-    delivery: Delivery = "smtp"
-    sender: str = "ai-gateway-alerts@example.com"
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 587
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = True
-    acs_endpoint: str | None = None  # https://<resource>.communication.azure.com
-    lease_seconds: int = 600  # a claimed notification not sent within this is taken over
-    dashboard_url: str = ""
-    azure_client_id: str | None = None
-    ca_bundle: str | None = None  # extra CAs: the stand-ins' (Log Analytics, SMTP STARTTLS)
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.delivery not in ("smtp", "acs"):
-            problems.append(f"delivery={self.delivery!r}: smtp or acs")
-        if self.delivery == "acs" and not self.acs_endpoint:
-            problems.append("acs_endpoint is required with delivery acs")
-        if not (self.state_connection_string or self.state_table_endpoint):
-            problems.append("a table storage connection string or table endpoint is required for alert state")
-        if self.lease_seconds <= 0:
-            problems.append(f"lease_seconds={self.lease_seconds}: > 0")
-        if problems:
-            raise ValueError("invalid alert settings: " + "; ".join(problems))
-
-    def rules_path(self) -> Path:
-        path = Path(self.rules_file)
-        return path if path.is_absolute() else APP_ROOT / path
 
 
 @dataclass
@@ -122,16 +77,16 @@ class AlertDeliveryError(RuntimeError):
 
 def build_clients(settings: AlertSettings) -> AlertClients:
     from shared.alerts.state import AlertStateStore
-    from shared.azure_clients import AzureAccess
     from shared.email.acs import AcsEmailTransport
     from shared.email.delivery import SmtpTransport
 
-    access = AzureAccess(settings.azure_client_id, settings.ca_bundle)
+    access = settings.azure
     credential = access.credential()
+    ca_bundle = str(access.ca_bundle) if access.ca_bundle else None  # also for SMTP's STARTTLS
     transport: Transport
     if settings.delivery == "acs":
-        assert settings.acs_endpoint is not None
-        transport = AcsEmailTransport(settings.acs_endpoint, settings.sender, credential, settings.ca_bundle)
+        assert settings.acs_endpoint is not None  # load_settings requires it with acs
+        transport = AcsEmailTransport(settings.acs_endpoint, settings.sender, credential, ca_bundle)
     else:
         transport = SmtpTransport(
             settings.smtp_host,
@@ -139,7 +94,7 @@ def build_clients(settings: AlertSettings) -> AlertClients:
             settings.smtp_username,
             settings.smtp_password,
             settings.smtp_starttls,
-            settings.ca_bundle,
+            ca_bundle,
         )
     return AlertClients(
         query=access.logs_query_client(settings.query_endpoint, credential),
@@ -162,12 +117,13 @@ def evaluate_and_notify(
     clients: AlertClients | None = None,
     wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> AlertRunSummary:
-    """One alert run (see the module docstring). `now` is the evaluation time (default: the wall clock)."""
+    """One alert run (see the module docstring; settings: shared/config.py's alerts section).
+    `now` is the evaluation time (default: the wall clock)."""
     from shared.alerts.data import ranges_for, read_alert_data
     from shared.alerts.evaluate import Clock, evaluate
 
     now = (now or wall_clock()).astimezone(UTC)
-    rules = load_rules(settings.rules_path())
+    rules = load_rules(settings.rules_file)
     clients = clients or build_clients(settings)
     ranges = ranges_for(rules.rules, now, settings.window_minutes)
     with_traffic = any(rule.kind in ("no_metrics", "reconciliation") for rule in rules.rules)
@@ -241,7 +197,7 @@ def _deliver(
         sent_at = wall_clock()
         digest = render_digest(
             [notification for _, notification in items],
-            rules_file=settings.rules_file,
+            rules_file=app_relative(settings.rules_file),  # as configured: the file a reader edits
             generated_at=sent_at,
             dashboard_url=settings.dashboard_url,
         )

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import repeat
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from shared.config import MetricsSchema
 from shared.logs.parts import PartedQuery, query_in_parts
 from shared.windows import as_utc
 
 if TYPE_CHECKING:
     from azure.monitor.query import LogsQueryClient
 
-MetricsSchema = Literal["AppMetrics", "customMetrics"]
 QUERY_FILES: dict[str, str] = {
     "AppMetrics": "token-usage-by-window.kql",
     "customMetrics": "token-usage-by-window-custom-metrics.kql",

@@ -23,16 +23,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared.config import CostSettings
 from shared.costs.outputs import CostRunSummary, SubscriptionSpend, WindowOutcome
 from shared.costs.pricing import load_deployment_map, load_price_table
 from shared.costs.progress import ProgressStore, WindowProgress
-from shared.costs.query import MetricsSchema, UsageQuery
+from shared.costs.query import UsageQuery
 from shared.logs.upload import UploadPolicy
 from shared.money import from_micros
-from shared.windows import PlannedWindow, check_window_minutes, plan_windows, start_of_day, start_of_month
+from shared.windows import PlannedWindow, plan_windows, start_of_day, start_of_month
 
 if TYPE_CHECKING:
     from azure.monitor.ingestion import LogsIngestionClient
@@ -42,72 +42,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-APP_ROOT = Path(__file__).resolve().parents[2]
 EMPTY_FINGERPRINT = "0:0000000000000000"
 
 
-@dataclass(frozen=True)
-class CostSettings:
-    """Everything a costs run needs; built from app settings by the caller (see the README)."""
-
-    workspace_id: str
-    ingestion_endpoint: str  # the DCR's logs ingestion endpoint (kind Direct: the DCR's own)
-    ingestion_rule_id: str  # the DCR immutable id, dcr-...
-    query_endpoint: str = "https://api.loganalytics.io"
-    ingestion_stream: str = "Custom-TokenCostSummary_CL"
-    metrics_schema: MetricsSchema = "AppMetrics"
-    metrics_resource_id: str | None = None  # App Insights resource id, for customMetrics in Azure
-    window_minutes: int = 60
-    ingestion_delay_minutes: int = 15
-    recompute_windows: int = 3
-    price_table_path: str = "shared/costs/prices/price-table.json"  # relative paths: from the app root
-    deployment_map_path: str | None = "shared/costs/prices/deployments.json"
-    state_connection_string: str | None = None  # Azurite / storage key; else endpoint + identity
-    state_table_endpoint: str | None = None  # https://<account>.table.core.windows.net
-    state_table_name: str = "CostProgress"
-    upload_chunk_rows: int = 5000
-    upload_attempts: int = 3
-    query_attempts: int = 3
-    retry_delay_seconds: float = 5.0
-    azure_client_id: str | None = None  # user-assigned managed identity; None: system-assigned
-    ca_bundle: str | None = None  # extra CAs (the local stand-ins' CA); None: system store
-
-    def __post_init__(self) -> None:
-        check_window_minutes(self.window_minutes)
-        problems = [
-            f"{name}={value!r}: {expected}"
-            for name, value, ok, expected in (
-                (
-                    "metrics_schema",
-                    self.metrics_schema,
-                    self.metrics_schema in ("AppMetrics", "customMetrics"),
-                    "AppMetrics or customMetrics",
-                ),
-                ("ingestion_delay_minutes", self.ingestion_delay_minutes, self.ingestion_delay_minutes >= 0, ">= 0"),
-                ("recompute_windows", self.recompute_windows, self.recompute_windows >= 0, ">= 0"),
-                ("upload_chunk_rows", self.upload_chunk_rows, self.upload_chunk_rows >= 1, ">= 1"),
-                ("upload_attempts", self.upload_attempts, self.upload_attempts >= 1, ">= 1"),
-                ("query_attempts", self.query_attempts, self.query_attempts >= 1, ">= 1"),
-                ("retry_delay_seconds", self.retry_delay_seconds, self.retry_delay_seconds >= 0, ">= 0"),
-                (
-                    "state",
-                    "",
-                    bool(self.state_connection_string or self.state_table_endpoint),
-                    "a table storage connection string or table endpoint is required",
-                ),
-            )
-            if not ok
-        ]
-        if problems:
-            raise ValueError("invalid costs settings: " + "; ".join(problems))
-
-    def path(self, value: str) -> Path:
-        path = Path(value)
-        return path if path.is_absolute() else APP_ROOT / path
-
-    @property
-    def progress_scope(self) -> str:
-        return f"{self.workspace_id}|{self.metrics_schema}|{self.window_minutes}m"
+def progress_scope(settings: CostSettings) -> str:
+    """Whose progress a run reads and writes: another workspace, schema or window width starts afresh."""
+    return f"{settings.workspace_id}|{settings.metrics_schema}|{settings.window_minutes}m"
 
 
 class CostUploadError(RuntimeError):
@@ -128,17 +68,16 @@ class CostClients:
 
 
 def build_clients(settings: CostSettings) -> CostClients:
-    from shared.azure_clients import AzureAccess
     from shared.costs.progress import TableProgressStore
 
-    access = AzureAccess(settings.azure_client_id, settings.ca_bundle)
+    access = settings.azure
     credential = access.credential()
     return CostClients(
         query=access.logs_query_client(settings.query_endpoint, credential),
         ingestion=access.logs_ingestion_client(settings.ingestion_endpoint, credential),
         progress=TableProgressStore.connect(
             table_name=settings.state_table_name,
-            scope=settings.progress_scope,
+            scope=progress_scope(settings),
             connection_string=settings.state_connection_string,
             endpoint=settings.state_table_endpoint,
             credential=credential,
@@ -154,18 +93,17 @@ def run_costs(
     clients: CostClients | None = None,
     sleep: Any = time.sleep,
 ) -> CostRunSummary:
-    """One costs run (see the module docstring). Raises UsageQueryError when the usage could not be
-    read completely (nothing uploaded or marked), CostUploadError when some windows did not upload."""
+    """One costs run (see the module docstring; settings: shared/config.py's costs section).
+    Raises UsageQueryError when the usage could not be read completely (nothing uploaded or marked),
+    CostUploadError when some windows did not upload."""
     from shared.costs.frame import price_frame, upload_records, usage_frame, window_fingerprints
     from shared.costs.query import query_usage
     from shared.logs.upload import upload_windows
 
     started = time.monotonic()
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    prices = load_price_table(settings.path(settings.price_table_path))
-    deployments = load_deployment_map(
-        settings.path(settings.deployment_map_path) if settings.deployment_map_path else None
-    )
+    prices = load_price_table(settings.price_table_path)
+    deployments = load_deployment_map(settings.deployment_map_path)
     clients = clients or build_clients(settings)
 
     planned = plan_windows(

@@ -2,7 +2,8 @@
 
 The persona file is JSON, `{"personas": [ {...}, ... ]}` (shared/traffic/personas.sample.json is the
 shipped example). A persona names the app setting holding its subscription key instead of the key
-itself, so in Azure the key can be a Key Vault reference. Every problem is reported with the
+itself, so in Azure the key can be a Key Vault reference; shared/config.py reads those settings
+(`key_settings` tells it which) and hands them over as `subscription_keys`. Every problem is reported with the
 file, the persona, the field and what is expected, all at once, so one edit round fixes them.
 """
 
@@ -143,7 +144,7 @@ def _prompt_size(raw: Any, where: str, problems: _Problems) -> PromptSize:
     return PromptSize(low, max(low, high), distribution)
 
 
-def _persona(raw: Any, index: int, environ: Mapping[str, str], problems: _Problems) -> Persona | None:
+def _persona(raw: Any, index: int, keys: Mapping[str, str], problems: _Problems) -> Persona | None:
     if not isinstance(raw, Mapping):
         problems.add(f"personas[{index}]", f"got {type(raw).__name__}; expected an object")
         return None
@@ -154,18 +155,18 @@ def _persona(raw: Any, index: int, environ: Mapping[str, str], problems: _Proble
     key_setting = _text(raw, "subscription_key_setting", where, problems)
     key = ""
     if key_setting:
-        if key_setting not in environ:
+        if key_setting not in keys:
             problems.add(
                 f"{where}.subscription_key_setting",
                 f"app setting {key_setting} is not set; expected it to hold a subscription key",
             )
-        elif not environ[key_setting].strip():
+        elif not keys[key_setting].strip():
             problems.add(
                 f"{where}.subscription_key_setting",
                 f"app setting {key_setting} is empty; expected the APIM subscription key",
             )
         else:
-            key = environ[key_setting].strip()
+            key = keys[key_setting].strip()
     return Persona(
         name=_text(raw, "name", where, problems),
         subscription=_text(raw, "subscription", where, problems),
@@ -193,14 +194,14 @@ def _reasoning_effort(raw: Mapping[str, Any], where: str, problems: _Problems) -
     return None
 
 
-def parse_personas(document: Any, environ: Mapping[str, str], source: str) -> tuple[Persona, ...]:
-    """Validate a parsed persona document; `source` names it in errors."""
+def parse_personas(document: Any, subscription_keys: Mapping[str, str], source: str) -> tuple[Persona, ...]:
+    """Validate a parsed persona document; `source` names it in errors; keys by app setting name."""
     problems = _Problems(source)
     raw_personas = document.get("personas") if isinstance(document, Mapping) else None
     if not isinstance(raw_personas, list) or not raw_personas:
         problems.add("personas", "expected a non-empty array of persona objects")
         problems.raise_if_any()
-    personas = [_persona(raw, index, environ, problems) for index, raw in enumerate(raw_personas or [])]
+    personas = [_persona(raw, index, subscription_keys, problems) for index, raw in enumerate(raw_personas or [])]
     loaded = tuple(persona for persona in personas if persona is not None)
     names = [persona.name for persona in loaded if persona.name]
     for duplicate in sorted({name for name in names if names.count(name) > 1}):
@@ -211,8 +212,9 @@ def parse_personas(document: Any, environ: Mapping[str, str], source: str) -> tu
     return loaded
 
 
-def load_personas(path: str | Path, environ: Mapping[str, str]) -> tuple[Persona, ...]:
-    """Read and validate the persona file; subscription keys are resolved from `environ`."""
+def load_personas(path: str | Path, subscription_keys: Mapping[str, str]) -> tuple[Persona, ...]:
+    """Read and validate the persona file; each persona's key is looked up in `subscription_keys`
+    (app setting name -> value, as shared/config.py collected them)."""
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -224,4 +226,22 @@ def load_personas(path: str | Path, environ: Mapping[str, str]) -> tuple[Persona
         raise PersonaError(f"{path}: cannot read the persona file: {error}") from None
     except json.JSONDecodeError as error:
         raise PersonaError(f"{path}: not valid JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
-    return parse_personas(document, environ, str(path))
+    return parse_personas(document, subscription_keys, str(path))
+
+
+def key_settings(path: str | Path) -> tuple[str, ...]:
+    """The app settings a persona file names for subscription keys, sorted, each once.
+
+    Lenient on purpose: config calls it at start to know which settings to read; a file it cannot
+    use gives () here and fails the traffic run with every problem named (load_personas)."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return ()
+    raw_personas = document.get("personas") if isinstance(document, Mapping) else None
+    names = {
+        persona.get("subscription_key_setting")
+        for persona in (raw_personas if isinstance(raw_personas, list) else [])
+        if isinstance(persona, Mapping)
+    }
+    return tuple(sorted(name.strip() for name in names if isinstance(name, str) and name.strip()))

@@ -17,11 +17,10 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from shared.config import TrafficSettings
 from shared.traffic.pacing import Clock, DispatchResult, SystemClock, dispatch
 from shared.traffic.personas import Persona, load_personas
 from shared.traffic.plan import PlannedCall, plan_run
@@ -32,66 +31,26 @@ if TYPE_CHECKING:
     import httpx2
     from openai import AsyncAzureOpenAI
 
-__all__ = ["TrafficRunSummary", "TrafficSettings", "TrafficUploadError", "run_traffic", "send_traffic"]
+__all__ = ["TrafficRunSummary", "TrafficUploadError", "run_traffic", "send_traffic", "send_window_seconds"]
 
 log = logging.getLogger(__name__)
 
-APP_ROOT = Path(__file__).resolve().parents[2]
 GATEWAY_API_PATH = "/inference"  # the inference-api's path in APIM (policy.xml)
 
 
-@dataclass(frozen=True)
-class TrafficSettings:
-    gateway_url: str
-    openai_api_version: str
-    personas_file: str  # relative paths are taken from the app root (where function_app.py is)
-    seed: int | None  # None: a fresh seed per run (logged and uploaded, so a run can be replayed)
-    requests_per_run: int
-    concurrency: int
-    time_budget_seconds: float  # the whole run, upload included; below the Functions timeout
-    request_timeout_seconds: float
-    max_retries: int
-    failure_warn_ratio: float
-    ingestion_endpoint: str
-    ingestion_rule_id: str
-    ingestion_stream: str = "Custom-SyntheticTraffic_CL"
-    # App settings by name: the personas' subscription keys are looked up here.
-    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+def upload_reserve_seconds(settings: TrafficSettings) -> float:
+    """Kept free at the end of the budget for the ground-truth upload."""
+    return min(30.0, max(2.0, settings.time_budget_seconds * 0.1))
 
-    def __post_init__(self) -> None:
-        problems = [
-            f"{name}={value!r}; expected {expected}"
-            for name, value, valid, expected in (
-                ("requests_per_run", self.requests_per_run, self.requests_per_run >= 0, ">= 0"),
-                ("concurrency", self.concurrency, self.concurrency >= 1, ">= 1"),
-                ("time_budget_seconds", self.time_budget_seconds, self.time_budget_seconds > 0, "> 0"),
-                ("request_timeout_seconds", self.request_timeout_seconds, self.request_timeout_seconds > 0, "> 0"),
-                ("max_retries", self.max_retries, self.max_retries >= 0, ">= 0"),
-                ("failure_warn_ratio", self.failure_warn_ratio, 0 <= self.failure_warn_ratio <= 1, "0..1"),
-            )
-            if not valid
-        ]
-        if problems:
-            raise ValueError("invalid traffic settings: " + "; ".join(problems))
 
-    @property
-    def upload_reserve_seconds(self) -> float:
-        """Kept free at the end of the budget for the ground-truth upload."""
-        return min(30.0, max(2.0, self.time_budget_seconds * 0.1))
+def calls_deadline_seconds(settings: TrafficSettings) -> float:
+    """From the run's start, when every call must have ended."""
+    return max(0.0, settings.time_budget_seconds - upload_reserve_seconds(settings))
 
-    @property
-    def calls_deadline_seconds(self) -> float:
-        """From the run's start, when every call must have ended."""
-        return max(0.0, self.time_budget_seconds - self.upload_reserve_seconds)
 
-    @property
-    def send_window_seconds(self) -> float:
-        """Calls are spread over this; the last one still has a whole request timeout left."""
-        return max(0.0, self.calls_deadline_seconds - self.request_timeout_seconds)
-
-    def personas_path(self) -> Path:
-        path = Path(self.personas_file)
-        return path if path.is_absolute() else APP_ROOT / path
+def send_window_seconds(settings: TrafficSettings) -> float:
+    """Calls are spread over this; the last one still has a whole request timeout left."""
+    return max(0.0, calls_deadline_seconds(settings) - settings.request_timeout_seconds)
 
 
 def _longest_prompts(personas: Sequence[Persona]) -> dict[str, int]:
@@ -143,7 +102,7 @@ async def send_traffic(
             ),
             longest_prompt_tokens=_longest_prompts(personas),
         )
-        deadline = start + settings.calls_deadline_seconds
+        deadline = start + calls_deadline_seconds(settings)
         return await dispatch(
             calls, sender.send, clock=clock, start=start, deadline=deadline, concurrency=settings.concurrency
         )
@@ -156,7 +115,8 @@ def run_traffic(
     clock: Clock | None = None,
     transport: httpx2.AsyncBaseTransport | None = None,
 ) -> TrafficRunSummary:
-    """One traffic run, ground-truth upload included. Raises PersonaError before sending anything
+    """One traffic run, ground-truth upload included (settings: shared/config.py's traffic section).
+    Raises PersonaError before sending anything
     if the persona file is unusable, and TrafficUploadError if the record could not be stored."""
     clock = clock or SystemClock()
     start = clock.now()
@@ -165,9 +125,9 @@ def run_traffic(
         seed=settings.seed if settings.seed is not None else random.SystemRandom().getrandbits(31),
         started_at=clock.wall(),
     )
-    personas = load_personas(settings.personas_path(), settings.environ)
+    personas = load_personas(settings.personas_file, settings.subscription_keys)
     calls = plan_run(
-        personas, requests=settings.requests_per_run, seed=run.seed, send_window_seconds=settings.send_window_seconds
+        personas, requests=settings.requests_per_run, seed=run.seed, send_window_seconds=send_window_seconds(settings)
     )
     result = asyncio.run(send_traffic(settings, personas, calls, clock=clock, start=start, transport=transport))
 

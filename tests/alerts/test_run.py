@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
-from shared.alerts.run import AlertClients, AlertDeliveryError, AlertSettings, build_clients, evaluate_and_notify
+from shared.alerts.run import AlertClients, AlertDeliveryError, build_clients, evaluate_and_notify
 from shared.alerts.state import AlertRecord, AlertStateStore
+from shared.config import AlertSettings
 from shared.costs.run import run_costs
 from shared.email.delivery import SmtpTransport
 from standins._server import free_port
@@ -38,6 +39,7 @@ from tests.costs.test_stack import (  # noqa: F401 - fixtures
     make_cost_stack,
     usage_rows,
 )
+from tests.sections import alert_section
 from tests.standins.test_monitor import LoopThread
 
 UTC = dt.UTC
@@ -70,7 +72,7 @@ class AlertWorld:
             ),
             transport=SmtpTransport(
                 self.settings.smtp_host, self.settings.smtp_port, self.settings.smtp_username,
-                self.settings.smtp_password, ca_bundle=self.settings.ca_bundle, timeout_seconds=5,
+                self.settings.smtp_password, ca_bundle=str(self.settings.azure.ca_bundle), timeout_seconds=5,
             ),
         )  # fmt: skip
 
@@ -103,8 +105,8 @@ def world(make_cost_stack: Callable[..., CostStack], azurite: str, tmp_path: Pat
         outbox_dir=tmp_path / "outbox", port=free_port(), username=SMTP_USER, password=SMTP_PASSWORD,
         tls_cert=tls.server_cert, tls_key=tls.server_key,
     )  # fmt: skip
-    settings = AlertSettings(
-        rules_file=str(rules_file),
+    settings = alert_section(
+        rules_file=rules_file,
         workspace_id=stack.config.workspace_id,
         query_endpoint=stack.monitor.url,
         state_connection_string=azurite,
@@ -114,7 +116,7 @@ def world(make_cost_stack: Callable[..., CostStack], azurite: str, tmp_path: Pat
         smtp_port=mail_config.port,
         smtp_username=SMTP_USER,
         smtp_password=SMTP_PASSWORD,
-        ca_bundle=str(tls.ca_cert),
+        ca_bundle=tls.ca_cert,
     )
     alert_world = AlertWorld(stack, settings, mail_config.outbox_dir, mail_config, start_mail(mail_config))
     yield alert_world
@@ -194,9 +196,9 @@ def test_alerts_go_out_through_communication_services_with_the_app_wiring(
 ) -> None:
     """ALERT_DELIVERY=acs as the app builds it (build_clients: managed identity, CA bundle) against
     the ACS stand-in; a Failed operation keeps the notification pending for the next run."""
-    assert world.settings.ca_bundle is not None
+    assert world.settings.azure.ca_bundle is not None
     acs = cost_loop.run(start_acs_email(AcsEmailConfig(
-        outbox_dir=world.outbox, tls_dir=Path(world.settings.ca_bundle).parent, identity_secret=identity[0],
+        outbox_dir=world.outbox, tls_dir=world.settings.azure.ca_bundle.parent, identity_secret=identity[0],
         sender_domains=("example.com",),
     )))  # fmt: skip
     settings = replace(world.settings, delivery="acs", acs_endpoint=acs.url)

@@ -19,14 +19,16 @@ from azure.identity import ManagedIdentityCredential
 from azure.monitor.ingestion import LogsIngestionClient
 from azure.monitor.query import LogsQueryClient
 
+from shared.config import CostSettings
 from shared.costs.progress import TableProgressStore
-from shared.costs.run import CostClients, CostSettings
+from shared.costs.run import CostClients, progress_scope
 from shared.logs.kql import load_query
 from standins._server import free_port
 from standins.identity import identity_env, start_identity
 from standins.monitor import MonitorConfig, RunningMonitor, start_monitor
 from standins.stack import AZURITE_ACCOUNT, AZURITE_KEY
 from tests import ROOT
+from tests.sections import cost_section
 from tests.standins.test_monitor import LoopThread, fresh_monitor_config
 
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite-table"
@@ -75,7 +77,7 @@ class CostStack:
             ingestion=LogsIngestionClient(self.monitor.url, ManagedIdentityCredential(), connection_verify=ca),
             progress=TableProgressStore.connect(
                 table_name=self.settings.state_table_name,
-                scope=self.settings.progress_scope,
+                scope=progress_scope(self.settings),
                 connection_string=self.settings.state_connection_string,
             ),
         )
@@ -133,7 +135,7 @@ def make_cost_stack(
         config = fresh_monitor_config(tmp_path, secret, db_name=f"monitor-{len(started)}.duckdb", max_rows=max_rows)
         monitor = cost_loop.run(start_monitor(config))
         started.append(monitor)
-        cost_settings = CostSettings(
+        cost_settings = cost_section(
             workspace_id=config.workspace_id,
             ingestion_endpoint=monitor.url,
             ingestion_rule_id=config.dcr_immutable_id,
@@ -141,7 +143,7 @@ def make_cost_stack(
             state_connection_string=azurite,
             state_table_name="CostProgress" + uuid.uuid4().hex[:8],
             retry_delay_seconds=0,
-            ca_bundle=str(monitor.ca_path),
+            ca_bundle=monitor.ca_path,
             **settings,
         )
         query = LogsQueryClient(ManagedIdentityCredential(), endpoint=monitor.url,

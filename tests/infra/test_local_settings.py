@@ -38,8 +38,9 @@ def test_settings_come_from_the_azd_outputs_and_the_key_vault() -> None:
     assert written["TRAFFIC_KEY_TEAM_SUPPORT"] == "key-of-traffic-key-team-support"
     assert {vault for vault, _ in asked} == {"https://kv-abc.vault.azure.net/"}
     settings = load_settings(written)
-    assert settings.cost_state_table_endpoint == "https://stabc.table.core.windows.net/"
-    assert settings.traffic_schedule == "0 */5 * * * *"
+    assert settings.costs.state_table_endpoint == "https://stabc.table.core.windows.net/"
+    assert settings.schedules.traffic == "0 */5 * * * *"
+    assert settings.traffic.subscription_keys["TRAFFIC_KEY_TEAM_SUPPORT"] == "key-of-traffic-key-team-support"
 
 
 def test_every_azd_output_the_tool_reads_is_a_main_bicep_output() -> None:
@@ -53,7 +54,7 @@ def test_the_metrics_schema_chosen_at_provision_time_reaches_local_settings() ->
     assert set(tool.parse_env(env)) <= set(parse(ROOT / "infra" / "main.bicep")["outputs"])
     written = tool.build_settings(tool.parse_env(env), read_secret=lambda vault, name: "k")["Values"]
     settings = load_settings(written)
-    assert (settings.cost_metrics_schema, settings.cost_metrics_resource_id) == ("customMetrics", component)
+    assert (settings.costs.metrics_schema, settings.costs.metrics_resource_id) == ("customMetrics", component)
 
 
 def test_secret_names_follow_the_bicep_rule() -> None:

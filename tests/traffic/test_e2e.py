@@ -21,7 +21,8 @@ from azure.identity import ManagedIdentityCredential
 from azure.monitor.ingestion import LogsIngestionClient
 from azure.monitor.query import LogsQueryClient, LogsQueryStatus
 
-from shared.traffic.run import TrafficSettings, run_traffic
+from shared.config import TrafficSettings
+from shared.traffic.run import run_traffic
 from standins.stack import Stack
 
 pytestmark = pytest.mark.slow
@@ -107,7 +108,7 @@ def _settings(stack: Stack, tmp_path: Path, tag: str, requests: int) -> TrafficS
     return TrafficSettings(
         gateway_url=stack.info["gateway_url"],
         openai_api_version=stack.info["api_version"],
-        personas_file=str(path),
+        personas_file=path,
         seed=1234,
         requests_per_run=requests,
         concurrency=16,
@@ -118,7 +119,7 @@ def _settings(stack: Stack, tmp_path: Path, tag: str, requests: int) -> TrafficS
         ingestion_endpoint=stack.info["ingestion"]["endpoint"],
         ingestion_rule_id=stack.info["ingestion"]["rule_id"],
         ingestion_stream=stack.info["ingestion"]["streams"]["SyntheticTraffic_CL"],
-        environ={"KEY_0": keys[0], "KEY_1": keys[1], "KEY_2": keys[2], "KEY_WRONG": "not-a-key"},
+        subscription_keys={"KEY_0": keys[0], "KEY_1": keys[1], "KEY_2": keys[2], "KEY_WRONG": "not-a-key"},
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.traffic.personas import Persona, PersonaError, load_personas, parse_personas
+from shared.traffic.personas import Persona, PersonaError, key_settings, load_personas, parse_personas
 from tests import ROOT
 
 SAMPLE = ROOT / "shared" / "traffic" / "personas.sample.json"
@@ -146,3 +146,14 @@ def test_all_problems_are_reported_at_once() -> None:
 
 def test_sample_file_is_valid_json_with_comment() -> None:
     assert "_comment" in json.loads(SAMPLE.read_text(encoding="utf-8"))
+
+
+def test_key_settings_are_the_settings_the_file_names_and_nothing_for_a_file_it_cannot_read(tmp_path: Path) -> None:
+    assert key_settings(SAMPLE) == tuple(sorted(KEYS))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"personas": [')
+    assert key_settings(broken) == ()
+    assert key_settings(tmp_path / "missing.json") == ()
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps({"personas": [{"subscription_key_setting": 3}, "x", {"subscription_key_setting": "K "}]}))
+    assert key_settings(odd) == ("K",)

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,12 @@ from typing import Any
 import httpx2
 import pytest
 
+from shared.config import TrafficSettings
 from shared.traffic.pacing import dispatch
 from shared.traffic.personas import Persona, PromptSize
 from shared.traffic.plan import PlannedCall
 from shared.traffic.results import CallOutcome
-from shared.traffic.run import APP_ROOT, TrafficSettings, run_traffic
+from shared.traffic.run import calls_deadline_seconds, run_traffic, send_window_seconds
 from shared.traffic.upload import TrafficUploadError
 from tests import ROOT
 
@@ -230,7 +231,7 @@ def _settings(tmp_path: Path, personas: list[dict[str, Any]], **overrides: Any) 
     values: dict[str, Any] = dict(
         gateway_url="https://gateway.test",
         openai_api_version="2024-10-21",
-        personas_file=str(path),
+        personas_file=path,
         seed=42,
         requests_per_run=20,
         concurrency=4,
@@ -240,7 +241,8 @@ def _settings(tmp_path: Path, personas: list[dict[str, Any]], **overrides: Any) 
         failure_warn_ratio=0.1,
         ingestion_endpoint="https://dce.test",
         ingestion_rule_id="dcr-1",
-        environ={"KEY_A": "key-a", "KEY_B": "key-b", "KEY_BAD": "wrong"},
+        ingestion_stream="Custom-SyntheticTraffic_CL",
+        subscription_keys={"KEY_A": "key-a", "KEY_B": "key-b", "KEY_BAD": "wrong"},
     )
     values.update(overrides)
     return TrafficSettings(**values)
@@ -278,7 +280,7 @@ def test_ground_truth_is_what_the_responses_reported_per_persona_and_mode(tmp_pa
     assert [(rule, stream) for rule, stream, _ in ingestion.uploads] == [("dcr-1", "Custom-SyntheticTraffic_CL")]
     rows = {(r["Persona"], r["Streamed"], r["IncludeUsage"]): r for r in ingestion.rows}
     assert set(rows) == {("plain", False, False), ("streamer", True, True), ("streamer", True, False)}
-    schema = json.loads((APP_ROOT / "shared" / "logs" / "schemas" / "log_tables.json").read_text(encoding="utf-8"))
+    schema = json.loads((ROOT / "shared" / "logs" / "schemas" / "log_tables.json").read_text(encoding="utf-8"))
     columns = [column["name"] for column in schema["custom"]["SyntheticTraffic_CL"]["columns"]]
     assert all(list(row) == columns for row in ingestion.rows)  # the table's declared columns, in order
     returned = gateway.usage_returned
@@ -325,7 +327,7 @@ def test_calls_are_spread_over_the_send_window_not_sent_in_a_burst(tmp_path: Pat
     gateway = FakeGateway(FakeClock())
     summary = _run(settings, gateway)
     # budget 100 s - upload reserve 10 s - one request timeout 20 s = 70 s window, 1.4 s apart.
-    assert settings.send_window_seconds == 70.0
+    assert send_window_seconds(settings) == 70.0
     sent_offsets = [s.at - T0 for s in gateway.sent]
     assert sent_offsets == pytest.approx([i * 1.4 for i in range(50)])
     assert summary.lateness_max_ms == pytest.approx(0.0)
@@ -483,7 +485,7 @@ def test_what_does_not_fit_the_budget_is_reported_as_not_sent(tmp_path: Path) ->
         time_budget_seconds=3.0,
         request_timeout_seconds=0.5,
     )
-    assert settings.calls_deadline_seconds == 1.0
+    assert calls_deadline_seconds(settings) == 1.0
 
     async def slow(request: httpx2.Request) -> httpx2.Response:
         await asyncio.sleep(0.4)
@@ -507,30 +509,6 @@ def test_bad_persona_file_fails_before_any_call(tmp_path: Path) -> None:
     with pytest.raises(PersonaError, match="app setting KEY_MISSING is not set"):
         _run(settings, gateway, ingestion)
     assert gateway.sent == [] and ingestion.uploads == []
-
-
-def test_settings_are_checked() -> None:
-    with pytest.raises(ValueError, match=r"concurrency=0; expected >= 1.*failure_warn_ratio=2; expected 0\.\.1"):
-        TrafficSettings(
-            gateway_url="https://g",
-            openai_api_version="v",
-            personas_file="p",
-            seed=None,
-            requests_per_run=1,
-            concurrency=0,
-            time_budget_seconds=10,
-            request_timeout_seconds=1,
-            max_retries=0,
-            failure_warn_ratio=2,
-            ingestion_endpoint="e",
-            ingestion_rule_id="r",
-        )
-
-
-def test_relative_persona_path_is_taken_from_the_app_root(tmp_path: Path) -> None:
-    sample = "shared/traffic/personas.sample.json"
-    settings = replace(_settings(tmp_path, [_persona_json("plain")]), personas_file=sample)
-    assert settings.personas_path() == ROOT / "shared" / "traffic" / "personas.sample.json"
 
 
 # --- the dispatcher on its own: concurrency limit, lateness, deadline -----------------------------

@@ -1,0 +1,37 @@
+"""The two timers' work, one entry each: function_app.py calls these and nothing else.
+
+The one module that knows the costs timer runs costs and then the alert rules on what it
+produced, so costs/ never imports alerts/ and traffic/ and costs/ never meet. Every value comes
+from the settings parsed at start (shared/config.py); no module below reads the environment.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.costs.outputs import CostRunSummary
+    from shared.traffic.results import TrafficRunSummary
+
+
+def traffic_timer(settings: Settings) -> TrafficRunSummary:
+    """One traffic run: synthetic calls through the gateway, their ground truth uploaded."""
+    from shared.traffic.run import run_traffic
+
+    return run_traffic(settings.traffic, settings.azure.logs_ingestion_client)
+
+
+def costs_timer(settings: Settings) -> CostRunSummary:
+    """One costs run, then the alert rules on what it produced."""
+    from shared.alerts.run import evaluate_and_notify
+    from shared.costs.run import CostUploadError, run_costs
+
+    try:
+        summary = run_costs(settings.costs)
+    except CostUploadError as error:
+        # Windows that did upload still count: alert on them, then fail the run loudly.
+        evaluate_and_notify(settings.alerts, error.summary)
+        raise
+    evaluate_and_notify(settings.alerts, summary)
+    return summary

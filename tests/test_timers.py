@@ -1,0 +1,86 @@
+"""shared/timers.py: one entry per timer, the settings' sections handed on; the import direction it keeps."""
+
+from __future__ import annotations
+
+import ast
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from shared import timers
+from shared.costs.run import CostRunSummary, CostUploadError
+from tests import ROOT
+from tests.sections import settings_with
+
+SHARED = ROOT / "shared"
+
+
+def _summary() -> CostRunSummary:
+    now = datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
+    return CostRunSummary(started_at=now, revision=now, price_version="v1")
+
+
+def test_costs_timer_runs_the_alert_rules_on_what_the_costs_run_produced(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_with()
+    summary = _summary()
+    seen: list[tuple[Any, Any]] = []
+    monkeypatch.setattr("shared.costs.run.run_costs", lambda section: summary if section is settings.costs else None)
+    monkeypatch.setattr("shared.alerts.run.evaluate_and_notify", lambda section, costs: seen.append((section, costs)))
+    assert timers.costs_timer(settings) is summary
+    assert seen == [(settings.alerts, summary)]
+
+
+def test_costs_timer_alerts_on_what_did_upload_then_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_with()
+    failure = CostUploadError(_summary(), ["window 10:00: HTTP 503"])
+    seen: list[Any] = []
+
+    def run_costs(section: Any) -> CostRunSummary:
+        raise failure
+
+    monkeypatch.setattr("shared.costs.run.run_costs", run_costs)
+    monkeypatch.setattr("shared.alerts.run.evaluate_and_notify", lambda section, costs: seen.append(costs))
+    with pytest.raises(CostUploadError) as raised:
+        timers.costs_timer(settings)
+    assert raised.value is failure
+    assert seen == [failure.summary]
+
+
+def test_traffic_timer_hands_the_traffic_section_and_the_apps_ingestion_clients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = settings_with()
+    calls: list[tuple[Any, Any]] = []
+    monkeypatch.setattr("shared.traffic.run.run_traffic", lambda section, factory: calls.append((section, factory)))
+    timers.traffic_timer(settings)
+    assert calls == [(settings.traffic, settings.azure.logs_ingestion_client)]
+
+
+def _imports(package: str) -> set[str]:
+    names: set[str] = set()
+    for path in (SHARED / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+    return names
+
+
+@pytest.mark.parametrize(
+    ("package", "never"),
+    [("traffic", ("shared.costs", "shared.alerts")), ("costs", ("shared.traffic", "shared.alerts"))],
+)
+def test_traffic_and_costs_never_meet_and_costs_never_imports_alerts(package: str, never: tuple[str, ...]) -> None:
+    assert sorted(name for name in _imports(package) if name.startswith(never)) == []
+
+
+def test_config_is_the_only_reader_of_the_environment() -> None:
+    # function_app.py hands os.environ to load_settings; below it, nothing reads the environment.
+    reads = re.compile(r"\bos\.environ\b|\bgetenv\b|\bfrom os import\b")
+    readers = [
+        str(path.relative_to(ROOT)) for path in SHARED.rglob("*.py") if reads.search(path.read_text(encoding="utf-8"))
+    ]
+    assert readers == []
