@@ -52,14 +52,15 @@ class AzureAccess:
 def open_table(
     table_name: str,
     *,
-    connection_string: str | None,
-    endpoint: str | None,
-    credential: TokenCredential | None,
-    connection_verify: str | bool = True,
     purpose: str,
+    connection_string: str | None = None,
+    endpoint: str | None = None,
+    credential: TokenCredential | None = None,
+    connection_verify: str | bool = True,
 ) -> TableClient:
     """A Table storage table, created if missing: by connection string (Azurite locally) or by
-    endpoint with the managed identity (Azure, where the storage account allows no shared keys)."""
+    endpoint with the managed identity (Azure, where the storage account allows no shared keys).
+    The one way the stores open their table (costs progress, alert state); `purpose` names it in errors."""
     from azure.data.tables import TableServiceClient
 
     if connection_string:
