@@ -1,6 +1,8 @@
 """The email Transport contract, held by the SMTP transport (on the SMTP outbox stand-in, STARTTLS +
-AUTH) and by its in-memory twin: what arrives, to whom, and how a failed send looks. A twin that
-drifts from the real transport fails here. (Communication Services: tests/email/test_acs.py.)"""
+AUTH), the Communication Services one (on the ACS stand-in, managed identity) and their in-memory
+twin: what arrives, to whom, and how a failed send looks. A twin that drifts fails here. The twin
+models SMTP, where the envelope and the message's own headers travel apart; Communication Services
+builds From, To, Date and Message-ID itself (tests/email/test_acs.py has its details)."""
 
 from __future__ import annotations
 
@@ -12,11 +14,15 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from azure.identity import ManagedIdentityCredential
 
+from shared.email.acs import AcsEmailTransport
 from shared.email.delivery import EmailDeliveryError, InMemoryTransport, SmtpTransport, Transport
 from standins._server import free_port
+from standins.acs_email import RunningAcsEmail
 from standins.mail import MailConfig, RunningMail, start_mail
 from standins.tls import ensure_tls
+from tests.email.test_acs import SENDER, identity, loop, make_acs  # noqa: F401 - fixtures, for the ACS harness
 from tools.screenshot_email import HOSTILE_USER, sample_message
 
 RECIPIENTS = ["finops@example.com", "oncall@example.com"]
@@ -32,6 +38,8 @@ class Harness:
     delivered: Callable[[], list[tuple[EmailMessage, list[str]]]]  # each message as received, with its envelope
     break_service: Callable[[], None]  # the next send fails as this transport's fails when its service is down
     restore_service: Callable[[], None]
+    # SMTP and the twin deliver the message's own From, To, Date and Message-ID; ACS writes its own.
+    keeps_own_headers: bool = True
 
 
 def _in_memory() -> Iterator[Harness]:
@@ -44,19 +52,32 @@ def _in_memory() -> Iterator[Harness]:
     )
 
 
+def _read_outbox(outbox: Path) -> list[tuple[EmailMessage, list[str]]]:
+    found = []
+    for path in sorted(outbox.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        found.append((message, str(message["X-Envelope-To"]).split(", ")))
+    return found
+
+
+def _acs(start_acs: Callable[..., RunningAcsEmail]) -> Iterator[Harness]:
+    acs = start_acs()
+    transport = AcsEmailTransport(acs.url, SENDER, ManagedIdentityCredential(), str(acs.ca_path))
+    yield Harness(
+        transport,
+        delivered=lambda: _read_outbox(acs.service.config.outbox_dir),
+        break_service=acs.service.fail_next_operation,  # the operation ends Failed
+        restore_service=lambda: None,
+        keeps_own_headers=False,
+    )
+
+
 def _smtp(tmp_path: Path) -> Iterator[Harness]:
     tls = ensure_tls(tmp_path / "tls")
     config = MailConfig(outbox_dir=tmp_path / "outbox", port=free_port(), username="alerts", password="pw",
                         tls_cert=tls.server_cert, tls_key=tls.server_key)  # fmt: skip
     running: list[RunningMail] = [start_mail(config)]
-
-    def delivered() -> list[tuple[EmailMessage, list[str]]]:
-        found = []
-        for path in sorted(config.outbox_dir.glob("*.eml")):
-            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
-            found.append((message, str(message["X-Envelope-To"]).split(", ")))
-        return found
 
     def break_service() -> None:
         running.pop().stop()
@@ -65,14 +86,19 @@ def _smtp(tmp_path: Path) -> Iterator[Harness]:
         running.append(start_mail(config))
 
     transport = SmtpTransport("127.0.0.1", config.port, "alerts", "pw", ca_bundle=str(tls.ca_cert), timeout_seconds=5)
-    yield Harness(transport, delivered, break_service, restore_service)
+    yield Harness(transport, lambda: _read_outbox(config.outbox_dir), break_service, restore_service)
     for mail in running:
         mail.stop()
 
 
-@pytest.fixture(params=["in-memory", "smtp"])
+@pytest.fixture(params=["in-memory", "smtp", "acs"])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
-    yield from (_in_memory() if request.param == "in-memory" else _smtp(tmp_path))
+    if request.param == "in-memory":
+        yield from _in_memory()
+    elif request.param == "smtp":
+        yield from _smtp(tmp_path)
+    else:
+        yield from _acs(request.getfixturevalue("make_acs"))
 
 
 def test_a_sent_message_arrives_whole_for_its_recipients(harness: Harness) -> None:
@@ -82,7 +108,9 @@ def test_a_sent_message_arrives_whole_for_its_recipients(harness: Harness) -> No
     assert envelope == RECIPIENTS
     # A long Subject is folded after "Subject:", so it reads back with a leading space (as in test_acs.py).
     assert received["Subject"].lstrip() == message["Subject"]
-    for header in ("From", "To", "Date", "Message-ID", "Auto-Submitted"):
+    assert received["Auto-Submitted"] == "auto-generated"
+    assert received["To"] == (message["To"] if harness.keeps_own_headers else ", ".join(RECIPIENTS))
+    for header in ("From", "Date", "Message-ID") if harness.keeps_own_headers else ():
         assert received[header] == message[header], header
     for kind in ("plain", "html"):
         sent_part, received_part = message.get_body((kind,)), received.get_body((kind,))
@@ -98,7 +126,8 @@ def test_the_envelope_decides_who_gets_it_not_the_to_header(harness: Harness) ->
     message = sample_message()  # To: finops@example.com
     harness.transport.send(message, ["audit@example.com"])
     [(received, envelope)] = harness.delivered()
-    assert envelope == ["audit@example.com"] and received["To"] == "finops@example.com"
+    assert envelope == ["audit@example.com"]
+    assert received["To"] == ("finops@example.com" if harness.keeps_own_headers else "audit@example.com")
 
 
 def test_a_send_while_the_service_is_down_raises_and_delivers_nothing(harness: Harness) -> None:
