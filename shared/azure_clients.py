@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient
     from azure.monitor.ingestion import LogsIngestionClient
     from azure.monitor.query import LogsQueryClient
+
+
+class StateTableSettings(Protocol):
+    """Where a run keeps its state in Table storage (costs and alerts settings both say it so)."""
+
+    @property
+    def state_table_name(self) -> str: ...
+    @property
+    def state_connection_string(self) -> str | None: ...  # Azurite locally, or a storage key
+    @property
+    def state_table_endpoint(self) -> str | None: ...  # else this, with the managed identity
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,19 @@ class AzureAccess:
 
         return LogsIngestionClient(
             endpoint=endpoint, credential=credential or self.credential(), connection_verify=self.connection_verify
+        )
+
+    def state_table(
+        self, settings: StateTableSettings, purpose: str, credential: TokenCredential | None = None
+    ) -> TableClient:
+        """The table a store (costs progress, alert state) keeps its state in, as the settings say."""
+        return open_table(
+            settings.state_table_name,
+            purpose=purpose,
+            connection_string=settings.state_connection_string,
+            endpoint=settings.state_table_endpoint,
+            credential=credential or self.credential(),
+            connection_verify=self.connection_verify,
         )
 
 

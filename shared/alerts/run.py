@@ -122,7 +122,7 @@ class AlertDeliveryError(RuntimeError):
 
 def build_clients(settings: AlertSettings) -> AlertClients:
     from shared.alerts.state import TableAlertStateStore
-    from shared.azure_clients import AzureAccess, open_table
+    from shared.azure_clients import AzureAccess
     from shared.email.acs import AcsEmailTransport
     from shared.email.delivery import SmtpTransport
 
@@ -141,17 +141,9 @@ def build_clients(settings: AlertSettings) -> AlertClients:
             settings.smtp_starttls,
             settings.ca_bundle,
         )
-    table = open_table(
-        settings.state_table_name,
-        connection_string=settings.state_connection_string,
-        endpoint=settings.state_table_endpoint,
-        credential=credential,
-        connection_verify=access.connection_verify,
-        purpose="alert state",
-    )
     return AlertClients(
         query=access.logs_query_client(settings.query_endpoint, credential),
-        state=TableAlertStateStore(table),
+        state=TableAlertStateStore(access.state_table(settings, "alert state", credential)),
         transport=transport,
     )
 

@@ -206,23 +206,17 @@ class CostClients:
 
 
 def build_clients(settings: CostSettings) -> CostClients:
-    from shared.azure_clients import AzureAccess, open_table
+    from shared.azure_clients import AzureAccess
     from shared.costs.progress import TableProgressStore
 
     access = AzureAccess(settings.azure_client_id, settings.ca_bundle)
     credential = access.credential()
-    table = open_table(
-        settings.state_table_name,
-        connection_string=settings.state_connection_string,
-        endpoint=settings.state_table_endpoint,
-        credential=credential,
-        connection_verify=access.connection_verify,
-        purpose="costs progress",
-    )
     return CostClients(
         query=access.logs_query_client(settings.query_endpoint, credential),
         ingestion=access.logs_ingestion_client(settings.ingestion_endpoint, credential),
-        progress=TableProgressStore(table, settings.progress_scope),
+        progress=TableProgressStore(
+            access.state_table(settings, "costs progress", credential), settings.progress_scope
+        ),
     )
 
 

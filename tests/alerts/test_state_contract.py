@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
 from shared.alerts.state import AlertRecord, AlertStateStore, InMemoryAlertStateStore, TableAlertStateStore
-from shared.azure_clients import open_table
+from tests.contract import IMPLEMENTATIONS, store_handles
 from tests.costs.test_stack import azurite  # noqa: F401 - fixture, started only for the table store
 
 HOSTILE_USER = "<img src=x onerror=alert(1)>"
@@ -22,14 +21,9 @@ CET = dt.timezone(dt.timedelta(hours=1))
 OpenStore = Callable[[], AlertStateStore]  # another handle on the same store (another run's client)
 
 
-@pytest.fixture(params=["in-memory", "table"])
+@pytest.fixture(params=IMPLEMENTATIONS)
 def open_store(request: pytest.FixtureRequest) -> OpenStore:
-    if request.param == "in-memory":
-        store = InMemoryAlertStateStore()
-        return lambda: store
-    connection_string = request.getfixturevalue("azurite")
-    table_name = "AlertContract" + uuid.uuid4().hex[:8]
-    return lambda: TableAlertStateStore(open_table(table_name, connection_string=connection_string, purpose="test"))
+    return store_handles(request, InMemoryAlertStateStore, TableAlertStateStore)
 
 
 def test_a_write_based_on_a_stale_etag_loses(open_store: OpenStore) -> None:

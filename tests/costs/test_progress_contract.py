@@ -4,14 +4,13 @@ its in-memory twin (used by the benchmark and the crash test). A twin that drift
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
-from shared.azure_clients import open_table
 from shared.costs.progress import InMemoryProgressStore, ProgressStore, TableProgressStore, WindowProgress
+from tests.contract import IMPLEMENTATIONS, store_handles
 from tests.costs.test_stack import azurite  # noqa: F401 - fixture, started only for the table store
 
 UTC = dt.UTC
@@ -23,17 +22,10 @@ CET = dt.timezone(dt.timedelta(hours=1))
 OpenStore = Callable[[], ProgressStore]  # another handle on the same store (the next run's client)
 
 
-@pytest.fixture(params=["in-memory", "table"])
+@pytest.fixture(params=IMPLEMENTATIONS)
 def open_store(request: pytest.FixtureRequest) -> OpenStore:
-    if request.param == "in-memory":
-        store = InMemoryProgressStore()
-        return lambda: store
-    connection_string = request.getfixturevalue("azurite")
-    table_name = "ProgressContract" + uuid.uuid4().hex[:8]
     scope = "workspace/abc#v2?60min"  # characters a PartitionKey may not hold
-    return lambda: TableProgressStore(
-        open_table(table_name, connection_string=connection_string, purpose="test"), scope
-    )
+    return store_handles(request, InMemoryProgressStore, lambda table: TableProgressStore(table, scope))
 
 
 def window(hour: int, *, final: bool = True, rows: int = 3, fingerprint: str = "f") -> WindowProgress:
