@@ -16,7 +16,7 @@ insert that fails when the entity exists), and a run only mails what it *claimed
 (ClaimedBy = its run id, ClaimedUntil = a lease). The loser of a race skips the entity; a claim
 left by a crashed run expires after the lease and the next run takes it over.
 Stdlib at import; azure-data-tables is imported by the table store's calls, and the table comes
-from shared/azure_clients.py open_table.
+from shared/azure_clients.py (AzureAccess.state_table).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.windows import as_utc
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -159,19 +161,15 @@ class InMemoryAlertStateStore:
             if (current.etag if current is not None else None) != record.etag:
                 return None  # an insert of an existing key, a stale ETag, or an update of a record that is gone
             etag = f'W/"memory-{next(self._versions)}"'
+            # The table gives datetimes back as plain UTC ones, whatever zone they were written in.
             self._records[row_key(record.key)] = replace(
                 record,
-                pending_since=_utc(record.pending_since),
-                claimed_until=_utc(record.claimed_until),
-                sent_at=_utc(record.sent_at),
+                pending_since=record.pending_since and as_utc(record.pending_since),
+                claimed_until=record.claimed_until and as_utc(record.claimed_until),
+                sent_at=record.sent_at and as_utc(record.sent_at),
                 etag=etag,
             )
         return replace(record, etag=etag)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # As the Tables SDK sends a datetime (a naive one as local time) and the table gives it back.
-    return None if value is None else value.astimezone(UTC)
 
 
 def _entity(record: AlertRecord) -> dict[str, Any]:

@@ -14,7 +14,7 @@ compute and upload the window again as a new revision, which readers prefer (lat
 window), so nothing is double counted and nothing skipped. No write depends on what was read (one
 run per scope at a time; upserting a window again is harmless), so there are no ETags here.
 
-The table comes from shared/azure_clients.py open_table: a connection string (Azurite locally, or
+The table comes from shared/azure_clients.py (AzureAccess.state_table): a connection string (Azurite locally, or
 a storage key) or a table endpoint (https://<account>.table.core.windows.net) with the app's
 managed identity.
 """
@@ -22,9 +22,11 @@ managed identity.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.windows import as_utc
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -131,17 +133,11 @@ class InMemoryProgressStore:
         if self._save_failures:
             raise self._save_failures.pop(0)
         for window in windows:
-            stored = WindowProgress(
-                _utc(window.window_start), window.final, _utc(window.revision), window.fingerprint, window.rows
-            )
+            # The table gives datetimes back as plain UTC ones, whatever zone they were written in.
+            stored = replace(window, window_start=as_utc(window.window_start), revision=as_utc(window.revision))
             self._windows[row_key(window.window_start)] = stored
         if final_through is not None and (self._final_through is None or final_through > self._final_through):
-            self._final_through = _utc(final_through)
-
-
-def _utc(value: datetime) -> datetime:
-    # As the Tables SDK sends it (a naive one as local time) and the table gives it back: plain UTC.
-    return value.astimezone(UTC)
+            self._final_through = as_utc(final_through)
 
 
 def _from_entity(entity: Mapping[str, Any]) -> WindowProgress:
