@@ -75,6 +75,7 @@ def test_rendered_email_screenshot_in_headless_chromium(tmp_path: Path) -> None:
 HOSTILE_NAME = "<script>alert(1)</script>"
 QUOTES = "x\" onmouseover='alert(2)' y=\""
 LONG_NAME = "team-" + "very-long-subscription-name-" * 40  # 1,125 characters
+NOW_FOR_RENDER = datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
 
 
 def _hostile_digest_message() -> EmailMessage:
@@ -105,9 +106,6 @@ def _hostile_digest_message() -> EmailMessage:
         dashboard_url=f"https://portal.azure.com/#x?a=1&b={QUOTES}<",
     )  # fmt: skip
     return build_message(digest, sender="alerts@example.com", recipients=["finops@example.com"], sent_at=NOW_FOR_RENDER)
-
-
-NOW_FOR_RENDER = datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
 
 
 def test_hostile_values_arrive_escaped_in_html_and_verbatim_in_text() -> None:
