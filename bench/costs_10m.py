@@ -149,19 +149,6 @@ def pandas_groupby(db: Path) -> dict[str, Any]:
             "seconds": time.perf_counter() - started}
 
 
-class _MemoryProgress:
-    """Progress kept in memory: the benchmark measures the query, pricing and upload path."""
-
-    def final_through(self) -> datetime | None:
-        return None
-
-    def windows(self, since: datetime) -> dict[datetime, Any]:
-        return {}
-
-    def save(self, windows: Any, final_through: datetime | None) -> None:
-        list(windows)
-
-
 class _NoUpload:
     """Accepts every request body unread (shared/logs/upload.py sends gzip streams)."""
 
@@ -175,6 +162,7 @@ def costs_run(stack_file: Path, upload: bool) -> dict[str, Any]:
     from azure.monitor.query import LogsQueryClient
 
     from shared.config import load_settings
+    from shared.costs.progress import InMemoryProgressStore
     from shared.costs.run import CostClients, run_costs
 
     info = json.loads(stack_file.read_text())
@@ -191,7 +179,7 @@ def costs_run(stack_file: Path, upload: bool) -> dict[str, Any]:
         query=LogsQueryClient(credential, endpoint=info["url"], connection_verify=info["ca"]),
         ingestion=LogsIngestionClient(info["url"], credential, connection_verify=info["ca"]) if upload
         else _NoUpload(),  # type: ignore[arg-type]
-        progress=_MemoryProgress(),
+        progress=InMemoryProgressStore(),  # a fresh one: the benchmark measures query, pricing, upload
     )
     started = time.perf_counter()
     summary = run_costs(settings, now=T0 + timedelta(hours=24, minutes=20), clients=clients)

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient
     from azure.monitor.ingestion import LogsIngestionClient
     from azure.monitor.query import LogsQueryClient
+
+
+class StateTableSettings(Protocol):
+    """Where a run keeps its state in Table storage (costs and alerts settings both say it so)."""
+
+    @property
+    def state_table_name(self) -> str: ...
+    @property
+    def state_connection_string(self) -> str | None: ...  # Azurite locally, or a storage key
+    @property
+    def state_table_endpoint(self) -> str | None: ...  # else this, with the managed identity
 
 
 @dataclass(frozen=True)
@@ -50,18 +61,32 @@ class AzureAccess:
             endpoint=endpoint, credential=credential or self.credential(), connection_verify=self.connection_verify
         )
 
+    def state_table(
+        self, settings: StateTableSettings, purpose: str, credential: TokenCredential | None = None
+    ) -> TableClient:
+        """The table a store (costs progress, alert state) keeps its state in, as the settings say."""
+        return open_table(
+            settings.state_table_name,
+            purpose=purpose,
+            connection_string=settings.state_connection_string,
+            endpoint=settings.state_table_endpoint,
+            credential=credential or self.credential(),
+            connection_verify=self.connection_verify,
+        )
+
 
 def open_table(
     table_name: str,
     *,
-    connection_string: str | None,
-    endpoint: str | None,
-    credential: TokenCredential | None,
-    connection_verify: str | bool = True,
     purpose: str,
+    connection_string: str | None = None,
+    endpoint: str | None = None,
+    credential: TokenCredential | None = None,
+    connection_verify: str | bool = True,
 ) -> TableClient:
     """A Table storage table, created if missing: by connection string (Azurite locally) or by
-    endpoint with the managed identity (Azure, where the storage account allows no shared keys)."""
+    endpoint with the managed identity (Azure, where the storage account allows no shared keys).
+    The one way the stores open their table (costs progress, alert state); `purpose` names it in errors."""
     from azure.data.tables import TableServiceClient
 
     if connection_string:

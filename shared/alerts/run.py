@@ -76,7 +76,7 @@ class AlertDeliveryError(RuntimeError):
 
 
 def build_clients(settings: AlertSettings) -> AlertClients:
-    from shared.alerts.state import AlertStateStore
+    from shared.alerts.state import TableAlertStateStore
     from shared.email.acs import AcsEmailTransport
     from shared.email.delivery import SmtpTransport
 
@@ -98,13 +98,7 @@ def build_clients(settings: AlertSettings) -> AlertClients:
         )
     return AlertClients(
         query=access.logs_query_client(settings.query_endpoint, credential),
-        state=AlertStateStore.connect(
-            table_name=settings.state_table_name,
-            connection_string=settings.state_connection_string,
-            endpoint=settings.state_table_endpoint,
-            credential=credential,
-            connection_verify=access.connection_verify,
-        ),
+        state=TableAlertStateStore(access.state_table(settings, "alert state", credential)),
         transport=transport,
     )
 

@@ -1,6 +1,11 @@
-"""Alert state in Azure Table storage: what was notified, what is pending, who is sending it.
+"""Alert state: what was notified, what is pending, who is sending it.
 
-One entity per rule x scope member (RowKey: the key, percent-encoded; one partition per app).
+AlertStateStore is the contract; TableAlertStateStore keeps it in Azure Table storage and
+InMemoryAlertStateStore is its in-memory twin (tests), held to the same answers, ETags and lost
+races by tests/alerts/test_state_contract.py.
+
+One record (in the table: one entity) per rule x scope member (RowKey: the key, percent-encoded;
+one partition per app).
 It remembers the period and level last notified (so each rule x scope x period x level is mailed
 once, and a higher level in the same period escalates), whether the recipients were told it fires
 (so a clear sends one resolved notice), and a pending notification that has not been delivered yet
@@ -10,19 +15,23 @@ Two overlapping runs cannot both send: every write is conditional on the ETag re
 insert that fails when the entity exists), and a run only mails what it *claimed* in such a write
 (ClaimedBy = its run id, ClaimedUntil = a lease). The loser of a race skips the entity; a claim
 left by a crashed run expires after the lease and the next run takes it over.
-Stdlib at import; azure-data-tables is imported when connecting.
+Stdlib at import; azure-data-tables is imported by the table store's calls, and the table comes
+from shared/azure_clients.py (AzureAccess.state_table).
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.windows import as_utc
 
 if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient
 
 PARTITION = "alerts"
@@ -92,31 +101,18 @@ def row_key(key: str) -> str:
     return encoded
 
 
-class AlertStateStore:
+class AlertStateStore(Protocol):
+    def load(self) -> dict[str, AlertRecord]:
+        """Every record by key, each with the ETag it was read with."""
+
+    def write(self, record: AlertRecord) -> AlertRecord | None:
+        """Store the record if nobody changed it since it was read (its etag; None: insert only if it
+        does not exist); the record with its new ETag, or None when that lost a race."""
+
+
+class TableAlertStateStore:
     def __init__(self, table: TableClient) -> None:
         self._table = table
-
-    @classmethod
-    def connect(
-        cls,
-        *,
-        table_name: str,
-        connection_string: str | None = None,
-        endpoint: str | None = None,
-        credential: TokenCredential | None = None,
-        connection_verify: str | bool = True,
-    ) -> AlertStateStore:
-        from shared.azure_clients import open_table
-
-        table = open_table(
-            table_name,
-            connection_string=connection_string,
-            endpoint=endpoint,
-            credential=credential,
-            connection_verify=connection_verify,
-            purpose="alert state",
-        )
-        return cls(table)
 
     def load(self) -> dict[str, AlertRecord]:
         entities = self._table.query_entities("PartitionKey eq @partition", parameters={"partition": PARTITION})
@@ -143,6 +139,37 @@ class AlertStateStore:
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
             return None
         return replace(record, etag=str(metadata["etag"]))
+
+
+class InMemoryAlertStateStore:
+    """TableAlertStateStore's twin, kept in this object (thread-safe, as overlapping runs need): the
+    same conditional writes (insert fails if the key exists, update only with the current ETag,
+    never of a record that is gone), a new ETag per write, records read back with UTC datetimes."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, AlertRecord] = {}  # by row_key(key), as the table
+        self._versions = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def load(self) -> dict[str, AlertRecord]:
+        with self._lock:
+            return {record.key: record for record in self._records.values()}
+
+    def write(self, record: AlertRecord) -> AlertRecord | None:
+        with self._lock:
+            current = self._records.get(row_key(record.key))
+            if (current.etag if current is not None else None) != record.etag:
+                return None  # an insert of an existing key, a stale ETag, or an update of a record that is gone
+            etag = f'W/"memory-{next(self._versions)}"'
+            # The table gives datetimes back as plain UTC ones, whatever zone they were written in.
+            self._records[row_key(record.key)] = replace(
+                record,
+                pending_since=record.pending_since and as_utc(record.pending_since),
+                claimed_until=record.claimed_until and as_utc(record.claimed_until),
+                sent_at=record.sent_at and as_utc(record.sent_at),
+                etag=etag,
+            )
+        return replace(record, etag=etag)
 
 
 def _entity(record: AlertRecord) -> dict[str, Any]:

@@ -1,27 +1,34 @@
-"""Costs progress in Azure Table storage: which windows are final, and what was last uploaded.
+"""Costs progress: which windows are final, and what was last uploaded.
 
-One partition per scope (workspace x metrics schema x window width, so changing a setting never
-mixes progress). Per window one entity, RowKey = the window start (ISO 8601, sorts by time):
-Final, Revision, Fingerprint (digest of the uploaded rows) and Rows. One more entity, RowKey
+ProgressStore is the contract; TableProgressStore keeps it in Azure Table storage and
+InMemoryProgressStore is its in-memory twin (tests, the benchmark), held to the same answers by
+tests/costs/test_progress_contract.py.
+
+In Table storage: one partition per scope (workspace x metrics schema x window width, so changing a
+setting never mixes progress). Per window one entity, RowKey = the window start (ISO 8601, sorts by
+time): Final, Revision, Fingerprint (digest of the uploaded rows) and Rows. One more entity, RowKey
 "watermark", holds FinalThrough: every window ending at or before it is final and uploaded.
 
 Written only after a window's upload fully succeeded: a crash before that makes the next run
 compute and upload the window again as a new revision, which readers prefer (latest revision per
-window), so nothing is double counted and nothing skipped.
+window), so nothing is double counted and nothing skipped. No write depends on what was read (one
+run per scope at a time; upserting a window again is harmless), so there are no ETags here.
 
-Connection: a connection string (Azurite locally, or a storage key) or a table endpoint
-(https://<account>.table.core.windows.net) with the app's managed identity.
+The table comes from shared/azure_clients.py (AzureAccess.state_table): a connection string (Azurite locally, or
+a storage key) or a table endpoint (https://<account>.table.core.windows.net) with the app's
+managed identity.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.windows import as_utc
+
 if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient
 
 WATERMARK_ROW_KEY = "watermark"
@@ -55,30 +62,7 @@ def row_key(start: datetime) -> str:
 class TableProgressStore:
     def __init__(self, table: TableClient, scope: str) -> None:
         self._table = table
-        self._scope = scope
-
-    @classmethod
-    def connect(
-        cls,
-        *,
-        table_name: str,
-        scope: str,
-        connection_string: str | None = None,
-        endpoint: str | None = None,
-        credential: TokenCredential | None = None,
-        connection_verify: str | bool = True,
-    ) -> TableProgressStore:
-        from shared.azure_clients import open_table
-
-        table = open_table(
-            table_name,
-            connection_string=connection_string,
-            endpoint=endpoint,
-            credential=credential,
-            connection_verify=connection_verify,
-            purpose="costs progress",
-        )
-        return cls(table, _safe_key(scope))
+        self._scope = _safe_key(scope)
 
     def windows(self, since: datetime) -> dict[datetime, WindowProgress]:
         entities = self._table.query_entities(
@@ -122,6 +106,38 @@ class TableProgressStore:
             "Fingerprint": progress.fingerprint,
             "Rows": progress.rows,
         }
+
+
+class InMemoryProgressStore:
+    """TableProgressStore's twin for one scope, kept in this object: the same keys (windows are
+    told apart by their RowKey, to the second), the same UTC datetimes, the watermark never moving
+    back. `fail_next_save(error)` makes the next save raise before writing anything, as a run
+    killed between its upload and its progress mark."""
+
+    def __init__(self) -> None:
+        self._windows: dict[str, WindowProgress] = {}  # by row_key(window_start), as the table
+        self._final_through: datetime | None = None
+        self._save_failures: list[BaseException] = []
+
+    def fail_next_save(self, error: BaseException) -> None:
+        self._save_failures.append(error)
+
+    def windows(self, since: datetime) -> dict[datetime, WindowProgress]:
+        first = row_key(since)
+        return {w.window_start: w for key, w in sorted(self._windows.items()) if key >= first}
+
+    def final_through(self) -> datetime | None:
+        return self._final_through
+
+    def save(self, windows: Iterable[WindowProgress], final_through: datetime | None) -> None:
+        if self._save_failures:
+            raise self._save_failures.pop(0)
+        for window in windows:
+            # The table gives datetimes back as plain UTC ones, whatever zone they were written in.
+            stored = replace(window, window_start=as_utc(window.window_start), revision=as_utc(window.revision))
+            self._windows[row_key(window.window_start)] = stored
+        if final_through is not None and (self._final_through is None or final_through > self._final_through):
+            self._final_through = as_utc(final_through)
 
 
 def _from_entity(entity: Mapping[str, Any]) -> WindowProgress:

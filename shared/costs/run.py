@@ -75,13 +75,8 @@ def build_clients(settings: CostSettings) -> CostClients:
     return CostClients(
         query=access.logs_query_client(settings.query_endpoint, credential),
         ingestion=access.logs_ingestion_client(settings.ingestion_endpoint, credential),
-        progress=TableProgressStore.connect(
-            table_name=settings.state_table_name,
-            scope=progress_scope(settings),
-            connection_string=settings.state_connection_string,
-            endpoint=settings.state_table_endpoint,
-            credential=credential,
-            connection_verify=access.connection_verify,
+        progress=TableProgressStore(
+            access.state_table(settings, "costs progress", credential), progress_scope(settings)
         ),
     )
 

@@ -1,19 +1,24 @@
-"""Deliver an alert email: the Transport contract, its error, and the SMTP relay transport.
+"""Deliver an alert email: the Transport contract, its error, the SMTP relay transport and the
+in-memory twin of the transports (InMemoryTransport, for tests and benchmarks).
 
 SMTP (smtplib): STARTTLS then AUTH, as Azure Communication Services SMTP, Office 365 and SendGrid
 want it; the server certificate is checked against the system store plus an optional CA bundle
 (the local stand-ins' CA). Locally the stack's SMTP outbox stand-in receives it (.eml files).
 Azure Communication Services Email with managed identity: shared/email/acs.py.
 
-Any failure raises EmailDeliveryError; the caller keeps the notifications pending.
+Any failure raises EmailDeliveryError; the caller keeps the notifications pending. Every transport
+is held to that by tests/email/test_transport_contract.py.
 Stdlib at import.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import smtplib
 import ssl
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
@@ -59,3 +64,52 @@ class SmtpTransport:
         if refused:
             # Some recipients got it: retrying would mail them twice, so only report the rest.
             raise EmailDeliveryError(f"SMTP {self.host}:{self.port} refused recipients {sorted(refused)}")
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    message: EmailMessage  # as a recipient receives it: serialised and parsed back
+    recipients: tuple[str, ...]  # the envelope: who it was delivered to
+
+
+class InMemoryTransport:
+    """The transports' twin: keeps each delivered message with its recipients in `sent`, and fails
+    as they fail when told to. Thread-safe (overlapping runs send from two threads)."""
+
+    def __init__(self) -> None:
+        self.sent: list[SentEmail] = []
+        # What the next sends do, in order: an error text (nothing delivered) or recipients to refuse.
+        self._planned: list[str | frozenset[str]] = []
+        self._lock = threading.Lock()
+
+    def fail_next(self, count: int = 1, reason: str = "connection refused") -> None:
+        """The next `count` sends deliver nothing and raise EmailDeliveryError (relay or service down)."""
+        with self._lock:
+            self._planned += [reason] * count
+
+    def refuse_next(self, recipients: Iterable[str], count: int = 1) -> None:
+        """The next `count` sends reach everyone but `recipients`, then raise EmailDeliveryError naming
+        them, as an SMTP relay refusing some RCPT TO does (all refused: nothing is delivered)."""
+        refused = frozenset(recipients)
+        with self._lock:
+            self._planned += [refused] * count
+
+    def send(self, message: EmailMessage, recipients: Sequence[str]) -> None:
+        # Serialised now, as a real transport does: later changes to `message` do not reach the copy.
+        received = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+        assert isinstance(received, EmailMessage)
+        with self._lock:
+            planned = self._planned.pop(0) if self._planned else frozenset()
+            if isinstance(planned, str):
+                raise EmailDeliveryError(f"in-memory transport: {planned}")
+            accepted = tuple(address for address in recipients if address not in planned)
+            if accepted:
+                self.sent.append(SentEmail(received, accepted))
+        refused = sorted(set(recipients) & planned)
+        if refused:
+            raise EmailDeliveryError(f"in-memory transport refused recipients {refused}")
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        with self._lock:
+            return [sent.message for sent in self.sent]

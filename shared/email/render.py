@@ -1,29 +1,32 @@
 """The alert digest email: one message per recipient group and run, highest severity first.
 
-Parts: text/plain and text/html (shared/email/templates/*.html, string.Template) in
-multipart/alternative, inside multipart/related with one inline PNG chart per alert (Content-ID),
-because mail clients block SVG and remote images. Every value substituted into the HTML is
-escaped here (user ids, subscription names, API ids and models come from clients: a user id
-`<img src=x onerror=alert(1)>` shows as that text). Headers get no line breaks from values.
-Stdlib only.
+Parts: text/plain and text/html (shared/email/templates/*.html, Jinja2) in multipart/alternative,
+inside multipart/related with one inline PNG chart per alert (Content-ID), because mail clients
+block SVG and remote images. The templates are rendered with autoescaping on and nothing marked
+safe, so every value is escaped by the engine rather than by hand at each use (user ids,
+subscription names, API ids and models come from clients: a user id `<img src=x onerror=alert(1)>`
+shows as that text). StrictUndefined: a name missing from the context fails the render instead of
+mailing a blank. The text part is plain text, never escaped. Headers get no line breaks from values.
+Jinja2 is imported on the first render (cold start); the rest is stdlib.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
-from string import Template
+from functools import cache
+from typing import TYPE_CHECKING
 
 from shared.alerts.findings import Finding, Notification, format_value
 from shared.email.chart import bar_chart_png
 
-TEMPLATES = Path(__file__).parent / "templates"
+if TYPE_CHECKING:
+    import jinja2
+
 COLORS = {"critical": "#b91c1c", "warning": "#b45309", "resolved": "#15803d", "ok": "#15803d"}
 KIND_LABELS = {
     "threshold": "threshold",
@@ -44,6 +47,43 @@ class Digest:
     images: tuple[tuple[str, bytes], ...]  # (content id without <>, PNG bytes)
 
 
+@dataclass(frozen=True)
+class ChartView:
+    """The inline chart of one alert as the HTML shows it."""
+
+    cid: str  # the image part's Content-ID, without <>
+    title: str
+    first_label: str
+    last_label: str
+
+
+@dataclass(frozen=True)
+class ContributorView:
+    dimension: str
+    name: str
+    value: str
+    share_percent: str
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """One alert of the digest, every field plain text: the template escapes them all."""
+
+    color: str
+    badge: str
+    kind_label: str
+    scope: str
+    summary: str
+    sentences: tuple[str, ...]  # the finding's detail and its estimates note, as far as present
+    window: str
+    value: str
+    threshold: str
+    chart: ChartView | None
+    contributors: tuple[ContributorView, ...]
+    rule: str
+    rule_description: str
+
+
 def header_safe(value: str) -> str:
     """No CR/LF or other control characters in a header value (no header injection)."""
     return _CONTROL.sub(" ", value).strip()
@@ -60,7 +100,9 @@ def render_digest(
     notifications: Sequence[Notification], *, rules_file: str, generated_at: datetime, dashboard_url: str = ""
 ) -> Digest:
     ordered = sorted(notifications, key=lambda n: n.order)
-    items_html, items_text, images = [], [], []
+    items: list[ItemView] = []
+    items_text: list[str] = []
+    images: list[tuple[str, bytes]] = []
     for index, notification in enumerate(ordered):
         cid = ""
         finding = notification.finding
@@ -68,24 +110,21 @@ def render_digest(
             cid = make_msgid(idstring=f"chart{index}", domain="alerts.local")[1:-1]
             reference = finding.threshold if _same_granularity(finding) else None
             images.append((cid, bar_chart_png([bar.value for bar in finding.chart], reference=reference)))
-        items_html.append(_item_html(notification, cid, rules_file))
+        items.append(_item_view(notification, cid))
         items_text.append(_item_text(notification, rules_file))
     counts = _counts(ordered)
     stamp = f"{generated_at:%Y-%m-%d %H:%M} UTC"
-    footer_lines = [
-        "One email per run and recipient group; each alert is mailed once per rule, scope, period and level.",
-        f"Change or silence a rule in {html.escape(rules_file)}.",
-    ]
-    if dashboard_url:
-        url = html.escape(dashboard_url, quote=True)
-        footer_lines.append(f'Dashboard: <a href="{url}" style="color:#1d4ed8;">{url}</a>')
-    page = Template((TEMPLATES / "alert_digest.html").read_text(encoding="utf-8")).substitute(
-        title=html.escape(subject_line(ordered)),
-        preheader=html.escape(counts),
-        generated_at=html.escape(stamp),
-        heading=html.escape(counts),
-        items="\n".join(items_html),
-        footer="<br>".join(footer_lines),
+    page = (
+        _templates()
+        .get_template("alert_digest.html")
+        .render(
+            title=subject_line(ordered),
+            counts=counts,
+            generated_at=stamp,
+            items=items,
+            rules_file=rules_file,
+            dashboard_url=dashboard_url,
+        )
     )
     text = "\n\n".join(
         [f"AI gateway cost alerts, {stamp}: {counts}", *items_text, f"Change or silence a rule in {rules_file}."]
@@ -143,59 +182,48 @@ def _value_text(finding: Finding | None) -> tuple[str, str]:
     return format_value(finding.value, finding.unit), threshold
 
 
-def _item_html(notification: Notification, cid: str, rules_file: str) -> str:
+def _item_view(notification: Notification, cid: str) -> ItemView:
     finding = notification.finding
     value, threshold = _value_text(finding)
     scope, _, summary = notification.subject.partition(": ")
-    detail = ""
+    chart, contributors, sentences = None, [], []
     if finding is not None:
-        for sentence in (finding.detail, finding.estimated_note):
-            if sentence:
-                detail += f'<div style="margin-top:6px;font-size:14px;color:#374151;">{html.escape(sentence)}</div>'
-    chart = ""
-    if cid and finding is not None:
-        first, last = finding.chart[0].label, finding.chart[-1].label
-        chart = (
-            f'<div style="margin-top:14px;font-size:13px;color:#374151;">{html.escape(finding.chart_title)}</div>'
-            f'<img src="cid:{html.escape(cid, quote=True)}" width="480" height="120" '
-            f'alt="{html.escape(finding.chart_title, quote=True)}" style="display:block;max-width:100%;'
-            f'border:1px solid #e5e7eb;margin-top:4px;">'
-            f'<table role="presentation" width="480" cellpadding="0" cellspacing="0" style="max-width:100%;'
-            f'font-size:11px;color:#6b7280;"><tr><td>{html.escape(first)}</td>'
-            f'<td align="right">{html.escape(last)} (highlighted)</td></tr></table>'
-        )
-    contributors = ""
-    if finding is not None and finding.contributors:
-        rows = "".join(
-            f'<tr><td style="padding:2px 12px 2px 0;color:#6b7280;">{html.escape(c.dimension)}</td>'
-            f'<td style="padding:2px 12px 2px 0;word-break:break-all;">{html.escape(c.name)}</td>'
-            f'<td align="right" style="padding:2px 12px 2px 0;">{html.escape(format_value(c.value, finding.unit))}</td>'
-            f'<td align="right" style="padding:2px 0;color:#6b7280;">{c.share_percent}%</td></tr>'
+        if cid:
+            chart = ChartView(cid, finding.chart_title, finding.chart[0].label, finding.chart[-1].label)
+        contributors = [
+            ContributorView(c.dimension, c.name, format_value(c.value, finding.unit), str(c.share_percent))
             for c in finding.contributors
-        )
-        contributors = (
-            '<div style="margin-top:14px;font-size:13px;color:#374151;">Top contributors in this window</div>'
-            f'<table role="presentation" cellpadding="0" cellspacing="0" style="font-size:13px;line-height:1.5;">'
-            f"{rows}</table>"
-        )
+        ]
+        sentences = [sentence for sentence in (finding.detail, finding.estimated_note) if sentence]
     rule = finding.rule if finding is not None else None
-    description = f" &middot; {html.escape(rule.description)}" if rule is not None and rule.description else ""
-    kind = rule.kind if rule is not None else ""
-    return Template((TEMPLATES / "alert_item.html").read_text(encoding="utf-8")).substitute(
+    return ItemView(
         color=COLORS[notification.severity],
-        badge=html.escape(_badge(notification)),
-        kind_label=html.escape(KIND_LABELS.get(kind, "alert")),
-        scope=html.escape(scope),
-        summary=html.escape(summary),
-        detail=detail,
-        window=html.escape(finding.window_label if finding else notification.period_key),
-        value=html.escape(value),
-        threshold=html.escape(threshold),
+        badge=_badge(notification),
+        kind_label=KIND_LABELS.get(rule.kind if rule is not None else "", "alert"),
+        scope=scope,
+        summary=summary,
+        sentences=tuple(sentences),
+        window=finding.window_label if finding is not None else notification.period_key,
+        value=value,
+        threshold=threshold,
         chart=chart,
-        contributors=contributors,
-        rule=html.escape(notification.rule_name),
-        rules_file=html.escape(rules_file),
-        rule_description=description,
+        contributors=tuple(contributors),
+        rule=notification.rule_name,
+        rule_description=rule.description if rule is not None else "",
+    )
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    """The template environment, built on the first render (Jinja2 is not imported at cold start)."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("shared.email", "templates"),
+        # Escape in every template (.html and any other): values are never trusted markup.
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=True, default=True),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,  # the page ends with a newline, as the template file does
     )
 
 

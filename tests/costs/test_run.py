@@ -26,6 +26,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.monitor.query import LogsQueryStatus
 
+from shared.costs.progress import InMemoryProgressStore
 from shared.costs.query import UsageQueryError
 from shared.costs.run import CostUploadError, run_costs
 from shared.logs.kql import load_query
@@ -216,28 +217,14 @@ def test_window_becomes_final_after_the_ingestion_delay(make_cost_stack: MakeSta
     assert [(r["IsFinal"], r["TotalTokens"]) for r in rows] == [(True, 30)]
 
 
-class FailingProgress:
-    """Progress store that crashes on save (the run died between upload and progress mark)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def final_through(self) -> dt.datetime | None:
-        return self.inner.final_through()  # type: ignore[no-any-return]
-
-    def windows(self, since: dt.datetime) -> Any:
-        return self.inner.windows(since)
-
-    def save(self, *args: Any) -> None:
-        raise RuntimeError("process killed")
-
-
 def test_crash_between_upload_and_progress_mark_does_not_double_count(make_cost_stack: MakeStack) -> None:
     stack = make_cost_stack()
     seed_day(stack)
-    clients = stack.clients()
+    progress = InMemoryProgressStore()
+    progress.fail_next_save(RuntimeError("process killed"))  # the run dies between upload and progress mark
+    clients = stack.clients(progress=progress)
     with pytest.raises(RuntimeError, match="process killed"):
-        run_costs(stack.settings, now=NOW, clients=stack.clients(progress=FailingProgress(clients.progress)))
+        run_costs(stack.settings, now=NOW, clients=clients)
     once = totals(stack.latest(DAY_START, DAY_START + 24 * H))
     rerun = run_costs(stack.settings, now=NOW, clients=clients)
     assert {o.status for o in rerun.windows} == {"uploaded"}  # nothing was marked, so all is redone

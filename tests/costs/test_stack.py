@@ -19,6 +19,7 @@ from azure.identity import ManagedIdentityCredential
 from azure.monitor.ingestion import LogsIngestionClient
 from azure.monitor.query import LogsQueryClient
 
+from shared.azure_clients import open_table
 from shared.config import CostSettings
 from shared.costs.progress import TableProgressStore
 from shared.costs.run import CostClients, progress_scope
@@ -75,10 +76,13 @@ class CostStack:
         clients = CostClients(
             query=self.query,
             ingestion=LogsIngestionClient(self.monitor.url, ManagedIdentityCredential(), connection_verify=ca),
-            progress=TableProgressStore.connect(
-                table_name=self.settings.state_table_name,
-                scope=progress_scope(self.settings),
-                connection_string=self.settings.state_connection_string,
+            progress=TableProgressStore(
+                open_table(
+                    self.settings.state_table_name,
+                    connection_string=self.settings.state_connection_string,
+                    purpose="costs progress",
+                ),
+                progress_scope(self.settings),
             ),
         )
         return replace(clients, **overrides)

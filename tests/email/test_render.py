@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import struct
+import subprocess
+import sys
 import warnings
 import zlib
+from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from shared.email.chart import bar_chart_png
+from tests import ROOT
 from tools.screenshot_email import HOSTILE_USER, find_chromium, inline_html, main, sample_message
 
 
@@ -63,3 +70,87 @@ def test_rendered_email_screenshot_in_headless_chromium(tmp_path: Path) -> None:
     png = (tmp_path / "alert-email.png").read_bytes()
     assert _png_size(png) == (760, 1900)
     assert len(png) > 20_000  # a rendered page, not a blank one
+
+
+HOSTILE_NAME = "<script>alert(1)</script>"
+QUOTES = "x\" onmouseover='alert(2)' y=\""
+LONG_NAME = "team-" + "very-long-subscription-name-" * 40  # 1,125 characters
+NOW_FOR_RENDER = datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
+
+
+def _hostile_digest_message() -> EmailMessage:
+    """A digest whose client-controlled values (user, subscription, rule text, chart labels,
+    dashboard URL, rules file) carry markup, quotes for attributes, ampersands and a very long name."""
+    from decimal import Decimal
+
+    from shared.alerts.findings import ChartBar, Contributor, Finding, Notification
+    from shared.alerts.rules import Rule
+    from shared.email.render import build_message, render_digest
+
+    rule = Rule(name="r&d-budget", kind="threshold", recipients="finops", description=f"for {HOSTILE_NAME} & co")
+    finding = Finding(
+        rule=rule, member=HOSTILE_NAME, scope_label=f"user {HOSTILE_NAME}", period_key="2026-11-27",
+        window_label="today & <b>tomorrow</b>", level="warning", rank=1, severity="warning", value=Decimal(5),
+        threshold=Decimal(1), unit="USD", summary="$5.00 today", detail=f"detail {QUOTES}",
+        contributors=(Contributor("subscription", f"<b>{LONG_NAME}</b>", Decimal(5), Decimal(100)),
+                      Contributor("user", QUOTES, Decimal(1), Decimal(20))),
+        chart=(ChartBar(f"<i>{QUOTES}</i>", Decimal(1)), ChartBar("a&b", Decimal(5))), chart_title=QUOTES,
+    )  # fmt: skip
+    notification = Notification(
+        kind="fired", key=finding.key, rule_name=rule.name, scope_label=finding.scope_label, period_key="2026-11-27",
+        level="warning", severity="warning", finding=finding,
+        subject=f"user {HOSTILE_NAME} {LONG_NAME}\r\nBcc: x@evil.test: $5.00 today",
+    )  # fmt: skip
+    digest = render_digest(
+        [notification], rules_file="alerts&<rules>.json", generated_at=NOW_FOR_RENDER,
+        dashboard_url=f"https://portal.azure.com/#x?a=1&b={QUOTES}<",
+    )  # fmt: skip
+    return build_message(digest, sender="alerts@example.com", recipients=["finops@example.com"], sent_at=NOW_FOR_RENDER)
+
+
+def test_hostile_values_arrive_escaped_in_html_and_verbatim_in_text() -> None:
+    message = _hostile_digest_message()
+    # What a recipient's client parses: the message as sent, read back.
+    received = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    assert isinstance(received, EmailMessage)
+    page, text = inline_html(received)
+    # No value becomes markup: no script element, no attribute broken out of its quotes.
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "onmouseover='" not in page and "onmouseover=&#39;alert(2)&#39;" in page
+    assert 'x" onmouseover' not in page and "x&#34; onmouseover" in page
+    assert 'alt="x&#34; onmouseover=&#39;alert(2)&#39; y=&#34;"' in page  # an attribute value stays one value
+    assert "<b>" not in page and "<i>" not in page and f"&lt;b&gt;{LONG_NAME}&lt;/b&gt;" in page
+    assert "r&amp;d-budget" in page and "alerts&amp;&lt;rules&gt;.json" in page and "a&amp;b (highlighted)" in page
+    assert "today &amp; &lt;b&gt;tomorrow&lt;/b&gt;" in page and "for &lt;script&gt;" in page
+    assert 'href="https://portal.azure.com/#x?a=1&amp;b=x&#34; onmouseover=&#39;alert(2)&#39; y=&#34;&lt;"' in page
+    # The only links and images are the template's own (the dashboard link, the one chart).
+    assert page.count("<a ") == 1 and page.count("<img ") == 1
+    # The text part is plain text: the values exactly as they are, no entities.
+    assert f"<b>{LONG_NAME}</b>" in text and QUOTES in text and "Rule: r&d-budget in alerts&<rules>.json" in text
+    assert "&lt;" not in text and "&amp;" not in text and "&#" not in text
+    # The subject: no header injected, the long name folded and unfolded intact.
+    subject = received["Subject"]
+    assert "\n" not in subject and "\r" not in subject and received["Bcc"] is None
+    assert subject == f"[WARNING] user {HOSTILE_NAME} {LONG_NAME} Bcc: x@evil.test: $5.00 today"
+    assert received["To"] == "finops@example.com"
+
+
+def test_jinja2_is_imported_on_the_first_render_not_at_import() -> None:
+    code = (
+        "import sys, shared.email.render, shared.alerts.run\n"
+        "assert 'jinja2' not in sys.modules, 'imported at import time'\n"
+        "from tools.screenshot_email import sample_message\n"
+        "sample_message()\n"
+        "assert 'jinja2' in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_name_missing_from_the_template_context_fails_the_render() -> None:
+    import jinja2
+
+    from shared.email.render import _templates
+
+    with pytest.raises(jinja2.UndefinedError, match="counts"):
+        _templates().get_template("alert_digest.html").render(title="t")
