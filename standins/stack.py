@@ -82,6 +82,32 @@ class Launch:
     metrics_flush_seconds: float | None
     host_schedules: bool
 
+    @classmethod
+    def create(
+        cls,
+        data_dir: Path,
+        *,
+        fixed_ports: bool = False,
+        config_file: Path = CONFIG_FILE,
+        metrics_flush_seconds: float | None = None,
+        host_schedules: bool = True,
+    ) -> Launch:
+        """Ports (the fixed defaults or free ones), fresh secrets, and ids stable per data directory."""
+        return cls(
+            python=sys.executable,
+            data_dir=data_dir,
+            config_file=config_file,
+            config=json.loads(config_file.read_text(encoding="utf-8")),
+            ports=_ports(fixed_ports),
+            identity_secret=secrets.token_hex(32),
+            identity_header=secrets.token_hex(16),
+            workspace_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-workspace:{data_dir}")),
+            rule_id="dcr-" + uuid.uuid5(uuid.NAMESPACE_URL, f"local-dcr:{data_dir}").hex,
+            instrumentation_key=str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-appinsights:{data_dir}")),
+            metrics_flush_seconds=metrics_flush_seconds,
+            host_schedules=host_schedules,
+        )
+
     @property
     def tls_dir(self) -> Path:
         return self.data_dir / "tls"
@@ -197,6 +223,16 @@ STANDINS: tuple[ServiceSpec, ...] = (
     ServiceSpec("acs-email", _module("standins.acs_email"), _acs_email_args),
     ServiceSpec("azurite", _azurite, _azurite_args, ready_prefix="Azurite Table service is successfully listening"),
 )
+
+
+def standins_named(*names: str) -> tuple[ServiceSpec, ...]:
+    """Part of the table (in table order), for tools that need only some stand-ins (e.g. the costs benchmark)."""
+    unknown = set(names) - {spec.name for spec in STANDINS}
+    if unknown:
+        raise ValueError(f"no stand-in named {', '.join(sorted(unknown))} in standins/stack.py STANDINS")
+    return tuple(spec for spec in STANDINS if spec.name in names)
+
+
 # Started last, once stack.json and local.settings.json (which it reads) are written.
 FUNCTIONS_HOST = ServiceSpec("functions", _module("standins.funchost"), _host_args)
 
@@ -351,21 +387,14 @@ def start_stack(
     """Start every stand-in (and the app host when asked); stop them all if any fails."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    launch = Launch(
-        python=sys.executable,
-        data_dir=data_dir,
+    launch = Launch.create(
+        data_dir,
+        fixed_ports=fixed_ports,
         config_file=config_file,
-        config=config,
-        ports=_ports(fixed_ports),
-        identity_secret=secrets.token_hex(32),
-        identity_header=secrets.token_hex(16),
-        workspace_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-workspace:{data_dir}")),
-        rule_id="dcr-" + uuid.uuid5(uuid.NAMESPACE_URL, f"local-dcr:{data_dir}").hex,
-        instrumentation_key=str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-appinsights:{data_dir}")),
         metrics_flush_seconds=metrics_flush_seconds,
         host_schedules=host_schedules,
     )
+    config = launch.config
     children: list[Child] = []
     try:
         # The gateway's subscription keys, generated at each start; the gateway reads them from this file.
