@@ -12,8 +12,6 @@ The clock is simulated (wall times of the traffic records and the gateway's metr
 calls themselves are real HTTP through the official SDKs.
 """
 
-# Fixtures come from tests/costs/test_stack.py by import:
-# ruff: noqa: F811
 from __future__ import annotations
 
 import asyncio
@@ -35,14 +33,8 @@ from shared.traffic.run import TrafficSettings, run_traffic
 from standins.gateway.pair import start_gateway_pair
 from standins.gateway.sinks import AppInsightsTrackSink
 from tests import ROOT
-from tests.costs.test_stack import (  # noqa: F401 - fixtures
-    CostStack,
-    azurite,
-    cost_loop,
-    identity,
-    make_cost_stack,
-)
-from tests.standins.test_monitor import LoopThread
+from tests.support.costs import CostStack
+from tests.support.loop import LoopThread
 
 pytestmark = pytest.mark.slow
 

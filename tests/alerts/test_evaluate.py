@@ -266,6 +266,9 @@ def test_undelivered_fire_that_clears_is_dropped_and_pending_is_kept_until_sent(
 
 
 def test_alert_usage_query_reads_the_latest_complete_revision_like_every_reader() -> None:
-    from tests.costs.test_query import KQL_DIR, _block
+    from shared.logs.kql import KQL_DIR
+    from tests.support.kql import latest_revision_block
 
-    assert _block(KQL_DIR / "alert-usage.kql") == _block(KQL_DIR / "cost-summary-latest.kql")
+    assert latest_revision_block(KQL_DIR / "alert-usage.kql") == latest_revision_block(
+        KQL_DIR / "cost-summary-latest.kql"
+    )

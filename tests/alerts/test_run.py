@@ -4,8 +4,6 @@ The costs run writes summaries; evaluate_and_notify reads them back (latest comp
 keeps its state in Azurite and mails the outbox. Asserts on the .eml files themselves.
 """
 
-# Fixtures come from tests/costs/test_stack.py by import: parameters named like them "redefine" them.
-# ruff: noqa: F811
 from __future__ import annotations
 
 import datetime as dt
@@ -30,15 +28,8 @@ from standins._server import free_port
 from standins.acs_email import AcsEmailConfig, start_acs_email
 from standins.mail import MailConfig, RunningMail, start_mail
 from standins.tls import ensure_tls
-from tests.costs.test_stack import (  # noqa: F401 - fixtures
-    CostStack,
-    azurite,
-    cost_loop,
-    identity,
-    make_cost_stack,
-    usage_rows,
-)
-from tests.standins.test_monitor import LoopThread
+from tests.support.costs import CostStack, usage_rows
+from tests.support.loop import LoopThread
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
@@ -190,13 +181,13 @@ def test_crossings_mail_once_survive_smtp_outage_and_resolve(world: AlertWorld) 
 
 
 def test_alerts_go_out_through_communication_services_with_the_app_wiring(
-    world: AlertWorld, cost_loop: LoopThread, identity: tuple[str, dict[str, str]]
+    world: AlertWorld, cost_loop: LoopThread, cost_identity: tuple[str, dict[str, str]]
 ) -> None:
     """ALERT_DELIVERY=acs as the app builds it (build_clients: managed identity, CA bundle) against
     the ACS stand-in; a Failed operation keeps the notification pending for the next run."""
     assert world.settings.ca_bundle is not None
     acs = cost_loop.run(start_acs_email(AcsEmailConfig(
-        outbox_dir=world.outbox, tls_dir=Path(world.settings.ca_bundle).parent, identity_secret=identity[0],
+        outbox_dir=world.outbox, tls_dir=Path(world.settings.ca_bundle).parent, identity_secret=cost_identity[0],
         sender_domains=("example.com",),
     )))  # fmt: skip
     settings = replace(world.settings, delivery="acs", acs_endpoint=acs.url)

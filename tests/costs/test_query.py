@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import duckdb_kql
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from shared.costs.query import USAGE_COLUMNS, UsageQueryError, unpack_windows
 from shared.logs.kql import KQL_DIR, kql_string_array, load_query, render_query
 from shared.logs.parts import MAX_USER_PARTS, QueryPart
-from tests.logs.test_kql_params import HOSTILE
+from tests.support.kql import HOSTILE, latest_revision_block
 
 START = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -33,13 +31,10 @@ def test_custom_metrics_query_is_the_workspace_query_under_app_insights_names() 
     assert _normalise(insights) == _normalise(workspace)
 
 
-def _block(path: Path) -> str:
-    text = path.read_text()
-    return re.search(r"// -- latest complete revision.*?\n(.*?)// -- end of block", text, re.S).group(1)  # type: ignore[union-attr]
-
-
 def test_readers_share_one_latest_revision_block() -> None:
-    assert _block(KQL_DIR / "cost-summary-latest.kql") == _block(KQL_DIR / "cost-totals-by-subscription-day.kql")
+    assert latest_revision_block(KQL_DIR / "cost-summary-latest.kql") == latest_revision_block(
+        KQL_DIR / "cost-totals-by-subscription-day.kql"
+    )
 
 
 @pytest.mark.parametrize("value", HOSTILE)

@@ -32,7 +32,7 @@ from standins.acs_email import (
     validate_message,
 )
 from standins.identity import TokenSigner, identity_env, start_identity
-from tests.standins.test_monitor import LoopThread
+from tests.support.loop import LoopThread
 from tools.screenshot_email import HOSTILE_USER, sample_message
 
 SENDER = "DoNotReply@contoso.test"
