@@ -74,25 +74,25 @@ def azurite() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def cost_loop() -> Iterator[LoopThread]:
-    """The loop the costs world's in-process servers (identity, monitor, ...) run on."""
+def loop_thread() -> Iterator[LoopThread]:
+    """An event loop on a thread for a module's in-process servers (identity, monitor, ACS, ...)."""
     runner = LoopThread()
     yield runner
     runner.close()
 
 
 @pytest.fixture(scope="module")
-def cost_identity(cost_loop: LoopThread) -> Iterator[tuple[str, dict[str, str]]]:
+def cost_identity(loop_thread: LoopThread) -> Iterator[tuple[str, dict[str, str]]]:
     """The managed-identity endpoint: its token-signing secret and the IDENTITY_* environment pointing at it."""
     secret, header = secrets.token_hex(32), secrets.token_urlsafe(16)
-    server = cost_loop.run(start_identity(secret, header))
+    server = loop_thread.run(start_identity(secret, header))
     yield secret, identity_env(server.url, header)
-    cost_loop.run(server.stop())
+    loop_thread.run(server.stop())
 
 
 @pytest.fixture
 def make_cost_stack(
-    cost_loop: LoopThread,
+    loop_thread: LoopThread,
     cost_identity: tuple[str, dict[str, str]],
     azurite: str,
     tmp_path: Path,
@@ -107,7 +107,7 @@ def make_cost_stack(
 
     def make(*, max_rows: int = 500_000, **settings: Any) -> CostStack:
         config = fresh_monitor_config(tmp_path, secret, db_name=f"monitor-{len(started)}.duckdb", max_rows=max_rows)
-        monitor = cost_loop.run(start_monitor(config))
+        monitor = loop_thread.run(start_monitor(config))
         started.append(monitor)
         cost_settings = CostSettings(
             workspace_id=config.workspace_id,
@@ -126,4 +126,4 @@ def make_cost_stack(
 
     yield make
     for monitor in started:
-        cost_loop.run(monitor.stop())
+        loop_thread.run(monitor.stop())

@@ -181,12 +181,12 @@ def test_crossings_mail_once_survive_smtp_outage_and_resolve(world: AlertWorld) 
 
 
 def test_alerts_go_out_through_communication_services_with_the_app_wiring(
-    world: AlertWorld, cost_loop: LoopThread, cost_identity: tuple[str, dict[str, str]]
+    world: AlertWorld, loop_thread: LoopThread, cost_identity: tuple[str, dict[str, str]]
 ) -> None:
     """ALERT_DELIVERY=acs as the app builds it (build_clients: managed identity, CA bundle) against
     the ACS stand-in; a Failed operation keeps the notification pending for the next run."""
     assert world.settings.ca_bundle is not None
-    acs = cost_loop.run(start_acs_email(AcsEmailConfig(
+    acs = loop_thread.run(start_acs_email(AcsEmailConfig(
         outbox_dir=world.outbox, tls_dir=Path(world.settings.ca_bundle).parent, identity_secret=cost_identity[0],
         sender_domains=("example.com",),
     )))  # fmt: skip
@@ -212,7 +212,7 @@ def test_alerts_go_out_through_communication_services_with_the_app_wiring(
         assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html_of(message)
         assert costs_then_alerts(NOW + dt.timedelta(minutes=2)).emails_sent == 0
     finally:
-        cost_loop.run(acs.stop())
+        loop_thread.run(acs.stop())
 
 
 class BlockingTransport:

@@ -46,27 +46,20 @@ class _Identity:
 
 
 @pytest.fixture(scope="module")
-def loop() -> Iterator[LoopThread]:
-    runner = LoopThread()
-    yield runner
-    runner.close()
-
-
-@pytest.fixture(scope="module")
-def identity(loop: LoopThread) -> Iterator[_Identity]:
+def identity(loop_thread: LoopThread) -> Iterator[_Identity]:
     secret, header = secrets.token_hex(32), secrets.token_urlsafe(16)
-    server = loop.run(start_identity(secret, header))
+    server = loop_thread.run(start_identity(secret, header))
     with pytest.MonkeyPatch.context() as patch:
         # What the Functions platform sets for the app's managed identity.
         for name, value in identity_env(server.url, header).items():
             patch.setenv(name, value)
         patch.delenv("IDENTITY_SERVER_THUMBPRINT", raising=False)
         yield _Identity(server, secret)
-    loop.run(server.stop())
+    loop_thread.run(server.stop())
 
 
 @pytest.fixture
-def make_acs(loop: LoopThread, identity: _Identity, tmp_path: Path) -> Iterator[Callable[..., RunningAcsEmail]]:
+def make_acs(loop_thread: LoopThread, identity: _Identity, tmp_path: Path) -> Iterator[Callable[..., RunningAcsEmail]]:
     started: list[RunningAcsEmail] = []
 
     def make(**overrides: Any) -> RunningAcsEmail:
@@ -77,13 +70,13 @@ def make_acs(loop: LoopThread, identity: _Identity, tmp_path: Path) -> Iterator[
             sender_domains=("contoso.test",),
             **overrides,
         )
-        running = loop.run(start_acs_email(config))
+        running = loop_thread.run(start_acs_email(config))
         started.append(running)
         return running
 
     yield make
     for running in started:
-        loop.run(running.stop())
+        loop_thread.run(running.stop())
 
 
 @pytest.fixture

@@ -109,13 +109,6 @@ class Stack:
 
 
 @pytest.fixture
-def loop_thread() -> Iterator[LoopThread]:
-    runner = LoopThread()
-    yield runner
-    runner.close()
-
-
-@pytest.fixture
 def make_stack(loop_thread: LoopThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     started: list[Stack] = []
     secret = secrets.token_hex(32)
