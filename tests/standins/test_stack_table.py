@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from standins import stack_info as si
 from standins.stack import (
     AZURITE_BIN,
     CONFIG_FILE,
@@ -17,15 +18,6 @@ from standins.stack import (
     Launch,
     ServiceSpec,
     standins_named,
-)
-from standins.stack_info import (
-    AcsEmailInfo,
-    IdentityInfo,
-    IngestionInfo,
-    MonitorInfo,
-    SmtpInfo,
-    StackInfo,
-    StorageInfo,
 )
 
 URLS = {"simulator": "http://127.0.0.1:7800", "monitor": "https://127.0.0.1:7802"}
@@ -98,19 +90,19 @@ def test_free_ports_unless_fixed(tmp_path: Path) -> None:
 
 def test_stack_json_reads_back_into_the_same_info(tmp_path: Path) -> None:
     ca = tmp_path / "tls" / "ca.pem"
-    info = StackInfo(
+    info = si.StackInfo(
         gateway_url="http://127.0.0.1:7801",
         subscriptions={"team-a": "local-key"},
         api_version="2025-04-01-preview",
         deployments=("gpt-5.6-luna", "gpt-5.6-sol"),
         simulator_url="http://127.0.0.1:7800",
-        monitor=MonitorInfo("https://127.0.0.1:7802", "ws", ca, "ikey", tmp_path / "monitor.duckdb"),
-        ingestion=IngestionInfo("https://127.0.0.1:7802", "dcr-1", {"T_CL": "Custom-T_CL"}),
-        identity=IdentityInfo("http://127.0.0.1:7803/msi/token", "header"),
-        smtp=SmtpInfo("127.0.0.1", 7825, "alerts", "local-smtp-password", True),
-        acs_email=AcsEmailInfo("https://127.0.0.1:7804", ca),
+        monitor=si.MonitorInfo("https://127.0.0.1:7802", "ws", ca, "ikey", tmp_path / "monitor.duckdb"),
+        ingestion=si.IngestionInfo("https://127.0.0.1:7802", "dcr-1", {"T_CL": "Custom-T_CL"}),
+        identity=si.IdentityInfo("http://127.0.0.1:7803/msi/token", "header"),
+        smtp=si.SmtpInfo("127.0.0.1", 7825, "alerts", "local-smtp-password", True),
+        acs_email=si.AcsEmailInfo("https://127.0.0.1:7804", ca),
         outbox_dir=tmp_path / "outbox",
-        storage=StorageInfo("UseDevelopmentStorage=true"),
+        storage=si.StorageInfo("UseDevelopmentStorage=true"),
         functions_url=None,
     )
     document = info.to_json()
@@ -119,4 +111,4 @@ def test_stack_json_reads_back_into_the_same_info(tmp_path: Path) -> None:
     assert document["deployments"] == ["gpt-5.6-luna", "gpt-5.6-sol"] and document["functions_url"] is None
     path = tmp_path / "stack.json"
     path.write_text(json.dumps(document), encoding="utf-8")
-    assert StackInfo.read(path) == info
+    assert si.StackInfo.read(path) == info
