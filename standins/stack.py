@@ -6,6 +6,7 @@ policy.xml, the SMTP outbox, the Communication Services Email stand-in (HTTPS, s
 when ALERT_DELIVERY=acs) and Azurite; writes `.local/stack.json` (where everything is) and
 `.local/local.settings.json` (the sample settings pointed at the stack); then runs the local
 Functions host. It stops every process it started on Ctrl-C, SIGTERM or after RUN_FOR seconds.
+The services are rows of one table (STANDINS, then FUNCTIONS_HOST) that `start_services` walks.
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ Arguments = Callable[[Launch, Mapping[str, str]], list[str]]
 
 @dataclass(frozen=True)
 class ServiceSpec:
+    """One row of the service table: how to start a process and how to tell it is up."""
+
     name: str
     command: Command
     arguments: Arguments
@@ -147,6 +150,7 @@ class ServiceSpec:
     depends_on: tuple[str, ...] = ()
     # The first line the service prints once it listens (Azurite announces itself in its own words).
     ready_prefix: str = READY_PREFIX
+    # Environment on top of ours (every child also gets PYTHONUNBUFFERED=1 so its lines arrive as printed).
     env: Mapping[str, str] | None = None
 
 
@@ -213,7 +217,8 @@ def _host_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
     return args if launch.host_schedules else [*args, "--no-schedules"]
 
 
-# The stand-ins in start order; stopped in reverse.
+# The stand-ins in start order; stopped in reverse. A service waits only for what it names in depends_on
+# (the gateway needs the simulator's and the monitor's URLs); the rest come up side by side.
 STANDINS: tuple[ServiceSpec, ...] = (
     ServiceSpec("identity", _module("standins.identity"), _identity_args),
     ServiceSpec("monitor", _module("standins.monitor"), _monitor_args),
