@@ -23,12 +23,10 @@ import argparse
 import json
 import os
 import resource
-import secrets
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -297,30 +295,26 @@ def _clear_summaries(db: Path) -> None:
 
 
 def _with_monitor(work: Path, db: Path, measure: Any) -> dict[str, Any]:
-    from standins._server import free_port
-    from standins.stack import _spawn, _stop_child, _wait_ready
+    """The identity and monitor stand-ins as the local stack starts them, serving `db` (work/monitor.duckdb)."""
+    from standins.processes import Child, stop_all
+    from standins.stack import Launch, standins_named, start_services
 
-    secret, header = secrets.token_hex(32), secrets.token_hex(16)
-    workspace, rule = str(uuid.uuid4()), "dcr-" + uuid.uuid4().hex
-    identity = _spawn("identity", [sys.executable, "-m", "standins.identity", "--port", str(free_port()),
-                                   "--secret", secret, "--identity-header", header], echo=False)
-    monitor = _spawn("monitor", [sys.executable, "-m", "standins.monitor", "--port", "0", "--db", str(db),
-                                 "--tls-dir", str(work / "tls"), "--workspace-id", workspace, "--rule-id", rule,
-                                 "--ikey", str(uuid.uuid4()), "--identity-secret", secret], echo=False)
+    launch = Launch.create(work)
+    assert launch.monitor_db == db, f"the monitor stand-in serves {launch.monitor_db}, not {db}"
+    children: list[Child] = []
     try:
-        _wait_ready(identity)
-        _wait_ready(monitor)
+        started = start_services(standins_named("identity", "monitor"), launch, children, echo=False)
         stack_file = work / "bench-stack.json"
         stack_file.write_text(json.dumps({
-            "url": monitor.url, "workspace_id": workspace, "rule_id": rule, "ca": str(work / "tls" / "ca.pem"),
-            "identity_env": {"IDENTITY_ENDPOINT": f"{identity.url}/msi/token", "IDENTITY_HEADER": header},
+            "url": started["monitor"].url, "workspace_id": launch.workspace_id, "rule_id": launch.rule_id,
+            "ca": str(launch.ca_cert),
+            "identity_env": {"IDENTITY_ENDPOINT": f"{started['identity'].url}/msi/token",
+                             "IDENTITY_HEADER": launch.identity_header},
         }))
         result: dict[str, Any] = measure(stack_file)
         return result
     finally:
-        _stop_child(monitor)
-        _stop_child(identity)
-
+        stop_all(children)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from standins.stack import CONFIG_FILE, running_stack
+from standins.stack import CONFIG_FILE, StackInfo, running_stack
 
 COMPLETION_TOKENS = 20
 MESSAGES = [
@@ -135,24 +135,24 @@ async def saturation(target: dict[str, Any], seconds: float, concurrency: int) -
 BENCH_DEPLOYMENT = "gpt-5.6-luna"
 
 
-def _targets(info: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    api = info["api_version"]
-    key = next(iter(info["subscriptions"].values()))
+def _targets(info: StackInfo) -> dict[str, dict[str, Any]]:
+    api = info.api_version
+    key = next(iter(info.subscriptions.values()))
     path = f"/openai/deployments/{BENCH_DEPLOYMENT}/chat/completions?api-version={api}"
     targets = {
         "direct": {
-            "url": f"{info['simulator_url']}{path}",
+            "url": f"{info.simulator_url}{path}",
             "headers": {"api-key": "bench"},
         },
         "gateway": {
-            "url": f"{info['gateway_url']}/inference{path}",
+            "url": f"{info.gateway_url}/inference{path}",
             "headers": {"api-key": key},
         },
     }
     return targets
 
 
-async def run_saturation(info: dict[str, Any], args: argparse.Namespace) -> dict[str, float]:
+async def run_saturation(info: StackInfo, args: argparse.Namespace) -> dict[str, float]:
     saturation_rps = {}
     for path, target in _targets(info).items():
         print(f"  saturation, {args.concurrency} clients: {path}...", file=sys.stderr, flush=True)
@@ -161,7 +161,7 @@ async def run_saturation(info: dict[str, Any], args: argparse.Namespace) -> dict
     return saturation_rps
 
 
-async def run_benchmark(info: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+async def run_benchmark(info: StackInfo, args: argparse.Namespace) -> dict[str, Any]:
     targets = _targets(info)
     # Warm both paths (connection pools, tokenizer caches) before measuring.
     for target in targets.values():

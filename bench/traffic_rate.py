@@ -60,7 +60,7 @@ class RateResult:
 
 def _personas_file(stack: Stack, directory: Path) -> Path:
     # Small prompts and replies: the figure is about the client's pacing and CPU, not the model.
-    names = sorted(stack.info["subscriptions"])
+    names = sorted(stack.info.subscriptions)
     personas = [
         {"name": f"plain-{i}", "subscription": name, "subscription_key_setting": f"KEY_{i}",
          "user_id": f"bench-plain-{i}", "deployment": "gpt-5.6-luna", "prompt_tokens": {"min": 60, "max": 200},
@@ -78,12 +78,12 @@ def _personas_file(stack: Stack, directory: Path) -> Path:
 
 
 def _settings(stack: Stack, personas_file: Path, seconds: float, concurrency: int) -> TrafficSettings:
-    keys = {f"KEY_{i}": stack.info["subscriptions"][name] for i, name in enumerate(sorted(stack.info["subscriptions"]))}
+    keys = {f"KEY_{i}": stack.info.subscriptions[name] for i, name in enumerate(sorted(stack.info.subscriptions))}
     timeout_seconds = 10.0
     # Budget so that the send window (budget − upload reserve − one timeout) is `seconds`.
     budget = seconds + timeout_seconds + 2.0
     settings = TrafficSettings(
-        gateway_url=stack.info["gateway_url"], openai_api_version=stack.info["api_version"],
+        gateway_url=stack.info.gateway_url, openai_api_version=stack.info.api_version,
         personas_file=personas_file, seed=7, requests_per_run=1, concurrency=concurrency,
         time_budget_seconds=budget, request_timeout_seconds=timeout_seconds, max_retries=0,
         failure_warn_ratio=1.0, ingestion_endpoint="unused", ingestion_rule_id="unused",

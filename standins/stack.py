@@ -6,6 +6,7 @@ policy.xml, the SMTP outbox, the Communication Services Email stand-in (HTTPS, s
 when ALERT_DELIVERY=acs) and Azurite; writes `.local/stack.json` (where everything is) and
 `.local/local.settings.json` (the sample settings pointed at the stack); then runs the local
 Functions host. It stops every process it started on Ctrl-C, SIGTERM or after RUN_FOR seconds.
+The services are rows of one table (STANDINS, then FUNCTIONS_HOST) that `start_services` walks.
 """
 
 from __future__ import annotations
@@ -16,21 +17,33 @@ import json
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from standins._server import free_port
+from standins.processes import READY_PREFIX, Child, StackError, spawn, stop_all, wait_ready
+from standins.stack_info import (
+    AcsEmailInfo,
+    IdentityInfo,
+    IngestionInfo,
+    MonitorInfo,
+    SmtpInfo,
+    StackInfo,
+    StorageInfo,
+)
+
+__all__ = ["Stack", "StackError", "StackInfo", "running_stack", "start_stack"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = ROOT / "standins" / "stack.config.json"
 SETTINGS_SAMPLE = ROOT / "local.settings.sample.json"
+AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite"
 
 # Fixed ports for `make run` so local.settings.sample.json points at the stack as written;
 # tests ask for free ports instead so runs can overlap.
@@ -46,30 +59,214 @@ DEFAULT_PORTS = {
     "azurite_queue": 10001,
     "azurite_table": 10002,
 }
-READY_TIMEOUT_SECONDS = 60.0
-STOP_TIMEOUT_SECONDS = 10.0
 AZURITE_ACCOUNT = "devstoreaccount1"
 # Azurite's well-known development key (public, documented by Microsoft; not a secret).
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+SMTP_USERNAME = "alerts"
+SMTP_PASSWORD = "local-smtp-password"
 
 
-class StackError(RuntimeError):
-    """A stand-in did not come up."""
+@dataclass(frozen=True)
+class Launch:
+    """What every service's argv is built from: this start's ports, files, generated ids and secrets."""
+
+    python: str
+    data_dir: Path
+    config_file: Path
+    config: Mapping[str, Any]
+    ports: Mapping[str, int]
+    identity_secret: str
+    identity_header: str
+    workspace_id: str
+    rule_id: str
+    instrumentation_key: str
+    metrics_flush_seconds: float | None
+    host_schedules: bool
+
+    @classmethod
+    def create(
+        cls,
+        data_dir: Path,
+        *,
+        fixed_ports: bool = False,
+        config_file: Path = CONFIG_FILE,
+        metrics_flush_seconds: float | None = None,
+        host_schedules: bool = True,
+    ) -> Launch:
+        """Ports (the fixed defaults or free ones), fresh secrets, and ids stable per data directory."""
+        return cls(
+            python=sys.executable,
+            data_dir=data_dir,
+            config_file=config_file,
+            config=json.loads(config_file.read_text(encoding="utf-8")),
+            ports=_ports(fixed_ports),
+            identity_secret=secrets.token_hex(32),
+            identity_header=secrets.token_hex(16),
+            workspace_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-workspace:{data_dir}")),
+            rule_id="dcr-" + uuid.uuid5(uuid.NAMESPACE_URL, f"local-dcr:{data_dir}").hex,
+            instrumentation_key=str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-appinsights:{data_dir}")),
+            metrics_flush_seconds=metrics_flush_seconds,
+            host_schedules=host_schedules,
+        )
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.data_dir / "tls"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def monitor_db(self) -> Path:
+        return self.data_dir / "monitor.duckdb"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def subscriptions_file(self) -> Path:
+        return self.data_dir / "subscriptions.json"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.data_dir / "local.settings.json"
 
 
-@dataclass
-class Child:
+# A service's program and its arguments; the arguments also see the URLs its dependencies announced.
+Command = Callable[[Launch], list[str]]
+Arguments = Callable[[Launch, Mapping[str, str]], list[str]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One row of the service table: how to start a process and how to tell it is up."""
+
     name: str
-    process: subprocess.Popen[str]
-    url: str = ""
-    ready: threading.Event = field(default_factory=threading.Event)
-    output_tail: list[str] = field(default_factory=list)
+    command: Command
+    arguments: Arguments
+    # Started once these (earlier in the table) are ready; their ready URLs are passed to `arguments`.
+    depends_on: tuple[str, ...] = ()
+    # The first line the service prints once it listens (Azurite announces itself in its own words).
+    ready_prefix: str = READY_PREFIX
+    # Environment on top of ours (every child also gets PYTHONUNBUFFERED=1 so its lines arrive as printed).
+    env: Mapping[str, str] | None = None
+
+
+def _module(name: str) -> Command:
+    return lambda launch: [launch.python, "-m", name]
+
+
+def _azurite(launch: Launch) -> list[str]:
+    if not AZURITE_BIN.exists():
+        raise StackError(f"{AZURITE_BIN} is missing: run `make setup` (npm ci) first")
+    return [str(AZURITE_BIN)]
+
+
+def _port(launch: Launch, name: str) -> str:
+    return str(launch.ports[name])
+
+
+def _identity_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
+    return ["--port", _port(launch, "identity"), "--secret", launch.identity_secret,
+            "--identity-header", launch.identity_header]  # fmt: skip
+
+
+def _monitor_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
+    return ["--port", _port(launch, "monitor"), "--db", str(launch.monitor_db), "--tls-dir", str(launch.tls_dir),
+            "--workspace-id", launch.workspace_id, "--rule-id", launch.rule_id,
+            "--ikey", launch.instrumentation_key, "--identity-secret", launch.identity_secret]  # fmt: skip
+
+
+def _simulator_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
+    return ["--config", str(launch.config_file), "--port", _port(launch, "simulator")]
+
+
+def _gateway_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
+    args = ["--config", str(launch.config_file), "--port", _port(launch, "gateway"),
+            "--subscriptions", str(launch.subscriptions_file),
+            "--backend", f"{launch.config['gateway']['backend_id']}={urls['simulator']}",
+            "--appinsights-connection-string",
+            f"InstrumentationKey={launch.instrumentation_key};IngestionEndpoint={urls['monitor']}/",
+            "--ca-cert", str(launch.ca_cert)]  # fmt: skip
+    if launch.metrics_flush_seconds is not None:
+        args += ["--metrics-flush-seconds", str(launch.metrics_flush_seconds)]
+    return args
+
+
+def _mail_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
+    return ["--outbox", str(launch.outbox_dir), "--port", _port(launch, "smtp"), "--tls-dir", str(launch.tls_dir),
+            "--user", SMTP_USERNAME, "--password", SMTP_PASSWORD]  # fmt: skip
+
+
+def _acs_email_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
+    return ["--port", _port(launch, "acs_email"), "--outbox", str(launch.outbox_dir), "--tls-dir", str(launch.tls_dir),
+            "--sender-domain", _sender_domain(), "--identity-secret", launch.identity_secret]  # fmt: skip
+
+
+def _azurite_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
+    return ["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--location", str(launch.data_dir / "azurite"),
+            "--blobHost", "127.0.0.1", "--blobPort", _port(launch, "azurite_blob"),
+            "--queueHost", "127.0.0.1", "--queuePort", _port(launch, "azurite_queue"),
+            "--tableHost", "127.0.0.1", "--tablePort", _port(launch, "azurite_table")]  # fmt: skip
+
+
+def _host_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
+    args = ["--app", "function_app:app", "--settings", str(launch.settings_file), "--port", _port(launch, "functions")]
+    return args if launch.host_schedules else [*args, "--no-schedules"]
+
+
+# The stand-ins in start order; stopped in reverse. A service waits only for what it names in depends_on
+# (the gateway needs the simulator's and the monitor's URLs); the rest come up side by side.
+STANDINS: tuple[ServiceSpec, ...] = (
+    ServiceSpec("identity", _module("standins.identity"), _identity_args),
+    ServiceSpec("monitor", _module("standins.monitor"), _monitor_args),
+    ServiceSpec("simulator", _module("standins.simulator"), _simulator_args),
+    ServiceSpec("gateway", _module("standins.gateway"), _gateway_args, depends_on=("simulator", "monitor")),
+    ServiceSpec("mail", _module("standins.mail"), _mail_args),
+    ServiceSpec("acs-email", _module("standins.acs_email"), _acs_email_args),
+    ServiceSpec("azurite", _azurite, _azurite_args, ready_prefix="Azurite Table service is successfully listening"),
+)
+
+
+def standins_named(*names: str) -> tuple[ServiceSpec, ...]:
+    """Part of the table (in table order), for tools that need only some stand-ins (e.g. the costs benchmark)."""
+    unknown = set(names) - {spec.name for spec in STANDINS}
+    if unknown:
+        raise ValueError(f"no stand-in named {', '.join(sorted(unknown))} in standins/stack.py STANDINS")
+    return tuple(spec for spec in STANDINS if spec.name in names)
+
+
+# Started last, once stack.json and local.settings.json (which it reads) are written.
+FUNCTIONS_HOST = ServiceSpec("functions", _module("standins.funchost"), _host_args)
+
+
+def start_services(
+    specs: tuple[ServiceSpec, ...], launch: Launch, children: list[Child], *, echo: bool
+) -> dict[str, Child]:
+    """Start `specs` in order (each once its dependencies are ready), then wait until all are ready.
+
+    Every started child is appended to `children` at once, so the caller can stop them all if one fails.
+    """
+    started: dict[str, Child] = {}
+    for spec in specs:
+        for dependency in spec.depends_on:
+            wait_ready(started[dependency])
+        urls = {name: started[name].url for name in spec.depends_on}
+        argv = [*spec.command(launch), *spec.arguments(launch, urls)]
+        child = spawn(spec.name, argv, cwd=ROOT, echo=echo, env=spec.env, ready_prefix=spec.ready_prefix)
+        children.append(child)
+        started[spec.name] = child
+    for child in started.values():
+        wait_ready(child)
+    return started
 
 
 @dataclass
 class Stack:
     data_dir: Path
-    info: dict[str, Any]
+    info: StackInfo
     settings: dict[str, str]
     children: list[Child]
 
@@ -79,75 +276,7 @@ class Stack:
 
     def stop(self) -> list[str]:
         """Stop every process; return the names of any whose process group outlived the stop."""
-        stopped = list(reversed(self.children))
-        for child in stopped:
-            _stop_child(child)
-        self.children.clear()
-        return [child.name for child in stopped if _group_alive(child.process.pid)]
-
-
-def _pump(child: Child, stream: IO[str], echo: bool, ready_prefix: str) -> None:
-    for raw in stream:
-        line = raw.rstrip("\n")
-        if not child.ready.is_set() and line.startswith(ready_prefix):
-            child.url = line.split(maxsplit=1)[1] if " " in line else ""
-            child.ready.set()
-            continue
-        child.output_tail.append(line)
-        del child.output_tail[:-50]
-        if echo:
-            print(f"[{child.name}] {line}", flush=True)
-
-
-def _spawn(
-    name: str, argv: list[str], *, echo: bool, env: dict[str, str] | None = None, ready_prefix: str = "READY "
-) -> Child:
-    process = subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        start_new_session=True,  # its own process group, so stopping it stops its children too
-    )
-    child = Child(name, process)
-    assert process.stdout is not None
-    threading.Thread(target=_pump, args=(child, process.stdout, echo, ready_prefix), daemon=True).start()
-    return child
-
-
-def _wait_ready(child: Child, timeout_seconds: float = READY_TIMEOUT_SECONDS) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    while not child.ready.wait(0.1):
-        if child.process.poll() is not None or time.monotonic() > deadline:
-            _stop_child(child)
-            tail = "\n".join(child.output_tail[-20:])
-            raise StackError(f"{child.name} did not start (exit code {child.process.returncode}):\n{tail}")
-
-
-def _stop_child(child: Child) -> None:
-    if child.process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.process.pid, signal.SIGTERM)
-    try:
-        child.process.wait(STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.process.pid, signal.SIGKILL)
-        child.process.wait()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return stop_all(self.children)
 
 
 def _ports(fixed: bool) -> dict[str, int]:
@@ -162,7 +291,17 @@ def _write_private(path: Path, payload: Any) -> None:
     tmp.replace(path)
 
 
-def azurite_connection_string(ports: dict[str, int]) -> str:
+def _sample_values(sample: Path = SETTINGS_SAMPLE) -> dict[str, str]:
+    values: dict[str, str] = dict(json.loads(sample.read_text(encoding="utf-8"))["Values"])
+    return values
+
+
+def _sender_domain() -> str:
+    # The sample's sender is the one domain "linked" to the local Communication Services resource.
+    return _sample_values()["ALERT_EMAIL_FROM"].rpartition("@")[2]
+
+
+def azurite_connection_string(ports: Mapping[str, int]) -> str:
     return (
         f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
         f"BlobEndpoint=http://127.0.0.1:{ports['azurite_blob']}/{AZURITE_ACCOUNT};"
@@ -171,40 +310,73 @@ def azurite_connection_string(ports: dict[str, int]) -> str:
     )
 
 
-def app_settings_for(info: dict[str, Any], sample: Path = SETTINGS_SAMPLE) -> dict[str, str]:
+def app_settings_for(info: StackInfo, sample: Path = SETTINGS_SAMPLE) -> dict[str, str]:
     """The sample settings, pointed at this stack (endpoints, generated key, CA, identity)."""
-    values: dict[str, str] = dict(json.loads(sample.read_text(encoding="utf-8"))["Values"])
+    values = _sample_values(sample)
     values.update(
         {
-            "GATEWAY_URL": info["gateway_url"],
-            "OPENAI_API_VERSION": info["api_version"],
-            "LOG_ANALYTICS_WORKSPACE_ID": info["monitor"]["workspace_id"],
-            "LOG_ANALYTICS_ENDPOINT": info["monitor"]["endpoint"],
-            "AZURE_CA_BUNDLE": info["monitor"]["ca_cert"],
-            "AzureWebJobsStorage": info["storage"]["connection_string"],
-            "COST_STATE_CONNECTION_STRING": info["storage"]["connection_string"],
-            "ALERT_SMTP_HOST": info["smtp"]["host"],
-            "ALERT_SMTP_PORT": str(info["smtp"]["port"]),
-            "ALERT_SMTP_USERNAME": info["smtp"]["username"],
-            "ALERT_SMTP_PASSWORD": info["smtp"]["password"],
+            "GATEWAY_URL": info.gateway_url,
+            "OPENAI_API_VERSION": info.api_version,
+            "LOG_ANALYTICS_WORKSPACE_ID": info.monitor.workspace_id,
+            "LOG_ANALYTICS_ENDPOINT": info.monitor.endpoint,
+            "AZURE_CA_BUNDLE": str(info.monitor.ca_cert),
+            "AzureWebJobsStorage": info.storage.connection_string,
+            "COST_STATE_CONNECTION_STRING": info.storage.connection_string,
+            "ALERT_SMTP_HOST": info.smtp.host,
+            "ALERT_SMTP_PORT": str(info.smtp.port),
+            "ALERT_SMTP_USERNAME": info.smtp.username,
+            "ALERT_SMTP_PASSWORD": info.smtp.password,
             "ALERT_SMTP_STARTTLS": "true",
             # Used only when ALERT_DELIVERY=acs; the default stays smtp.
-            "ALERT_ACS_ENDPOINT": info["acs_email"]["endpoint"],
-            "LOGS_INGESTION_ENDPOINT": info["ingestion"]["endpoint"],
-            "LOGS_INGESTION_RULE_ID": info["ingestion"]["rule_id"],
+            "ALERT_ACS_ENDPOINT": info.acs_email.endpoint,
+            "LOGS_INGESTION_ENDPOINT": info.ingestion.endpoint,
+            "LOGS_INGESTION_RULE_ID": info.ingestion.rule_id,
             # What the Functions platform sets for managed identity in Azure.
-            "IDENTITY_ENDPOINT": info["identity"]["endpoint"],
-            "IDENTITY_HEADER": info["identity"]["header"],
+            "IDENTITY_ENDPOINT": info.identity.endpoint,
+            "IDENTITY_HEADER": info.identity.header,
         }
     )
     # The sample personas name their key settings after the subscription: TRAFFIC_KEY_<NAME>.
-    for name, key in info["subscriptions"].items():
+    for name, key in info.subscriptions.items():
         values[persona_key_setting(name)] = key
     return values
 
 
 def persona_key_setting(subscription_name: str) -> str:
     return "TRAFFIC_KEY_" + subscription_name.upper().replace("-", "_")
+
+
+def _stack_info(
+    launch: Launch, started: Mapping[str, Child], subscriptions: dict[str, str], *, with_host: bool
+) -> StackInfo:
+    monitor_url = started["monitor"].url
+    return StackInfo(
+        gateway_url=started["gateway"].url,
+        subscriptions=subscriptions,
+        api_version=launch.config["api_version"],
+        deployments=tuple(sorted(launch.config["deployments"])),
+        simulator_url=started["simulator"].url,
+        monitor=MonitorInfo(
+            endpoint=monitor_url,
+            workspace_id=launch.workspace_id,
+            ca_cert=launch.ca_cert,
+            instrumentation_key=launch.instrumentation_key,
+            db_path=launch.monitor_db,
+        ),
+        ingestion=IngestionInfo(endpoint=monitor_url, rule_id=launch.rule_id, streams=_streams()),
+        identity=IdentityInfo(endpoint=f"{started['identity'].url}/msi/token", header=launch.identity_header),
+        smtp=SmtpInfo(
+            host="127.0.0.1",
+            port=launch.ports["smtp"],
+            username=SMTP_USERNAME,
+            password=SMTP_PASSWORD,
+            starttls=True,
+        ),
+        acs_email=AcsEmailInfo(endpoint=started["acs-email"].url, ca_cert=launch.ca_cert),
+        outbox_dir=launch.outbox_dir,
+        storage=StorageInfo(connection_string=azurite_connection_string(launch.ports)),
+        functions_url=f"http://127.0.0.1:{launch.ports['functions']}" if with_host else None,
+    )
 
 
 def start_stack(
@@ -220,211 +392,32 @@ def start_stack(
     """Start every stand-in (and the app host when asked); stop them all if any fails."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    ports = _ports(fixed_ports)
-    python = sys.executable
-    tls_dir = data_dir / "tls"
+    launch = Launch.create(
+        data_dir,
+        fixed_ports=fixed_ports,
+        config_file=config_file,
+        metrics_flush_seconds=metrics_flush_seconds,
+        host_schedules=host_schedules,
+    )
+    config = launch.config
     children: list[Child] = []
-    stack = Stack(data_dir, {}, {}, children)
     try:
-        identity_secret = secrets.token_hex(32)
-        identity_header = secrets.token_hex(16)
-        workspace_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-workspace:{data_dir}"))
-        rule_id = "dcr-" + uuid.uuid5(uuid.NAMESPACE_URL, f"local-dcr:{data_dir}").hex
-        ikey = str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-appinsights:{data_dir}"))
-
-        identity = _spawn(
-            "identity",
-            [
-                python,
-                "-m",
-                "standins.identity",
-                "--port",
-                str(ports["identity"]),
-                "--secret",
-                identity_secret,
-                "--identity-header",
-                identity_header,
-            ],
-            echo=echo,
-        )
-        children.append(identity)
-        monitor = _spawn(
-            "monitor",
-            [
-                python,
-                "-m",
-                "standins.monitor",
-                "--port",
-                str(ports["monitor"]),
-                "--db",
-                str(data_dir / "monitor.duckdb"),
-                "--tls-dir",
-                str(tls_dir),
-                "--workspace-id",
-                workspace_id,
-                "--rule-id",
-                rule_id,
-                "--ikey",
-                ikey,
-                "--identity-secret",
-                identity_secret,
-            ],
-            echo=echo,
-        )
-        children.append(monitor)
-        simulator = _spawn(
-            "simulator",
-            [
-                python,
-                "-m",
-                "standins.simulator",
-                "--config",
-                str(config_file),
-                "--port",
-                str(ports["simulator"]),
-            ],
-            echo=echo,
-        )
-        children.append(simulator)
-        for child in (identity, monitor, simulator):
-            _wait_ready(child)
-
+        # The gateway's subscription keys, generated at each start; the gateway reads them from this file.
         subscriptions = {sub["name"]: "local-" + secrets.token_hex(16) for sub in config["subscriptions"]}
-        subscriptions_file = data_dir / "subscriptions.json"
         _write_private(
-            subscriptions_file,
+            launch.subscriptions_file,
             [{**sub, "key": subscriptions[sub["name"]]} for sub in config["subscriptions"]],
         )
-        ca_cert = str(tls_dir / "ca.pem")
-        gateway_argv = [
-            python,
-            "-m",
-            "standins.gateway",
-            "--config",
-            str(config_file),
-            "--port",
-            str(ports["gateway"]),
-            "--subscriptions",
-            str(subscriptions_file),
-            "--backend",
-            f"{config['gateway']['backend_id']}={simulator.url}",
-            "--appinsights-connection-string",
-            f"InstrumentationKey={ikey};IngestionEndpoint={monitor.url}/",
-            "--ca-cert",
-            ca_cert,
-        ]
-        if metrics_flush_seconds is not None:
-            gateway_argv += ["--metrics-flush-seconds", str(metrics_flush_seconds)]
-        gateway = _spawn("gateway", gateway_argv, echo=echo)
-        children.append(gateway)
-        mail = _spawn(
-            "mail",
-            [
-                python,
-                "-m",
-                "standins.mail",
-                "--outbox",
-                str(data_dir / "outbox"),
-                "--port",
-                str(ports["smtp"]),
-                "--tls-dir",
-                str(tls_dir),
-                "--user",
-                "alerts",
-                "--password",
-                "local-smtp-password",
-            ],
-            echo=echo,
-        )
-        children.append(mail)
-        # The sample's sender is the one domain "linked" to the local Communication Services resource.
-        sender = json.loads(SETTINGS_SAMPLE.read_text(encoding="utf-8"))["Values"]["ALERT_EMAIL_FROM"]
-        acs_email = _spawn(
-            "acs-email",
-            [
-                python, "-m", "standins.acs_email", "--port", str(ports["acs_email"]),
-                "--outbox", str(data_dir / "outbox"), "--tls-dir", str(tls_dir),
-                "--sender-domain", sender.rpartition("@")[2], "--identity-secret", identity_secret,
-            ],
-            echo=echo,
-        )  # fmt: skip
-        children.append(acs_email)
-        azurite_bin = ROOT / "node_modules" / ".bin" / "azurite"
-        if not azurite_bin.exists():
-            raise StackError(f"{azurite_bin} is missing: run `make setup` (npm ci) first")
-        azurite = _spawn(
-            "azurite",
-            [
-                str(azurite_bin),
-                "--silent",
-                "--disableTelemetry",
-                "--skipApiVersionCheck",
-                "--location",
-                str(data_dir / "azurite"),
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                str(ports["azurite_blob"]),
-                "--queueHost",
-                "127.0.0.1",
-                "--queuePort",
-                str(ports["azurite_queue"]),
-                "--tableHost",
-                "127.0.0.1",
-                "--tablePort",
-                str(ports["azurite_table"]),
-            ],
-            echo=echo,
-            ready_prefix="Azurite Table service is successfully listening",
-        )
-        children.append(azurite)
-        for child in (gateway, mail, acs_email, azurite):
-            _wait_ready(child)
-
-        stack.info = {
-            "gateway_url": gateway.url,
-            "subscriptions": subscriptions,
-            "api_version": config["api_version"],
-            "deployments": sorted(config["deployments"]),
-            "simulator_url": simulator.url,
-            "monitor": {
-                "endpoint": monitor.url,
-                "workspace_id": workspace_id,
-                "ca_cert": ca_cert,
-                "instrumentation_key": ikey,
-                "db_path": str(data_dir / "monitor.duckdb"),
-            },
-            "ingestion": {"endpoint": monitor.url, "rule_id": rule_id, "streams": _streams()},
-            "identity": {"endpoint": f"{identity.url}/msi/token", "header": identity_header},
-            "smtp": {
-                "host": "127.0.0.1",
-                "port": ports["smtp"],
-                "username": "alerts",
-                "password": "local-smtp-password",
-                "starttls": True,
-            },
-            "acs_email": {"endpoint": acs_email.url, "ca_cert": ca_cert},
-            "outbox_dir": str(data_dir / "outbox"),
-            "storage": {"connection_string": azurite_connection_string(ports)},
-            "functions_url": f"http://127.0.0.1:{ports['functions']}" if with_host else None,
-        }
-        stack.settings = app_settings_for(stack.info)
-        _write_private(data_dir / "local.settings.json", {"IsEncrypted": False, "Values": stack.settings})
-        _write_private(stack.stack_file, stack.info)
-
+        started = start_services(STANDINS, launch, children, echo=echo)
+        info = _stack_info(launch, started, subscriptions, with_host=with_host)
+        settings = app_settings_for(info)
+        _write_private(launch.settings_file, {"IsEncrypted": False, "Values": settings})
+        stack = Stack(data_dir, info, settings, children)
+        _write_private(stack.stack_file, info.to_json())
         if with_host:
-            host_argv = [
-                python, "-m", "standins.funchost", "--app", "function_app:app",
-                "--settings", str(data_dir / "local.settings.json"), "--port", str(ports["functions"]),
-            ]  # fmt: skip
-            if not host_schedules:
-                host_argv.append("--no-schedules")
-            host = _spawn("functions", host_argv, echo=echo)
-            children.append(host)
-            _wait_ready(host)
+            start_services((FUNCTIONS_HOST,), launch, children, echo=echo)
     except BaseException:
-        stack.stop()
+        stop_all(children)
         raise
     return stack
 
@@ -474,22 +467,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     info = stack.info
     print(
-        f"stack up: gateway {info['gateway_url']}/inference, monitor {info['monitor']['endpoint']}, "
-        f"SMTP {info['smtp']['host']}:{info['smtp']['port']}",
+        f"stack up: gateway {info.gateway_url}/inference, monitor {info.monitor.endpoint}, "
+        f"SMTP {info.smtp.host}:{info.smtp.port}",
         flush=True,
     )
     print(f"  stack description: {stack.stack_file}", flush=True)
     print(f"  app settings:      {args.data_dir / 'local.settings.json'}", flush=True)
-    print(f"  metrics store:     {info['monitor']['db_path']}", flush=True)
+    print(f"  metrics store:     {info.monitor.db_path}", flush=True)
     print(
-        f"  alert emails:      {info['outbox_dir']} (the sample's demo budget is $0.05/day for all traffic: "
+        f"  alert emails:      {info.outbox_dir} (the sample's demo budget is $0.05/day for all traffic: "
         "the first alert lands there within about two minutes; open the .eml in a mail client)",
         flush=True,
     )
-    if info["functions_url"]:
+    if info.functions_url:
         print(
-            f"  functions host:    {info['functions_url']} "
-            f"(run a timer now: curl -X POST {info['functions_url']}/admin/functions/costs "
+            f"  functions host:    {info.functions_url} "
+            f"(run a timer now: curl -X POST {info.functions_url}/admin/functions/costs "
             "-H 'Content-Type: application/json' -d '{\"input\": \"\"}')",
             flush=True,
         )

@@ -1,11 +1,31 @@
+"""Fixtures several test folders use: the whole local stack (slow tests) and the costs world (the Azure
+Monitor stand-in in process, the identity endpoint and Azurite) that the costs, alerts and reconciliation
+tests share. Plain helpers are in tests/support/.
+"""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
+import secrets
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from azure.identity import ManagedIdentityCredential
+from azure.monitor.query import LogsQueryClient
 
-from standins.stack import Stack, running_stack
+from standins._server import free_port
+from standins.identity import identity_env, start_identity
+from standins.monitor import RunningMonitor, start_monitor
+from standins.stack import AZURITE_ACCOUNT, AZURITE_KEY, Stack, running_stack
+from tests import ROOT
+from tests.sections import cost_section
+from tests.support.costs import CostStack
+from tests.support.loop import LoopThread
+from tests.support.monitor import fresh_monitor_config
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +38,92 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir: Path = tmp_path_factory.mktemp("stack")
     with running_stack(data_dir, fixed_ports=False, with_host=True, host_schedules=False) as stack:
         yield stack
+
+
+# Table storage only: what the progress and alert state stores use.
+AZURITE_TABLE = ROOT / "node_modules" / ".bin" / "azurite-table"
+
+
+@pytest.fixture(scope="module")
+def azurite() -> Iterator[str]:
+    """A Table storage connection string (Azurite, its own process, killed by its pid)."""
+    if not AZURITE_TABLE.exists():
+        pytest.skip("Azurite is not installed (run `make setup`)")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(AZURITE_TABLE), "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--inMemoryPersistence",
+         "--tableHost", "127.0.0.1",
+         "--tablePort", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 30
+        for line in process.stdout:
+            if "successfully" in line:  # "successfully listening" or "successfully started"
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("Azurite did not start")
+        else:
+            raise RuntimeError(f"Azurite exited with {process.wait()}")
+        yield (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+               f"TableEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};")
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def loop_thread() -> Iterator[LoopThread]:
+    """An event loop on a thread for a module's in-process servers (identity, monitor, ACS, ...)."""
+    runner = LoopThread()
+    yield runner
+    runner.close()
+
+
+@pytest.fixture(scope="module")
+def cost_identity(loop_thread: LoopThread) -> Iterator[tuple[str, dict[str, str]]]:
+    """The managed-identity endpoint: its token-signing secret and the IDENTITY_* environment pointing at it."""
+    secret, header = secrets.token_hex(32), secrets.token_urlsafe(16)
+    server = loop_thread.run(start_identity(secret, header))
+    yield secret, identity_env(server.url, header)
+    loop_thread.run(server.stop())
+
+
+@pytest.fixture
+def make_cost_stack(
+    loop_thread: LoopThread,
+    cost_identity: tuple[str, dict[str, str]],
+    azurite: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., CostStack]]:
+    """A fresh workspace (own DuckDB file) and progress scope per call; monitor limits overridable."""
+    secret, env = cost_identity
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("IDENTITY_SERVER_THUMBPRINT", raising=False)
+    started: list[RunningMonitor] = []
+
+    def make(*, max_rows: int = 500_000, **settings: Any) -> CostStack:
+        config = fresh_monitor_config(tmp_path, secret, db_name=f"monitor-{len(started)}.duckdb", max_rows=max_rows)
+        monitor = loop_thread.run(start_monitor(config))
+        started.append(monitor)
+        cost_settings = cost_section(
+            workspace_id=config.workspace_id,
+            ingestion_endpoint=monitor.url,
+            ingestion_rule_id=config.dcr_immutable_id,
+            query_endpoint=monitor.url,
+            state_connection_string=azurite,
+            state_table_name="CostProgress" + uuid.uuid4().hex[:8],
+            retry_delay_seconds=0,
+            ca_bundle=monitor.ca_path,
+            **settings,
+        )
+        query = LogsQueryClient(ManagedIdentityCredential(), endpoint=monitor.url,
+                                connection_verify=str(monitor.ca_path))
+        return CostStack(monitor, config, cost_settings, query)
+
+    yield make
+    for monitor in started:
+        loop_thread.run(monitor.stop())

@@ -48,22 +48,22 @@ def _post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None)
 
 
 def _logs_client(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> LogsQueryClient:
-    monkeypatch.setenv("IDENTITY_ENDPOINT", stack.info["identity"]["endpoint"])
-    monkeypatch.setenv("IDENTITY_HEADER", stack.info["identity"]["header"])
+    monkeypatch.setenv("IDENTITY_ENDPOINT", stack.info.identity.endpoint)
+    monkeypatch.setenv("IDENTITY_HEADER", stack.info.identity.header)
     return LogsQueryClient(
         ManagedIdentityCredential(),
-        endpoint=stack.info["monitor"]["endpoint"],
-        connection_verify=stack.info["monitor"]["ca_cert"],
+        endpoint=stack.info.monitor.endpoint,
+        connection_verify=str(stack.info.monitor.ca_cert),
     )
 
 
 def _flush_metrics(stack: Stack) -> None:
-    status, _ = _post(f"{stack.info['gateway_url']}/_standin/metrics/flush", {})
+    status, _ = _post(f"{stack.info.gateway_url}/_standin/metrics/flush", {})
     assert status in (200, 202, 204)
 
 
 def _query_rows(client: LogsQueryClient, stack: Stack, query: str) -> list[dict[str, Any]]:
-    result = client.query_workspace(stack.info["monitor"]["workspace_id"], query, timespan=timedelta(hours=1))
+    result = client.query_workspace(stack.info.monitor.workspace_id, query, timespan=timedelta(hours=1))
     assert result.status == LogsQueryStatus.SUCCESS
     table = result.tables[0]
     return [dict(zip(table.columns, row, strict=True)) for row in table.rows]
@@ -79,11 +79,11 @@ def test_clients_through_gateway_produce_matching_metrics(local_stack: Stack, mo
         {"role": "user", "content": "Can you tell me the time, please?"},
     ]
 
-    for name, key in info["subscriptions"].items():
+    for name, key in info.subscriptions.items():
         client = AzureOpenAI(
-            azure_endpoint=f"{info['gateway_url']}/inference",
+            azure_endpoint=f"{info.gateway_url}/inference",
             api_key=key,
-            api_version=info["api_version"],
+            api_version=info.api_version,
             max_retries=0,
         )
         response = client.chat.completions.create(
@@ -111,10 +111,10 @@ def test_clients_through_gateway_produce_matching_metrics(local_stack: Stack, mo
         streamed[(name, "gpt-5.6-sol")]["Prompt Tokens"] += usage[0].prompt_tokens
 
     # The lab notebook's raw request: api-key header and x-user-id, deployment in the path.
-    first_name, first_key = next(iter(info["subscriptions"].items()))
+    first_name, first_key = next(iter(info.subscriptions.items()))
     status, body = _post(
-        f"{info['gateway_url']}/inference/openai/deployments/gpt-5.6-terra/chat/completions"
-        f"?api-version={info['api_version']}",
+        f"{info.gateway_url}/inference/openai/deployments/gpt-5.6-terra/chat/completions"
+        f"?api-version={info.api_version}",
         {"messages": messages},
         {"api-key": first_key, "x-user-id": run_user},
     )
@@ -149,7 +149,7 @@ def test_clients_through_gateway_produce_matching_metrics(local_stack: Stack, mo
     lab_rows = [row for row in _query_rows(logs, local_stack, LAB_QUERY) if row["UserId"] == run_user]
     total_tokens = sum(int(row["Tokens"]) for row in rows if row["Name"] == "Total Tokens")
     assert sum(row["value"] for row in lab_rows) == total_tokens
-    assert {row["apimSubscription"] for row in lab_rows} == set(info["subscriptions"])
+    assert {row["apimSubscription"] for row in lab_rows} == set(info.subscriptions)
     assert all(row["apiId"] == "inference-api" and row["clientIP"] == "" for row in lab_rows)
 
     dims = _query_rows(
@@ -166,7 +166,7 @@ def test_clients_through_gateway_produce_matching_metrics(local_stack: Stack, mo
 
 def _run_timer(stack: Stack, name: str, timeout_seconds: float = 120) -> dict[str, Any]:
     """Fire a timer through the admin endpoint (as with Core Tools) and wait for that invocation."""
-    base = stack.info["functions_url"]
+    base = stack.info.functions_url
     request = urllib.request.Request(
         f"{base}/admin/functions/{name}",
         data=b'{"input": ""}',
@@ -212,23 +212,23 @@ def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
     for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER"):
         monkeypatch.setenv(name, local_stack.settings[name])
     settings = cost_section(
-        workspace_id=info["monitor"]["workspace_id"],
-        query_endpoint=info["monitor"]["endpoint"],
-        ingestion_endpoint=info["ingestion"]["endpoint"],
-        ingestion_rule_id=info["ingestion"]["rule_id"],
-        state_connection_string=info["storage"]["connection_string"],
+        workspace_id=info.monitor.workspace_id,
+        query_endpoint=info.monitor.endpoint,
+        ingestion_endpoint=info.ingestion.endpoint,
+        ingestion_rule_id=info.ingestion.rule_id,
+        state_connection_string=info.storage.connection_string,
         state_table_name=f"e2e{time.time_ns()}",
-        ca_bundle=info["monitor"]["ca_cert"],
+        ca_bundle=str(info.monitor.ca_cert),
         retry_delay_seconds=0,
     )
     run_user = f"costs-e2e-{time.time_ns()}"
     seen: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])  # prompt, cached, completion
     messages = [{"role": "user", "content": "Price me, please."}]
-    for subscription, key in info["subscriptions"].items():
+    for subscription, key in info.subscriptions.items():
         client = AzureOpenAI(
-            azure_endpoint=f"{info['gateway_url']}/inference",
+            azure_endpoint=f"{info.gateway_url}/inference",
             api_key=key,
-            api_version=info["api_version"],
+            api_version=info.api_version,
             max_retries=0,
         )
         for deployment in ("gpt-5.6-luna", "gpt-5.6-sol"):

@@ -12,8 +12,6 @@ The clock is simulated (wall times of the traffic records and the gateway's metr
 calls themselves are real HTTP through the official SDKs.
 """
 
-# Fixtures come from tests/costs/test_stack.py by import:
-# ruff: noqa: F811
 from __future__ import annotations
 
 import asyncio
@@ -36,14 +34,8 @@ from shared.traffic.run import run_traffic
 from standins.gateway.pair import start_gateway_pair
 from standins.gateway.sinks import AppInsightsTrackSink
 from tests import ROOT
-from tests.costs.test_stack import (  # noqa: F401 - fixtures
-    CostStack,
-    azurite,
-    cost_loop,
-    identity,
-    make_cost_stack,
-)
-from tests.standins.test_monitor import LoopThread
+from tests.support.costs import CostStack
+from tests.support.loop import LoopThread
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +71,7 @@ def _reconciliation_rules() -> RuleSet:
 
 
 def test_a_simulated_day_of_the_sample_personas_raises_no_reconciliation_alarm(
-    make_cost_stack: Callable[..., CostStack], cost_loop: LoopThread
+    make_cost_stack: Callable[..., CostStack], loop_thread: LoopThread
 ) -> None:
     stack = make_cost_stack()
     day = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
@@ -87,7 +79,7 @@ def test_a_simulated_day_of_the_sample_personas_raises_no_reconciliation_alarm(
     sink = AppInsightsTrackSink(
         f"{stack.monitor.url}/", stack.config.instrumentation_key, ca_cert=stack.monitor.ca_path
     )
-    pair = cost_loop.run(start_gateway_pair(sink=sink, simulator_settings=FAST_SIMULATOR, clock=clock.wall))
+    pair = loop_thread.run(start_gateway_pair(sink=sink, simulator_settings=FAST_SIMULATOR, clock=clock.wall))
     personas = json.loads((ROOT / "shared/traffic/personas.sample.json").read_text(encoding="utf-8"))["personas"]
     settings = TrafficSettings(
         gateway_url=pair.gateway.url,
@@ -120,7 +112,7 @@ def test_a_simulated_day_of_the_sample_personas_raises_no_reconciliation_alarm(
             traffic = run_traffic(settings, ingestion, clock=clock)
             assert traffic.calls_failed == traffic.calls_not_sent == 0, traffic.line()
             calls += traffic.calls_ok
-            assert cost_loop.run(pair.exporter.flush_all()) >= 0
+            assert loop_thread.run(pair.exporter.flush_all()) >= 0
             # The costs timer and the alert path after the hour, past the ingestion delay and grace.
             now = day + (hour + 1) * H + dt.timedelta(minutes=20)
             run_costs(stack.settings, now=now, clients=stack.clients())
@@ -128,7 +120,7 @@ def test_a_simulated_day_of_the_sample_personas_raises_no_reconciliation_alarm(
                                    with_traffic=True, now=now)  # fmt: skip
             findings += [f for f in evaluate(rules, data, Clock(now, 60)) if f.rule is rule]
     finally:
-        cost_loop.run(pair.stop())
+        loop_thread.run(pair.stop())
 
     assert calls == HOURS * CALLS_PER_HOUR
     firing = [f"{f.window_label} {f.scope_label}: {f.summary}" for f in findings if f.firing]

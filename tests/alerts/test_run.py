@@ -4,8 +4,6 @@ The costs run writes summaries; evaluate_and_notify reads them back (latest comp
 keeps its state in Azurite and mails the outbox. Asserts on the .eml files themselves.
 """
 
-# Fixtures come from tests/costs/test_stack.py by import: parameters named like them "redefine" them.
-# ruff: noqa: F811
 from __future__ import annotations
 
 import datetime as dt
@@ -32,16 +30,9 @@ from standins._server import free_port
 from standins.acs_email import AcsEmailConfig, start_acs_email
 from standins.mail import MailConfig, RunningMail, start_mail
 from standins.tls import ensure_tls
-from tests.costs.test_stack import (  # noqa: F401 - fixtures
-    CostStack,
-    azurite,
-    cost_loop,
-    identity,
-    make_cost_stack,
-    usage_rows,
-)
 from tests.sections import alert_section
-from tests.standins.test_monitor import LoopThread
+from tests.support.costs import CostStack, usage_rows
+from tests.support.loop import LoopThread
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
@@ -194,13 +185,13 @@ def test_crossings_mail_once_survive_smtp_outage_and_resolve(world: AlertWorld) 
 
 
 def test_alerts_go_out_through_communication_services_with_the_app_wiring(
-    world: AlertWorld, cost_loop: LoopThread, identity: tuple[str, dict[str, str]]
+    world: AlertWorld, loop_thread: LoopThread, cost_identity: tuple[str, dict[str, str]]
 ) -> None:
     """ALERT_DELIVERY=acs as the app builds it (build_clients: managed identity, CA bundle) against
     the ACS stand-in; a Failed operation keeps the notification pending for the next run."""
     assert world.settings.azure.ca_bundle is not None
-    acs = cost_loop.run(start_acs_email(AcsEmailConfig(
-        outbox_dir=world.outbox, tls_dir=world.settings.azure.ca_bundle.parent, identity_secret=identity[0],
+    acs = loop_thread.run(start_acs_email(AcsEmailConfig(
+        outbox_dir=world.outbox, tls_dir=world.settings.azure.ca_bundle.parent, identity_secret=cost_identity[0],
         sender_domains=("example.com",),
     )))  # fmt: skip
     settings = replace(world.settings, delivery="acs", acs_endpoint=acs.url)
@@ -225,7 +216,7 @@ def test_alerts_go_out_through_communication_services_with_the_app_wiring(
         assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html_of(message)
         assert costs_then_alerts(NOW + dt.timedelta(minutes=2)).emails_sent == 0
     finally:
-        cost_loop.run(acs.stop())
+        loop_thread.run(acs.stop())
 
 
 class BlockingTransport:

@@ -12,7 +12,6 @@ import pytest
 
 from shared.alerts.state import AlertRecord, AlertStateStore, InMemoryAlertStateStore, TableAlertStateStore
 from tests.contract import IMPLEMENTATIONS, store_handles
-from tests.costs.test_stack import azurite  # noqa: F401 - fixture, started only for the table store
 
 HOSTILE_USER = "<img src=x onerror=alert(1)>"
 NOW = dt.datetime(2026, 11, 27, 10, 20, tzinfo=dt.UTC)

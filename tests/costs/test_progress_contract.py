@@ -11,7 +11,6 @@ import pytest
 
 from shared.costs.progress import InMemoryProgressStore, ProgressStore, TableProgressStore, WindowProgress
 from tests.contract import IMPLEMENTATIONS, store_handles
-from tests.costs.test_stack import azurite  # noqa: F401 - fixture, started only for the table store
 
 UTC = dt.UTC
 H = dt.timedelta(hours=1)

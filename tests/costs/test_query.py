@@ -14,7 +14,7 @@ import pytest
 from shared.costs.query import USAGE_COLUMNS, UsageQueryError, unpack_windows
 from shared.logs.kql import KQL_DIR, kql_string_array, load_query, render_query
 from shared.logs.parts import MAX_USER_PARTS, QueryPart
-from tests.logs.test_kql_params import HOSTILE
+from tests.support.kql import HOSTILE
 
 START = datetime(2026, 11, 27, tzinfo=UTC)
 

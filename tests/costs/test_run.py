@@ -6,9 +6,6 @@ and every assertion reads the summaries back the way dashboards and alerts do (l
 revision per window, shared/logs/kql/cost-summary-latest.kql).
 """
 
-# Fixtures come from tests/costs/test_stack.py by import (conftest.py is shared with other work), so
-# test parameters named like them "redefine" the imports:
-# ruff: noqa: F811
 from __future__ import annotations
 
 import datetime as dt
@@ -31,15 +28,7 @@ from shared.costs.query import UsageQueryError
 from shared.costs.run import CostUploadError, run_costs
 from shared.logs.kql import load_query
 from standins.monitor.config import DEFAULT_APP_RESOURCE_ID
-from tests.costs.test_stack import (  # noqa: F401 - fixtures
-    CostStack,
-    azurite,
-    cost_loop,
-    identity,
-    make_cost_stack,
-    metric,
-    usage_rows,
-)
+from tests.support.costs import CostStack, metric, usage_rows
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 27, 10, 20, tzinfo=UTC)

@@ -10,7 +10,7 @@ import email.policy
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -22,68 +22,19 @@ from azure.identity import ManagedIdentityCredential
 
 from shared.email.acs import AcsEmailTransport, acs_operation_id, acs_request_body
 from shared.email.delivery import EmailDeliveryError
-from standins._server import RunningServer, free_port
+from standins._server import free_port
 from standins.acs_email import (
     ACS_AUDIENCE,
-    AcsEmailConfig,
     AcsRequestError,
     RunningAcsEmail,
-    start_acs_email,
     validate_message,
 )
-from standins.identity import TokenSigner, identity_env, start_identity
-from tests.standins.test_monitor import LoopThread
+from standins.identity import TokenSigner
+from tests.support.acs import SENDER, Identity
 from tools.screenshot_email import HOSTILE_USER, sample_message
 
-SENDER = "DoNotReply@contoso.test"
 RECIPIENT = "finops@example.com"
 GA_API_VERSION = "2025-09-01"
-
-
-class _Identity:
-    def __init__(self, server: RunningServer, secret: str) -> None:
-        self.server, self.secret = server, secret
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[LoopThread]:
-    runner = LoopThread()
-    yield runner
-    runner.close()
-
-
-@pytest.fixture(scope="module")
-def identity(loop: LoopThread) -> Iterator[_Identity]:
-    secret, header = secrets.token_hex(32), secrets.token_urlsafe(16)
-    server = loop.run(start_identity(secret, header))
-    with pytest.MonkeyPatch.context() as patch:
-        # What the Functions platform sets for the app's managed identity.
-        for name, value in identity_env(server.url, header).items():
-            patch.setenv(name, value)
-        patch.delenv("IDENTITY_SERVER_THUMBPRINT", raising=False)
-        yield _Identity(server, secret)
-    loop.run(server.stop())
-
-
-@pytest.fixture
-def make_acs(loop: LoopThread, identity: _Identity, tmp_path: Path) -> Iterator[Callable[..., RunningAcsEmail]]:
-    started: list[RunningAcsEmail] = []
-
-    def make(**overrides: Any) -> RunningAcsEmail:
-        config = AcsEmailConfig(
-            outbox_dir=tmp_path / f"outbox-{len(started)}",
-            tls_dir=tmp_path / "tls",
-            identity_secret=identity.secret,
-            sender_domains=("contoso.test",),
-            **overrides,
-        )
-        running = loop.run(start_acs_email(config))
-        started.append(running)
-        return running
-
-    yield make
-    for running in started:
-        loop.run(running.stop())
 
 
 @pytest.fixture
@@ -207,7 +158,7 @@ class _StaticToken:
     ids=["empty", "foreign", "wrong-audience"],
 )
 def test_a_request_without_a_valid_token_is_401(
-    acs: RunningAcsEmail, identity: _Identity, token_for: Callable[[str], str], reason: str
+    acs: RunningAcsEmail, identity: Identity, token_for: Callable[[str], str], reason: str
 ) -> None:
     credential = _StaticToken(token_for(identity.secret))
     with pytest.raises(EmailDeliveryError, match=rf"HTTP 401 Unauthorized: .*{reason}"):
@@ -215,7 +166,7 @@ def test_a_request_without_a_valid_token_is_401(
     assert acs.service.messages() == []
 
 
-def test_raw_rest_shape_auth_and_api_version(acs: RunningAcsEmail, identity: _Identity) -> None:
+def test_raw_rest_shape_auth_and_api_version(acs: RunningAcsEmail, identity: Identity) -> None:
     body = acs_request_body(sample_message(), SENDER, [RECIPIENT])
     token = TokenSigner(identity.secret).issue(ACS_AUDIENCE + "/")[0]  # what the SDK's scope yields
 

@@ -22,7 +22,7 @@ from standins._server import free_port
 from standins.acs_email import RunningAcsEmail
 from standins.mail import MailConfig, RunningMail, start_mail
 from standins.tls import ensure_tls
-from tests.email.test_acs import SENDER, identity, loop, make_acs  # noqa: F401 - fixtures, for the ACS harness
+from tests.support.acs import SENDER
 from tools.screenshot_email import HOSTILE_USER, sample_message
 
 RECIPIENTS = ["finops@example.com", "oncall@example.com"]

@@ -8,16 +8,7 @@ import duckdb_kql
 import pytest
 
 from shared.logs.kql import KqlParameterError, kql_string, load_query, render_query
-
-HOSTILE = [
-    'x" | take 0 //',
-    'a\\" or 1==1 or "',
-    "line1\nline2 | project-away *",
-    "tab\there",
-    "'single' and \"double\"",
-    "back\\slash\\",
-    "pipe | summarize count()",
-]
+from tests.support.kql import HOSTILE
 
 
 @pytest.mark.parametrize("value", HOSTILE)

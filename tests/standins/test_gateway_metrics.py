@@ -36,7 +36,7 @@ from standins.simulator import load_simulator_config, start_simulator
 from standins.tls import server_ssl_context
 from standins.tokenizer import count_chat_prompt_tokens, count_text_tokens, encoding_name_for_model
 from tests import ROOT
-from tests.standins.test_monitor import fresh_monitor_config
+from tests.support.monitor import fresh_monitor_config
 
 FAST_SIMULATOR = {"latency_ms": 0.0, "time_to_first_token_ms": 0.0, "tokens_per_second": 50_000.0}
 MESSAGES: list[ChatCompletionMessageParam] = [

@@ -6,7 +6,6 @@ uses) can call them from the test thread exactly as they would call Azure.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import gzip
 import json
@@ -19,11 +18,11 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Coroutine, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -50,8 +49,8 @@ from standins.monitor.store import MonitorStore
 from standins.monitor.wire import _CONVERTERS, wire_rows
 from standins.tls import ensure_tls
 from tests import ROOT
-
-T = TypeVar("T")
+from tests.support.loop import LoopThread
+from tests.support.monitor import fresh_monitor_config
 
 LAB_QUERY = (
     "customMetrics | where name == 'Total Tokens' "
@@ -63,38 +62,6 @@ LAB_QUERY = (
     "| project timestamp, value, clientIP, apiId, apimSubscription, UserId "
     "| order by timestamp asc"
 )
-
-
-class LoopThread:
-    """An event loop on a daemon thread, for servers the synchronous test code calls."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        self.loop.close()
-
-
-def fresh_monitor_config(
-    directory: Path, identity_secret: str, *, db_name: str = "monitor.duckdb", **overrides: Any
-) -> MonitorConfig:
-    """A monitor of its own (new workspace, DCR and instrumentation key) with its files in `directory`."""
-    config = MonitorConfig(
-        db_path=directory / db_name,
-        workspace_id=str(uuid.uuid4()),
-        dcr_immutable_id="dcr-" + uuid.uuid4().hex,
-        instrumentation_key=str(uuid.uuid4()),
-        tls_dir=directory / "tls",
-        identity_secret=identity_secret,
-    )
-    return replace(config, **overrides)
 
 
 @dataclass
@@ -139,13 +106,6 @@ class Stack:
                 "baseData": {"ver": 2, "metrics": metrics, "properties": properties},
             },
         }
-
-
-@pytest.fixture
-def loop_thread() -> Iterator[LoopThread]:
-    runner = LoopThread()
-    yield runner
-    runner.close()
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def identity(local_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
 
 
 def _personas(stack: Stack, tag: str) -> list[dict[str, Any]]:
-    subscriptions = sorted(stack.info["subscriptions"])
+    subscriptions = sorted(stack.info.subscriptions)
     return [
         {
             "name": "plain",
@@ -104,10 +104,10 @@ def _personas(stack: Stack, tag: str) -> list[dict[str, Any]]:
 def _settings(stack: Stack, tmp_path: Path, tag: str, requests: int) -> TrafficSettings:
     path = tmp_path / "personas.json"
     path.write_text(json.dumps({"personas": _personas(stack, tag)}), encoding="utf-8")
-    keys = [stack.info["subscriptions"][name] for name in sorted(stack.info["subscriptions"])]
+    keys = [stack.info.subscriptions[name] for name in sorted(stack.info.subscriptions)]
     return TrafficSettings(
-        gateway_url=stack.info["gateway_url"],
-        openai_api_version=stack.info["api_version"],
+        gateway_url=stack.info.gateway_url,
+        openai_api_version=stack.info.api_version,
         personas_file=path,
         seed=1234,
         requests_per_run=requests,
@@ -116,9 +116,9 @@ def _settings(stack: Stack, tmp_path: Path, tag: str, requests: int) -> TrafficS
         request_timeout_seconds=5.0,
         max_retries=2,
         failure_warn_ratio=0.5,
-        ingestion_endpoint=stack.info["ingestion"]["endpoint"],
-        ingestion_rule_id=stack.info["ingestion"]["rule_id"],
-        ingestion_stream=stack.info["ingestion"]["streams"]["SyntheticTraffic_CL"],
+        ingestion_endpoint=stack.info.ingestion.endpoint,
+        ingestion_rule_id=stack.info.ingestion.rule_id,
+        ingestion_stream=stack.info.ingestion.streams["SyntheticTraffic_CL"],
         subscription_keys={"KEY_0": keys[0], "KEY_1": keys[1], "KEY_2": keys[2], "KEY_WRONG": "not-a-key"},
     )
 
@@ -126,10 +126,10 @@ def _settings(stack: Stack, tmp_path: Path, tag: str, requests: int) -> TrafficS
 def _query(stack: Stack, query: str) -> list[dict[str, Any]]:
     client = LogsQueryClient(
         ManagedIdentityCredential(),
-        endpoint=stack.info["monitor"]["endpoint"],
-        connection_verify=stack.info["monitor"]["ca_cert"],
+        endpoint=stack.info.monitor.endpoint,
+        connection_verify=str(stack.info.monitor.ca_cert),
     )
-    result = client.query_workspace(stack.info["monitor"]["workspace_id"], query, timespan=timedelta(hours=1))
+    result = client.query_workspace(stack.info.monitor.workspace_id, query, timespan=timedelta(hours=1))
     assert result.status == LogsQueryStatus.SUCCESS
     table = result.tables[0]
     return [dict(zip(table.columns, row, strict=True)) for row in table.rows]
@@ -140,7 +140,7 @@ def test_traffic_run_ground_truth_matches_the_simulator_and_the_emitted_metrics(
 ) -> None:
     tag = f"traffic-e2e-{time.time_ns()}"
     settings = _settings(local_stack, tmp_path, tag, requests=60)
-    ca_cert = local_stack.info["monitor"]["ca_cert"]
+    ca_cert = str(local_stack.info.monitor.ca_cert)
 
     def ingestion_client(endpoint: str) -> LogsIngestionClient:
         return LogsIngestionClient(endpoint=endpoint, credential=ManagedIdentityCredential(), connection_verify=ca_cert)
@@ -170,7 +170,7 @@ def test_traffic_run_ground_truth_matches_the_simulator_and_the_emitted_metrics(
     assert by_persona["bad-key"]["Failed"] > 0 and by_persona["no-model"]["Failed"] > 0
 
     flush = urllib.request.Request(
-        f"{local_stack.info['gateway_url']}/_standin/metrics/flush",
+        f"{local_stack.info.gateway_url}/_standin/metrics/flush",
         data=b"{}",
         method="POST",
         headers={"Content-Type": "application/json"},
