@@ -5,7 +5,7 @@ want it; the server certificate is checked against the system store plus an opti
 (the local stand-ins' CA). Locally the stack's SMTP outbox stand-in receives it (.eml files).
 Azure Communication Services Email with managed identity: shared/email/acs.py.
 
-Any failure raises EmailDeliveryError; the caller keeps the notifications pending.
+Any failure raises DeliveryError (shared/errors.py); the caller keeps the notifications pending.
 Stdlib at import.
 """
 
@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
 
-
-class EmailDeliveryError(RuntimeError):
-    """The message was not accepted; nothing is marked sent."""
+from shared.errors import DeliveryError
 
 
 class Transport(Protocol):
@@ -55,7 +53,7 @@ class SmtpTransport:
                     smtp.login(self.username, self.password or "")
                 refused = smtp.send_message(message, to_addrs=list(recipients))
         except (OSError, smtplib.SMTPException) as error:
-            raise EmailDeliveryError(f"SMTP {self.host}:{self.port}: {type(error).__name__}: {error}") from error
+            raise DeliveryError(f"SMTP {self.host}:{self.port}: {type(error).__name__}: {error}") from error
         if refused:
             # Some recipients got it: retrying would mail them twice, so only report the rest.
-            raise EmailDeliveryError(f"SMTP {self.host}:{self.port} refused recipients {sorted(refused)}")
+            raise DeliveryError(f"SMTP {self.host}:{self.port} refused recipients {sorted(refused)}")

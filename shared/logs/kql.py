@@ -14,16 +14,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from shared.errors import KqlParameterError
+
 KQL_DIR = Path(__file__).parent / "kql"
 
 # A sequence of strings becomes a dynamic array literal (for `x in (param)` filters).
 ParamValue = str | int | float | bool | datetime | timedelta | Sequence[str]
 
 _LET_LINE = re.compile(r"^let\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*?);\s*$")
-
-
-class KqlParameterError(ValueError):
-    """A query file and the parameters given for it do not match."""
 
 
 def kql_string(value: str) -> str:

@@ -21,13 +21,14 @@ from typing import Any
 
 import httpx2
 import pytest
+from azure.core.exceptions import HttpResponseError
 
+from shared.errors import UploadError
 from shared.traffic.pacing import dispatch
 from shared.traffic.personas import Persona, PromptSize
 from shared.traffic.plan import PlannedCall
 from shared.traffic.results import CallOutcome
 from shared.traffic.run import APP_ROOT, TrafficSettings, run_traffic
-from shared.traffic.upload import TrafficUploadError
 from tests import ROOT
 
 T0 = 1000.0
@@ -199,7 +200,7 @@ class FakeIngestion:
 
     def upload(self, rule_id: str, stream_name: str, logs: list[Any], **kwargs: Any) -> None:
         if self.fail:
-            raise RuntimeError("(Forbidden) caller lacks Monitoring Metrics Publisher")
+            raise HttpResponseError("(Forbidden) caller lacks Monitoring Metrics Publisher")
         json.dumps(logs)  # what the SDK sends must be JSON
         self.uploads.append((rule_id, stream_name, logs))
 
@@ -448,7 +449,7 @@ def test_failed_upload_fails_the_run_loudly_after_logging_the_summary(
     with (
         caplog.at_level(logging.INFO, logger="shared.traffic.run"),
         pytest.raises(
-            TrafficUploadError,
+            UploadError,
             match=r"stream Custom-SyntheticTraffic_CL of data collection rule dcr-1 failed.*Forbidden",
         ),
     ):
