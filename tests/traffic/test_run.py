@@ -23,7 +23,7 @@ import httpx2
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from shared.errors import UploadError
+from shared.errors import InputFileError, UploadError
 from shared.traffic.pacing import dispatch
 from shared.traffic.personas import Persona, PromptSize
 from shared.traffic.plan import PlannedCall
@@ -501,11 +501,9 @@ def test_what_does_not_fit_the_budget_is_reported_as_not_sent(tmp_path: Path) ->
 
 
 def test_bad_persona_file_fails_before_any_call(tmp_path: Path) -> None:
-    from shared.traffic.personas import PersonaError
-
     settings = _settings(tmp_path, [_persona_json("plain", subscription_key_setting="KEY_MISSING")])
     gateway, ingestion = FakeGateway(FakeClock()), FakeIngestion()
-    with pytest.raises(PersonaError, match="app setting KEY_MISSING is not set"):
+    with pytest.raises(InputFileError, match="app setting KEY_MISSING is not set"):
         _run(settings, gateway, ingestion)
     assert gateway.sent == [] and ingestion.uploads == []
 
