@@ -334,6 +334,16 @@ class Problems:
         self.raise_if_any()
         raise AssertionError("unreachable")
 
+    def value(
+        self, path: str, line: int | None, value: Any, check: Callable[[Any], T], *, expected: str | None = None
+    ) -> T | None:
+        """A lone value (an array item) checked; None, with a problem, when it is not what `check` wants."""
+        try:
+            return check(value)
+        except Invalid as invalid:
+            self.add(line, path, f"expected {expected or invalid.expected}, got {show(value)}")
+            return None
+
     def raise_if_any(self) -> None:
         if self.items:
             raise InputFileError(self.source, self.what, self.items)

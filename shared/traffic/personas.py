@@ -128,7 +128,7 @@ def parse_personas(document: Any, environ: Mapping[str, str], source: str) -> tu
     problems = Problems(source, _PERSONA)
     top = problems.fields(document, "")
     if not isinstance(document, Mapping):
-        problems.fail(top.line, "personas", f"expected an object {{\"personas\": [...]}}, got {show(document)}")
+        problems.fail(top.line, "personas", f'expected an object {{"personas": [...]}}, got {show(document)}')
     items = top.items("personas", expected="a non-empty array of persona objects")
     problems.raise_if_any()
     loaded: list[tuple[str, Persona]] = []
