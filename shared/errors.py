@@ -24,9 +24,10 @@ the branches: no caller tells a usage query from an alert query, or a persona fi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     from azure.core.exceptions import AzureError
@@ -116,3 +117,29 @@ def azure_service_error(kind: type[E], what: str, error: AzureError) -> E:
     mapped = kind(f"{what} failed: {describe_azure_error(error)}")
     mapped.__cause__ = error
     return mapped
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def maps_azure_errors(kind: type[AzureServiceError], what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a method whose SDK calls may fail: an azure.core error leaving it becomes `kind`.
+
+    For the table stores, where each method is one short conversation with the service; errors the
+    method handles itself (a lost ETag race, a missing row) never leave it.
+    """
+
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def mapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            from azure.core.exceptions import AzureError
+
+            try:
+                return function(*args, **kwargs)
+            except AzureError as error:
+                raise azure_service_error(kind, what, error) from error
+
+        return mapped
+
+    return decorate

@@ -12,13 +12,15 @@ from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
-from azure.core.exceptions import HttpResponseError, ServiceRequestError
+from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotFoundError, ServiceRequestError
 from azure.monitor.query import LogsQueryStatus
 
 from shared import errors
 from shared.alerts.data import USAGE_COLUMNS as ALERT_USAGE_COLUMNS
 from shared.alerts.data import Ranges, read_alert_data
 from shared.alerts.run import AlertDeliveryError
+from shared.alerts.state import AlertRecord, AlertStateStore
+from shared.costs.progress import TableProgressStore, WindowProgress
 from shared.costs.query import UsageQuery, query_usage
 from shared.costs.run import CostUploadError
 from shared.logs.upload import UploadPolicy, upload_windows
@@ -150,3 +152,37 @@ def test_a_bug_in_the_cost_upload_is_not_retried_as_a_failed_request() -> None:
     with pytest.raises(KeyError):
         upload_windows(client, policy, [(START, ['{"a": 1}'])], sleep=lambda _: None)  # type: ignore[arg-type]
     assert client.calls == 1
+
+
+class FailingTable:
+    """A TableClient whose every call fails with `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            raise self.error
+
+        return call
+
+
+def test_table_store_failures_are_azure_service_errors_naming_what_was_done() -> None:
+    progress = TableProgressStore(FailingTable(http_503()), "scope")  # type: ignore[arg-type]
+    with pytest.raises(errors.AzureServiceError, match=r"^reading the costs progress failed: HTTP 503"):
+        progress.windows(START)
+    with pytest.raises(errors.AzureServiceError, match=r"^saving the costs progress failed: HTTP 503"):
+        progress.save([WindowProgress(START, True, START, "1:x", 1)], START)
+    state = AlertStateStore(FailingTable(http_503()))  # type: ignore[arg-type]
+    with pytest.raises(errors.AzureServiceError, match=r"^reading the alert state failed: HTTP 503"):
+        state.load()
+    record = AlertRecord(key="k", rule="r", member="m")
+    with pytest.raises(errors.AzureServiceError, match=r"^writing the alert state failed: HTTP 503") as caught:
+        state.write(record)
+    assert isinstance(caught.value.__cause__, HttpResponseError)
+
+
+def test_errors_the_stores_handle_themselves_stay_inside() -> None:
+    assert TableProgressStore(FailingTable(ResourceNotFoundError("no row")), "s").final_through() is None  # type: ignore[arg-type]
+    state = AlertStateStore(FailingTable(ResourceModifiedError("etag")))  # type: ignore[arg-type]
+    assert state.write(AlertRecord(key="k", rule="r", member="m", etag="W/1")) is None

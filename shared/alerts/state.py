@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.errors import AzureServiceError, maps_azure_errors
+
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient
@@ -118,6 +120,7 @@ class AlertStateStore:
         )
         return cls(table)
 
+    @maps_azure_errors(AzureServiceError, "reading the alert state")
     def load(self) -> dict[str, AlertRecord]:
         entities = self._table.query_entities("PartitionKey eq @partition", parameters={"partition": PARTITION})
         records = {}
@@ -126,6 +129,7 @@ class AlertStateStore:
             records[record.key] = record
         return records
 
+    @maps_azure_errors(AzureServiceError, "writing the alert state")
     def write(self, record: AlertRecord) -> AlertRecord | None:
         """Store the record if nobody changed it since it was read; its new ETag, or None on a lost race."""
         from azure.core import MatchConditions

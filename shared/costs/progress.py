@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.errors import AzureServiceError, maps_azure_errors
+
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient
@@ -80,6 +82,7 @@ class TableProgressStore:
         )
         return cls(table, _safe_key(scope))
 
+    @maps_azure_errors(AzureServiceError, "reading the costs progress")
     def windows(self, since: datetime) -> dict[datetime, WindowProgress]:
         entities = self._table.query_entities(
             "PartitionKey eq @scope and RowKey ge @since and RowKey lt @after_dates",
@@ -91,6 +94,7 @@ class TableProgressStore:
             windows[progress.window_start] = progress
         return windows
 
+    @maps_azure_errors(AzureServiceError, "reading the costs watermark")
     def final_through(self) -> datetime | None:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -100,6 +104,7 @@ class TableProgressStore:
             return None
         return _aware(entity["FinalThrough"])
 
+    @maps_azure_errors(AzureServiceError, "saving the costs progress")
     def save(self, windows: Iterable[WindowProgress], final_through: datetime | None) -> None:
         operations: list[tuple[str, dict[str, Any]]] = [("upsert", self._entity(w)) for w in windows]
         for first in range(0, len(operations), _TRANSACTION_LIMIT):
