@@ -19,9 +19,10 @@ All problems of a file are raised at once, as one InputFileError (shared/errors.
 of edits fixes them. A value read from a plain dict (a caller that parsed it itself) has no lines;
 its messages are `<file>: <field path>: ...`.
 
-The value checks (`text`, `number`, `whole`, `choice`, `boolean`, `share`) are pure functions of
-one value that return it typed or raise Invalid(expected): shared/config.py can call the same ones
-on a setting's parsed text and word its message with the setting's name. Stdlib only.
+The value checks (`text`, `number`, `whole`, `choice`, `boolean`, `share`; a caller's own is a
+Check too) are pure: one value in, the value typed out, or Invalid(expected). They know nothing of
+files, so shared/config.py can run the same ones on a setting's parsed text and word the message
+with the setting's name. Stdlib only.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 from shared.errors import FileProblem, InputFileError
 
@@ -226,11 +227,22 @@ class Invalid(ValueError):
         self.expected = expected
 
 
-def text(value: Any) -> str:
-    """A non-empty string (surrounding blanks removed)."""
-    if not isinstance(value, str) or not value.strip():
-        raise Invalid("a non-empty string")
-    return value.strip()
+class Check(Generic[T]):
+    """A pure check of one value: `check(value)` is the value, typed, or raises Invalid(check.expected).
+
+    `read` returns the typed value, or None to refuse it (it may also raise Invalid itself, to say
+    something more specific).
+    """
+
+    def __init__(self, expected: str, read: Callable[[Any], T | None]) -> None:
+        self.expected = expected
+        self._read = read
+
+    def __call__(self, value: Any) -> T:
+        result = self._read(value)
+        if result is None:
+            raise Invalid(self.expected)
+        return result
 
 
 def _bounds(minimum: Decimal | int | None, maximum: Decimal | int | None, above: Decimal | int | None) -> str:
@@ -248,13 +260,12 @@ def number(
     minimum: Decimal | int | None = None,
     maximum: Decimal | int | None = None,
     above: Decimal | int | None = None,
-) -> Callable[[Any], Decimal]:
+) -> Check[Decimal]:
     """A finite JSON number (not a bool) within the bounds, as an exact Decimal."""
-    expected = " ".join(filter(None, ("a number", _bounds(minimum, maximum, above))))
 
-    def check(value: Any) -> Decimal:
+    def read(value: Any) -> Decimal | None:
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-            raise Invalid(expected)
+            return None
         result = Decimal(value)
         if (
             not result.is_finite()
@@ -262,53 +273,38 @@ def number(
             or (maximum is not None and result > maximum)
             or (above is not None and result <= above)
         ):
-            raise Invalid(expected)
+            return None
         return result
 
-    return check
+    return Check(" ".join(filter(None, ("a number", _bounds(minimum, maximum, above)))), read)
 
 
-def whole(*, minimum: int | None = None, maximum: int | None = None) -> Callable[[Any], int]:
+def whole(*, minimum: int | None = None, maximum: int | None = None) -> Check[int]:
     """A whole JSON number (2, not 2.0 or true) within the bounds."""
-    expected = " ".join(filter(None, ("a whole number", _bounds(minimum, maximum, None))))
 
-    def check(value: Any) -> int:
+    def read(value: Any) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise Invalid(expected)
+            return None
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise Invalid(expected)
+            return None
         return value
 
-    return check
+    return Check(" ".join(filter(None, ("a whole number", _bounds(minimum, maximum, None)))), read)
 
 
-share = number(minimum=0, maximum=1)
-share.__doc__ = "A share: a number from 0 to 1."
-
-
-def choice(options: Sequence[str]) -> Callable[[Any], str]:
+def choice(options: Sequence[str]) -> Check[str]:
     """One of `options`, exactly."""
-    expected = "one of " + ", ".join(options)
-
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or value not in options:
-            raise Invalid(expected)
-        return value
-
-    return check
+    return Check("one of " + ", ".join(options), lambda value: value if value in options else None)
 
 
-def boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise Invalid("true or false")
-    return value
-
-
-def any_text(value: Any) -> str:
-    """Any string, empty included (descriptions, notes)."""
-    if not isinstance(value, str):
-        raise Invalid("a text")
-    return value
+# A non-empty string, surrounding blanks removed.
+text: Check[str] = Check(
+    "a non-empty string", lambda value: (value.strip() or None) if isinstance(value, str) else None
+)
+# Any string, empty included (descriptions, notes).
+any_text: Check[str] = Check("a text", lambda value: value if isinstance(value, str) else None)
+boolean: Check[bool] = Check("true or false", lambda value: value if isinstance(value, bool) else None)
+share = number(minimum=0, maximum=1)
 
 
 # --- problems, and reading objects field by field ------------------------------------------------
@@ -392,7 +388,7 @@ class Fields:
         self.used.add(key)
         if key not in self.raw:
             if default is _REQUIRED:
-                wanted = expected or _expected_of(check)
+                wanted = expected or getattr(check, "expected", "")
                 self.problems.add(self.line, self.path_of(key), "missing" + (f"; expected {wanted}" if wanted else ""))
                 return fallback
             return default
@@ -447,18 +443,3 @@ def located_items(value: Sequence[Any], path: str, line: int | None) -> list[tup
     """(path, line, item) of each item of an array; the array's line when it does not know its items'."""
     lines = getattr(value, "item_lines", None)
     return [(f"{path}[{index}]", lines[index] if lines else line, item) for index, item in enumerate(value)]
-
-
-def _expected_of(check: Callable[[Any], Any]) -> str:
-    """What a check wants, asked by showing it a value no check accepts."""
-    try:
-        check(_Nothing())
-    except Invalid as invalid:
-        return invalid.expected
-    except (TypeError, ValueError, ArithmeticError):
-        return ""
-    return ""
-
-
-class _Nothing:
-    """Not a JSON value: every check refuses it, saying what it wants."""

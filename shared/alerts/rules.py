@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from shared.json_input import (
     REQUIRED,
+    Check,
     Fields,
     Invalid,
     Problems,
@@ -159,16 +160,18 @@ def _rule_set(document: Any, source: str) -> RuleSet:
     return RuleSet(source=source, currency=currency, recipient_groups=groups, rules=tuple(rules))
 
 
-def _currency(value: Any) -> str:
-    if not (isinstance(value, str) and re.fullmatch(r"[A-Z]{3}", value)):
-        raise Invalid("an ISO 4217 code such as USD")
-    return value
-
-
-def _address(value: Any) -> str:
-    if not (isinstance(value, str) and _ADDRESS.match(value)):
-        raise Invalid("an email address (one @, no spaces or angle brackets)")
-    return value
+_currency: Check[str] = Check(
+    "an ISO 4217 code such as USD",
+    lambda value: value if isinstance(value, str) and re.fullmatch(r"[A-Z]{3}", value) else None,
+)
+_address: Check[str] = Check(
+    "an email address (one @, no spaces or angle brackets)",
+    lambda value: value if isinstance(value, str) and _ADDRESS.match(value) else None,
+)
+_name: Check[str] = Check(
+    "a name of letters, digits, '.', '_' or '-' (at most 80)",
+    lambda value: value if isinstance(value, str) and _NAME.match(value) else None,
+)
 
 
 def _groups(top: Fields) -> dict[str, tuple[str, ...]]:
@@ -187,7 +190,7 @@ def _groups(top: Fields) -> dict[str, tuple[str, ...]]:
     return groups
 
 
-def _scope(value: Any) -> Scope:
+def _read_scope(value: Any) -> Scope | None:
     if value == "all":
         return Scope(None)
     if isinstance(value, str) and ":" in value:
@@ -196,13 +199,12 @@ def _scope(value: Any) -> Scope:
             return Scope(tail)
         if head in DIMENSIONS and tail:
             return Scope(head, tail)
-    raise Invalid('"all", "<dimension>:<value>" or "each:<dimension>", dimension one of ' + ", ".join(DIMENSIONS))
+    return None
 
 
-def _name(value: Any) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise Invalid("a name of letters, digits, '.', '_' or '-' (at most 80)")
-    return value
+_scope = Check(
+    '"all", "<dimension>:<value>" or "each:<dimension>", dimension one of ' + ", ".join(DIMENSIONS), _read_scope
+)
 
 
 _POSITIVE = number(above=0)
@@ -275,14 +277,14 @@ def _levels(
     values["warning"], values["critical"] = warning, critical
 
 
-def _percents(value: Any) -> tuple[Decimal, ...]:
-    expected = "increasing percentages > 0"
+def _read_percents(value: Any) -> tuple[Decimal, ...] | None:
     if not isinstance(value, list) or not value:
-        raise Invalid(expected)
+        return None
     try:
         numbers = tuple(_POSITIVE(item) for item in value)
     except Invalid:
-        raise Invalid(expected) from None
-    if list(numbers) != sorted(set(numbers)):
-        raise Invalid(expected)
-    return numbers
+        return None
+    return numbers if list(numbers) == sorted(set(numbers)) else None
+
+
+_percents = Check("increasing percentages > 0", _read_percents)

@@ -55,7 +55,7 @@ from decimal import (
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from shared.json_input import Fields, Invalid, Problems, choice, number, read_json_file, show, text
+from shared.json_input import Check, Fields, Problems, choice, number, read_json_file, show, text
 from shared.windows import as_utc
 
 T = TypeVar("T")
@@ -234,21 +234,23 @@ def load_price_table(path: Path) -> PriceTable:
     return table
 
 
-def _currency(value: Any) -> str:
-    if not isinstance(value, str) or value not in ISO_4217_MINOR_UNITS:
-        raise Invalid(f"an ISO 4217 code such as USD or EUR (known: {', '.join(sorted(ISO_4217_MINOR_UNITS))})")
-    return value
+_currency: Check[str] = Check(
+    f"an ISO 4217 code such as USD or EUR (known: {', '.join(sorted(ISO_4217_MINOR_UNITS))})",
+    lambda value: value if isinstance(value, str) and value in ISO_4217_MINOR_UNITS else None,
+)
 
 
-def _instant(value: Any) -> datetime:
-    expected = "an ISO date (YYYY-MM-DD, UTC) or datetime"
+def _read_instant(value: Any) -> datetime | None:
     if not isinstance(value, str):
-        raise Invalid(expected)
+        return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise Invalid(expected) from None
+        return None
     return as_utc(parsed)  # a date or naive datetime is UTC: Azure bills in UTC days
+
+
+_instant = Check("an ISO date (YYYY-MM-DD, UTC) or datetime", _read_instant)
 
 
 def _optional(fields: Fields, key: str, check: Callable[[Any], T], default: T, expected: str | None = None) -> T | None:
