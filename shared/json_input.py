@@ -1,10 +1,12 @@
 """One way to read a JSON input file: personas, alert rules, price table, deployment map.
 
-    document = read_json_file(path, "persona file")            # decode, parse, refuse duplicate keys
+    document = read_json_file(path, "persona file")     # decode, parse, refuse duplicate keys
     problems = Problems(document.source, "persona file")
-    persona = problems.fields(document.root, "", document.root_line).object("personas")...
-    weight = persona.get("weight", number(minimum=0), default=1)  # a bad value: one problem line
-    problems.raise_if_any()                                   # every problem at once
+    top = problems.fields(document.root, "")
+    for path, line, raw in top.items("personas"):        # "personas[0]", its line, its value
+        persona = problems.fields(raw, path, line)
+        weight = persona.get("weight", number(minimum=0), 1)  # a bad value: one problem, with its line
+    problems.raise_if_any()                              # every problem at once
 
 Reading: UTF-8 (a BOM is allowed: Windows editors write one), JSON with numbers kept exact (a
 fraction or NaN/Infinity becomes a Decimal, never a float, so a price is never rounded on the way
@@ -33,6 +35,7 @@ import json.decoder
 import json.scanner
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Generic, NoReturn, TypeVar
@@ -59,14 +62,14 @@ class JsonArray(list[Any]):
     item_lines: list[int]
 
 
+@dataclass(frozen=True)
 class JsonDocument:
     """A parsed input file: its name for messages, its text and bytes, and the root value."""
 
-    def __init__(self, source: str, text: str, raw: bytes, root: Any) -> None:
-        self.source = source
-        self.text = text
-        self.raw = raw
-        self.root = root
+    source: str
+    text: str
+    raw: bytes  # as read: a version hash is taken of these
+    root: Any
 
 
 def read_json_file(path: Path, what: str, *, not_found: str | None = None) -> JsonDocument:
@@ -309,8 +312,7 @@ share = number(minimum=0, maximum=1)
 
 # --- problems, and reading objects field by field ------------------------------------------------
 
-_REQUIRED: Any = object()
-REQUIRED: Any = _REQUIRED  # `default` of a field that must be given
+REQUIRED: Any = object()  # the `default` of a field that must be given
 
 
 class Problems:
@@ -376,7 +378,7 @@ class Fields:
         self,
         key: str,
         check: Callable[[Any], T],
-        default: Any = _REQUIRED,
+        default: Any = REQUIRED,
         *,
         expected: str | None = None,
         fallback: Any = None,
@@ -387,7 +389,7 @@ class Fields:
         """
         self.used.add(key)
         if key not in self.raw:
-            if default is _REQUIRED:
+            if default is REQUIRED:
                 wanted = expected or getattr(check, "expected", "")
                 self.problems.add(self.line, self.path_of(key), "missing" + (f"; expected {wanted}" if wanted else ""))
                 return fallback
