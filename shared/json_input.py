@@ -400,6 +400,13 @@ class Fields:
             self.bad(key, expected or invalid.expected)
             return fallback
 
+    def optional(self, key: str, check: Callable[[Any], T], default: Any = None, *, expected: str | None = None) -> Any:
+        """As get, for a field that may also be given as null: absent or null, it is `default`."""
+        if self.raw.get(key) is None:
+            self.used.add(key)
+            return default
+        return self.get(key, check, expected=expected)
+
     def bad(self, key: str, expected: str) -> None:
         """The value of `key` is not `expected` (a check across fields, say)."""
         self.problems.add(self.line_of(key), self.path_of(key), f"expected {expected}, got {show(self.raw.get(key))}")

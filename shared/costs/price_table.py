@@ -40,7 +40,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import (
@@ -53,12 +53,10 @@ from decimal import (
     Overflow,
 )
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from shared.json_input import Check, Fields, Problems, choice, number, read_json_file, show, text
 from shared.windows import as_utc
-
-T = TypeVar("T")
 
 # Exact arithmetic for money: 60 digits is far beyond any token count x price, and Inexact is
 # trapped so that if an operation ever had to round, it fails loudly instead of drifting.
@@ -253,15 +251,6 @@ def _read_instant(value: Any) -> datetime | None:
 _instant = Check("an ISO date (YYYY-MM-DD, UTC) or datetime", _read_instant)
 
 
-def _optional(fields: Fields, key: str, check: Callable[[Any], T], default: T, expected: str | None = None) -> T | None:
-    """A field that may be absent or null (both: the default)."""
-    if fields.raw.get(key) is None:
-        fields.used.add(key)
-        return default
-    value: T | None = fields.get(key, check, expected=expected)
-    return value
-
-
 def _parse_native(problems: Problems, root: Mapping[str, Any]) -> PriceTable | None:
     top = problems.fields(root, "")
     top.unknown(_NATIVE_TOP_KEYS)
@@ -269,19 +258,20 @@ def _parse_native(problems: Problems, root: Mapping[str, Any]) -> PriceTable | N
     currency = top.get("currency", _currency, fallback="USD")
     unit = top.get("unit", choice(sorted(TOKENS_PER_PRICE_UNIT)), fallback="per_token")
     tokens_per_unit = Decimal(TOKENS_PER_PRICE_UNIT[unit])
-    models = top.object("models", expected="a non-empty object of model name -> list of periods")
-    if models is not None and not models.raw:
-        top.bad("models", "a non-empty object of model name -> list of periods")
+    expected = "a non-empty object of model name -> list of periods"
+    models = top.object("models", expected=expected)
     periods_by_model: dict[str, list[ModelPrices]] = {}
-    for model in models.raw if models is not None else {}:
-        assert models is not None
-        if not model.strip():
-            models.problem(model, "the model name is empty")
-        before = len(problems.items)
-        items = models.items(model, expected="a non-empty list of price periods")
-        periods = [_period(problems, path, line, raw, currency, tokens_per_unit) for path, line, raw in items]
-        if len(problems.items) == before:
-            periods_by_model[model] = _chain(model, [period for period in periods if period is not None])
+    if models is not None and not models.raw:
+        top.bad("models", expected)
+    elif models is not None:
+        for model in models.raw:
+            if not model.strip():
+                models.problem(model, "the model name is empty")
+            before = len(problems.items)
+            items = models.items(model, expected="a non-empty list of price periods")
+            periods = [_period(problems, path, line, raw, currency, tokens_per_unit) for path, line, raw in items]
+            if len(problems.items) == before:
+                periods_by_model[model] = _chain(model, [period for period in periods if period is not None])
     if problems:
         return None
     return PriceTable(version=version, source=problems.source, file_format="native", periods_by_model=periods_by_model)
@@ -297,7 +287,7 @@ def _period(
     period = problems.fields(raw, path, line)
     period.unknown(_PERIOD_KEYS)
     effective_from = period.get("effective_from", _instant)
-    effective_to = _optional(period, "effective_to", _instant, None)
+    effective_to = period.optional("effective_to", _instant)
     if effective_from is not None and effective_to is not None and effective_to <= effective_from:
         period.problem(
             "effective_to",
@@ -310,7 +300,7 @@ def _period(
         prices.unknown(_PRICE_KEYS)
         input_price = prices.get("input", _PRICE, expected=_PRICE_EXPECTED)
         output_price = prices.get("output", _PRICE, expected=_PRICE_EXPECTED)
-        cached_price = _optional(prices, "cached_input", _PRICE, None, _PRICE_EXPECTED)
+        cached_price = prices.optional("cached_input", _PRICE, expected=_PRICE_EXPECTED)
     if len(problems.items) > before or effective_from is None or input_price is None or output_price is None:
         return None
     per_token = MONEY_CONTEXT.divide
@@ -359,7 +349,7 @@ def _chain(model: str, read: Sequence[tuple[ModelPrices, Fields]]) -> list[Model
 
 def _parse_litellm(problems: Problems, root: Mapping[str, Any], raw: bytes) -> PriceTable | None:
     top = problems.fields(root, "")
-    version = _optional(top, "version", text, None)
+    version = top.optional("version", text)
     if version is None:
         version = "sha256:" + hashlib.sha256(raw).hexdigest()[:12]
     periods_by_model: dict[str, list[ModelPrices]] = {}
@@ -373,7 +363,7 @@ def _parse_litellm(problems: Problems, root: Mapping[str, Any], raw: bytes) -> P
         before = len(problems.items)
         input_price = entry.get(_LITELLM_INPUT, _PRICE, expected=_PRICE_EXPECTED)
         output_price = entry.get(_LITELLM_OUTPUT, _PRICE, expected=_PRICE_EXPECTED)
-        cached_price = _optional(entry, _LITELLM_CACHED, _PRICE, None, _PRICE_EXPECTED)
+        cached_price = entry.optional(_LITELLM_CACHED, _PRICE, expected=_PRICE_EXPECTED)
         if len(problems.items) > before or input_price is None or output_price is None:
             continue
         periods_by_model[key] = [
