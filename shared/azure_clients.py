@@ -87,7 +87,10 @@ def open_table(
     """A Table storage table, created if missing: by connection string (Azurite locally) or by
     endpoint with the managed identity (Azure, where the storage account allows no shared keys).
     The one way the stores open their table (costs progress, alert state); `purpose` names it in errors."""
+    from azure.core.exceptions import AzureError
     from azure.data.tables import TableServiceClient
+
+    from shared.errors import AzureServiceError, azure_service_error
 
     if connection_string:
         service = TableServiceClient.from_connection_string(connection_string)
@@ -95,4 +98,7 @@ def open_table(
         service = TableServiceClient(endpoint=endpoint, credential=credential, connection_verify=connection_verify)
     else:
         raise ValueError(f"{purpose} needs a table storage connection string, or an endpoint and a credential")
-    return service.create_table_if_not_exists(table_name)
+    try:
+        return service.create_table_if_not_exists(table_name)
+    except AzureError as error:
+        raise azure_service_error(AzureServiceError, f"opening the {purpose} table {table_name}", error) from error

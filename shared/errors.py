@@ -1,24 +1,33 @@
 """One root error for the app, a few named branches, and the one place Azure SDK errors are mapped.
 
-    AppError                      anything the app raises on purpose; the message says what to fix
-    ├── InputError (ValueError)   bad input: the message names the setting, or the file, line and field
-    │   ├── ConfigError           an app setting (shared/config.py)
-    │   ├── InputFileError        a JSON input file: personas, alert rules, price table, deployment map
-    │   └── KqlParameterError     a value the KQL binder cannot render safely into a query
-    ├── AzureServiceError         an Azure call failed after its retries (query, ingestion, table storage)
-    │   ├── QueryError            a Log Analytics query gave no complete answer
-    │   └── UploadError           rows the Logs Ingestion API did not accept
-    └── DeliveryError             a notification (email) could not be handed over
+    AppError                        anything the app raises on purpose; the message says what to fix
+    ├── InputError (ValueError)     bad input: the message names the setting, or the file, line and field
+    │   ├── ConfigError             an app setting (shared/config.py)
+    │   ├── InputFileError          a JSON input file: personas, alert rules, price table, deployment map
+    │   │                           (shared/json_input.py); `.problems` lists each file:line: field: problem
+    │   └── KqlParameterError       a value the KQL binder cannot render safely into a query
+    ├── AzureServiceError (RuntimeError)  an Azure call failed after the SDK's retries
+    │   ├── QueryError              a Log Analytics query gave no complete answer (error, partial result)
+    │   └── UploadError             rows the Logs Ingestion API did not accept
+    │       └── CostUploadError     some cost windows did not upload; carries the run's summary
+    │                               (shared/costs/run.py), so the windows that did upload still alert
+    └── DeliveryError (RuntimeError)  a notification (email) could not be handed over
+        └── AlertDeliveryError      some digest was not delivered; carries the alerts run's summary
+                                    (shared/alerts/run.py)
 
 Bad input fails at start or at the file's first read; service errors fail the run loudly after the
 parts that did complete were kept; delivery errors leave the notification pending for the next run.
 Code that catches an SDK error turns it into one of these with `azure_service_error`, so callers
-catch our tree, never azure.core's.
+catch our tree, never azure.core's. Only the two subclasses that carry a run summary exist beyond
+the branches: no caller tells a usage query from an alert query, or a persona file from a rules file.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     from azure.core.exceptions import AzureError
@@ -36,8 +45,35 @@ class ConfigError(InputError):
     """An app setting is missing or has a value we cannot use."""
 
 
+@dataclass(frozen=True, slots=True)
+class FileProblem:
+    """One problem in an input file: where (file, line, column, field path) and what is wrong."""
+
+    source: str  # the file as given (path or name)
+    line: int | None  # 1-based; None when the problem is the file as a whole
+    field: str  # a path into the document, e.g. personas[2].weight; "" for the file itself
+    message: str  # what is wrong and what was expected
+    column: int | None = None
+
+    def __str__(self) -> str:
+        location = self.source
+        if self.line is not None:
+            location += f":{self.line}" + (f":{self.column}" if self.column is not None else "")
+        return f"{location}: {self.field}: {self.message}" if self.field else f"{location}: {self.message}"
+
+
 class InputFileError(InputError):
-    """A JSON input file (personas, alert rules, price table, deployment map) is invalid."""
+    """A JSON input file (personas, alert rules, price table, deployment map) is invalid.
+
+    The message is a header naming the file and what it is, then one line per problem, all at once,
+    so one round of edits fixes them.
+    """
+
+    def __init__(self, source: str, what: str, problems: Sequence[FileProblem]) -> None:
+        self.source = source
+        self.what = what
+        self.problems = tuple(problems)
+        super().__init__(f"{source}: invalid {what}:\n" + "\n".join(map(str, self.problems)))
 
 
 class KqlParameterError(InputError):
@@ -81,3 +117,29 @@ def azure_service_error(kind: type[E], what: str, error: AzureError) -> E:
     mapped = kind(f"{what} failed: {describe_azure_error(error)}")
     mapped.__cause__ = error
     return mapped
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def maps_azure_errors(kind: type[AzureServiceError], what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a method whose SDK calls may fail: an azure.core error leaving it becomes `kind`.
+
+    For the table stores, where each method is one short conversation with the service; errors the
+    method handles itself (a lost ETag race, a missing row) never leave it.
+    """
+
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def mapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            from azure.core.exceptions import AzureError
+
+            try:
+                return function(*args, **kwargs)
+            except AzureError as error:
+                raise azure_service_error(kind, what, error) from error
+
+        return mapped
+
+    return decorate

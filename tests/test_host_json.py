@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from azure.monitor.query import LogsQueryStatus
 
-from shared.alerts.data import TRAFFIC_COLUMNS, USAGE_COLUMNS, AlertDataError, ranges_for, read_alert_data
+from shared.alerts.data import TRAFFIC_COLUMNS, USAGE_COLUMNS, ranges_for, read_alert_data
 from shared.config import SETTINGS
-from shared.costs.query import UsageQuery, UsageQueryError, query_usage
+from shared.costs.query import UsageQuery, query_usage
+from shared.errors import QueryError
 from tests.infra.infra_bicep import ROOT
 
 # LogsQueryClient without server_timeout: "The default timeout is 3 minutes, and the maximum timeout
@@ -70,7 +71,7 @@ def usage_query_worst_case() -> timedelta:
         retry_delay_seconds=float(defaults["COST_RETRY_DELAY_SECONDS"]),
     )
     api, pauses = SlowLogsApi(partial=True), []
-    with pytest.raises(UsageQueryError):
+    with pytest.raises(QueryError):
         query_usage(api, spec, NOW - timedelta(hours=3), NOW.replace(minute=0), sleep=pauses.append)  # type: ignore[arg-type]
     return timedelta(seconds=api.seconds + sum(pauses))
 
@@ -86,7 +87,7 @@ def test_worst_case_is_measured_from_the_query_code() -> None:
     # 3 attempts x 600 s + pauses of 5 s and 10 s; then 600 s (alert usage, one attempt) + 180 s.
     assert usage_query_worst_case() == timedelta(seconds=3 * 600 + 5 + 10)
     assert alert_queries_worst_case() == timedelta(seconds=600 + 180)
-    with pytest.raises(AlertDataError):  # a partial alert answer ends the alert step (no retry)
+    with pytest.raises(QueryError):  # a partial alert answer ends the alert step (no retry)
         read_alert_data(SlowLogsApi(partial=True), "w", ranges_for([], NOW, 60), with_traffic=True, now=NOW)  # type: ignore[arg-type]
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from shared.alerts.rules import Rule
+from shared.errors import QueryError, azure_service_error
 from shared.logs.kql import load_query
 from shared.logs.parts import PartedQuery, query_in_parts
 from shared.windows import start_of_day, start_of_month, window_containing
@@ -36,10 +37,6 @@ _TRAFFIC_COUNTS = ("CallsOk", "CallsUsageUnseen", "TotalTokens", "ExactTotalToke
                    "StreamedCallsOk", "StreamedTotalTokens", "StreamedUsageUnseen")
 CHART_DAYS = 14
 CHART_HOURS = 24
-
-
-class AlertDataError(RuntimeError):
-    """The alert data could not be read completely; no alert state changes in this run."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +93,6 @@ def read_alert_data(
             file="alert-usage.kql",
             columns=USAGE_COLUMNS,
             split_unit_minutes=24 * 60,
-            error=AlertDataError,
             parameters={"detail_from": ranges.detail_from},
             timespan=lambda part: (part.start, until),
             attempts=1,  # a partial answer for another reason: this run sends nothing, the next asks again
@@ -146,13 +142,17 @@ def _query(
     timespan: tuple[datetime, datetime],
     columns: tuple[str, ...],
 ) -> list[list[Any]]:
+    from azure.core.exceptions import AzureError
     from azure.monitor.query import LogsQueryStatus
 
-    response = client.query_workspace(workspace_id, query, timespan=timespan)
+    try:
+        response = client.query_workspace(workspace_id, query, timespan=timespan)
+    except AzureError as error:
+        raise azure_service_error(QueryError, "alert data query", error) from error
     if response.status != LogsQueryStatus.SUCCESS:
         # A partial result would under-count spend and resolve alerts that still fire.
-        raise AlertDataError(f"alert data query returned a partial result: {response.partial_error}")
+        raise QueryError(f"alert data query returned a partial result: {response.partial_error}")
     table = response.tables[0]
     if tuple(table.columns) != columns:
-        raise AlertDataError(f"alert data query returned columns {list(table.columns)}, expected {list(columns)}")
+        raise QueryError(f"alert data query returned columns {list(table.columns)}, expected {list(columns)}")
     return [list(row) for row in table.rows]

@@ -24,7 +24,7 @@ from shared.alerts.data import CHART_DAYS, CHART_HOURS, AlertData
 from shared.alerts.findings import ChartBar, Contributor, Finding, Severity, format_value
 from shared.alerts.rules import Dimension, Kind, Period, Rule, RuleSet
 from shared.costs.outputs import SubscriptionSpend
-from shared.errors import InputFileError
+from shared.errors import FileProblem, InputFileError
 from shared.money import from_micros
 from shared.windows import start_of_day, start_of_month, window_containing
 
@@ -107,14 +107,17 @@ Evaluator = Callable[[Rule, Inputs], list[Finding]]
 def evaluate(rules: RuleSet, data: AlertData, clock: Clock, fresh: Sequence[SubscriptionSpend] = ()) -> list[Finding]:
     """Every rule's findings. Raises InputFileError, before evaluating any, for a rule whose kind
     has no evaluator (parse_rules refuses unknown kinds: only a Rule built in code gets here)."""
-    unknown = [rule for rule in rules.rules if rule.kind not in EVALUATORS]
+    unknown = [(index, rule) for index, rule in enumerate(rules.rules) if rule.kind not in EVALUATORS]
     if unknown:
+        expected = ", ".join(EVALUATORS)
         raise InputFileError(
-            "; ".join(
-                f'{rules.source}: rule "{rule.name}": field "kind": {rule.kind!r} cannot be evaluated; '
-                f"expected one of {', '.join(EVALUATORS)}"
-                for rule in unknown
-            )
+            rules.source,
+            "alert rules",
+            [
+                FileProblem(rules.source, None, f"rules[{index}].kind",
+                            f"rule {rule.name!r}: {rule.kind!r} cannot be evaluated; expected one of {expected}")
+                for index, rule in unknown
+            ],
         )
     inputs = Inputs(rules.currency, data, clock, fresh)
     findings: list[Finding] = []

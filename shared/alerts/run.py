@@ -29,6 +29,7 @@ from shared.alerts.rules import RuleSet, load_rules
 from shared.alerts.state import AlertRecord
 from shared.alerts.transitions import subject_of, transition
 from shared.config import AlertSettings, app_relative
+from shared.errors import DeliveryError
 
 if TYPE_CHECKING:
     from azure.monitor.query import LogsQueryClient
@@ -67,7 +68,9 @@ class AlertRunSummary:
         )
 
 
-class AlertDeliveryError(RuntimeError):
+class AlertDeliveryError(DeliveryError):
+    """Some digest was not delivered (its alerts stay pending); carries the run's summary."""
+
     def __init__(self, summary: AlertRunSummary) -> None:
         super().__init__(
             "alert email delivery failed (kept pending for the next run): " + "; ".join(summary.delivery_errors)
@@ -178,7 +181,6 @@ def _deliver(
     summary: AlertRunSummary,
     wall_clock: Callable[[], datetime],
 ) -> None:
-    from shared.email.delivery import EmailDeliveryError
     from shared.email.render import build_message, render_digest
 
     groups: dict[str, list[tuple[AlertRecord, Notification]]] = defaultdict(list)
@@ -198,7 +200,7 @@ def _deliver(
         message = build_message(digest, sender=settings.sender, recipients=recipients, sent_at=sent_at)
         try:
             clients.transport.send(message, recipients)
-        except EmailDeliveryError as error:
+        except DeliveryError as error:
             summary.delivery_errors.append(f"group {group}: {error}")
             summary.pending += len(items)
             for record, _ in items:

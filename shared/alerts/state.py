@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.errors import AzureServiceError, maps_azure_errors
 from shared.windows import as_utc
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ class TableAlertStateStore:
     def __init__(self, table: TableClient) -> None:
         self._table = table
 
+    @maps_azure_errors(AzureServiceError, "reading the alert state")
     def load(self) -> dict[str, AlertRecord]:
         entities = self._table.query_entities("PartitionKey eq @partition", parameters={"partition": PARTITION})
         records = {}
@@ -122,6 +124,7 @@ class TableAlertStateStore:
             records[record.key] = record
         return records
 
+    @maps_azure_errors(AzureServiceError, "writing the alert state")
     def write(self, record: AlertRecord) -> AlertRecord | None:
         """Store the record if nobody changed it since it was read; its new ETag, or None on a lost race."""
         from azure.core import MatchConditions

@@ -39,15 +39,15 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from shared.json_input import Check, Fields, Problems, choice, number, read_json_file, show, text
 from shared.money import ISO_4217_MINOR_UNITS, MONEY_CONTEXT
 from shared.windows import as_utc
 
@@ -72,36 +72,6 @@ _GPT35_AZURE = re.compile(r"gpt-35(?=-|$)")
 _GPT35_OPENAI = re.compile(r"gpt-3\.5(?=-|$)")
 # Model-version suffixes: OpenAI dates (-2024-11-20) and Azure's short versions (-0125, -0613).
 _VERSION_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
-
-
-class PriceTableError(ValueError):
-    """A price table (or deployment map) file cannot be used; says the file, entry and field."""
-
-    def __init__(
-        self,
-        source: str,
-        problem: str,
-        *,
-        model: str | None = None,
-        field: str | None = None,
-        line: int | None = None,
-        column: int | None = None,
-        subject: str = "model",
-    ) -> None:
-        self.source = source
-        self.problem = problem
-        self.model = model
-        self.field = field
-        self.line = line
-        self.column = column
-        # "<file>, line L, column C: model 'm', field 'f': problem" — each part only when known.
-        location = source
-        if line is not None:
-            location += f", line {line}" + (f", column {column}" if column is not None else "")
-        entry = [f"{subject} {model!r}"] if model is not None else []
-        entry += [f"field {field!r}"] if field is not None else []
-        parts = [location, ", ".join(entry), problem] if entry else [location, problem]
-        super().__init__(": ".join(parts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,356 +174,197 @@ def _lookup_names(model: str) -> list[str]:
     return names
 
 
+_WHAT = "price table"
+_PRICE = number(minimum=0)
+_PRICE_EXPECTED = "a price >= 0"
+
+
 def load_price_table(path: Path) -> PriceTable:
-    """Read and validate a price table file (native or LiteLLM shape); PriceTableError if unusable."""
-    source = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PriceTableError(source, f"cannot read the price table: {exc.strerror or exc}") from exc
-    text = _decode(source, raw)
-    document = parse_json_document(source, text)
-    if not isinstance(document, dict):
-        raise PriceTableError(source, "the top level must be a JSON object", line=1)
-    if "models" in document:
-        return _NativeParser(source, text, document).parse()
-    if any(
-        isinstance(entry, dict) and (_LITELLM_INPUT in entry or "litellm_provider" in entry)
-        for entry in document.values()
+    """Read and validate a price table file (native or LiteLLM shape); InputFileError if unusable.
+
+    Read with shared/json_input.py: every problem is reported at once with its line and field path
+    (`models["gpt-4o"][1].prices.output`).
+    """
+    document = read_json_file(path, _WHAT)
+    problems = Problems(document.source, _WHAT)
+    root = document.root
+    if not isinstance(root, Mapping):
+        problems.fail(1, "", f"expected a JSON object at the top level, got {show(root)}")
+    if "models" in root:
+        table = _parse_native(problems, root)
+    elif any(
+        isinstance(entry, Mapping) and (_LITELLM_INPUT in entry or "litellm_provider" in entry)
+        for entry in root.values()
     ):
-        return _parse_litellm(source, text, raw, document)
-    raise PriceTableError(
-        source,
-        "not a price table: expected a 'models' object (native format) or LiteLLM model entries "
-        f"with {_LITELLM_INPUT!r} / {_LITELLM_OUTPUT!r}",
-        field="models",
-    )
+        table = _parse_litellm(problems, root, document.raw)
+    else:
+        problems.fail(
+            1,
+            "",
+            'not a price table: expected a "models" object (native format) or LiteLLM model entries '
+            f"with {_LITELLM_INPUT} / {_LITELLM_OUTPUT}",
+        )
+    problems.raise_if_any()
+    assert table is not None  # no problems: every part was read
+    return table
 
 
-class _JsonObject(dict[str, Any]):
-    """A JSON object that remembers keys given twice (json.loads would silently keep the last)."""
-
-    duplicate_keys: tuple[str, ...] = ()
-
-
-def _object_pairs(pairs: list[tuple[str, Any]]) -> _JsonObject:
-    obj = _JsonObject(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        duplicates: list[str] = []
-        for key, _ in pairs:
-            if key in seen:
-                duplicates.append(key)
-            seen.add(key)
-        obj.duplicate_keys = tuple(duplicates)
-    return obj
+_currency: Check[str] = Check(
+    f"an ISO 4217 code such as USD or EUR (known: {', '.join(sorted(ISO_4217_MINOR_UNITS))})",
+    lambda value: value if isinstance(value, str) and value in ISO_4217_MINOR_UNITS else None,
+)
 
 
-def _decode(source: str, raw: bytes) -> str:
+def _read_instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise PriceTableError(source, f"not UTF-8 text (byte {exc.start})") from exc
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return as_utc(parsed)  # a date or naive datetime is UTC: Azure bills in UTC days
 
 
-def parse_json_document(source: str, text: str) -> Any:
-    """JSON with numbers as Decimal/int (no float ever), duplicate keys recorded, syntax errors located."""
-    try:
-        return json.loads(
-            text,
-            parse_float=Decimal,
-            # NaN / Infinity are not JSON numbers; keep them as Decimal so validation names the field.
-            parse_constant=Decimal,
-            object_pairs_hook=_object_pairs,
+_instant = Check("an ISO date (YYYY-MM-DD, UTC) or datetime", _read_instant)
+
+
+def _parse_native(problems: Problems, root: Mapping[str, Any]) -> PriceTable | None:
+    top = problems.fields(root, "")
+    top.unknown(_NATIVE_TOP_KEYS)
+    version = top.get("version", text)
+    currency = top.get("currency", _currency, fallback="USD")
+    unit = top.get("unit", choice(sorted(TOKENS_PER_PRICE_UNIT)), fallback="per_token")
+    tokens_per_unit = Decimal(TOKENS_PER_PRICE_UNIT[unit])
+    expected = "a non-empty object of model name -> list of periods"
+    models = top.object("models", expected=expected)
+    periods_by_model: dict[str, list[ModelPrices]] = {}
+    if models is not None and not models.raw:
+        top.bad("models", expected)
+    elif models is not None:
+        for model in models.raw:
+            if not model.strip():
+                models.problem(model, "the model name is empty")
+            before = len(problems.items)
+            items = models.items(model, expected="a non-empty list of price periods")
+            periods = [_period(problems, path, line, raw, currency, tokens_per_unit) for path, line, raw in items]
+            if len(problems.items) == before:
+                periods_by_model[model] = _chain(model, [period for period in periods if period is not None])
+    if problems:
+        return None
+    return PriceTable(version=version, source=problems.source, file_format="native", periods_by_model=periods_by_model)
+
+
+def _period(
+    problems: Problems, path: str, line: int | None, raw: Any, default_currency: str, tokens_per_unit: Decimal
+) -> tuple[ModelPrices, Fields] | None:
+    if not isinstance(raw, Mapping):
+        problems.add(line, path, f"expected a price period object, got {show(raw)}")
+        return None
+    before = len(problems.items)
+    period = problems.fields(raw, path, line)
+    period.unknown(_PERIOD_KEYS)
+    effective_from = period.get("effective_from", _instant)
+    effective_to = period.optional("effective_to", _instant)
+    if effective_from is not None and effective_to is not None and effective_to <= effective_from:
+        period.problem(
+            "effective_to",
+            f"{effective_to:%Y-%m-%d %H:%M} is not after effective_from {effective_from:%Y-%m-%d %H:%M}",
         )
-    except json.JSONDecodeError as exc:
-        raise PriceTableError(source, f"invalid JSON: {exc.msg}", line=exc.lineno, column=exc.colno) from exc
-
-
-def line_of_key(text: str, key: str) -> int | None:
-    """The line where `"key":` first appears (best effort, only computed for error messages)."""
-    match = re.search(re.escape(json.dumps(key)) + r"\s*:", text)
-    return None if match is None else text.count("\n", 0, match.start()) + 1
-
-
-def check_no_duplicate_keys(
-    source: str, text: str, obj: Any, *, model: str | None, field: str, subject: str = "model"
-) -> None:
-    """Refuse a key given twice in `obj`; `model` None means the keys themselves are model names."""
-    if isinstance(obj, _JsonObject) and obj.duplicate_keys:
-        dup = obj.duplicate_keys[0]
-        raise PriceTableError(
-            source,
-            f"key {dup!r} is given more than once (JSON would silently keep the last)",
-            model=model if model is not None else dup,
-            field=field,
-            line=line_of_key(text, model if model is not None else dup),
-            subject=subject,
-        )
-
-
-def _price_value(value: Any) -> Decimal | str:
-    """The price as Decimal, or the reason it is not one."""
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        return f"not a number: {value!r}"
-    price = Decimal(value)
-    if not price.is_finite():
-        return f"not a finite number: {value}"
-    if price < 0:
-        return f"negative price {price}"
-    return price
-
-
-class _NativeParser:
-    def __init__(self, source: str, text: str, document: dict[str, Any]) -> None:
-        self.source = source
-        self.text = text
-        self.document = document
-
-    def fail(self, problem: str, *, model: str | None = None, field: str | None = None) -> PriceTableError:
-        line = line_of_key(self.text, model) if model is not None else None
-        if line is None and field is not None:
-            line = line_of_key(self.text, field.split(".")[0])
-        return PriceTableError(self.source, problem, model=model, field=field, line=line)
-
-    def parse(self) -> PriceTable:
-        doc = self.document
-        check_no_duplicate_keys(self.source, self.text, doc, model=None, field="(top level)")
-        unknown = sorted(set(doc) - _NATIVE_TOP_KEYS)
-        if unknown:
-            raise self.fail(
-                f"unknown top-level key(s) {unknown}; expected {sorted(_NATIVE_TOP_KEYS)}", field=unknown[0]
-            )
-        version = doc.get("version")
-        if not isinstance(version, str) or not version.strip():
-            raise self.fail(f"missing or empty version string (got {version!r})", field="version")
-        currency = self.currency(doc.get("currency"), model=None, field="currency")
-        unit = doc.get("unit")
-        if not isinstance(unit, str) or unit not in TOKENS_PER_PRICE_UNIT:
-            raise self.fail(f"unknown unit {unit!r}; expected one of {sorted(TOKENS_PER_PRICE_UNIT)}", field="unit")
-        tokens_per_unit = Decimal(TOKENS_PER_PRICE_UNIT[unit])
-        models = doc["models"]
-        if not isinstance(models, dict) or not models:
-            raise self.fail("'models' must be a non-empty object of model name -> list of periods", field="models")
-        check_no_duplicate_keys(self.source, self.text, models, model=None, field="models")
-        periods_by_model = {
-            model: self.model_periods(model, periods, currency, tokens_per_unit) for model, periods in models.items()
-        }
-        return PriceTable(
-            version=version.strip(),
-            source=self.source,
-            file_format="native",
-            periods_by_model=periods_by_model,
-        )
-
-    def currency(self, value: Any, *, model: str | None, field: str) -> str:
-        if not isinstance(value, str) or value not in ISO_4217_MINOR_UNITS:
-            raise self.fail(
-                f"unknown currency {value!r}; expected an ISO 4217 code such as USD or EUR "
-                f"(known: {', '.join(sorted(ISO_4217_MINOR_UNITS))})",
-                model=model,
-                field=field,
-            )
-        return value
-
-    def model_periods(
-        self, model: str, periods: Any, default_currency: str, tokens_per_unit: Decimal
-    ) -> list[ModelPrices]:
-        if not model.strip():
-            raise self.fail("model name is empty", model=model, field="models")
-        if not isinstance(periods, list) or not periods:
-            raise self.fail("expected a non-empty list of price periods", model=model, field="periods")
-        parsed = [
-            self.period(model, index, period, default_currency, tokens_per_unit) for index, period in enumerate(periods)
-        ]
-        parsed.sort(key=lambda pair: pair[0].effective_from)
-        return self.chain(model, parsed)
-
-    def period(
-        self, model: str, index: int, period: Any, default_currency: str, tokens_per_unit: Decimal
-    ) -> tuple[ModelPrices, bool]:
-        at = f"[{index}]"
-        if not isinstance(period, dict):
-            raise self.fail("a price period must be an object", model=model, field=at)
-        check_no_duplicate_keys(self.source, self.text, period, model=model, field=at)
-        unknown = sorted(set(period) - _PERIOD_KEYS)
-        if unknown:
-            raise self.fail(
-                f"unknown key(s) {unknown}; expected {sorted(_PERIOD_KEYS)}",
-                model=model,
-                field=f"{at}.{unknown[0]}",
-            )
-        if "effective_from" not in period:
-            raise self.fail("missing effective_from (ISO date, UTC)", model=model, field=f"{at}.effective_from")
-        effective_from = self.instant(period["effective_from"], model=model, field=f"{at}.effective_from")
-        effective_to = None
-        explicit_end = period.get("effective_to") is not None
-        if explicit_end:
-            effective_to = self.instant(period["effective_to"], model=model, field=f"{at}.effective_to")
-            if effective_to <= effective_from:
-                raise self.fail(
-                    f"effective_to {effective_to:%Y-%m-%d %H:%M} is not after effective_from "
-                    f"{effective_from:%Y-%m-%d %H:%M}",
-                    model=model,
-                    field=f"{at}.effective_to",
-                )
-        currency = default_currency
-        if "currency" in period:
-            currency = self.currency(period["currency"], model=model, field=f"{at}.currency")
-        prices = period.get("prices")
-        if not isinstance(prices, dict):
-            raise self.fail(
-                "missing 'prices' object (input, output, optional cached_input)",
-                model=model,
-                field=f"{at}.prices",
-            )
-        check_no_duplicate_keys(self.source, self.text, prices, model=model, field=f"{at}.prices")
-        unknown = sorted(set(prices) - _PRICE_KEYS)
-        if unknown:
-            raise self.fail(
-                f"unknown price key(s) {unknown}; expected {sorted(_PRICE_KEYS)}",
-                model=model,
-                field=f"{at}.prices.{unknown[0]}",
-            )
-        input_price = self.price(prices, "input", model=model, at=at, tokens_per_unit=tokens_per_unit)
-        output_price = self.price(prices, "output", model=model, at=at, tokens_per_unit=tokens_per_unit)
-        has_cached = prices.get("cached_input") is not None
-        cached_price = (
-            self.price(prices, "cached_input", model=model, at=at, tokens_per_unit=tokens_per_unit)
-            if has_cached
-            else input_price
-        )
-        return (
-            ModelPrices(
-                model=model,
-                effective_from=effective_from,
-                effective_to=effective_to,
-                input_price_per_token=input_price,
-                cached_input_price_per_token=cached_price,
-                output_price_per_token=output_price,
-                currency=currency,
-                has_cached_input_price=has_cached,
+    currency = period.get("currency", _currency, default_currency)
+    prices = period.object("prices", expected="an object of prices: input, output, optional cached_input")
+    input_price = output_price = cached_price = None
+    if prices is not None:
+        prices.unknown(_PRICE_KEYS)
+        input_price = prices.get("input", _PRICE, expected=_PRICE_EXPECTED)
+        output_price = prices.get("output", _PRICE, expected=_PRICE_EXPECTED)
+        cached_price = prices.optional("cached_input", _PRICE, expected=_PRICE_EXPECTED)
+    if len(problems.items) > before or effective_from is None or input_price is None or output_price is None:
+        return None
+    per_token = MONEY_CONTEXT.divide
+    return (
+        ModelPrices(
+            model="",  # set by _chain, which knows the key
+            effective_from=effective_from,
+            effective_to=effective_to,
+            input_price_per_token=per_token(input_price, tokens_per_unit),
+            cached_input_price_per_token=per_token(
+                input_price if cached_price is None else cached_price, tokens_per_unit
             ),
-            explicit_end,
-        )
-
-    def price(self, prices: dict[str, Any], name: str, *, model: str, at: str, tokens_per_unit: Decimal) -> Decimal:
-        field = f"{at}.prices.{name}"
-        if prices.get(name) is None:
-            raise self.fail(f"missing {name} price", model=model, field=field)
-        checked = _price_value(prices[name])
-        if isinstance(checked, str):
-            raise self.fail(checked, model=model, field=field)
-        return MONEY_CONTEXT.divide(checked, tokens_per_unit)
-
-    def instant(self, value: Any, *, model: str, field: str) -> datetime:
-        if not isinstance(value, str):
-            raise self.fail(f"not an ISO date string: {value!r}", model=model, field=field)
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise self.fail(
-                f"cannot parse {value!r} as an ISO date (YYYY-MM-DD, UTC) or datetime",
-                model=model,
-                field=field,
-            ) from None
-        return as_utc(parsed)  # a date or naive datetime is UTC: Azure bills in UTC days
-
-    def chain(self, model: str, parsed: Sequence[tuple[ModelPrices, bool]]) -> list[ModelPrices]:
-        """Sorted periods -> each ends where the next starts (or earlier if it says so)."""
-        chained: list[ModelPrices] = []
-        for index, (period, _) in enumerate(parsed):
-            following = parsed[index + 1][0] if index + 1 < len(parsed) else None
-            end = period.effective_to
-            if following is not None:
-                if following.effective_from == period.effective_from:
-                    raise self.fail(
-                        f"two periods start on {period.effective_from:%Y-%m-%d %H:%M}",
-                        model=model,
-                        field="effective_from",
-                    )
-                if end is not None and end > following.effective_from:
-                    raise self.fail(
-                        f"period from {period.effective_from:%Y-%m-%d} to {end:%Y-%m-%d} overlaps the "
-                        f"period from {following.effective_from:%Y-%m-%d}",
-                        model=model,
-                        field="effective_to",
-                    )
-                if end is None:
-                    end = following.effective_from
-            chained.append(_with_end(period, end))
-        return chained
-
-
-def _with_end(period: ModelPrices, end: datetime | None) -> ModelPrices:
-    return ModelPrices(
-        model=period.model,
-        effective_from=period.effective_from,
-        effective_to=end,
-        input_price_per_token=period.input_price_per_token,
-        cached_input_price_per_token=period.cached_input_price_per_token,
-        output_price_per_token=period.output_price_per_token,
-        currency=period.currency,
-        has_cached_input_price=period.has_cached_input_price,
+            output_price_per_token=per_token(output_price, tokens_per_unit),
+            currency=currency,
+            has_cached_input_price=cached_price is not None,
+        ),
+        period,
     )
 
 
-def _parse_litellm(source: str, text: str, raw: bytes, document: dict[str, Any]) -> PriceTable:
-    check_no_duplicate_keys(source, text, document, model=None, field="(top level)")
+def _chain(model: str, read: Sequence[tuple[ModelPrices, Fields]]) -> list[ModelPrices]:
+    """Periods sorted by start; each ends where the next starts (or earlier if it says so)."""
+    periods = sorted(read, key=lambda pair: pair[0].effective_from)
+    chained: list[ModelPrices] = []
+    for index, (period, fields) in enumerate(periods):
+        following = periods[index + 1] if index + 1 < len(periods) else None
+        end = period.effective_to
+        if following is not None:
+            next_period, next_fields = following
+            if next_period.effective_from == period.effective_from:
+                next_fields.problem(
+                    "effective_from",
+                    f"two periods start on {period.effective_from:%Y-%m-%d %H:%M} (also {fields.path})",
+                )
+            elif end is not None and end > next_period.effective_from:
+                fields.problem(
+                    "effective_to",
+                    f"the period from {period.effective_from:%Y-%m-%d} to {end:%Y-%m-%d} overlaps the period "
+                    f"from {next_period.effective_from:%Y-%m-%d} ({next_fields.path})",
+                )
+            elif end is None:
+                end = next_period.effective_from
+        chained.append(replace(period, model=model, effective_to=end))
+    return chained
 
-    def fail(problem: str, model: str, field: str) -> PriceTableError:
-        return PriceTableError(source, problem, model=model, field=field, line=line_of_key(text, model))
 
-    version_value = document.get("version")
-    if version_value is not None and (not isinstance(version_value, str) or not version_value.strip()):
-        raise PriceTableError(
-            source,
-            f"'version' must be a non-empty string, got {version_value!r}",
-            field="version",
-            line=line_of_key(text, "version"),
-        )
-    version = (
-        version_value.strip() if isinstance(version_value, str) else "sha256:" + hashlib.sha256(raw).hexdigest()[:12]
-    )
+def _parse_litellm(problems: Problems, root: Mapping[str, Any], raw: bytes) -> PriceTable | None:
+    top = problems.fields(root, "")
+    version = top.optional("version", text)
+    if version is None:
+        version = "sha256:" + hashlib.sha256(raw).hexdigest()[:12]
     periods_by_model: dict[str, list[ModelPrices]] = {}
     bare_names: dict[str, list[tuple[str, str]]] = {}  # bare name -> [(provider, key)]
-    for key, entry in document.items():
+    for key, value in root.items():
         if key == "version" or key in _LITELLM_IGNORED_ENTRIES:
             continue
-        if not isinstance(entry, dict):
-            raise fail(f"a model entry must be an object, got {type(entry).__name__}", key, "(entry)")
-        if entry.get(_LITELLM_INPUT) is None or entry.get(_LITELLM_OUTPUT) is None:
+        entry = top.object(key, expected="a model entry object")
+        if entry is None or entry.raw.get(_LITELLM_INPUT) is None or entry.raw.get(_LITELLM_OUTPUT) is None:
             continue  # not priced per token (image / audio / rerank ...): stays unpriced, flagged later
-        check_no_duplicate_keys(source, text, entry, model=key, field="(entry)")
-        prices: dict[str, Decimal] = {}
-        for field in (_LITELLM_INPUT, _LITELLM_OUTPUT, _LITELLM_CACHED):
-            if entry.get(field) is None:
-                continue
-            checked = _price_value(entry[field])
-            if isinstance(checked, str):
-                raise fail(checked, key, field)
-            prices[field] = checked
-        has_cached = _LITELLM_CACHED in prices
+        before = len(problems.items)
+        input_price = entry.get(_LITELLM_INPUT, _PRICE, expected=_PRICE_EXPECTED)
+        output_price = entry.get(_LITELLM_OUTPUT, _PRICE, expected=_PRICE_EXPECTED)
+        cached_price = entry.optional(_LITELLM_CACHED, _PRICE, expected=_PRICE_EXPECTED)
+        if len(problems.items) > before or input_price is None or output_price is None:
+            continue
         periods_by_model[key] = [
             ModelPrices(
                 model=key,
                 effective_from=BEGINNING_OF_TIME,
                 effective_to=None,
-                input_price_per_token=prices[_LITELLM_INPUT],
-                cached_input_price_per_token=prices[_LITELLM_CACHED] if has_cached else prices[_LITELLM_INPUT],
-                output_price_per_token=prices[_LITELLM_OUTPUT],
+                input_price_per_token=input_price,
+                cached_input_price_per_token=input_price if cached_price is None else cached_price,
+                output_price_per_token=output_price,
                 currency="USD",
-                has_cached_input_price=has_cached,
+                has_cached_input_price=cached_price is not None,
             )
         ]
-        provider = entry.get("litellm_provider")
+        provider = value.get("litellm_provider")
         if isinstance(provider, str) and key.startswith(provider + "/") and len(key) > len(provider) + 1:
             bare_names.setdefault(key[len(provider) + 1 :], []).append((provider, key))
+    if problems:
+        return None
     if not periods_by_model:
-        raise PriceTableError(source, f"no model has both {_LITELLM_INPUT!r} and {_LITELLM_OUTPUT!r}", field="models")
+        problems.fail(1, "", f"no model has both {_LITELLM_INPUT} and {_LITELLM_OUTPUT}")
     return PriceTable(
         version=version,
-        source=source,
+        source=problems.source,
         file_format="litellm",
         periods_by_model=periods_by_model,
         bare_name_aliases=_preferred(bare_names),

@@ -24,15 +24,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import SupportsIndex
 
-from shared.costs.price_table import (
-    ModelPrices,
-    PriceTable,
-    PriceTableError,
-    check_no_duplicate_keys,
-    line_of_key,
-    load_price_table,
-    parse_json_document,
-)
+from shared.costs.price_table import ModelPrices, PriceTable, load_price_table
+from shared.json_input import Fields, Problems, read_json_file, show, text
 from shared.money import MONEY_CONTEXT
 
 __all__ = [
@@ -40,7 +33,6 @@ __all__ = [
     "DeploymentMap",
     "ModelPrices",
     "PriceTable",
-    "PriceTableError",
     "load_deployment_map",
     "load_price_table",
     "price_usage",
@@ -100,16 +92,27 @@ def _token_count(name: str, value: SupportsIndex) -> int:
     return count
 
 
-def _check_mapped_model(source: str, deployment: str, model: object, *, line: int | None = None) -> None:
-    if not isinstance(model, str) or not model.strip():
-        raise PriceTableError(
-            source,
-            f"model must be a non-empty string, got {model!r}",
-            model=deployment,
-            field="deployments",
-            subject="deployment",
-            line=line,
-        )
+_DEPLOYMENT_MAP = "deployment map"
+
+
+def _checked_deployments(deployments: Fields) -> dict[str, str]:
+    """deployment -> model (stripped); each problem added to the reader's problems."""
+    checked: dict[str, str] = {}
+    first_by_folded: dict[str, str] = {}
+    for deployment in deployments.raw:
+        model = deployments.get(deployment, text, expected="a model name (a non-empty string)")
+        if model is None:
+            continue
+        folded = deployment.casefold()
+        other = first_by_folded.setdefault(folded, deployment)
+        if other != deployment and checked[other] != model:
+            deployments.problem(
+                deployment,
+                f"differs only in letter case from {deployments.path_of(other)}, mapped to a different model; "
+                "expected one entry (Azure deployment names ignore case)",
+            )
+        checked[deployment] = model
+    return checked
 
 
 class DeploymentMap:
@@ -117,20 +120,12 @@ class DeploymentMap:
 
     def __init__(self, deployments: Mapping[str, str] | None = None, *, source: str = "(deployment map)") -> None:
         self.source = source
-        self._exact = dict(deployments or {})
+        problems = Problems(source, _DEPLOYMENT_MAP)
+        self._exact = _checked_deployments(problems.fields(dict(deployments or {}), "deployments"))
+        problems.raise_if_any()
         self._folded: dict[str, str] = {}
         for deployment, model in self._exact.items():
-            _check_mapped_model(source, deployment, model)
-            folded = deployment.casefold()
-            if folded in self._folded and self._folded[folded] != model:
-                raise PriceTableError(
-                    source,
-                    "differs only in letter case from another deployment mapped to a different model",
-                    model=deployment,
-                    field="deployments",
-                    subject="deployment",
-                )
-            self._folded[folded] = model
+            self._folded.setdefault(deployment.casefold(), model)
 
     @property
     def deployments(self) -> Mapping[str, str]:
@@ -147,29 +142,14 @@ def load_deployment_map(path: Path | None) -> DeploymentMap:
     """Read {"deployments": {name: model}} (optional "note"); None gives the identity map."""
     if path is None:
         return DeploymentMap()
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PriceTableError(source, f"cannot read the deployment map: {exc}") from exc
-    document = parse_json_document(source, text)
-    if not isinstance(document, dict) or not isinstance(document.get("deployments"), dict):
-        raise PriceTableError(
-            source,
-            'expected {"deployments": {"<deployment>": "<model>", ...}}',
-            field="deployments",
-            line=line_of_key(text, "deployments"),
-        )
-    unknown = sorted(set(document) - {"deployments", "note"})
-    if unknown:
-        raise PriceTableError(
-            source,
-            f"unknown top-level key(s) {unknown}",
-            field=unknown[0],
-            line=line_of_key(text, unknown[0]),
-        )
-    deployments = document["deployments"]
-    check_no_duplicate_keys(source, text, deployments, model=None, field="deployments", subject="deployment")
-    for deployment, model in deployments.items():
-        _check_mapped_model(source, deployment, model, line=line_of_key(text, deployment))
-    return DeploymentMap({name: model.strip() for name, model in deployments.items()}, source=source)
+    document = read_json_file(path, _DEPLOYMENT_MAP)
+    problems = Problems(document.source, _DEPLOYMENT_MAP)
+    top = problems.fields(document.root, "")
+    expected = 'an object {"<deployment>": "<model>", ...}'
+    if not isinstance(document.root, Mapping):
+        problems.fail(1, "", f'expected {{"deployments": {expected}}}, got {show(document.root)}')
+    deployments = top.object("deployments", expected=expected)
+    top.unknown({"deployments", "note"})
+    checked = _checked_deployments(deployments) if deployments is not None else {}
+    problems.raise_if_any()
+    return DeploymentMap(checked, source=document.source)

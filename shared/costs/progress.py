@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.errors import AzureServiceError, maps_azure_errors
 from shared.windows import as_utc
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class TableProgressStore:
         self._table = table
         self._scope = _safe_key(scope)
 
+    @maps_azure_errors(AzureServiceError, "reading the costs progress")
     def windows(self, since: datetime) -> dict[datetime, WindowProgress]:
         entities = self._table.query_entities(
             "PartitionKey eq @scope and RowKey ge @since and RowKey lt @after_dates",
@@ -75,6 +77,7 @@ class TableProgressStore:
             windows[progress.window_start] = progress
         return windows
 
+    @maps_azure_errors(AzureServiceError, "reading the costs watermark")
     def final_through(self) -> datetime | None:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -84,6 +87,7 @@ class TableProgressStore:
             return None
         return _aware(entity["FinalThrough"])
 
+    @maps_azure_errors(AzureServiceError, "saving the costs progress")
     def save(self, windows: Iterable[WindowProgress], final_through: datetime | None) -> None:
         operations: list[tuple[str, dict[str, Any]]] = [("upsert", self._entity(w)) for w in windows]
         for first in range(0, len(operations), _TRANSACTION_LIMIT):

@@ -4,7 +4,7 @@ One query (shared/logs/kql/token-usage-by-window*.kql) returns one row per deplo
 user x API carrying its windows' usage as a list; only those summarized rows cross the wire, and
 they are unpacked here into one row per window x key (USAGE_COLUMNS). An answer too large for the
 query API is asked in parts (shared/logs/parts.py: time halves on window boundaries, then user
-slices); a partial answer for any other reason is retried, then raises UsageQueryError, and the
+slices); a partial answer for any other reason is retried, then raises QueryError, and the
 caller leaves the windows not final, so the next run redoes them. Nothing is ever summed from a
 partial result.
 """
@@ -21,6 +21,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from shared.config import MetricsSchema
+from shared.errors import QueryError
 from shared.logs.parts import PartedQuery, query_in_parts
 from shared.windows import as_utc
 
@@ -50,10 +51,6 @@ TOKEN_COLUMNS = (
 QUERY_COLUMNS = (*KEY_COLUMNS, "Windows")
 # What query_usage returns: one row per window x key.
 USAGE_COLUMNS = ("WindowStart", *KEY_COLUMNS, *TOKEN_COLUMNS)
-
-
-class UsageQueryError(RuntimeError):
-    """Token usage could not be read completely; no window of the range may be marked final."""
 
 
 @dataclass
@@ -98,7 +95,6 @@ def query_usage(
             file=QUERY_FILES[spec.metrics_schema],
             columns=QUERY_COLUMNS,
             split_unit_minutes=spec.window_minutes,
-            error=UsageQueryError,
             limit_hint="use a shorter COST_WINDOW_MINUTES",
             parameters={"window_width": timedelta(minutes=spec.window_minutes)},
             resource_id=spec.resource_id,
@@ -131,14 +127,14 @@ def unpack_windows(rows: Iterable[Iterable[Any]]) -> dict[str, list[Any]]:
         *key, windows = row
         parsed = json.loads(windows) if isinstance(windows, str) else windows
         if not isinstance(parsed, list):
-            raise UsageQueryError(f"token usage query: key {key} has windows {parsed!r}, expected a list")
+            raise QueryError(f"token usage query: key {key} has windows {parsed!r}, expected a list")
         for column, value in zip(keys, key, strict=True):
             column.extend(repeat(value, len(parsed)))
         entries.extend(parsed)
     width = 1 + len(TOKEN_COLUMNS)
     if set(map(type, entries)) - {list} or set(map(len, entries)) - {width}:
         first = next(index for index, entry in enumerate(entries) if not isinstance(entry, list) or len(entry) != width)
-        raise UsageQueryError(
+        raise QueryError(
             f"token usage query: key {[column[first] for column in keys]} has a window entry {entries[first]!r}, "
             f"expected [{', '.join(('WindowStart', *TOKEN_COLUMNS))}]"
         )
@@ -156,7 +152,5 @@ def _utc(text: Any) -> datetime:
     try:
         parsed = datetime.fromisoformat(str(text))
     except ValueError as error:
-        raise UsageQueryError(
-            f"token usage query: a window start {text!r} is not an ISO 8601 date-time"
-        ) from error
+        raise QueryError(f"token usage query: a window start {text!r} is not an ISO 8601 date-time") from error
     return as_utc(parsed)

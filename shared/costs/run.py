@@ -30,6 +30,7 @@ from shared.costs.outputs import CostRunSummary, SubscriptionSpend, WindowOutcom
 from shared.costs.pricing import load_deployment_map, load_price_table
 from shared.costs.progress import ProgressStore, WindowProgress
 from shared.costs.query import UsageQuery
+from shared.errors import QueryError, UploadError, azure_service_error
 from shared.logs.upload import UploadPolicy
 from shared.money import from_micros
 from shared.windows import PlannedWindow, plan_windows, start_of_day, start_of_month
@@ -50,8 +51,9 @@ def progress_scope(settings: CostSettings) -> str:
     return f"{settings.workspace_id}|{settings.metrics_schema}|{settings.window_minutes}m"
 
 
-class CostUploadError(RuntimeError):
-    """Some windows did not upload; they stay not final and the next run redoes them."""
+class CostUploadError(UploadError):
+    """Some windows did not upload; they stay not final and the next run redoes them. Carries the
+    run's summary: the caller still alerts on the windows that did upload."""
 
     def __init__(self, summary: CostRunSummary, problems: list[str]) -> None:
         super().__init__(f"{len(summary.failed_windows)} cost windows failed to upload: " + "; ".join(problems))
@@ -89,7 +91,7 @@ def run_costs(
     sleep: Any = time.sleep,
 ) -> CostRunSummary:
     """One costs run (see the module docstring; settings: shared/config.py's costs section).
-    Raises UsageQueryError when the usage could not be read completely (nothing uploaded or marked),
+    Raises QueryError when the usage could not be read completely (nothing uploaded or marked),
     CostUploadError when some windows did not upload."""
     from shared.costs.frame import price_frame, upload_records, usage_frame, window_fingerprints
     from shared.costs.query import query_usage
@@ -266,14 +268,17 @@ def _spend(
 
 
 def _summary_totals(client: LogsQueryClient, settings: CostSettings, start: datetime, end: datetime) -> list[Any]:
+    from azure.core.exceptions import AzureError
     from azure.monitor.query import LogsQueryStatus
 
-    from shared.costs.query import UsageQueryError
     from shared.logs.kql import load_query
 
     query = load_query("cost-totals-by-subscription-day.kql", {"start_time": start, "end_time": end})
-    # Summaries carry TimeGenerated = their revision time, which is after their window start.
-    response = client.query_workspace(settings.workspace_id, query, timespan=(start, datetime.now(UTC)))
+    try:
+        # Summaries carry TimeGenerated = their revision time, which is after their window start.
+        response = client.query_workspace(settings.workspace_id, query, timespan=(start, datetime.now(UTC)))
+    except AzureError as error:
+        raise azure_service_error(QueryError, "month-to-date cost totals query", error) from error
     if response.status != LogsQueryStatus.SUCCESS:
-        raise UsageQueryError(f"month-to-date cost totals returned a partial result: {response.partial_error}")
+        raise QueryError(f"month-to-date cost totals returned a partial result: {response.partial_error}")
     return list(response.tables[0].rows)

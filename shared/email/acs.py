@@ -28,7 +28,7 @@ azure/Guidelines.md #lro-operation-id-unique-except-retries); the ACS spec itsel
 identifies the operation. A digest re-rendered by a later run has a new Message-ID: across runs,
 duplicates are prevented by the alert state's claims (shared/alerts/run.py), not here.
 
-Every failure raises EmailDeliveryError; the caller keeps the notifications pending.
+Every failure raises DeliveryError; the caller keeps the notifications pending.
 The SDK is imported inside send() (cold start).
 """
 
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from shared.email.delivery import EmailDeliveryError
+from shared.errors import DeliveryError
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -86,12 +86,12 @@ class AcsEmailTransport:
                 # result(timeout) returns when the wait ends, done or not; failures raise here.
                 poller.result(timeout=max(0.0, deadline - time.monotonic()))
                 if not poller.done():
-                    raise EmailDeliveryError(
+                    raise DeliveryError(
                         f"{SERVICE} operation {operation_id} still {poller.status()} after "
                         f"{self.timeout_seconds:g} s; it may still be sent"
                     )
                 if poller.status().lower() != "succeeded":
-                    raise EmailDeliveryError(f"{SERVICE} operation {operation_id} ended {poller.status()}")
+                    raise DeliveryError(f"{SERVICE} operation {operation_id} ended {poller.status()}")
         except AzureError as error:
             raise delivery_error(error, operation_id) from error
 
@@ -101,22 +101,22 @@ def acs_operation_id(message: EmailMessage) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mid:{message['Message-ID']}"))
 
 
-def delivery_error(error: AzureError, operation_id: str) -> EmailDeliveryError:
+def delivery_error(error: AzureError, operation_id: str) -> DeliveryError:
     """One message per failure: HTTP status and ACS error code/message, or the operation's end state."""
     from azure.core.exceptions import HttpResponseError
 
     if not isinstance(error, HttpResponseError) or error.response is None:
         # No answer from the service: connection refused, TLS, token acquisition, timeouts.
-        return EmailDeliveryError(f"{SERVICE}: {type(error).__name__}: {error}")
+        return DeliveryError(f"{SERVICE}: {type(error).__name__}: {error}")
     response = error.response
     detail = _error_detail(response.text())
     state = detail.get("status", "")
     if state.lower() in ("failed", "canceled"):
         # The status monitor (or a retried POST's answer) says the operation itself ended badly.
-        return EmailDeliveryError(
+        return DeliveryError(
             f"{SERVICE} operation {operation_id} {state}: {detail.get('code', '?')}: {detail.get('message', '')}"
         )
-    return EmailDeliveryError(
+    return DeliveryError(
         f"{SERVICE}: HTTP {response.status_code} {detail.get('code', error.reason or '')}: "
         f"{detail.get('message', '')}".rstrip(": ")
     )

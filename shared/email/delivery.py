@@ -6,8 +6,8 @@ want it; the server certificate is checked against the system store plus an opti
 (the local stand-ins' CA). Locally the stack's SMTP outbox stand-in receives it (.eml files).
 Azure Communication Services Email with managed identity: shared/email/acs.py.
 
-Any failure raises EmailDeliveryError; the caller keeps the notifications pending. Every transport
-is held to that by tests/email/test_transport_contract.py.
+Any failure raises DeliveryError (shared/errors.py); the caller keeps the notifications pending.
+Every transport is held to that by tests/email/test_transport_contract.py.
 Stdlib at import.
 """
 
@@ -23,9 +23,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
 
-
-class EmailDeliveryError(RuntimeError):
-    """The message was not accepted; nothing is marked sent."""
+from shared.errors import DeliveryError
 
 
 class Transport(Protocol):
@@ -60,10 +58,10 @@ class SmtpTransport:
                     smtp.login(self.username, self.password or "")
                 refused = smtp.send_message(message, to_addrs=list(recipients))
         except (OSError, smtplib.SMTPException) as error:
-            raise EmailDeliveryError(f"SMTP {self.host}:{self.port}: {type(error).__name__}: {error}") from error
+            raise DeliveryError(f"SMTP {self.host}:{self.port}: {type(error).__name__}: {error}") from error
         if refused:
             # Some recipients got it: retrying would mail them twice, so only report the rest.
-            raise EmailDeliveryError(f"SMTP {self.host}:{self.port} refused recipients {sorted(refused)}")
+            raise DeliveryError(f"SMTP {self.host}:{self.port} refused recipients {sorted(refused)}")
 
 
 @dataclass(frozen=True)
@@ -83,12 +81,12 @@ class InMemoryTransport:
         self._lock = threading.Lock()
 
     def fail_next(self, count: int = 1, reason: str = "connection refused") -> None:
-        """The next `count` sends deliver nothing and raise EmailDeliveryError (relay or service down)."""
+        """The next `count` sends deliver nothing and raise DeliveryError (relay or service down)."""
         with self._lock:
             self._planned += [reason] * count
 
     def refuse_next(self, recipients: Iterable[str], count: int = 1) -> None:
-        """The next `count` sends reach everyone but `recipients`, then raise EmailDeliveryError naming
+        """The next `count` sends reach everyone but `recipients`, then raise DeliveryError naming
         them, as an SMTP relay refusing some RCPT TO does (all refused: nothing is delivered)."""
         refused = frozenset(recipients)
         with self._lock:
@@ -101,13 +99,13 @@ class InMemoryTransport:
         with self._lock:
             planned = self._planned.pop(0) if self._planned else frozenset()
             if isinstance(planned, str):
-                raise EmailDeliveryError(f"in-memory transport: {planned}")
+                raise DeliveryError(f"in-memory transport: {planned}")
             accepted = tuple(address for address in recipients if address not in planned)
             if accepted:
                 self.sent.append(SentEmail(received, accepted))
         refused = sorted(set(recipients) & planned)
         if refused:
-            raise EmailDeliveryError(f"in-memory transport refused recipients {refused}")
+            raise DeliveryError(f"in-memory transport refused recipients {refused}")
 
     @property
     def messages(self) -> list[EmailMessage]:

@@ -9,6 +9,8 @@ The query API caps a result at 500,000 rows / ~64 MB and then answers with a *pa
     is a complete answer for its groups);
   * any other partial result (timeout, engine error) is retried, then fails: the caller changes
     nothing that depends on the answer, so the next run asks again.
+Every failure is a QueryError naming the query, the part and why; an SDK error (HTTP status after
+the SDK's own retries, no connection) is mapped to one here, so callers catch only our tree.
 Nothing is ever taken from a partial result. The queries declare `start_time`, `end_time` and
 `user_hash_prefixes` (empty: every user), which each part binds.
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shared.errors import QueryError, azure_service_error
 from shared.logs.kql import load_query
 from shared.windows import window_containing
 
@@ -83,7 +86,6 @@ class PartedQuery:
     file: str
     columns: Sequence[str]  # the columns the answer must have, in order
     split_unit_minutes: int  # time splits fall on multiples of this (whole windows, whole days)
-    error: type[Exception]  # raised when no complete answer can be had
     limit_hint: str = ""  # what a user can do when even the smallest part is too large
     parameters: Mapping[str, Any] = field(default_factory=dict)
     # The timespan sent with a part; by default the part's own range.
@@ -111,7 +113,7 @@ def query_in_parts(
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PartedResult:
-    """Every row of the query over [start, end), in as many parts as the limits require; or raises spec.error."""
+    """Every row of the query over [start, end), in as many parts as the limits require; or raises QueryError."""
     result = PartedResult()
     pending = [QueryPart(start, end)]
     while pending:
@@ -120,7 +122,7 @@ def query_in_parts(
         if rows is None:
             halves = part.split(spec.split_unit_minutes)
             if halves is None:
-                raise spec.error(
+                raise QueryError(
                     f"{spec.what} for {part.describe()} exceeds the query API's result limits even in "
                     f"{MAX_USER_PARTS} user parts{'; ' + spec.limit_hint if spec.limit_hint else ''}"
                 )
@@ -141,6 +143,7 @@ def _ask(
     sleep: Callable[[float], None],
 ) -> list[Any] | None:
     """The part's rows; None when the answer hit a size limit (split it); raises otherwise."""
+    from azure.core.exceptions import AzureError
     from azure.monitor.query import LogsQueryStatus
 
     query = load_query(
@@ -156,14 +159,18 @@ def _ask(
     for attempt in range(1, spec.attempts + 1):
         result.queries += 1
         kwargs: dict[str, Any] = {"timespan": spec.timespan(part), "server_timeout": spec.server_timeout_seconds}
-        if spec.resource_id:
-            response = client.query_resource(spec.resource_id, query, **kwargs)
-        else:
-            response = client.query_workspace(workspace_id, query, **kwargs)
+        try:
+            if spec.resource_id:
+                response = client.query_resource(spec.resource_id, query, **kwargs)
+            else:
+                response = client.query_workspace(workspace_id, query, **kwargs)
+        except AzureError as error:
+            # The SDK has retried what its policy retries; anything left is not ours to retry.
+            raise azure_service_error(QueryError, f"{spec.what} query for {part.describe()}", error) from error
         if response.status == LogsQueryStatus.SUCCESS:
             table = response.tables[0]
             if tuple(table.columns) != tuple(spec.columns):
-                raise spec.error(
+                raise QueryError(
                     f"{spec.what} query returned columns {list(table.columns)}, expected {list(spec.columns)}"
                 )
             return list(table.rows)
@@ -181,7 +188,7 @@ def _ask(
                 spec.attempts - 1,
             )
             sleep(spec.retry_delay_seconds * attempt)
-    raise spec.error(
+    raise QueryError(
         f"{spec.what} query for {part.describe()} returned a partial result {spec.attempts} times: {problem}"
     )
 

@@ -138,12 +138,17 @@ def _try_upload(
     client: LogsIngestionClient, policy: UploadPolicy, rows: list[str]
 ) -> tuple[list[str], list[str]]:
     """Upload rows, one request per body; the rows of the requests that failed, and why."""
+    from azure.core.exceptions import AzureError
+
     failed: list[str] = []
     errors: list[str] = []
     for body, sent in request_bodies(rows):
         try:
             client.upload(policy.rule_id, policy.stream, io.BytesIO(gzip_body(body)))
-        except Exception as error:  # anything that stops a request fails its rows
+        except (AzureError, OSError) as error:
+            # What stops a request fails its rows, which are retried: the SDK raises AzureError for
+            # HTTP, auth and network failures after its own retries; OSError is a socket error it did
+            # not wrap. Anything else is a bug of ours and propagates rather than being retried.
             failed.extend(sent)
             first_line = str(error).splitlines()[0] if str(error) else ""
             errors.append(f"{type(error).__name__}: {first_line}")

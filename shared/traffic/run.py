@@ -4,7 +4,7 @@ One run: load the personas, plan the calls (seeded), send them spread over the r
 openai SDK (at most `concurrency` at once, all done inside the time budget), aggregate what the
 responses reported per persona and call mode, upload that to SyntheticTraffic_CL, and log one
 summary line. Faults (bad key, unknown deployment, 429 storms, 5xx, timeouts, broken streams)
-are counted by reason and never stop the run; a failed upload does (TrafficUploadError).
+are counted by reason and never stop the run; a failed upload does (UploadError).
 
 Module layout: personas (file and validation), prompts (sized text), traffic_plan (who calls
 when), traffic_pacing (open-loop dispatch), traffic_client (one call, retries),
@@ -25,13 +25,13 @@ from shared.traffic.pacing import Clock, DispatchResult, SystemClock, dispatch
 from shared.traffic.personas import Persona, load_personas
 from shared.traffic.plan import PlannedCall, plan_run
 from shared.traffic.results import RunInfo, TrafficRunSummary, ground_truth_rows, summarize
-from shared.traffic.upload import IngestionClientFactory, TrafficUploadError, upload_ground_truth
+from shared.traffic.upload import IngestionClientFactory, upload_ground_truth
 
 if TYPE_CHECKING:
     import httpx2
     from openai import AsyncAzureOpenAI
 
-__all__ = ["TrafficRunSummary", "TrafficUploadError", "run_traffic", "send_traffic", "send_window_seconds"]
+__all__ = ["TrafficRunSummary", "run_traffic", "send_traffic", "send_window_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,8 @@ def run_traffic(
     transport: httpx2.AsyncBaseTransport | None = None,
 ) -> TrafficRunSummary:
     """One traffic run, ground-truth upload included (settings: shared/config.py's traffic section).
-    Raises PersonaError before sending anything
-    if the persona file is unusable, and TrafficUploadError if the record could not be stored."""
+    Raises InputFileError before sending anything if the persona file is unusable, and UploadError
+    if the record could not be stored."""
     clock = clock or SystemClock()
     start = clock.now()
     run = RunInfo(

@@ -1,6 +1,6 @@
 """Upload a run's ground-truth rows with the Logs Ingestion API (LogsIngestionClient).
 
-A failed upload raises TrafficUploadError: the Functions host then logs the invocation as
+A failed upload raises UploadError (shared/errors.py): the Functions host then logs the invocation as
 failed, which is what we want: losing the record of what was sent silently would make the
 reconciliation blame the metrics pipeline for a gap that is ours.
 """
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
+
+from shared.errors import UploadError
 
 
 class IngestionClient(Protocol):
@@ -22,10 +24,6 @@ class IngestionClient(Protocol):
 IngestionClientFactory = Callable[[str], IngestionClient]
 
 
-class TrafficUploadError(RuntimeError):
-    """The ground truth of a traffic run could not be uploaded."""
-
-
 def upload_ground_truth(
     client: IngestionClient,
     *,
@@ -36,6 +34,8 @@ def upload_ground_truth(
 ) -> None:
     if not rows:
         return
+    from azure.core.exceptions import AzureError
+
     try:
         # Without on_error the client raises on the first failed chunk, which is what we want.
         client.upload(
@@ -45,8 +45,12 @@ def upload_ground_truth(
             connection_timeout=timeout_seconds,
             read_timeout=timeout_seconds,
         )
-    except Exception as error:  # any failure (HTTP, auth, network) means the record is lost
-        raise TrafficUploadError(
+    except (AzureError, OSError) as error:
+        # Any such failure means the record is lost. The SDK raises AzureError for HTTP, auth
+        # (credential errors are ClientAuthenticationError) and network failures after its retries;
+        # OSError is a socket error it did not wrap. Anything else is a bug of ours, not an upload
+        # failure, and propagates as itself.
+        raise UploadError(
             f"uploading {len(rows)} ground-truth rows to stream {stream_name} of data collection rule "
             f"{rule_id} failed: {type(error).__name__}: {error}"
         ) from error

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from shared.alerts.rules import AlertRulesError, Scope, load_rules, parse_rules
+from shared.alerts.rules import Scope, load_rules, parse_rules
+from shared.errors import InputFileError
 from tests import ROOT
 
 SAMPLE = ROOT / "shared" / "alerts" / "alerts.sample.json"
@@ -46,19 +47,19 @@ def test_sample_loads_with_every_rule_kind() -> None:
         ({"kind": "spike", "metric": "cost", "min_value": 1, "factor_warning": 0.5}, "factor_warning", "> 1"),
         ({"kind": "threshold", "metric": "cost", "window": "day", "warning": 1, "recipients": "nobody"},
          "recipients", "platform"),
-        ({"kind": "budget", "amount": 10, "amout": 5}, "amout", "not a field"),
+        ({"kind": "budget", "amount": 10, "amout": 5}, "amout", "unknown field of a budget rule"),
         ({"kind": "alarm"}, "kind", "threshold"),
     ],
 )  # fmt: skip
 def test_bad_rule_names_file_rule_and_field(tmp_path: Path, rule: dict[str, Any], field: str, fragment: str) -> None:
     path = rules_file(tmp_path, {"name": "ok-rule", "kind": "unpriced"}, {"name": "bad-rule", **rule})
-    with pytest.raises(AlertRulesError) as caught:
+    with pytest.raises(InputFileError) as caught:
         load_rules(path)
     message = str(caught.value)
     assert str(path) in message
-    line = next(line for line in message.splitlines() if "bad-rule" in line)
-    assert 'rule "bad-rule" (#2)' in line and f'"{field}"' in line and fragment in line, message
-    assert "ok-rule" not in message
+    line = next(line for line in message.splitlines() if "rules[1]" in line)
+    assert line.startswith(f"{path}:1: ") and f"rules[1].{field}: " in line and fragment in line, message
+    assert "rules[0]" not in message
 
 
 def test_invalid_address_names_the_group(tmp_path: Path) -> None:
@@ -66,13 +67,15 @@ def test_invalid_address_names_the_group(tmp_path: Path) -> None:
         tmp_path, {"name": "r", "kind": "unpriced"}, groups={"ops": ["ops@example.com", "not an address"]}
     )
     with pytest.raises(
-        AlertRulesError, match=r'alerts.json: invalid alert rules:\n.*"recipient_groups.ops".*not an addr'
+        InputFileError,
+        match=r"alerts.json: invalid alert rules:\n.*alerts.json:1: recipient_groups\.ops\[1\]: "
+        r'expected an email address.*got "not an address"',
     ):
         load_rules(path)
 
 
 def test_header_injection_address_is_refused() -> None:
-    with pytest.raises(AlertRulesError, match=r"recipient_groups\.ops"):
+    with pytest.raises(InputFileError, match=r"x\.json:1: recipient_groups\.ops\[0\]: expected an email address"):
         parse_rules(
             json.dumps(
                 {
@@ -91,24 +94,24 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         {"name": "b", "kind": "threshold", "metric": "cost", "window": "year", "warning": 1},
         {"kind": "unpriced"},
     )
-    with pytest.raises(AlertRulesError) as caught:
+    with pytest.raises(InputFileError) as caught:
         load_rules(path)
     message = str(caught.value)
-    assert 'rule "a" (#1): field "amount"' in message
-    assert 'rule "b" (#2): field "window"' in message
-    assert 'rule #3: field "name" is missing' in message
+    assert "rules[0].amount: expected a number > 0, got -1" in message
+    assert 'rules[1].window: expected one of hour, day, month, got "year"' in message
+    assert "rules[2].name: missing" in message
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
-    with pytest.raises(AlertRulesError, match="cannot read"):
+    with pytest.raises(InputFileError, match=r"missing\.json: cannot read"):
         load_rules(tmp_path / "missing.json")
     broken = tmp_path / "broken.json"
     broken.write_text('{"rules": [\n  {"name": "x",}\n]}')
-    with pytest.raises(AlertRulesError, match=r"broken.json: line 2 column"):
+    with pytest.raises(InputFileError, match=r"broken.json:2:\d+: not valid JSON"):
         load_rules(broken)
 
 
 def test_duplicate_names_are_refused(tmp_path: Path) -> None:
     path = rules_file(tmp_path, {"name": "x", "kind": "unpriced"}, {"name": "x", "kind": "unpriced"})
-    with pytest.raises(AlertRulesError, match=r'rule "x" \(#2\): field "name".*unique'):
+    with pytest.raises(InputFileError, match=r'rules\[1\]\.name: "x" is used by rules\[0\]; names must be unique'):
         load_rules(path)

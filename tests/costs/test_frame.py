@@ -17,6 +17,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 import pytest
+from azure.core.exceptions import HttpResponseError
 
 from shared.costs.frame import (
     COST_COLUMNS,
@@ -177,7 +178,7 @@ class _RecordingClient:
         with self.lock:
             self.threads.add(threading.get_ident())
         if any(row["WindowStart"] == self.failing for row in rows):
-            raise RuntimeError("503")
+            raise HttpResponseError("503")
         with self.lock:
             self.rows += len(rows)
 

@@ -19,11 +19,11 @@ from shared.costs.pricing import (
     CostBreakdown,
     DeploymentMap,
     PriceTable,
-    PriceTableError,
     load_deployment_map,
     load_price_table,
     price_usage,
 )
+from shared.errors import InputFileError
 from shared.money import round_money, round_summary_cost, sum_money
 from tests import ROOT
 
@@ -275,26 +275,25 @@ def test_no_deployment_map_is_the_identity() -> None:
 @pytest.mark.parametrize(
     ("text", "deployment", "problem"),
     [
-        ('{"deployments": {"prod": ""}}', "prod", "non-empty string"),
-        ('{"deployments": {"prod": 4}}', "prod", "non-empty string"),
-        ('{"deployments": {"prod": "gpt-4o", "prod": "gpt-4o-mini"}}', "prod", "more than once"),
+        ('{"deployments": {"prod": ""}}', "prod", 'expected a model name (a non-empty string), got ""'),
+        ('{"deployments": {"prod": 4}}', "prod", "expected a model name (a non-empty string), got 4"),
+        ('{"deployments": {"prod": "gpt-4o", "prod": "gpt-4o-mini"}}', "prod", "given more than once"),
         ('{"deployments": {"Prod": "gpt-4o", "prod": "gpt-4o-mini"}}', "prod", "letter case"),
     ],
 )
 def test_bad_deployment_map(tmp_path: Path, text: str, deployment: str, problem: str) -> None:
     path = tmp_path / "deployments.json"
     path.write_text(text)
-    with pytest.raises(PriceTableError) as caught:
+    with pytest.raises(InputFileError) as caught:
         load_deployment_map(path)
     message = str(caught.value)
-    assert str(path) in message and f"deployment {deployment!r}" in message and problem in message
-    assert "field 'deployments'" in message
+    assert f"{path}:1: deployments.{deployment}: " in message and problem in message
 
 
 def test_deployment_map_without_deployments_object(tmp_path: Path) -> None:
     path = tmp_path / "deployments.json"
     path.write_text('{"my-gpt4o-prod": "gpt-4o"}')
-    with pytest.raises(PriceTableError, match="deployments"):
+    with pytest.raises(InputFileError, match=r"deployments\.json:1: deployments: missing; expected an object"):
         load_deployment_map(path)
 
 
@@ -435,9 +434,9 @@ def test_litellm_version_key_is_used(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("model", "field", "value", "problem"),
     [
-        ("gpt-4o", "input_cost_per_token", -2.5e-06, "negative price"),
-        ("azure/gpt-4o-mini", "cache_read_input_token_cost", "cheap", "not a number"),
-        ("gpt-3.5-turbo", "output_cost_per_token", True, "not a number"),
+        ("gpt-4o", "input_cost_per_token", -2.5e-06, "expected a price >= 0, got -0.0000025"),
+        ("azure/gpt-4o-mini", "cache_read_input_token_cost", "cheap", 'expected a price >= 0, got "cheap"'),
+        ("gpt-3.5-turbo", "output_cost_per_token", True, "expected a price >= 0, got true"),
     ],
 )
 def test_bad_litellm_entry(tmp_path: Path, model: str, field: str, value: Any, problem: str) -> None:
@@ -445,11 +444,13 @@ def test_bad_litellm_entry(tmp_path: Path, model: str, field: str, value: Any, p
     doc[model][field] = value
     path = tmp_path / "prices.json"
     path.write_text(json.dumps(doc, indent=2))
-    with pytest.raises(PriceTableError) as caught:
+    with pytest.raises(InputFileError) as caught:
         load_price_table(path)
     message = str(caught.value)
-    assert str(path) in message and f"model {model!r}" in message and f"field {field!r}" in message
-    assert problem in message and "line " in message
+    lines = path.read_text().splitlines()
+    model_line = lines.index(f'  "{model}": {{')
+    line = next(number for number, text in enumerate(lines[model_line:], model_line + 1) if f'"{field}"' in text)
+    assert f'{path}:{line}: ["{model}"].{field}: ' in message and problem in message, message
 
 
 # --- bad native input -------------------------------------------------------------------------
@@ -499,41 +500,47 @@ def _price(model: str, index: int, **values: Any) -> Callable[[dict[str, Any]], 
 BAD_NATIVE = [
     # (case id, edit, model or None, field, problem)
     ("missing price", _edit(lambda d: d["models"]["gpt-4o"][1]["prices"].pop("output")),
-     "gpt-4o", "[1].prices.output", "missing output price"),
+     "gpt-4o", "[1].prices.output", "missing; expected a price >= 0"),
     ("negative price", _price("gpt-4o-mini", 0, input=-0.15),
-     "gpt-4o-mini", "[0].prices.input", "negative price"),
+     "gpt-4o-mini", "[0].prices.input", "expected a price >= 0, got -0.15"),
     ("non-numeric price", _price("gpt-4o", 0, input="5.00"),
-     "gpt-4o", "[0].prices.input", "not a number"),
+     "gpt-4o", "[0].prices.input", 'expected a price >= 0, got "5.00"'),
     ("boolean price", _price("gpt-4o", 1, cached_input=True),
-     "gpt-4o", "[1].prices.cached_input", "not a number"),
+     "gpt-4o", "[1].prices.cached_input", "expected a price >= 0, got true"),
     ("NaN price", _price("gpt-4o", 0, output=float("nan")),
-     "gpt-4o", "[0].prices.output", "not a finite number"),
+     "gpt-4o", "[0].prices.output", "expected a price >= 0, got NaN"),
     ("misspelt price key", _price("gpt-4o", 1, cache_input=1),
-     "gpt-4o", "[1].prices.cache_input", "unknown price key"),
-    ("unknown currency", _edit(lambda d: d.update(currency="USDOLLAR")),
-     None, "currency", "unknown currency 'USDOLLAR'"),
-    ("unknown period currency", _period("gpt-4o", 0, currency="EURO"),
-     "gpt-4o", "[0].currency", "unknown currency 'EURO'"),
+     "gpt-4o", "[1].prices.cache_input", "unknown field; expected some of cached_input, input, output"),
+    ("unknown currency, expected", _edit(lambda d: d.update(currency="USDOLLAR")),
+     None, "currency", 'expected an ISO 4217 code such as USD or EUR (known: AED, '),
+    ("unknown currency, got", _edit(lambda d: d.update(currency="USDOLLAR")),
+     None, "currency", 'got "USDOLLAR"'),
+    ("unknown period currency, expected", _period("gpt-4o", 0, currency="EURO"),
+     "gpt-4o", "[0].currency", 'expected an ISO 4217 code such as USD or EUR (known: AED, '),
+    ("unknown period currency, got", _period("gpt-4o", 0, currency="EURO"),
+     "gpt-4o", "[0].currency", 'got "EURO"'),
     ("duplicate effective_from", _period("gpt-4o", 1, effective_from="2024-05-13"),
-     "gpt-4o", "effective_from", "two periods start on 2024-05-13"),
+     "gpt-4o", "[1].effective_from", "two periods start on 2024-05-13"),
     ("overlapping periods", _period("gpt-4o", 0, effective_to="2024-09-01"),
-     "gpt-4o", "effective_to", "overlaps"),
+     "gpt-4o", "[0].effective_to", "overlaps"),
     ("end before start", _period("gpt-4o", 1, effective_to="2024-08-01"),
      "gpt-4o", "[1].effective_to", "is not after effective_from"),
     ("unparseable effective_from", _period("gpt-4o", 1, effective_from="2024-13-01"),
-     "gpt-4o", "[1].effective_from", "cannot parse '2024-13-01'"),
+     "gpt-4o", "[1].effective_from", 'expected an ISO date (YYYY-MM-DD, UTC) or datetime, got "2024-13-01"'),
     ("non-string effective_from", _period("gpt-4o", 1, effective_from=20240806),
-     "gpt-4o", "[1].effective_from", "not an ISO date"),
+     "gpt-4o", "[1].effective_from", "expected an ISO date (YYYY-MM-DD, UTC) or datetime, got 20240806"),
     ("missing effective_from", _edit(lambda d: d["models"]["gpt-4o-mini"][0].pop("effective_from")),
-     "gpt-4o-mini", "[0].effective_from", "missing effective_from"),
+     "gpt-4o-mini", "[0].effective_from", "missing; expected an ISO date"),
     ("no periods", _edit(lambda d: d["models"].update({"gpt-4o": []})),
-     "gpt-4o", "periods", "non-empty list"),
+     "gpt-4o", "", "expected a non-empty list of price periods, got a list"),
     ("missing prices object", _edit(lambda d: d["models"]["gpt-4o-mini"][0].pop("prices")),
-     "gpt-4o-mini", "[0].prices", "missing 'prices'"),
-    ("unknown unit", _edit(lambda d: d.update(unit="per_1000_tokens")), None, "unit", "unknown unit"),
-    ("empty models", _edit(lambda d: d.update(models={})), None, "models", "non-empty"),
-    ("missing version", _edit(lambda d: d.pop("version")), None, "version", "version"),
-    ("unknown top-level key", _edit(lambda d: d.update(model={})), None, "model", "unknown top-level key"),
+     "gpt-4o-mini", "[0].prices", "missing; expected an object of prices: input, output, optional cached_input"),
+    ("unknown unit", _edit(lambda d: d.update(unit="per_1000_tokens")), None, "unit",
+     'expected one of per_1k_tokens, per_1m_tokens, per_token, got "per_1000_tokens"'),
+    ("empty models", _edit(lambda d: d.update(models={})), None, "models", "expected a non-empty object"),
+    ("missing version", _edit(lambda d: d.pop("version")), None, "version", "missing; expected a non-empty string"),
+    ("unknown top-level key", _edit(lambda d: d.update(model={})), None, "model",
+     "unknown field; expected some of currency, models, note, source, unit, version"),
 ]  # fmt: skip
 
 
@@ -550,20 +557,26 @@ def test_bad_native_table_fails_at_load_naming_file_model_and_field(
     problem: str,
 ) -> None:
     path = _write(tmp_path, edit(_native_doc()))
-    with pytest.raises(PriceTableError) as caught:
+    with pytest.raises(InputFileError) as caught:
         load_price_table(path)
     error = caught.value
     message = str(error)
     assert isinstance(error, ValueError)
     assert message.startswith(str(path)), message
-    assert f"field {field!r}" in message, message
-    assert problem in message, message
+    [found] = error.problems  # one problem, one line
+    where = field if model is None else f'models["{model}"]{field}'
+    assert (found.field, found.source) == (where, str(path)), message
+    assert f"{path}:{found.line}: {where}: " in message and problem in message, message
+    # The line is in the model's entry in the file (the entry of the field, when the field is there).
+    lines = path.read_text().splitlines()
+    assert found.line is not None
     if model is not None:
-        assert f"model {model!r}" in message, message
-        assert error.model == model
-        # The line is the model's entry in the file.
-        assert error.line is not None
-        assert f'"{model}"' in path.read_text().splitlines()[error.line - 1]
+        first = next(index for index, line in enumerate(lines) if line.startswith(f'    "{model}": ['))
+        last = first if lines[first].endswith("[]") else lines.index("    ]" if model == "gpt-4o" else "    ],", first)
+        assert first < found.line <= last + 1
+    leaf = field.rsplit(".", 1)[-1]
+    if leaf and leaf.isidentifier() and "missing" not in problem:
+        assert f'"{leaf}"' in lines[found.line - 1], lines[found.line - 1]
 
 
 def test_unchanged_native_doc_loads(tmp_path: Path) -> None:
@@ -591,32 +604,31 @@ def test_duplicate_model_key_is_an_error(tmp_path: Path) -> None:
         '  "gpt-4o": [{"effective_from": "2024-01-01", "prices": {"input": 1, "output": 1}}],\n'
         '  "gpt-4o": [{"effective_from": "2024-01-01", "prices": {"input": 0, "output": 0}}]}}\n'
     )
-    with pytest.raises(
-        PriceTableError, match=r"model 'gpt-4o', field 'models': key 'gpt-4o' is given more than once"
-    ):
+    with pytest.raises(InputFileError, match=r'price-table\.json:3: models\["gpt-4o"\]: given more than once'):
         load_price_table(path)
 
 
 def test_json_syntax_error_names_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "price-table.json"
     path.write_text('{\n  "version": "1",\n  "currency": "USD"\n  "unit": "per_token"\n}\n')
-    with pytest.raises(PriceTableError) as caught:
+    with pytest.raises(InputFileError) as caught:
         load_price_table(path)
-    assert (caught.value.line, caught.value.column) == (4, 3)
-    assert str(caught.value).startswith(f"{path}, line 4, column 3: invalid JSON")
+    [problem] = caught.value.problems
+    assert (problem.line, problem.column) == (4, 3)
+    assert str(caught.value).startswith(f"{path}: invalid price table:\n{path}:4:3: not valid JSON")
 
 
 @pytest.mark.parametrize(
     ("text", "problem"),
-    [("[]", "top level must be a JSON object"), ('{"gpt-4o": {"max_tokens": 5}}', "not a price table")],
+    [("[]", "expected a JSON object at the top level"), ('{"gpt-4o": {"max_tokens": 5}}', "not a price table")],
 )
 def test_not_a_price_table(tmp_path: Path, text: str, problem: str) -> None:
     path = tmp_path / "price-table.json"
     path.write_text(text)
-    with pytest.raises(PriceTableError, match=problem):
+    with pytest.raises(InputFileError, match=problem):
         load_price_table(path)
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(PriceTableError, match="cannot read"):
+    with pytest.raises(InputFileError, match="cannot read"):
         load_price_table(tmp_path / "nope.json")

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import duckdb_kql
 import pytest
 
-from shared.costs.query import USAGE_COLUMNS, UsageQueryError, unpack_windows
+from shared.costs.query import USAGE_COLUMNS, unpack_windows
+from shared.errors import QueryError
 from shared.logs.kql import KQL_DIR, kql_string_array, load_query, render_query
 from shared.logs.parts import MAX_USER_PARTS, QueryPart
 from tests.support.kql import HOSTILE
@@ -95,5 +96,5 @@ def test_packed_windows_unpack_to_one_row_per_window_and_key() -> None:
 )
 def test_malformed_packed_windows_are_refused(windows: str, message: str) -> None:
     good = ("gpt-4o", "team-a", "bob", "api", '[["2026-11-27T09:00:00Z",1,1,0,1,2,0,0,0,0,0]]')
-    with pytest.raises(UsageQueryError, match=message):
+    with pytest.raises(QueryError, match=message):
         unpack_windows([good, ("gpt-4o", "team-a", "alice", "api", windows)])

@@ -24,8 +24,8 @@ from azure.core.exceptions import HttpResponseError
 from azure.monitor.query import LogsQueryStatus
 
 from shared.costs.progress import InMemoryProgressStore
-from shared.costs.query import UsageQueryError
 from shared.costs.run import CostUploadError, run_costs
+from shared.errors import QueryError
 from shared.logs.kql import load_query
 from standins.monitor.config import DEFAULT_APP_RESOURCE_ID
 from tests.support.costs import CostStack, metric, usage_rows
@@ -308,7 +308,7 @@ class PartialQueries:
 def test_partial_result_is_retried_then_fails_without_marking(make_cost_stack: MakeStack) -> None:
     stack = make_cost_stack(query_attempts=2)
     seed_day(stack)
-    with pytest.raises(UsageQueryError, match="partial result 2 times"):
+    with pytest.raises(QueryError, match="partial result 2 times"):
         run_costs(stack.settings, now=NOW, clients=stack.clients(query=PartialQueries(stack.query, 2)))
     clients = stack.clients()
     assert clients.progress.final_through() is None

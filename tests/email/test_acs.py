@@ -21,7 +21,7 @@ from azure.core.credentials import AccessToken, TokenCredential
 from azure.identity import ManagedIdentityCredential
 
 from shared.email.acs import AcsEmailTransport, acs_operation_id, acs_request_body
-from shared.email.delivery import EmailDeliveryError
+from shared.errors import DeliveryError
 from standins._server import free_port
 from standins.acs_email import (
     ACS_AUDIENCE,
@@ -101,7 +101,7 @@ def test_an_operation_id_reused_for_another_request_is_refused(acs: RunningAcsEm
     other.replace_header("Subject", "something else")  # same Message-ID, so same Operation-Id
     transport = _transport(acs)
     transport.send(first, [RECIPIENT])
-    with pytest.raises(EmailDeliveryError, match=r"HTTP 400 BadRequest: Operation-Id .* different request"):
+    with pytest.raises(DeliveryError, match=r"HTTP 400 BadRequest: Operation-Id .* different request"):
         transport.send(other, [RECIPIENT])
     assert len(acs.service.messages()) == 1
 
@@ -123,7 +123,7 @@ def test_a_503_on_send_is_retried_by_the_sdk(acs: RunningAcsEmail) -> None:
 def test_a_failed_operation_raises_naming_the_error(acs: RunningAcsEmail) -> None:
     acs.service.fail_next_operation()
     message = sample_message()
-    with pytest.raises(EmailDeliveryError) as caught:
+    with pytest.raises(DeliveryError) as caught:
         _transport(acs).send(message, [RECIPIENT])
     assert str(caught.value) == (
         f"Communication Services email operation {acs_operation_id(message)} Failed: "
@@ -135,7 +135,7 @@ def test_a_failed_operation_raises_naming_the_error(acs: RunningAcsEmail) -> Non
 def test_an_operation_still_running_at_the_deadline_is_an_error(make_acs: Callable[..., RunningAcsEmail]) -> None:
     acs = make_acs(running_polls=100)
     started = time.monotonic()
-    with pytest.raises(EmailDeliveryError, match=r"still Running after 1.5 s; it may still be sent"):
+    with pytest.raises(DeliveryError, match=r"still Running after 1.5 s; it may still be sent"):
         _transport(acs, timeout_seconds=1.5).send(sample_message(), [RECIPIENT])
     assert time.monotonic() - started < 5
 
@@ -161,7 +161,7 @@ def test_a_request_without_a_valid_token_is_401(
     acs: RunningAcsEmail, identity: Identity, token_for: Callable[[str], str], reason: str
 ) -> None:
     credential = _StaticToken(token_for(identity.secret))
-    with pytest.raises(EmailDeliveryError, match=rf"HTTP 401 Unauthorized: .*{reason}"):
+    with pytest.raises(DeliveryError, match=rf"HTTP 401 Unauthorized: .*{reason}"):
         _transport(acs, credential).send(sample_message(), [RECIPIENT])  # type: ignore[arg-type]
     assert acs.service.messages() == []
 
@@ -202,10 +202,10 @@ def test_raw_rest_shape_auth_and_api_version(acs: RunningAcsEmail, identity: Ide
 
 def test_connection_failures_are_delivery_errors(acs: RunningAcsEmail) -> None:
     closed = AcsEmailTransport(f"https://127.0.0.1:{free_port()}", SENDER, _StaticToken("t"), str(acs.ca_path))  # type: ignore[arg-type]
-    with pytest.raises(EmailDeliveryError, match="ServiceRequestError"):
+    with pytest.raises(DeliveryError, match="ServiceRequestError"):
         closed.send(sample_message(), [RECIPIENT])
     plain_http = AcsEmailTransport(acs.url.replace("https", "http"), SENDER, _StaticToken("t"))  # type: ignore[arg-type]
-    with pytest.raises(EmailDeliveryError, match="non-TLS"):  # azure-core never sends a token over http
+    with pytest.raises(DeliveryError, match="non-TLS"):  # azure-core never sends a token over http
         plain_http.send(sample_message(), [RECIPIENT])
 
 

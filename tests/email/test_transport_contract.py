@@ -17,7 +17,8 @@ import pytest
 from azure.identity import ManagedIdentityCredential
 
 from shared.email.acs import AcsEmailTransport
-from shared.email.delivery import EmailDeliveryError, InMemoryTransport, SmtpTransport, Transport
+from shared.email.delivery import InMemoryTransport, SmtpTransport, Transport
+from shared.errors import DeliveryError
 from standins._server import free_port
 from standins.acs_email import RunningAcsEmail
 from standins.mail import MailConfig, RunningMail, start_mail
@@ -132,7 +133,7 @@ def test_the_envelope_decides_who_gets_it_not_the_to_header(harness: Harness) ->
 
 def test_a_send_while_the_service_is_down_raises_and_delivers_nothing(harness: Harness) -> None:
     harness.break_service()
-    with pytest.raises(EmailDeliveryError):
+    with pytest.raises(DeliveryError):
         harness.transport.send(sample_message(), RECIPIENTS)
     assert harness.delivered() == []
     harness.restore_service()
@@ -151,16 +152,16 @@ def test_the_message_is_taken_as_it_was_when_sent(harness: Harness) -> None:
 def test_the_in_memory_transport_refuses_some_recipients_as_an_smtp_relay_does() -> None:
     transport = InMemoryTransport()
     transport.refuse_next(["oncall@example.com"])
-    with pytest.raises(EmailDeliveryError, match=r"refused recipients \['oncall@example.com'\]"):
+    with pytest.raises(DeliveryError, match=r"refused recipients \['oncall@example.com'\]"):
         transport.send(sample_message(), RECIPIENTS)
     assert [sent.recipients for sent in transport.sent] == [("finops@example.com",)]  # the others got it
     transport.refuse_next(RECIPIENTS)
-    with pytest.raises(EmailDeliveryError):
+    with pytest.raises(DeliveryError):
         transport.send(sample_message(), RECIPIENTS)
     assert len(transport.sent) == 1  # all refused: nothing delivered
     transport.fail_next(2, reason="relay down")
     for _ in range(2):
-        with pytest.raises(EmailDeliveryError, match="relay down"):
+        with pytest.raises(DeliveryError, match="relay down"):
             transport.send(sample_message(), RECIPIENTS)
     transport.send(sample_message(), RECIPIENTS)
     assert [sent.recipients for sent in transport.sent][-1] == tuple(RECIPIENTS) and len(transport.messages) == 2

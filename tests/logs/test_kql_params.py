@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import duckdb_kql
 import pytest
 
-from shared.logs.kql import KqlParameterError, kql_string, load_query, render_query
+from shared.errors import KqlParameterError
+from shared.logs.kql import kql_string, load_query, render_query
 from tests.support.kql import HOSTILE
 
 

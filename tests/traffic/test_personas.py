@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared.traffic.personas import Persona, PersonaError, key_settings, load_personas, parse_personas
+from shared.errors import InputFileError
+from shared.traffic.personas import Persona, key_settings, load_personas, parse_personas
 from tests import ROOT
 
 SAMPLE = ROOT / "shared" / "traffic" / "personas.sample.json"
@@ -38,7 +40,7 @@ def _persona(**overrides: Any) -> dict[str, Any]:
 
 
 def _error(personas: list[Any], environ: dict[str, str] | None = None) -> str:
-    with pytest.raises(PersonaError) as caught:
+    with pytest.raises(InputFileError) as caught:
         parse_personas({"personas": personas}, {"KEY_A": "secret"} if environ is None else environ, "p.json")
     return str(caught.value)
 
@@ -69,17 +71,25 @@ def test_valid_persona_round_trips() -> None:
 
 
 def test_missing_file_and_bad_json_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(PersonaError, match=r"missing\.json: persona file not found"):
+    with pytest.raises(InputFileError, match=r"missing\.json: persona file not found"):
         load_personas(tmp_path / "missing.json", {})
     broken = tmp_path / "broken.json"
     broken.write_text('{"personas": [\n  {"name": "x",}\n]}', encoding="utf-8")
-    with pytest.raises(PersonaError, match=r"broken\.json: not valid JSON at line 2 column"):
+    with pytest.raises(InputFileError, match=r"broken\.json:2:\d+: not valid JSON"):
         load_personas(broken, {})
 
 
-@pytest.mark.parametrize("document", [{}, {"personas": []}, {"personas": {}}, []])
-def test_document_without_personas_is_refused(document: Any) -> None:
-    with pytest.raises(PersonaError, match=r"p\.json: personas: expected a non-empty array"):
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        ({}, "missing; expected a non-empty array"),
+        ({"personas": []}, "expected a non-empty array of persona objects, got a list"),
+        ({"personas": {}}, "expected a non-empty array of persona objects, got an object"),
+        ([], 'expected an object {"personas": [...]}, got a list'),
+    ],
+)
+def test_document_without_personas_is_refused(document: Any, problem: str) -> None:
+    with pytest.raises(InputFileError, match=r"p\.json: personas: " + re.escape(problem)):
         parse_personas(document, {}, "p.json")
 
 
@@ -92,36 +102,42 @@ def test_unknown_and_empty_key_settings_are_named() -> None:
         ],
         {"KEY_A": "x", "KEY_EMPTY": "  "},
     )
-    assert "p.json: persona 'p2'.subscription_key_setting: app setting KEY_B is not set" in message
-    assert "p.json: persona 'p3'.subscription_key_setting: app setting KEY_EMPTY is empty" in message
-    assert "persona 'p1'" not in message
+    assert "p.json: personas[1].subscription_key_setting: app setting KEY_B is not set" in message
+    assert "p.json: personas[2].subscription_key_setting: app setting KEY_EMPTY is empty" in message
+    assert "personas[0]" not in message
 
 
 @pytest.mark.parametrize(
     ("overrides", "where", "expected"),
     [
-        ({"stream_share": 1.5}, "persona 'p1'.stream_share: got 1.5", "expected a number from 0 to 1"),
-        ({"include_usage_share": -0.1}, "persona 'p1'.include_usage_share", "from 0 to 1"),
-        ({"prefix_share": "half"}, "persona 'p1'.prefix_share: got 'half'", "from 0 to 1"),
-        ({"prompt_tokens": {"min": -5, "max": 10}}, "persona 'p1'.prompt_tokens.min: got -5", ">= 13"),
+        ({"stream_share": 1.5}, "personas[0].stream_share: ", "expected a number from 0 to 1, got 1.5"),
+        ({"include_usage_share": -0.1}, "personas[0].include_usage_share", "from 0 to 1"),
+        ({"prefix_share": "half"}, "personas[0].prefix_share: ", 'from 0 to 1, got "half"'),
+        ({"prompt_tokens": {"min": -5, "max": 10}}, "personas[0].prompt_tokens.min: ", ">= 13 (the chat fr"),
+        ({"prompt_tokens": {"min": -5, "max": 10}}, "personas[0].prompt_tokens.min: ", "got -5"),
         (
             {"prompt_tokens": {"min": 200, "max": 100}},
-            "persona 'p1'.prompt_tokens.max: got 100",
-            "expected at least min (200)",
+            "personas[0].prompt_tokens.max: ",
+            "expected at least min (200), got 100",
         ),
         (
             {"prompt_tokens": {"min": 20, "max": 30, "distribution": "normal"}},
-            "persona 'p1'.prompt_tokens.distribution: got 'normal'",
-            "['uniform', 'log_uniform']",
+            "personas[0].prompt_tokens.distribution: ",
+            'expected one of uniform, log_uniform, got "normal"',
         ),
-        ({"prompt_tokens": 500}, "persona 'p1'.prompt_tokens: got 500", "expected an object"),
-        ({"max_tokens": 0}, "persona 'p1'.max_tokens: got 0", "expected a whole number of tokens >= 1"),
-        ({"max_tokens": 2.5}, "persona 'p1'.max_tokens: got 2.5", ">= 1"),
-        ({"weight": -1}, "persona 'p1'.weight: got -1", "expected a number >= 0"),
-        ({"reasoning_effort": "max"}, "persona 'p1'.reasoning_effort: got 'max'", "none, minimal, low, medium"),
-        ({"deployment": ""}, "persona 'p1'.deployment: got ''", "expected a non-empty string"),
-        ({"colour": "blue"}, "persona 'p1'.colour: unknown field", "expected some of"),
-        ({"name": None}, "personas[0].name: got None", "expected a non-empty string"),
+        ({"prompt_tokens": 500}, "personas[0].prompt_tokens: ", "expected an object like {"),
+        ({"prompt_tokens": 500}, "personas[0].prompt_tokens: ", "got 500"),
+        ({"max_tokens": 0}, "personas[0].max_tokens: ", "expected a whole number of tokens >= 1, got 0"),
+        ({"max_tokens": 2.5}, "personas[0].max_tokens: ", ">= 1, got 2.5"),
+        ({"weight": -1}, "personas[0].weight: ", "expected a number >= 0, got -1"),
+        (
+            {"reasoning_effort": "max"},
+            "personas[0].reasoning_effort: ",
+            'none, minimal, low, medium, high, xhigh, got "max"',
+        ),
+        ({"deployment": ""}, "personas[0].deployment: ", 'expected a non-empty string, got ""'),
+        ({"colour": "blue"}, "personas[0].colour: unknown field", "expected some of"),
+        ({"name": None}, "personas[0].name: ", "expected a non-empty string, got null"),
     ],
 )
 def test_impossible_values_name_persona_field_and_expectation(
@@ -132,16 +148,27 @@ def test_impossible_values_name_persona_field_and_expectation(
     assert line.startswith("p.json: ") and expected in line
 
 
+def test_problems_in_a_file_name_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "personas.json"
+    personas = [_persona(), _persona(name="p2", weight="x")]
+    path.write_text(json.dumps({"personas": personas}, indent=2), encoding="utf-8")
+    with pytest.raises(InputFileError) as caught:
+        load_personas(path, {"KEY_A": "secret"})
+    lines = path.read_text(encoding="utf-8").splitlines()
+    weight_line = next(number for number, line in enumerate(lines, 1) if '"weight": "x"' in line)
+    assert f'{path}:{weight_line}: personas[1].weight: expected a number >= 0, got "x"' in str(caught.value)
+
+
 def test_zero_total_weight_and_duplicates_are_refused() -> None:
     message = _error([_persona(weight=0), _persona(name="p2", weight=0), _persona(name="p2", weight=0)])
     assert "personas[*].weight: all weights are 0" in message
-    assert "persona 'p2'.name: used twice" in message
+    assert 'personas[2].name: "p2" used twice (first by personas[1])' in message
 
 
 def test_all_problems_are_reported_at_once() -> None:
     message = _error([_persona(stream_share=2), "not an object", _persona(name="p2", max_tokens=-1)])
     assert len(message.splitlines()) == 4  # header + three problems
-    assert "personas[1]: got str; expected an object" in message
+    assert 'personas[1]: expected an object, got "not an object"' in message
 
 
 def test_sample_file_is_valid_json_with_comment() -> None:

@@ -21,14 +21,15 @@ from typing import Any
 
 import httpx2
 import pytest
+from azure.core.exceptions import HttpResponseError
 
 from shared.config import TrafficSettings
+from shared.errors import InputFileError, UploadError
 from shared.traffic.pacing import dispatch
 from shared.traffic.personas import Persona, PromptSize
 from shared.traffic.plan import PlannedCall
 from shared.traffic.results import CallOutcome
 from shared.traffic.run import calls_deadline_seconds, run_traffic, send_window_seconds
-from shared.traffic.upload import TrafficUploadError
 from tests import ROOT
 
 T0 = 1000.0
@@ -200,7 +201,7 @@ class FakeIngestion:
 
     def upload(self, rule_id: str, stream_name: str, logs: list[Any], **kwargs: Any) -> None:
         if self.fail:
-            raise RuntimeError("(Forbidden) caller lacks Monitoring Metrics Publisher")
+            raise HttpResponseError("(Forbidden) caller lacks Monitoring Metrics Publisher")
         json.dumps(logs)  # what the SDK sends must be JSON
         self.uploads.append((rule_id, stream_name, logs))
 
@@ -450,7 +451,7 @@ def test_failed_upload_fails_the_run_loudly_after_logging_the_summary(
     with (
         caplog.at_level(logging.INFO, logger="shared.traffic.run"),
         pytest.raises(
-            TrafficUploadError,
+            UploadError,
             match=r"stream Custom-SyntheticTraffic_CL of data collection rule dcr-1 failed.*Forbidden",
         ),
     ):
@@ -502,11 +503,9 @@ def test_what_does_not_fit_the_budget_is_reported_as_not_sent(tmp_path: Path) ->
 
 
 def test_bad_persona_file_fails_before_any_call(tmp_path: Path) -> None:
-    from shared.traffic.personas import PersonaError
-
     settings = _settings(tmp_path, [_persona_json("plain", subscription_key_setting="KEY_MISSING")])
     gateway, ingestion = FakeGateway(FakeClock()), FakeIngestion()
-    with pytest.raises(PersonaError, match="app setting KEY_MISSING is not set"):
+    with pytest.raises(InputFileError, match="app setting KEY_MISSING is not set"):
         _run(settings, gateway, ingestion)
     assert gateway.sent == [] and ingestion.uploads == []
 
