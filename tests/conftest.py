@@ -22,10 +22,10 @@ from standins.identity import identity_env, start_identity
 from standins.monitor import RunningMonitor, start_monitor
 from standins.stack import AZURITE_ACCOUNT, AZURITE_KEY, Stack, running_stack
 from tests import ROOT
-from tests.sections import cost_section
 from tests.support.costs import CostStack
 from tests.support.loop import LoopThread
 from tests.support.monitor import fresh_monitor_config
+from tests.support.sections import cost_section
 
 
 @pytest.fixture(scope="session")

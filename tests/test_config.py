@@ -20,7 +20,7 @@ from shared.config import (
     setting_names,
 )
 from tests import ROOT
-from tests.sections import REQUIRED
+from tests.support.sections import REQUIRED
 
 SAMPLE = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
 SAMPLE_PERSONAS = json.loads((ROOT / "shared/traffic/personas.sample.json").read_text(encoding="utf-8"))["personas"]

@@ -206,7 +206,7 @@ def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
     from shared.costs.run import run_costs
     from shared.logs.kql import load_query
     from shared.money import round_summary_cost
-    from tests.sections import cost_section
+    from tests.support.sections import cost_section
 
     info = local_stack.info
     for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER"):

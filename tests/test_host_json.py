@@ -20,7 +20,7 @@ from shared.alerts.data import TRAFFIC_COLUMNS, USAGE_COLUMNS, ranges_for, read_
 from shared.config import SETTINGS
 from shared.costs.query import UsageQuery, query_usage
 from shared.errors import QueryError
-from tests.infra.infra_bicep import ROOT
+from tests import ROOT
 
 # LogsQueryClient without server_timeout: "The default timeout is 3 minutes, and the maximum timeout
 # is 10 minutes" (azure-monitor-query, azure/monitor/query/_patch.py, query_workspace docstring).

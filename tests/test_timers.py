@@ -12,7 +12,7 @@ import pytest
 from shared import timers
 from shared.costs.run import CostRunSummary, CostUploadError
 from tests import ROOT
-from tests.sections import settings_with
+from tests.support.sections import settings_with
 
 SHARED = ROOT / "shared"
 

@@ -30,9 +30,9 @@ from standins._server import free_port
 from standins.acs_email import AcsEmailConfig, start_acs_email
 from standins.mail import MailConfig, RunningMail, start_mail
 from standins.tls import ensure_tls
-from tests.sections import alert_section
 from tests.support.costs import CostStack, usage_rows
 from tests.support.loop import LoopThread
+from tests.support.sections import alert_section
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 27, 10, 20, tzinfo=UTC)

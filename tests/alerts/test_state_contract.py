@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from shared.alerts.state import AlertRecord, AlertStateStore, InMemoryAlertStateStore, TableAlertStateStore
-from tests.contract import IMPLEMENTATIONS, store_handles
+from tests.support.contract import IMPLEMENTATIONS, store_handles
 
 HOSTILE_USER = "<img src=x onerror=alert(1)>"
 NOW = dt.datetime(2026, 11, 27, 10, 20, tzinfo=dt.UTC)

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from shared.costs.progress import InMemoryProgressStore, ProgressStore, TableProgressStore, WindowProgress
-from tests.contract import IMPLEMENTATIONS, store_handles
+from tests.support.contract import IMPLEMENTATIONS, store_handles
 
 UTC = dt.UTC
 H = dt.timedelta(hours=1)

@@ -19,7 +19,7 @@ import pytest
 from shared.config import HOST_SETTINGS, SETTINGS
 from shared.costs.query import QUERY_FILES
 from standins.gateway.operations import API_ID, API_PATH, OPERATIONS
-from tests.infra.infra_bicep import (
+from tests.support.bicep import (
     INFRA,
     MAIN,
     ROOT,

@@ -7,7 +7,8 @@ import stat
 from pathlib import Path
 
 from shared.config import load_settings
-from tests.infra.infra_bicep import ROOT, parse
+from tests import ROOT
+from tests.support.bicep import parse
 from tools import write_local_settings as tool
 
 SAMPLE = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.infra.infra_bicep import INFRA, MAIN, ROOT, parse
+from tests import ROOT
+from tests.support.bicep import INFRA, MAIN, parse
 
 RETIREMENTS_FILE = INFRA / "model-retirements.json"
 RETIREMENTS: dict[str, Any] = json.loads(RETIREMENTS_FILE.read_text(encoding="utf-8"))

@@ -15,7 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tests.infra.infra_bicep import INFRA, ROOT, bicep_files
+from tests import ROOT
+from tests.support.bicep import INFRA, bicep_files
 
 CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".local" / "checkov-venv" / "bin" / "checkov"))
 SKIP_COMMENT = re.compile(r"//\s*checkov:skip=(?P<id>CKV2?_[A-Z]+_\d+)(?::(?P<reason>.*))?")

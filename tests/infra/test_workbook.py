@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from shared.logs.kql import read_query
-from tests.infra.infra_bicep import ROOT, app_module, function_call, resource_body
-from tests.logs.kql_validation import format_diagnostics, validate_kql_files
+from tests import ROOT
+from tests.support.bicep import app_module, function_call, resource_body
+from tests.support.kql_validation import format_diagnostics, validate_kql_files
 from tools import build_workbook as builder
 
 WORKBOOK = ROOT / "infra" / "app" / "workbook.json"

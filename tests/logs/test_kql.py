@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.logs.kql_validation import (
-    REPO_ROOT,
+from tests import ROOT
+from tests.support.kql_validation import (
     KqlDiagnostic,
     KqlValidatorUnavailable,
     find_repo_kql_files,
@@ -21,7 +21,7 @@ from tests.logs.kql_validation import (
     validate_queries_as_run,
 )
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kql"
+FIXTURES = ROOT / "tests" / "logs" / "fixtures" / "kql"
 REPO_KQL_FILES = find_repo_kql_files()
 
 
@@ -39,7 +39,7 @@ def fixture_results() -> dict[str, list[KqlDiagnostic]]:
 
 
 @pytest.mark.parametrize(
-    "kql_file", REPO_KQL_FILES, ids=[str(p.relative_to(REPO_ROOT)) for p in REPO_KQL_FILES]
+    "kql_file", REPO_KQL_FILES, ids=[str(p.relative_to(ROOT)) for p in REPO_KQL_FILES]
 )
 def test_repository_kql_file_has_no_diagnostics(
     kql_file: Path, repo_results: dict[Path, list[KqlDiagnostic]]
@@ -52,7 +52,7 @@ def test_repository_kql_file_has_no_diagnostics(
 
 def test_discovery_covers_shared_and_skips_fixtures() -> None:
     found = set(find_repo_kql_files())
-    shared = {p.resolve() for p in (REPO_ROOT / "shared").rglob("*.kql")}
+    shared = {p.resolve() for p in (ROOT / "shared").rglob("*.kql")}
     # The app ships its queries under shared/; an empty set would mean the
     # parametrized repository test silently checks nothing.
     assert shared, "no .kql files under shared/"
@@ -127,7 +127,7 @@ def test_crlf_line_numbers_and_every_error_reported(fixture_results: dict[str, l
 
 def test_diagnostic_str_is_path_line_column() -> None:
     diagnostic = KqlDiagnostic(
-        path=REPO_ROOT / "shared" / "logs" / "kql" / "q.kql", line=3, column=7, severity="Error", message="boom"
+        path=ROOT / "shared" / "logs" / "kql" / "q.kql", line=3, column=7, severity="Error", message="boom"
     )
     assert str(diagnostic) == "shared/logs/kql/q.kql:3:7: Error: boom"
 

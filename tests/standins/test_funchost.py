@@ -34,7 +34,6 @@ from standins.funchost import (
 )
 from tests import ROOT
 
-PROJECT_ROOT = ROOT
 EVERY_SECOND = "* * * * * *"
 # A schedule that never fires during a test (1 January, midnight).
 NEVER_IN_TESTS = "0 0 0 1 1 *"
@@ -428,7 +427,7 @@ def test_cli_imports_app_after_loading_settings(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "standins.funchost", "--app", "cli_app:app", "--root", str(tmp_path)]
     cmd += ["--settings", str(tmp_path / "local.settings.json"), "--port", "0"]
     env = {k: v for k, v in os.environ.items() if k not in ("JOB_SCHEDULE", "MARKER_FILE")}
-    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline().rstrip("\n") for _ in range(3)]
@@ -467,6 +466,6 @@ def test_cli_bad_schedule_exits_with_message(tmp_path: Path) -> None:
     )
     cmd = [sys.executable, "-m", "standins.funchost", "--app", "bad_app:app", "--root", str(tmp_path)]
     cmd += ["--port", "0"]
-    result = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "function 'job'" in result.stderr and "'NOPE'" in result.stderr

@@ -22,7 +22,6 @@ from tests import ROOT
 
 USER = "alerts@contoso.test"
 PASSWORD = "s3cret-pass"
-PROJECT_ROOT = ROOT
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +166,7 @@ def test_cli_prints_ready_and_stops_on_sigterm(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "standins.mail", "--outbox", str(outbox), "--port", "0"]
     cmd += ["--user", USER, "--password", PASSWORD, "--tls-dir", str(tls_dir)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()

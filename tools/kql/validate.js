@@ -21,7 +21,7 @@
  *   1  at least one blocking diagnostic
  *   2  usage error, unreadable input/schema, or the parser is not installed
  *
- * Blocking policy (decided here, mirrored by tests/logs/kql_validation.py):
+ * Blocking policy (decided here, mirrored by tests/support/kql_validation.py):
  *   - every Error blocks (syntax, unknown names, type errors);
  *   - every Warning blocks unless its category is Performance: Correctness
  *     warnings (join without kind, a `let` parameter shadowed by a column of

@@ -19,10 +19,9 @@ from typing import Any
 from shared.logs.kql import expand_includes
 from tests import ROOT
 
-REPO_ROOT = ROOT
-VALIDATOR = REPO_ROOT / "tools" / "kql" / "validate.js"
-SCHEMA = REPO_ROOT / "shared" / "logs" / "schemas" / "log_tables.json"
-PARSER_DIR = REPO_ROOT / "node_modules" / "@kusto" / "language-service-next"
+VALIDATOR = ROOT / "tools" / "kql" / "validate.js"
+SCHEMA = ROOT / "shared" / "logs" / "schemas" / "log_tables.json"
+PARSER_DIR = ROOT / "node_modules" / "@kusto" / "language-service-next"
 
 # Directory names never searched for repository queries: dependencies, virtual
 # envs and local scratch state are not ours to validate.
@@ -58,12 +57,12 @@ class KqlDiagnostic:
 def _display(path: Path) -> str:
     # Repo-relative paths keep failure messages short and clickable from the repo root.
     try:
-        return str(path.resolve().relative_to(REPO_ROOT))
+        return str(path.resolve().relative_to(ROOT))
     except ValueError:
         return str(path)
 
 
-def find_repo_kql_files(root: Path = REPO_ROOT) -> list[Path]:
+def find_repo_kql_files(root: Path = ROOT) -> list[Path]:
     """Every .kql file under root, except dependencies, local state and test fixtures."""
     root = root.resolve()
     skipped = {root / sub for sub in _SKIP_SUBTREES}
@@ -84,7 +83,7 @@ def _node() -> str:
         )
     if not PARSER_DIR.is_dir():
         raise KqlValidatorUnavailable(
-            f"{_display(PARSER_DIR)} is missing: run `npm ci` in {REPO_ROOT} (or `make setup`)"
+            f"{_display(PARSER_DIR)} is missing: run `npm ci` in {ROOT} (or `make setup`)"
         )
     return node
 
@@ -99,7 +98,7 @@ def run_validator(paths: Sequence[Path], *, schema: Path = SCHEMA) -> dict[str, 
         input=stdin,
         capture_output=True,
         text=True,
-        cwd=REPO_ROOT,
+        cwd=ROOT,
         timeout=120,
         check=False,
     )
