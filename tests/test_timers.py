@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,30 +55,3 @@ def test_traffic_timer_hands_the_traffic_section_and_the_apps_ingestion_clients(
     timers.traffic_timer(settings)
     assert calls == [(settings.traffic, settings.azure.logs_ingestion_client)]
 
-
-def _imports(package: str) -> set[str]:
-    names: set[str] = set()
-    for path in (SHARED / package).rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module)
-            elif isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-    return names
-
-
-@pytest.mark.parametrize(
-    ("package", "never"),
-    [("traffic", ("shared.costs", "shared.alerts")), ("costs", ("shared.traffic", "shared.alerts"))],
-)
-def test_traffic_and_costs_never_meet_and_costs_never_imports_alerts(package: str, never: tuple[str, ...]) -> None:
-    assert sorted(name for name in _imports(package) if name.startswith(never)) == []
-
-
-def test_config_is_the_only_reader_of_the_environment() -> None:
-    # function_app.py hands os.environ to load_settings; below it, nothing reads the environment.
-    reads = re.compile(r"\bos\.environ\b|\bgetenv\b|\bfrom os import\b")
-    readers = [
-        str(path.relative_to(ROOT)) for path in SHARED.rglob("*.py") if reads.search(path.read_text(encoding="utf-8"))
-    ]
-    assert readers == []
