@@ -26,18 +26,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlparse
 
 from shared.azure_clients import AzureAccess
 from shared.errors import ConfigError
+from shared.json_input import Check, Invalid, number, share, whole
 
 # Where function_app.py is: relative paths in settings start here, in Azure and locally.
 APP_ROOT = Path(__file__).resolve().parents[1]
 
 MetricsSchema = Literal["AppMetrics", "customMetrics"]
 Delivery = Literal["smtp", "acs"]
+T = TypeVar("T")
 
 _NCRONTAB_FIELD = re.compile(r"^[0-9*/,\-A-Za-z?]+$")
 
@@ -58,39 +61,29 @@ def _url(value: str) -> str:
     return value.rstrip("/")
 
 
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number <= 0:
-        raise ValueError("a whole number greater than 0")
-    return number
+def _checked(convert: Callable[[str], Any], check: Check[T]) -> Callable[[str], T]:
+    """A setting's text converted (int, Decimal) and held to the same Check a JSON input field uses
+    (shared/json_input.py), so a bound reads and words the same in settings and in files."""
+
+    def parse(value: str) -> T:
+        try:
+            converted = convert(value)
+        except (ValueError, ArithmeticError):
+            raise Invalid(check.expected) from None
+        return check(converted)
+
+    return parse
 
 
-def _non_negative_int(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise ValueError("a whole number, 0 or more")
-    return number
+def _as_float(parse: Callable[[str], Decimal]) -> Callable[[str], float]:
+    return lambda value: float(parse(value))
 
 
-def _positive_float(value: str) -> float:
-    number = float(value)
-    if not number > 0 or number == float("inf"):
-        raise ValueError("a number greater than 0")
-    return number
-
-
-def _non_negative_float(value: str) -> float:
-    number = float(value)
-    if not 0 <= number < float("inf"):
-        raise ValueError("a number, 0 or more")
-    return number
-
-
-def _ratio(value: str) -> float:
-    number = float(value)
-    if not 0 <= number <= 1:
-        raise ValueError("a number from 0 to 1")
-    return number
+_positive_int = _checked(int, whole(above=0))
+_non_negative_int = _checked(int, whole(minimum=0))
+_positive_float = _as_float(_checked(Decimal, number(above=0)))
+_non_negative_float = _as_float(_checked(Decimal, number(minimum=0)))
+_ratio = _as_float(_checked(Decimal, share))
 
 
 def _window_minutes(value: str) -> int:

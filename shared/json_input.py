@@ -16,7 +16,7 @@ would silently keep the last one).
 
 Messages: one line per problem, `<file>:<line>: <field path>: <what is wrong>`, the path in the
 jq style the file is read with (`personas[2].weight`, `models["gpt-4.1"][0].prices.input`):
-    personas.json:12: personas[2].weight: expected a number >= 0, got "x"
+    personas.json:12: personas[2].weight: expected a number, 0 or more, got "x"
 All problems of a file are raised at once, as one InputFileError (shared/errors.py), so one round
 of edits fixes them. A value read from a plain dict (a caller that parsed it itself) has no lines;
 its messages are `<file>: <field path>: ...`.
@@ -249,13 +249,14 @@ class Check(Generic[T]):
 
 
 def _bounds(minimum: Decimal | int | None, maximum: Decimal | int | None, above: Decimal | int | None) -> str:
+    """The bounds in words, as they follow "a number" (the same words the app settings use)."""
     if above is not None:
-        return f"> {above}"
+        return f" greater than {above}"
     if minimum is not None and maximum is not None:
-        return f"from {minimum} to {maximum}"
+        return f" from {minimum} to {maximum}"
     if minimum is not None:
-        return f">= {minimum}"
-    return f"<= {maximum}" if maximum is not None else ""
+        return f", {minimum} or more"
+    return f", {maximum} or less" if maximum is not None else ""
 
 
 def number(
@@ -279,20 +280,24 @@ def number(
             return None
         return result
 
-    return Check(" ".join(filter(None, ("a number", _bounds(minimum, maximum, above)))), read)
+    return Check("a number" + _bounds(minimum, maximum, above), read)
 
 
-def whole(*, minimum: int | None = None, maximum: int | None = None) -> Check[int]:
+def whole(*, minimum: int | None = None, maximum: int | None = None, above: int | None = None) -> Check[int]:
     """A whole JSON number (2, not 2.0 or true) within the bounds."""
 
     def read(value: Any) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
             return None
-        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        if (
+            (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)
+            or (above is not None and value <= above)
+        ):
             return None
         return value
 
-    return Check(" ".join(filter(None, ("a whole number", _bounds(minimum, maximum, None)))), read)
+    return Check("a whole number" + _bounds(minimum, maximum, above), read)
 
 
 def choice(options: Sequence[str]) -> Check[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from shared.config import (
     section_fields,
     setting_names,
 )
+from shared.json_input import number, share, whole
 from tests import ROOT
 from tests.support.sections import REQUIRED
 
@@ -190,3 +192,20 @@ def test_secret_values_are_never_echoed() -> None:
     assert {setting.name for setting in SETTINGS if setting.secret} == {"ALERT_SMTP_PASSWORD"}
     settings = load_settings({**REQUIRED, "ALERT_SMTP_PASSWORD": "hunter2", "COST_STATE_CONNECTION_STRING": "Key=k"})
     assert "hunter2" not in repr(settings) and "Key=k" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "check"),
+    [
+        ("TRAFFIC_CONCURRENCY", "0", whole(above=0)),
+        ("TRAFFIC_MAX_RETRIES", "-1", whole(minimum=0)),
+        ("TRAFFIC_TIME_BUDGET_SECONDS", "inf", number(above=0)),
+        ("COST_RETRY_DELAY_SECONDS", "-0.5", number(minimum=0)),
+        ("TRAFFIC_FAILURE_WARN_RATIO", "1.01", share),
+    ],
+)
+def test_a_setting_bound_is_the_json_input_check_with_its_words(name: str, value: str, check: Any) -> None:
+    # One way to check a value: settings hold their text to the checks the input files use.
+    with pytest.raises(ConfigError) as error:
+        load_settings({**REQUIRED, name: value})
+    assert f"app setting {name}={value!r} is invalid; expected {check.expected}" in str(error.value)

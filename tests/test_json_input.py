@@ -120,11 +120,11 @@ def test_paths_and_shown_values_are_as_the_file_spells_them() -> None:
     [
         (text, [(" a ", "a")], ["", "  ", 3, None], "a non-empty string"),
         (number(above=0), [(1, Decimal(1)), (Decimal("0.5"), Decimal("0.5"))], [0, -1, True, "1", Decimal("NaN")],
-         "a number > 0"),
-        (number(minimum=0), [(0, Decimal(0))], [-1, Decimal("-0.1"), Decimal("Infinity")], "a number >= 0"),
+         "a number greater than 0"),
+        (number(minimum=0), [(0, Decimal(0))], [-1, Decimal("-0.1"), Decimal("Infinity")], "a number, 0 or more"),
         (number(minimum=1, maximum=5), [(5, Decimal(5))], [6, Decimal("0.9")], "a number from 1 to 5"),
         (share, [(0, Decimal(0)), (1, Decimal(1))], [Decimal("1.01"), -1], "a number from 0 to 1"),
-        (whole(minimum=1), [(1, 1)], [0, Decimal("1.5"), True, "2"], "a whole number >= 1"),
+        (whole(minimum=1), [(1, 1)], [0, Decimal("1.5"), True, "2"], "a whole number, 1 or more"),
         (choice(("hour", "day")), [("day", "day")], ["week", 1, None], "one of hour, day"),
         (boolean, [(False, False)], [0, "true", None], "true or false"),
     ],
@@ -167,7 +167,7 @@ def test_every_problem_of_a_file_is_raised_at_once_with_file_line_and_field() ->
         "personas.json: invalid persona file:",
         "personas.json:3: personas[0].deployment: missing; expected a non-empty string",
         "personas.json:7: personas[1].share: unknown field; expected some of name, weight",
-        'personas.json:6: personas[1].weight: expected a number > 0, got "x"',
+        'personas.json:6: personas[1].weight: expected a number greater than 0, got "x"',
         "personas.json:4: personas[1].deployment: missing; expected a non-empty string",
     ]
     assert caught.value.source == "personas.json" and len(caught.value.problems) == 4

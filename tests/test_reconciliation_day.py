@@ -46,7 +46,7 @@ FAST_SIMULATOR = {"latency_ms": 0.0, "time_to_first_token_ms": 0.0, "tokens_per_
 
 
 class SimulatedClock:
-    """The traffic run's clock (shared/traffic_pacing.Clock): real monotonic time and sleeps, wall
+    """The traffic run's clock (shared/traffic/pacing.Clock): real monotonic time and sleeps, wall
     time from the simulated hour; also the gateway's clock for its metric minutes."""
 
     def __init__(self, start: dt.datetime) -> None:

@@ -8,7 +8,7 @@ One run:
   4. per rule x scope member, decides what to tell (shared/alerts/transitions.py) and claims it in
      Table storage with an ETag-conditional write (shared/alerts/state.py): an overlapping run that
      loses the race skips it, so two runs cannot both send;
-  5. sends one digest per recipient group (shared/email/render.py; shared/email/delivery.py, email_acs.py);
+  5. sends one digest per recipient group (shared/email/render.py; shared/email/delivery.py, shared/email/acs.py);
      delivered notifications are marked sent, failed ones stay pending for the next run.
 Raises AlertDeliveryError (after recording state) when some digest could not be delivered.
 Heavy imports (pandas, Azure SDKs) happen inside evaluate_and_notify.

@@ -6,9 +6,9 @@ responses reported per persona and call mode, upload that to SyntheticTraffic_CL
 summary line. Faults (bad key, unknown deployment, 429 storms, 5xx, timeouts, broken streams)
 are counted by reason and never stop the run; a failed upload does (UploadError).
 
-Module layout: personas (file and validation), prompts (sized text), traffic_plan (who calls
-when), traffic_pacing (open-loop dispatch), traffic_client (one call, retries),
-traffic_results (outcomes, rows, summary), traffic_upload (Logs Ingestion).
+Module layout: personas (file and validation), prompts (sized text), plan (who calls
+when), pacing (open-loop dispatch), client (one call, retries),
+results (outcomes, rows, summary), upload (Logs Ingestion).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _openai_clients(
             azure_endpoint=settings.gateway_url.rstrip("/") + GATEWAY_API_PATH,
             api_key=persona.subscription_key,
             api_version=settings.openai_api_version,
-            max_retries=0,  # traffic_client retries, bounded by the run's deadline
+            max_retries=0,  # client.py retries, bounded by the run's deadline
             timeout=settings.request_timeout_seconds,
             http_client=http_client,
         )

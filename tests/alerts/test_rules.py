@@ -41,8 +41,8 @@ def test_sample_loads_with_every_rule_kind() -> None:
         ({"kind": "threshold", "metric": "cost", "window": "day", "scope": "team:a", "warning": 1}, "scope", "each:"),
         ({"kind": "threshold", "metric": "cost", "window": "week", "warning": 1}, "window", "hour, day, month"),
         ({"kind": "threshold", "metric": "cost", "window": "day", "warning": 10, "critical": 5}, "warning", "below"),
-        ({"kind": "budget", "amount": 0}, "amount", "> 0"),
-        ({"kind": "budget", "amount": -5}, "amount", "> 0"),
+        ({"kind": "budget", "amount": 0}, "amount", "greater than 0"),
+        ({"kind": "budget", "amount": -5}, "amount", "greater than 0"),
         ({"kind": "budget", "amount": 10, "thresholds_percent": [80, 50]}, "thresholds_percent", "increasing"),
         ({"kind": "spike", "metric": "cost", "min_value": 1, "factor_warning": 0.5}, "factor_warning", "> 1"),
         ({"kind": "threshold", "metric": "cost", "window": "day", "warning": 1, "recipients": "nobody"},
@@ -97,7 +97,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(InputFileError) as caught:
         load_rules(path)
     message = str(caught.value)
-    assert "rules[0].amount: expected a number > 0, got -1" in message
+    assert "rules[0].amount: expected a number greater than 0, got -1" in message
     assert 'rules[1].window: expected one of hour, day, month, got "year"' in message
     assert "rules[2].name: missing" in message
 
