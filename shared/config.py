@@ -23,6 +23,7 @@ the value (hidden for secrets) and what is expected; every problem is reported a
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -34,6 +35,7 @@ from urllib.parse import urlparse
 from shared.azure_clients import AzureAccess
 from shared.errors import ConfigError
 from shared.json_input import Check, Invalid, number, share, whole
+from shared.windows import divides_a_day
 
 # Where function_app.py is: relative paths in settings start here, in Azure and locally.
 APP_ROOT = Path(__file__).resolve().parents[1]
@@ -50,14 +52,14 @@ def _schedule(value: str) -> str:
     # catch the common mistake of a five-field (Unix cron) expression early.
     parts = value.split()
     if len(parts) != 6 or not all(_NCRONTAB_FIELD.match(part) for part in parts):
-        raise ValueError("an NCRONTAB expression with six fields, seconds first, e.g. '0 */5 * * * *'")
+        raise Invalid("an NCRONTAB expression with six fields, seconds first, e.g. '0 */5 * * * *'")
     return " ".join(parts)
 
 
 def _url(value: str) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ValueError("an absolute http(s) URL, e.g. https://my-apim.azure-api.net")
+        raise ValueError("not an absolute http(s) URL")  # the setting's expectation gives its own example
     return value.rstrip("/")
 
 
@@ -75,53 +77,63 @@ def _checked(convert: Callable[[str], Any], check: Check[T]) -> Callable[[str], 
     return parse
 
 
-def _as_float(parse: Callable[[str], Decimal]) -> Callable[[str], float]:
-    return lambda value: float(parse(value))
+def _as_float(parse: Callable[[str], Decimal], expected: str) -> Callable[[str], float]:
+    """The checked Decimal as the float the library uses; one too large for a float ("1e400", finite
+    as a Decimal) would become inf (a sleep(inf)), so it is refused as out of range."""
+
+    def to_float(value: str) -> float:
+        number = float(parse(value))
+        if not math.isfinite(number):
+            raise Invalid(expected)
+        return number
+
+    return to_float
 
 
 _positive_int = _checked(int, whole(above=0))
 _non_negative_int = _checked(int, whole(minimum=0))
-_positive_float = _as_float(_checked(Decimal, number(above=0)))
-_non_negative_float = _as_float(_checked(Decimal, number(minimum=0)))
-_ratio = _as_float(_checked(Decimal, share))
+_POSITIVE, _NON_NEGATIVE = number(above=0), number(minimum=0)
+_positive_float = _as_float(_checked(Decimal, _POSITIVE), _POSITIVE.expected)
+_non_negative_float = _as_float(_checked(Decimal, _NON_NEGATIVE), _NON_NEGATIVE.expected)
+_ratio = _as_float(_checked(Decimal, share), share.expected)
 
 
 def _window_minutes(value: str) -> int:
     number = int(value)
-    if number <= 0 or 1440 % number:
-        raise ValueError("a whole number of minutes that divides a day (1440) evenly, e.g. 15, 30, 60, 1440")
+    if not divides_a_day(number):
+        raise Invalid("a whole number of minutes that divides a day (1440) evenly, e.g. 15, 30, 60, 1440")
     return number
 
 
 def _metrics_schema(value: str) -> MetricsSchema:
     if value not in ("AppMetrics", "customMetrics"):
-        raise ValueError("AppMetrics (workspace schema) or customMetrics (classic Application Insights schema)")
+        raise Invalid("AppMetrics (workspace schema) or customMetrics (classic Application Insights schema)")
     return "AppMetrics" if value == "AppMetrics" else "customMetrics"
 
 
 def _bool(value: str) -> bool:
     lowered = value.lower()
     if lowered not in ("true", "false"):
-        raise ValueError("true or false")
+        raise Invalid("true or false")
     return lowered == "true"
 
 
 def _delivery(value: str) -> Delivery:
     if value not in ("smtp", "acs"):
-        raise ValueError("smtp (any SMTP relay) or acs (Azure Communication Services Email)")
+        raise Invalid("smtp (any SMTP relay) or acs (Azure Communication Services Email)")
     return "smtp" if value == "smtp" else "acs"
 
 
 def _email_address(value: str) -> str:
     local, _, domain = value.rpartition("@")
     if not local or not domain or " " in value:
-        raise ValueError("an email address, e.g. ai-gateway-alerts@contoso.com")
+        raise Invalid("an email address, e.g. ai-gateway-alerts@contoso.com")
     return value
 
 
 def _app_path(value: str) -> Path:
     if not value:
-        raise ValueError("")  # the setting's own expectation names the file it wants
+        raise ValueError("empty")  # the setting's expectation names the file it wants
     path = Path(value)
     return path if path.is_absolute() else APP_ROOT / path
 
@@ -279,7 +291,7 @@ SETTINGS: tuple[Setting, ...] = (
         _url,
         None,
         "Logs ingestion endpoint of the data collection rule the app uploads to.",
-        "an absolute https URL, e.g. https://my-dcr-abcd.westeurope-1.ingest.monitor.azure.com",
+        "an absolute http(s) URL, e.g. https://my-dcr-abcd.westeurope-1.ingest.monitor.azure.com",
     ),
     Setting(
         "LOGS_INGESTION_RULE_ID",
@@ -303,7 +315,7 @@ SETTINGS: tuple[Setting, ...] = (
         _url,
         "https://api.loganalytics.io",
         "Log Analytics query API endpoint (sovereign clouds and the local stand-in differ).",
-        "an absolute https URL such as https://api.loganalytics.io",
+        "an absolute http(s) URL such as https://api.loganalytics.io",
     ),
     Setting(
         "COST_WINDOW_MINUTES",
@@ -376,6 +388,7 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Table storage connection string for the costs progress (Azurite locally); empty in Azure.",
         "empty or a storage connection string",
+        secret=True,  # a connection string may carry the account key
     ),
     Setting(
         "COST_STATE_TABLE_ENDPOINT",
@@ -640,7 +653,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         try:
             values[setting.name] = setting.parse(raw)
         except ValueError as error:
-            expected = str(error) if str(error) and not str(error).startswith("invalid literal") else setting.expected
+            # A parser's Invalid says precisely what it wants; any other ValueError (int("ten"), a bad
+            # URL) falls back to the setting's own expectation, which names its example.
+            expected = error.expected if isinstance(error, Invalid) else setting.expected
             shown = f"<{len(raw)} characters, hidden>" if setting.secret else repr(raw)
             problems.append(f"app setting {setting.name}={shown} is invalid; expected {expected}")
     if not problems:

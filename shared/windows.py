@@ -41,8 +41,13 @@ class PlannedWindow:
     final: bool
 
 
+def divides_a_day(window_minutes: int) -> bool:
+    """Windows of this width align with UTC days (and so months): the day- and month-to-date totals need it."""
+    return window_minutes > 0 and MINUTES_PER_DAY % window_minutes == 0
+
+
 def check_window_minutes(window_minutes: int) -> None:
-    if window_minutes <= 0 or MINUTES_PER_DAY % window_minutes:
+    if not divides_a_day(window_minutes):
         raise ValueError(
             f"window_minutes={window_minutes}: must divide a day (1440 minutes) evenly, e.g. 15, 30, 60, "
             "120, 1440, so windows align with UTC days for the day- and month-to-date totals"

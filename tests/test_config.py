@@ -189,7 +189,8 @@ def test_acs_delivery_needs_its_endpoint() -> None:
 
 
 def test_secret_values_are_never_echoed() -> None:
-    assert {setting.name for setting in SETTINGS if setting.secret} == {"ALERT_SMTP_PASSWORD"}
+    secret = {setting.name for setting in SETTINGS if setting.secret}
+    assert secret == {"ALERT_SMTP_PASSWORD", "COST_STATE_CONNECTION_STRING"}
     settings = load_settings({**REQUIRED, "ALERT_SMTP_PASSWORD": "hunter2", "COST_STATE_CONNECTION_STRING": "Key=k"})
     assert "hunter2" not in repr(settings) and "Key=k" not in repr(settings)
 
@@ -200,6 +201,9 @@ def test_secret_values_are_never_echoed() -> None:
         ("TRAFFIC_CONCURRENCY", "0", whole(above=0)),
         ("TRAFFIC_MAX_RETRIES", "-1", whole(minimum=0)),
         ("TRAFFIC_TIME_BUDGET_SECONDS", "inf", number(above=0)),
+        ("TRAFFIC_TIME_BUDGET_SECONDS", "1e400", number(above=0)),  # finite as a Decimal, inf as a float
+        ("COST_RETRY_DELAY_SECONDS", "1e999", number(minimum=0)),
+        ("TRAFFIC_REQUEST_TIMEOUT_SECONDS", "nan", number(above=0)),
         ("COST_RETRY_DELAY_SECONDS", "-0.5", number(minimum=0)),
         ("TRAFFIC_FAILURE_WARN_RATIO", "1.01", share),
     ],

@@ -10,12 +10,12 @@ checked with shared/json_input.py: every problem is reported with the file, line
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.errors import InputFileError
 from shared.json_input import Fields, Problems, choice, number, read_json_file, share, show, text, whole
 from shared.traffic.prompts import MIN_PROMPT_TOKENS
 
@@ -177,8 +177,9 @@ def key_settings(path: str | Path) -> tuple[str, ...]:
     Lenient on purpose: config calls it at start to know which settings to read; a file it cannot
     use gives () here and fails the traffic run with every problem named (load_personas)."""
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        # Read as load_personas reads it (a BOM, duplicate keys...), so the two never disagree on a file.
+        document = read_json_file(Path(path), _PERSONA).root
+    except InputFileError:
         return ()
     raw_personas = document.get("personas") if isinstance(document, Mapping) else None
     names = {

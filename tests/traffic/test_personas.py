@@ -184,3 +184,13 @@ def test_key_settings_are_the_settings_the_file_names_and_nothing_for_a_file_it_
     odd = tmp_path / "odd.json"
     odd.write_text(json.dumps({"personas": [{"subscription_key_setting": 3}, "x", {"subscription_key_setting": "K "}]}))
     assert key_settings(odd) == ("K",)
+
+
+def test_key_settings_read_a_file_as_load_personas_does(tmp_path: Path) -> None:
+    # A BOM (Windows editors write one) is fine for load_personas, so it must be for key_settings too:
+    # otherwise config collects no keys and every persona reports its key setting "not set".
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + SAMPLE.read_bytes())
+    assert key_settings(path) == tuple(sorted(KEYS))
+    personas = load_personas(path, {name: "key" for name in KEYS})
+    assert [persona.subscription_key for persona in personas] == ["key"] * len(personas)
