@@ -90,14 +90,17 @@ def open_table(
     from azure.core.exceptions import AzureError
     from azure.data.tables import TableServiceClient
 
-    from shared.errors import AzureServiceError, azure_service_error
+    from shared.errors import AzureServiceError, ConfigError, azure_service_error
 
     if connection_string:
         service = TableServiceClient.from_connection_string(connection_string)
     elif endpoint and credential is not None:
         service = TableServiceClient(endpoint=endpoint, credential=credential, connection_verify=connection_verify)
     else:
-        raise ValueError(f"{purpose} needs a table storage connection string, or an endpoint and a credential")
+        # load_settings refuses settings that get here; this guards a direct library call.
+        raise ConfigError(
+            f"{purpose} needs COST_STATE_CONNECTION_STRING, or COST_STATE_TABLE_ENDPOINT with a credential"
+        )
     try:
         return service.create_table_if_not_exists(table_name)
     except AzureError as error:

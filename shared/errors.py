@@ -5,7 +5,10 @@
     │   ├── ConfigError             an app setting (shared/config.py)
     │   ├── InputFileError          a JSON input file: personas, alert rules, price table, deployment map
     │   │                           (shared/json_input.py); `.problems` lists each file:line: field: problem
-    │   └── KqlParameterError       a value the KQL binder cannot render safely into a query
+    │   ├── Invalid                 one value a check refuses (shared/json_input.py); caught where the
+    │   │                           value is read and reported as one of the two above, never escapes
+    │   ├── KqlParameterError       a value the KQL binder cannot render safely into a query
+    │   └── KqlFileError            a shipped query file whose include line cannot be expanded
     ├── AzureServiceError (RuntimeError)  an Azure call failed after the SDK's retries
     │   ├── QueryError              a Log Analytics query gave no complete answer (error, partial result)
     │   └── UploadError             rows the Logs Ingestion API did not accept
@@ -18,8 +21,10 @@
 Bad input fails at start or at the file's first read; service errors fail the run loudly after the
 parts that did complete were kept; delivery errors leave the notification pending for the next run.
 Code that catches an SDK error turns it into one of these with `azure_service_error`, so callers
-catch our tree, never azure.core's. Only the two subclasses that carry a run summary exist beyond
-the branches: no caller tells a usage query from an alert query, or a persona file from a rules file.
+catch our tree, never azure.core's. Beyond the branches there are only the two subclasses that carry
+a run summary and the two KQL ones (a bad value vs a bad file): no caller tells a usage query from an
+alert query, or a persona file from a rules file. tests/test_errors.py checks that every exception
+class in shared/ is on this tree and drawn here.
 """
 
 from __future__ import annotations
@@ -78,6 +83,10 @@ class InputFileError(InputError):
 
 class KqlParameterError(InputError):
     """A query parameter cannot be rendered safely (wrong type, non-finite number, naive datetime)."""
+
+
+class KqlFileError(InputError):
+    """A query file's include line cannot be expanded (unknown file, no block, undeclared parameter)."""
 
 
 class AzureServiceError(AppError, RuntimeError):

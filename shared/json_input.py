@@ -40,7 +40,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Generic, NoReturn, TypeVar
 
-from shared.errors import FileProblem, InputFileError
+from shared.errors import FileProblem, InputError, InputFileError
 
 T = TypeVar("T")
 
@@ -222,8 +222,9 @@ def show(value: Any) -> str:
 # --- value checks: pure, shared with app settings ------------------------------------------------
 
 
-class Invalid(ValueError):
-    """A value is not what a field wants; `expected` says what would be."""
+class Invalid(InputError):
+    """A value is not what a field wants; `expected` says what would be. Raised by a Check and caught
+    where the value is read (Fields, load_settings), which report it with the file or setting."""
 
     def __init__(self, expected: str) -> None:
         super().__init__(expected)

@@ -25,6 +25,7 @@ from shared.costs.query import UsageQuery, query_usage
 from shared.costs.run import CostUploadError
 from shared.logs.upload import UploadPolicy, upload_windows
 from shared.traffic.upload import upload_ground_truth
+from tests import ROOT
 
 START = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -186,3 +187,28 @@ def test_errors_the_stores_handle_themselves_stay_inside() -> None:
     assert TableProgressStore(FailingTable(ResourceNotFoundError("no row")), "s").final_through() is None  # type: ignore[arg-type]
     state = TableAlertStateStore(FailingTable(ResourceModifiedError("etag")))  # type: ignore[arg-type]
     assert state.write(AlertRecord(key="k", rule="r", member="m", etag="W/1")) is None
+
+
+def _exception_classes() -> dict[str, type[BaseException]]:
+    """Every exception class defined in shared/, by qualified name (private ones are control flow)."""
+    import importlib
+    import inspect
+
+    found: dict[str, type[BaseException]] = {}
+    for path in sorted((ROOT / "shared").rglob("*.py")):
+        dotted = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        module = importlib.import_module(dotted)
+        for name, value in vars(module).items():
+            if inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == module.__name__:
+                found[f"{module.__name__}.{name}"] = value
+    return found
+
+
+def test_every_exception_of_the_app_is_on_the_tree_and_drawn_in_its_docstring() -> None:
+    classes = _exception_classes()
+    assert "shared.errors.QueryError" in classes  # the walk found the tree itself
+    public = {name: cls for name, cls in classes.items() if not name.rpartition(".")[2].startswith("_")}
+    off_tree = sorted(name for name, cls in public.items() if not issubclass(cls, errors.AppError))
+    assert off_tree == []
+    undrawn = sorted(name for name, cls in public.items() if cls.__name__ not in (errors.__doc__ or ""))
+    assert undrawn == []

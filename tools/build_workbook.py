@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.logs.kql import KQL_DIR, KqlParameterError, bind_parameters, read_query
+from shared.errors import KqlParameterError
+from shared.logs.kql import KQL_DIR, bind_parameters, read_query
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "infra" / "app" / "workbook.json"

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from shared.errors import InputError, KqlParameterError
+from shared.errors import KqlFileError, KqlParameterError
 
 KQL_DIR = Path(__file__).parent / "kql"
 
@@ -37,10 +37,6 @@ _LET_LINE = re.compile(r"^let\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value
 _INCLUDE_LINE = re.compile(r"^//\s*include:\s*(?P<name>\S+)\s*$")
 _BEGIN_INCLUDE = "// -- begin include"
 _END_INCLUDE = "// -- end include"
-
-
-class KqlFileError(InputError):
-    """A query file's include line cannot be expanded (unknown file, no block, undeclared parameter)."""
 
 
 def kql_string(value: str) -> str:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.logs.kql import KQL_DIR, KqlFileError, expand_includes, load_query, read_query
+from shared.errors import KqlFileError
+from shared.logs.kql import KQL_DIR, expand_includes, load_query, read_query
 
 BLOCK_FILE = "latest-complete-revision.kql"
 INCLUDE = f"// include: {BLOCK_FILE}"
