@@ -51,7 +51,7 @@ class PhaseResult:
     achieved_rps: float = 0.0
 
     def quantile(self, q: float, attr: str = "total_ms") -> float:
-        values = sorted(getattr(s, attr) for s in self.samples if s.ok)
+        values: list[float] = sorted(getattr(s, attr) for s in self.samples if s.ok)
         if not values:
             return float("nan")
         index = min(len(values) - 1, max(0, round(q * (len(values) - 1))))

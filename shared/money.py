@@ -12,7 +12,7 @@ Rules every stage follows (costs computes amounts, alerts and the email show the
   - display: the currency's ISO 4217 minor unit (USD 2, JPY 0, KWD 3): format_money for log lines
     ("1234.50 USD"), display_money for people ("$1,234.50", "1,234.50 CHF").
 
-Stdlib only: function_app.py imports the price table (and so this) at start, so it must stay cheap.
+Stdlib only: costs' outputs and the alert findings import it, and they must stay cheap to import.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Each run computes, oldest first:
     ingestion takes minutes, sometimes longer) are counted in the window they belong to.
 A window is final once `now` is `ingestion_delay` past its end; younger windows (the open one
 included) are written as provisional so a budget crossed ten minutes ago is visible now.
-Stdlib only: function_app imports the costs module at start.
+Stdlib only, so the modules that need window arithmetic (config, costs' outputs, alerts) stay cheap to import.
 """
 
 from __future__ import annotations

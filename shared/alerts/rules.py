@@ -20,7 +20,7 @@ Rule kinds (see shared/alerts/evaluate.py for how each is evaluated):
                   calls (APIM estimates them) within stream_tolerance_percent.
 Scopes: "all", "<dimension>:<value>" (one member) or "each:<dimension>" (every member on its own),
 dimension one of subscription, user, model, api.
-Stdlib only: function_app may import it at start to fail fast on a bad file.
+Stdlib only: a rules file can be checked (tests, tools) without loading pandas or the Azure SDKs.
 """
 
 from __future__ import annotations

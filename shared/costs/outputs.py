@@ -1,4 +1,4 @@
-"""What a costs run hands on: the one interface alerts/ (and function_app) read costs through.
+"""What a costs run hands on: the one interface alerts/ (and shared/timers.py) read costs through.
 
 CostRunSummary is what a run did, for its log line and the caller; SubscriptionSpend is the day-
 and month-to-date spend per subscription the alert rules use (shared/costs/totals.py computes it,

@@ -32,7 +32,7 @@ Model-name lookup (`PriceTable.resolve`), first match wins:
 
 A window is priced with the prices in force at its start (`prices_for(model, window_start)`).
 Prices are parsed from the JSON text as Decimal (never through float) and stored per token.
-Everything here is stdlib: function_app.py imports this at start, so it must stay cheap.
+Everything here is stdlib: pricing happens on pandas frames, but reading the table needs none of it.
 """
 
 from __future__ import annotations

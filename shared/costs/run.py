@@ -12,7 +12,8 @@ One run:
      subscription (shared/costs/totals.py) the alert rules need, as shared/costs/outputs.py types.
 A failure at any step leaves the affected windows not final, so the next run redoes them.
 
-pandas and the Azure SDKs are imported inside run_costs: function_app imports this module at start.
+pandas and the Azure SDKs are imported inside run_costs, so importing this module (shared/timers.py,
+tests) costs nothing until a run starts.
 """
 
 from __future__ import annotations
