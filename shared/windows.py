@@ -114,6 +114,14 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def plain_utc(value: datetime) -> datetime:
+    """A UTC datetime of a subclass (the Tables SDK's TablesEntityDatetime) as a plain datetime, so it
+    compares, hashes and serialises like every other instant of the app."""
+    return datetime(
+        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, tzinfo=UTC
+    )
+
+
 def start_of_day(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 

@@ -26,11 +26,11 @@ import threading
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.errors import AzureServiceError, maps_azure_errors
-from shared.windows import as_utc
+from shared.windows import as_utc, plain_utc
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -231,7 +231,4 @@ def _from_entity(entity: Mapping[str, Any]) -> AlertRecord:
 def _aware(value: Any) -> datetime | None:
     if value is None:
         return None
-    # The SDK returns TablesEntityDatetime (a datetime subclass, UTC); normalise to a plain one.
-    return datetime(
-        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, tzinfo=UTC
-    )
+    return plain_utc(value)

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.errors import AzureServiceError, maps_azure_errors
-from shared.windows import as_utc
+from shared.windows import as_utc, plain_utc
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -85,7 +85,7 @@ class TableProgressStore:
             entity = self._table.get_entity(self._scope, WATERMARK_ROW_KEY)
         except ResourceNotFoundError:
             return None
-        return _aware(entity["FinalThrough"])
+        return plain_utc(entity["FinalThrough"])
 
     @maps_azure_errors(AzureServiceError, "saving the costs progress")
     def save(self, windows: Iterable[WindowProgress], final_through: datetime | None) -> None:
@@ -146,18 +146,11 @@ class InMemoryProgressStore:
 
 def _from_entity(entity: Mapping[str, Any]) -> WindowProgress:
     return WindowProgress(
-        window_start=_aware(entity["WindowStart"]),
+        window_start=plain_utc(entity["WindowStart"]),
         final=bool(entity["Final"]),
-        revision=_aware(entity["Revision"]),
+        revision=plain_utc(entity["Revision"]),
         fingerprint=str(entity["Fingerprint"]),
         rows=int(entity["Rows"]),
-    )
-
-
-def _aware(value: datetime) -> datetime:
-    # The SDK returns TablesEntityDatetime (a datetime subclass, UTC); normalise to a plain one.
-    return datetime(
-        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, tzinfo=UTC
     )
 
 
