@@ -12,6 +12,7 @@ tools/write_local_settings.py list the same names, and tests keep them in step.
     ├── costs      CostSettings     the costs run (shared/costs/)
     ├── alerts     AlertSettings    the alert run after it (shared/alerts/, shared/email/)
     └── azure      AzureAccess      managed identity and extra CAs; costs and alerts hold the same one
+                                    (defined in azure_clients.py beside the clients it builds)
 
 A setting some sections share (the workspace, the ingestion endpoint, the state storage, the
 window width) is still declared once and fills each of those sections' fields. The library takes
