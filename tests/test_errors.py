@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotFoundError, ServiceRequestError
@@ -26,27 +26,11 @@ from shared.costs.run import CostUploadError
 from shared.logs.parts import query_in_parts
 from shared.logs.upload import UploadPolicy, upload_windows
 from shared.traffic.upload import upload_ground_truth
+from tests.support.azure_errors import http_503
 from tests.support.sections import cost_section
 
 START = datetime(2026, 11, 27, tzinfo=UTC)
 USAGE = usage_query(cost_section())  # the token usage query as the default settings ask it
-
-
-class _Response:
-    """Just enough of an HTTP response for HttpResponseError to read status, reason and body."""
-
-    status_code = 503
-    reason = "Service Unavailable"
-    headers: ClassVar[dict[str, str]] = {}
-    content_type = "application/json"
-    request = None
-
-    def text(self, encoding: str | None = None) -> str:
-        return '{"error": {"code": "ServiceUnavailable", "message": "The service is busy; try later"}}'
-
-
-def http_503() -> HttpResponseError:
-    return HttpResponseError(response=_Response())
 
 
 class FailingQueryClient:

@@ -5,31 +5,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
-from azure.core.exceptions import HttpResponseError
 from azure.monitor.query import LogsQueryStatus
 
 from shared.errors import QueryError
 from shared.logs.query import PartialResultError, query_table
+from tests.support.azure_errors import http_error
 
 START = datetime(2026, 11, 27, tzinfo=UTC)
 SPAN = (START, START + timedelta(hours=1))
 COLUMNS = ("Day", "SubscriptionId", "CostMicros")
-
-
-class _Response:
-    """Just enough of an HTTP response for HttpResponseError to read status, reason and body."""
-
-    status_code = 429
-    reason = "Too Many Requests"
-    headers: ClassVar[dict[str, str]] = {}
-    content_type = "application/json"
-    request = None
-
-    def text(self, encoding: str | None = None) -> str:
-        return '{"error": {"code": "ThrottledError", "message": "Too many queries; slow down"}}'
 
 
 class Answering:
@@ -128,7 +115,7 @@ def test_rows_are_read_by_position_so_any_other_columns_are_refused(columns: tup
 
 
 def test_an_http_error_is_a_query_error_with_the_status_and_the_sdk_error_as_cause() -> None:
-    sdk_error = HttpResponseError(response=_Response())
+    sdk_error = http_error(429, "Too Many Requests", "ThrottledError", "Too many queries; slow down")
     with pytest.raises(QueryError) as caught:
         query_table(Answering(sdk_error), "ws", "alert data query", "T", SPAN, COLUMNS)  # type: ignore[arg-type]
     assert str(caught.value).startswith("alert data query failed: HTTP 429: ThrottledError: ")
