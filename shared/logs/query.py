@@ -72,7 +72,7 @@ def query_table(
         # The SDK has retried what its policy retries; anything left is not ours to retry.
         raise azure_service_error(QueryError, what, error) from error
     if response.status != LogsQueryStatus.SUCCESS:
-        raise PartialResultError(what, describe_partial_error(response.partial_error))
+        raise PartialResultError(what, _describe_partial_error(response.partial_error))
     table = response.tables[0]
     if tuple(table.columns) != tuple(columns):
         raise QueryError(
@@ -82,7 +82,7 @@ def query_table(
     return list(table.rows)
 
 
-def describe_partial_error(error: Any) -> str:
+def _describe_partial_error(error: Any) -> str:
     """A partial result's error (code, message, details) in one line."""
     if error is None:
         return "no error details"
