@@ -11,6 +11,8 @@
     │   └── KqlFileError            a shipped query file whose include line cannot be expanded
     ├── AzureServiceError (RuntimeError)  an Azure call failed after the SDK's retries
     │   ├── QueryError              a Log Analytics query gave no complete answer (error, partial result)
+    │   │   └── PartialResultError  the answer was partial (shared/logs/query.py), which the parts runner
+    │   │                           splits when it hit a size limit and otherwise retries
     │   └── UploadError             rows the Logs Ingestion API did not accept
     │       └── CostUploadError     some cost windows did not upload; carries the run's summary
     │                               (shared/costs/run.py), so the windows that did upload still alert
@@ -22,9 +24,10 @@ Bad input fails at start or at the file's first read; service errors fail the ru
 parts that did complete were kept; delivery errors leave the notification pending for the next run.
 Code that catches an SDK error turns it into one of these with `azure_service_error`, so callers
 catch our tree, never azure.core's. Beyond the branches there are only the two subclasses that carry
-a run summary and the two KQL ones (a bad value vs a bad file): no caller tells a usage query from an
-alert query, or a persona file from a rules file. tests/test_errors.py checks that every exception
-class in shared/ is on this tree and drawn here.
+a run summary, PartialResultError (which the parts runner tells from other query errors) and the two
+KQL ones (a bad value vs a bad file): no caller tells a usage query from an alert query, or a persona
+file from a rules file. tests/test_errors.py checks that every exception class in shared/ is on this
+tree and drawn here.
 """
 
 from __future__ import annotations
@@ -105,8 +108,11 @@ class DeliveryError(AppError, RuntimeError):
     """A notification could not be handed to its transport."""
 
 
-def describe_azure_error(error: AzureError) -> str:
-    """A one-line account of an SDK error: status, service error code and message when present."""
+def describe_azure_error(error: AzureError | OSError) -> str:
+    """A one-line account of an SDK error: status, service error code and message when present.
+
+    Also of a socket error the SDK did not wrap (OSError): its type and message.
+    """
     status = getattr(error, "status_code", None)
     code = getattr(error, "error_code", None) or getattr(getattr(error, "error", None), "code", None)
     message = getattr(error, "message", None) or str(error)
@@ -121,7 +127,7 @@ def describe_azure_error(error: AzureError) -> str:
 E = TypeVar("E", bound=AzureServiceError)
 
 
-def azure_service_error(kind: type[E], what: str, error: AzureError) -> E:
+def azure_service_error(kind: type[E], what: str, error: AzureError | OSError) -> E:
     """Map an azure.core error to our tree: `kind(f"{what} failed: HTTP 503: ServiceUnavailable: ...")`."""
     mapped = kind(f"{what} failed: {describe_azure_error(error)}")
     mapped.__cause__ = error

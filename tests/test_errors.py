@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotFoundError, ServiceRequestError
@@ -21,30 +21,17 @@ from shared.alerts.data import Ranges, read_alert_data
 from shared.alerts.run import AlertDeliveryError
 from shared.alerts.state import AlertRecord, TableAlertStateStore
 from shared.costs.progress import TableProgressStore, WindowProgress
-from shared.costs.query import UsageQuery, query_usage
+from shared.costs.query import usage_query
 from shared.costs.run import CostUploadError
+from shared.logs.parts import query_in_parts
 from shared.logs.upload import UploadPolicy, upload_windows
 from shared.traffic.upload import upload_ground_truth
 from tests import ROOT
+from tests.support.azure_errors import http_503
+from tests.support.sections import cost_section
 
 START = datetime(2026, 11, 27, tzinfo=UTC)
-
-
-class _Response:
-    """Just enough of an HTTP response for HttpResponseError to read status, reason and body."""
-
-    status_code = 503
-    reason = "Service Unavailable"
-    headers: ClassVar[dict[str, str]] = {}
-    content_type = "application/json"
-    request = None
-
-    def text(self, encoding: str | None = None) -> str:
-        return '{"error": {"code": "ServiceUnavailable", "message": "The service is busy; try later"}}'
-
-
-def http_503() -> HttpResponseError:
-    return HttpResponseError(response=_Response())
+USAGE = usage_query(cost_section())  # the token usage query as the default settings ask it
 
 
 class FailingQueryClient:
@@ -79,7 +66,7 @@ def test_the_tree_has_one_root_and_named_branches() -> None:
 def test_http_error_of_the_usage_query_is_a_query_error_naming_query_part_and_status() -> None:
     sdk_error = http_503()
     with pytest.raises(errors.QueryError) as caught:
-        query_usage(FailingQueryClient(sdk_error), UsageQuery("workspace"), START, START + timedelta(hours=2))
+        query_in_parts(FailingQueryClient(sdk_error), "workspace", USAGE, START, START + timedelta(hours=2))  # type: ignore[arg-type]
     message = str(caught.value)
     assert message.startswith("token usage query for 2026-11-27 00:00–2026-11-27 02:00 UTC failed: ")
     assert "HTTP 503: ServiceUnavailable" in message and "The service is busy" in message
@@ -88,8 +75,8 @@ def test_http_error_of_the_usage_query_is_a_query_error_naming_query_part_and_st
 
 def test_no_connection_is_a_query_error_naming_the_sdk_error() -> None:
     with pytest.raises(errors.QueryError, match=r"token usage query .* failed: ServiceRequestError: refused"):
-        query_usage(
-            FailingQueryClient(ServiceRequestError("refused")), UsageQuery("w"), START, START + timedelta(hours=1)
+        query_in_parts(
+            FailingQueryClient(ServiceRequestError("refused")), "w", USAGE, START, START + timedelta(hours=1)  # type: ignore[arg-type]
         )
 
 
@@ -127,7 +114,8 @@ def test_failed_ground_truth_upload_is_an_upload_error_naming_stream_and_status(
         upload_ground_truth(
             FailingIngestion(sdk_error), rule_id="dcr-1", stream_name="Custom-S", rows=[{"a": 1}], timeout_seconds=1
         )
-    assert "stream Custom-S of data collection rule dcr-1 failed: HttpResponseError" in str(caught.value)
+    # Worded as every SDK error is (shared.errors.describe_azure_error): the HTTP status, then the service's code.
+    assert "stream Custom-S of data collection rule dcr-1 failed: HTTP 503: ServiceUnavailable" in str(caught.value)
     assert "ServiceUnavailable" in str(caught.value) and caught.value.__cause__ is sdk_error
 
 
@@ -141,7 +129,7 @@ def test_a_bug_in_the_upload_path_is_not_reported_as_an_upload_failure() -> None
 @pytest.mark.parametrize("error", [http_503(), ServiceRequestError("refused"), ConnectionResetError("reset")])
 def test_failed_cost_rows_are_retried_then_reported_failed(error: Exception) -> None:
     client = FailingIngestion(error)
-    policy = UploadPolicy(rule_id="dcr", stream="s", attempts=2, retry_delay_seconds=0, concurrency=1)
+    policy = UploadPolicy("cost summary", "dcr", "s", chunk_rows=5000, attempts=2, retry_delay_seconds=0, concurrency=1)
     report = upload_windows(client, policy, [(START, ['{"a": 1}'])], sleep=lambda _: None)  # type: ignore[arg-type]
     assert (client.calls, report.retries, report.windows_failed) == (2, 1, [START])
     assert report.problems == ["window 2026-11-27 00:00: 1 of 1 rows not accepted"]
@@ -149,7 +137,7 @@ def test_failed_cost_rows_are_retried_then_reported_failed(error: Exception) -> 
 
 def test_a_bug_in_the_cost_upload_is_not_retried_as_a_failed_request() -> None:
     client = FailingIngestion(KeyError("a bug"))
-    policy = UploadPolicy(rule_id="dcr", stream="s", attempts=3, concurrency=1)
+    policy = UploadPolicy("cost summary", "dcr", "s", chunk_rows=5000, attempts=3, retry_delay_seconds=5, concurrency=1)
     with pytest.raises(KeyError):
         upload_windows(client, policy, [(START, ['{"a": 1}'])], sleep=lambda _: None)  # type: ignore[arg-type]
     assert client.calls == 1

@@ -18,9 +18,11 @@ from azure.monitor.query import LogsQueryStatus
 
 from shared.alerts.data import TRAFFIC_COLUMNS, USAGE_COLUMNS, ranges_for, read_alert_data
 from shared.config import SETTINGS
-from shared.costs.query import UsageQuery, query_usage
+from shared.costs.query import usage_query
 from shared.errors import QueryError
+from shared.logs.parts import query_in_parts
 from tests import ROOT
+from tests.support.sections import settings_with
 
 # LogsQueryClient without server_timeout: "The default timeout is 3 minutes, and the maximum timeout
 # is 10 minutes" (azure-monitor-query, azure/monitor/query/_patch.py, query_workspace docstring).
@@ -64,15 +66,10 @@ def function_timeout() -> timedelta:
 
 def usage_query_worst_case() -> timedelta:
     """COST_QUERY_ATTEMPTS answers that each take the server timeout, plus the pauses between them."""
-    defaults = {setting.name: setting.default for setting in SETTINGS}
-    spec = UsageQuery(
-        workspace_id="w",
-        attempts=int(defaults["COST_QUERY_ATTEMPTS"]),
-        retry_delay_seconds=float(defaults["COST_RETRY_DELAY_SECONDS"]),
-    )
+    spec = usage_query(settings_with().costs)  # as the declared defaults ask it
     api, pauses = SlowLogsApi(partial=True), []
     with pytest.raises(QueryError):
-        query_usage(api, spec, NOW - timedelta(hours=3), NOW.replace(minute=0), sleep=pauses.append)  # type: ignore[arg-type]
+        query_in_parts(api, "w", spec, NOW - timedelta(hours=3), NOW.replace(minute=0), sleep=pauses.append)  # type: ignore[arg-type]
     return timedelta(seconds=api.seconds + sum(pauses))
 
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from shared.alerts.rules import Rule
-from shared.errors import QueryError, azure_service_error
 from shared.logs.kql import load_query
 from shared.logs.parts import PartedQuery, query_in_parts
+from shared.logs.query import query_table
 from shared.windows import start_of_day, start_of_month, window_containing
 
 if TYPE_CHECKING:
@@ -93,9 +93,11 @@ def read_alert_data(
             file="alert-usage.kql",
             columns=USAGE_COLUMNS,
             split_unit_minutes=24 * 60,
+            # A partial answer for another reason: this run sends nothing, the next asks again (so no pause).
+            attempts=1,
+            retry_delay_seconds=0,
             parameters={"detail_from": ranges.detail_from},
             timespan=lambda part: (part.start, until),
-            attempts=1,  # a partial answer for another reason: this run sends nothing, the next asks again
         ),
         ranges.start,
         ranges.end,
@@ -103,13 +105,18 @@ def read_alert_data(
     usage = usage_frame([list(row) for row in parted.rows])
     traffic_rows: list[list[Any]] = []
     if with_traffic:
-        traffic_rows = _query(
-            client,
-            workspace_id,
-            load_query("alert-synthetic-traffic.kql", {"start_time": ranges.traffic_start, "end_time": ranges.end}),
-            (ranges.traffic_start, until),
-            TRAFFIC_COLUMNS,
-        )
+        # A partial result would under-count spend and resolve alerts that still fire: query_table refuses it.
+        traffic_rows = [
+            list(row)
+            for row in query_table(
+                client,
+                workspace_id,
+                "alert data query",
+                load_query("alert-synthetic-traffic.kql", {"start_time": ranges.traffic_start, "end_time": ranges.end}),
+                (ranges.traffic_start, until),
+                TRAFFIC_COLUMNS,
+            )
+        ]
     return AlertData(ranges, usage, traffic_frame(traffic_rows))
 
 
@@ -134,25 +141,3 @@ def traffic_frame(rows: list[list[Any]]) -> pd.DataFrame:
         frame[name] = frame[name].fillna("").astype(str)
     return frame
 
-
-def _query(
-    client: LogsQueryClient,
-    workspace_id: str,
-    query: str,
-    timespan: tuple[datetime, datetime],
-    columns: tuple[str, ...],
-) -> list[list[Any]]:
-    from azure.core.exceptions import AzureError
-    from azure.monitor.query import LogsQueryStatus
-
-    try:
-        response = client.query_workspace(workspace_id, query, timespan=timespan)
-    except AzureError as error:
-        raise azure_service_error(QueryError, "alert data query", error) from error
-    if response.status != LogsQueryStatus.SUCCESS:
-        # A partial result would under-count spend and resolve alerts that still fire.
-        raise QueryError(f"alert data query returned a partial result: {response.partial_error}")
-    table = response.tables[0]
-    if tuple(table.columns) != columns:
-        raise QueryError(f"alert data query returned columns {list(table.columns)}, expected {list(columns)}")
-    return [list(row) for row in table.rows]

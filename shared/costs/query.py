@@ -12,21 +12,16 @@ partial result.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from itertools import repeat
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from shared.config import MetricsSchema
-from shared.errors import QueryError
-from shared.logs.parts import PartedQuery, query_in_parts
+from shared.config import CostSettings
+from shared.errors import ConfigError, QueryError
+from shared.logs.parts import PartedQuery
 from shared.windows import as_utc
-
-if TYPE_CHECKING:
-    from azure.monitor.query import LogsQueryClient
 
 QUERY_FILES: dict[str, str] = {
     "AppMetrics": "token-usage-by-window.kql",
@@ -49,68 +44,32 @@ TOKEN_COLUMNS = (
 )
 # What the query returns: the key, and per window [WindowStart, *TOKEN_COLUMNS] in "Windows".
 QUERY_COLUMNS = (*KEY_COLUMNS, "Windows")
-# What query_usage returns: one row per window x key.
+# What unpack_windows returns: one row per window x key.
 USAGE_COLUMNS = ("WindowStart", *KEY_COLUMNS, *TOKEN_COLUMNS)
 
 
-@dataclass
-class UsageResult:
-    columns: dict[str, list[Any]]  # USAGE_COLUMNS, one value per window x key
-    queries: int = 0
-    splits: int = 0
-    retries: int = 0
+def usage_query(settings: CostSettings) -> PartedQuery:
+    """The token usage query as the costs settings ask it (shared/logs/parts.py asks it in parts).
 
-
-@dataclass(frozen=True)
-class UsageQuery:
-    """How to ask: which workspace (or App Insights resource) and schema, with what patience."""
-
-    workspace_id: str
-    metrics_schema: MetricsSchema = "AppMetrics"
-    # customMetrics lives in the App Insights resource, not the workspace: in Azure, give the
-    # component's resource id (the stand-in serves both).
-    resource_id: str | None = None
-    window_minutes: int = 60
-    attempts: int = 3
-    retry_delay_seconds: float = 5.0
-    server_timeout_seconds: int = 600  # the query API's maximum
-
-
-def query_usage(
-    client: LogsQueryClient,
-    spec: UsageQuery,
-    start: datetime,
-    end: datetime,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-) -> UsageResult:
-    """Usage rows (USAGE_COLUMNS) for the window-aligned range [start, end), complete or raises."""
-    if spec.metrics_schema not in QUERY_FILES:
-        raise ValueError(f"metrics_schema {spec.metrics_schema!r}: expected one of {sorted(QUERY_FILES)}")
-    parted = query_in_parts(
-        client,
-        spec.workspace_id,
-        PartedQuery(
-            what="token usage",
-            file=QUERY_FILES[spec.metrics_schema],
-            columns=QUERY_COLUMNS,
-            split_unit_minutes=spec.window_minutes,
-            limit_hint="use a shorter COST_WINDOW_MINUTES",
-            parameters={"window_width": timedelta(minutes=spec.window_minutes)},
-            resource_id=spec.resource_id,
-            attempts=spec.attempts,
-            retry_delay_seconds=spec.retry_delay_seconds,
-            server_timeout_seconds=spec.server_timeout_seconds,
-        ),
-        start,
-        end,
-        sleep=sleep,
-    )
-    return UsageResult(
-        unpack_windows(parted.rows),
-        queries=parted.queries,
-        splits=parted.splits,
-        retries=parted.retries,
+    Every value comes from the settings, so their declared defaults (shared/config.py) are the only ones.
+    """
+    if settings.metrics_schema not in QUERY_FILES:  # load_settings checks it; a section built by hand may not
+        raise ConfigError(
+            f"app setting COST_METRICS_SCHEMA={settings.metrics_schema!r} is invalid; "
+            f"expected one of {sorted(QUERY_FILES)}"
+        )
+    return PartedQuery(
+        what="token usage",
+        file=QUERY_FILES[settings.metrics_schema],
+        columns=QUERY_COLUMNS,
+        split_unit_minutes=settings.window_minutes,
+        attempts=settings.query_attempts,
+        retry_delay_seconds=settings.retry_delay_seconds,
+        limit_hint="use a shorter COST_WINDOW_MINUTES",
+        parameters={"window_width": timedelta(minutes=settings.window_minutes)},
+        # customMetrics lives in the App Insights resource, not the workspace: in Azure, the
+        # component's resource id (the stand-in serves both).
+        resource_id=settings.metrics_resource_id,
     )
 
 

@@ -30,8 +30,7 @@ from shared.config import CostSettings
 from shared.costs.outputs import CostRunSummary, SubscriptionSpend, WindowOutcome
 from shared.costs.pricing import load_deployment_map, load_price_table
 from shared.costs.progress import ProgressStore, WindowProgress
-from shared.costs.query import UsageQuery
-from shared.errors import QueryError, UploadError, azure_service_error
+from shared.errors import UploadError
 from shared.logs.upload import UploadPolicy
 from shared.money import from_micros
 from shared.windows import PlannedWindow, plan_windows, start_of_day, start_of_month
@@ -95,7 +94,8 @@ def run_costs(
     Raises QueryError when the usage could not be read completely (nothing uploaded or marked),
     CostUploadError when some windows did not upload."""
     from shared.costs.frame import price_frame, upload_records, usage_frame, window_fingerprints
-    from shared.costs.query import query_usage
+    from shared.costs.query import unpack_windows, usage_query
+    from shared.logs.parts import query_in_parts
     from shared.logs.upload import upload_windows
 
     started = time.monotonic()
@@ -116,19 +116,14 @@ def run_costs(
     # Computed-at time; strictly after every earlier revision of these windows even if clocks step back.
     revision = max([datetime.now(UTC), *(p.revision + timedelta(microseconds=1) for p in recorded.values())])
 
-    spec = UsageQuery(
-        workspace_id=settings.workspace_id,
-        metrics_schema=settings.metrics_schema,
-        resource_id=settings.metrics_resource_id,
-        window_minutes=settings.window_minutes,
-        attempts=settings.query_attempts,
-        retry_delay_seconds=settings.retry_delay_seconds,
-    )
     steps: dict[str, float] = {}
     with _timed(steps, "query"):
-        usage = query_usage(clients.query, spec, first.start, last.end, sleep=sleep)
+        usage = query_in_parts(
+            clients.query, settings.workspace_id, usage_query(settings), first.start, last.end, sleep=sleep
+        )
+        usage_columns = unpack_windows(usage.rows)
     with _timed(steps, "pricing"):
-        priced = price_frame(usage_frame(usage.columns), prices, deployments)
+        priced = price_frame(usage_frame(usage_columns), prices, deployments)
         fingerprints = window_fingerprints(priced.frame)
 
     to_upload: list[PlannedWindow] = []
@@ -149,18 +144,7 @@ def run_costs(
             for item in to_upload
         ]
     with _timed(steps, "upload"):
-        report = upload_windows(
-            clients.ingestion,
-            UploadPolicy(
-                rule_id=settings.ingestion_rule_id,
-                stream=settings.ingestion_stream,
-                chunk_rows=settings.upload_chunk_rows,
-                attempts=settings.upload_attempts,
-                retry_delay_seconds=settings.retry_delay_seconds,
-            ),
-            windows_to_upload,
-            sleep=sleep,
-        )
+        report = upload_windows(clients.ingestion, upload_policy(settings), windows_to_upload, sleep=sleep)
 
     outcomes, progress = _outcomes(planned, recorded, fingerprints, set(report.windows_uploaded), revision)
     final_through = _final_through(outcomes, clients.progress.final_through())
@@ -186,6 +170,18 @@ def run_costs(
     if report.windows_failed:
         raise CostUploadError(summary, report.problems)
     return summary
+
+
+def upload_policy(settings: CostSettings) -> UploadPolicy:
+    """How the summaries are uploaded: every value from the settings (their defaults are config's)."""
+    return UploadPolicy(
+        what="cost summary",
+        rule_id=settings.ingestion_rule_id,
+        stream=settings.ingestion_stream,
+        chunk_rows=settings.upload_chunk_rows,
+        attempts=settings.upload_attempts,
+        retry_delay_seconds=settings.retry_delay_seconds,
+    )
 
 
 @contextmanager
@@ -269,17 +265,17 @@ def _spend(
 
 
 def _summary_totals(client: LogsQueryClient, settings: CostSettings, start: datetime, end: datetime) -> list[Any]:
-    from azure.core.exceptions import AzureError
-    from azure.monitor.query import LogsQueryStatus
-
+    from shared.costs.totals import TOTALS_QUERY_COLUMNS
     from shared.logs.kql import load_query
+    from shared.logs.query import query_table
 
     query = load_query("cost-totals-by-subscription-day.kql", {"start_time": start, "end_time": end})
-    try:
-        # Summaries carry TimeGenerated = their revision time, which is after their window start.
-        response = client.query_workspace(settings.workspace_id, query, timespan=(start, datetime.now(UTC)))
-    except AzureError as error:
-        raise azure_service_error(QueryError, "month-to-date cost totals query", error) from error
-    if response.status != LogsQueryStatus.SUCCESS:
-        raise QueryError(f"month-to-date cost totals returned a partial result: {response.partial_error}")
-    return list(response.tables[0].rows)
+    # Summaries carry TimeGenerated = their revision time, which is after their window start.
+    return query_table(
+        client,
+        settings.workspace_id,
+        "month-to-date cost totals query",
+        query,
+        (start, datetime.now(UTC)),
+        TOTALS_QUERY_COLUMNS,
+    )

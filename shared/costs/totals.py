@@ -19,6 +19,8 @@ from shared.costs.outputs import SubscriptionSpend
 from shared.money import from_micros
 
 TOTALS_COLUMNS = ("Day", "SubscriptionId", "Currency", "CostMicros", "TotalTokens", "UnpricedTokens")
+# What cost-totals-by-subscription-day.kql returns: TOTALS_COLUMNS, then how many windows each row sums.
+TOTALS_QUERY_COLUMNS = (*TOTALS_COLUMNS, "Windows")
 
 
 def daily_totals_of_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import smtplib
 import ssl
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Protocol
 
@@ -39,12 +39,16 @@ def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 @dataclass(frozen=True)
 class SmtpTransport:
+    """An SMTP relay. The fields the ALERT_SMTP_* settings (and AZURE_CA_BUNDLE) fill have no default
+    here, so config's is the one."""
+
     host: str
-    port: int = 587
-    username: str | None = None
-    password: str | None = None
-    starttls: bool = True
-    ca_bundle: str | None = None
+    port: int
+    username: str | None  # None: no AUTH
+    password: str | None = field(repr=False)
+    starttls: bool
+    ca_bundle: str | None  # besides the system store; the local stand-ins' CA
+    # Not a setting: per socket operation, well within a run; a slower relay is a failed delivery, retried next run.
     timeout_seconds: float = 30.0
 
     def send(self, message: EmailMessage, recipients: Sequence[str]) -> None:

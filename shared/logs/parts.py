@@ -9,8 +9,9 @@ The query API caps a result at 500,000 rows / ~64 MB and then answers with a *pa
     is a complete answer for its groups);
   * any other partial result (timeout, engine error) is retried, then fails: the caller changes
     nothing that depends on the answer, so the next run asks again.
-Every failure is a QueryError naming the query, the part and why; an SDK error (HTTP status after
-the SDK's own retries, no connection) is mapped to one here, so callers catch only our tree.
+Every failure is a QueryError naming the query, the part and why; each part is asked with
+shared/logs/query.py's query_table, which maps SDK errors (HTTP status after the SDK's own retries,
+no connection) and checks the columns, so callers catch only our tree.
 Nothing is ever taken from a partial result. The queries declare `start_time`, `end_time` and
 `user_hash_prefixes` (empty: every user), which each part binds.
 """
@@ -24,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import QueryError, azure_service_error
+from shared.errors import QueryError
 from shared.logs.kql import load_query
+from shared.logs.query import PartialResultError, query_table
 from shared.windows import window_containing
 
 if TYPE_CHECKING:
@@ -35,8 +37,6 @@ log = logging.getLogger(__name__)
 
 # Two hex digits of the user hash: up to 256 parts, i.e. 128 million rows per time unit.
 MAX_USER_PARTS = 256
-# How Log Analytics (and the stand-in) name a result-set limit in a partial error.
-_LIMIT_MARKERS = ("E_QUERY_RESULT_SET_TOO_LARGE", "-2133196797")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +86,19 @@ class PartedQuery:
     file: str
     columns: Sequence[str]  # the columns the answer must have, in order
     split_unit_minutes: int  # time splits fall on multiples of this (whole windows, whole days)
+    # The caller's patience, from its settings (COST_QUERY_ATTEMPTS, COST_RETRY_DELAY_SECONDS): no
+    # default here, so config's is the only one. Attempts are for partial results other than size limits.
+    attempts: int
+    retry_delay_seconds: float
     limit_hint: str = ""  # what a user can do when even the smallest part is too large
     parameters: Mapping[str, Any] = field(default_factory=dict)
     # The timespan sent with a part; by default the part's own range.
     timespan: Callable[[QueryPart], tuple[datetime, datetime]] = lambda part: (part.start, part.end)
-    resource_id: str | None = None  # ask this resource (resource-centric) instead of the workspace
-    attempts: int = 3
-    retry_delay_seconds: float = 5.0
-    server_timeout_seconds: int = 600  # the query API's maximum
+    # Ask this resource (resource-centric) instead of the workspace; None, the workspace (not a setting's
+    # default: only the usage query may name a resource, COST_METRICS_RESOURCE_ID).
+    resource_id: str | None = None
+    # Not a setting: the query API's maximum (10 minutes), which host.json's functionTimeout allows for.
+    server_timeout_seconds: int = 600
 
 
 @dataclass
@@ -143,9 +148,6 @@ def _ask(
     sleep: Callable[[float], None],
 ) -> list[Any] | None:
     """The part's rows; None when the answer hit a size limit (split it); raises otherwise."""
-    from azure.core.exceptions import AzureError
-    from azure.monitor.query import LogsQueryStatus
-
     query = load_query(
         spec.file,
         {
@@ -155,46 +157,31 @@ def _ask(
             "user_hash_prefixes": part.user_hash_prefixes(),
         },
     )
-    problem = ""
+    what = f"{spec.what} query for {part.describe()}"
+    partial: PartialResultError | None = None
     for attempt in range(1, spec.attempts + 1):
-        result.queries += 1
-        kwargs: dict[str, Any] = {"timespan": spec.timespan(part), "server_timeout": spec.server_timeout_seconds}
-        try:
-            if spec.resource_id:
-                response = client.query_resource(spec.resource_id, query, **kwargs)
-            else:
-                response = client.query_workspace(workspace_id, query, **kwargs)
-        except AzureError as error:
-            # The SDK has retried what its policy retries; anything left is not ours to retry.
-            raise azure_service_error(QueryError, f"{spec.what} query for {part.describe()}", error) from error
-        if response.status == LogsQueryStatus.SUCCESS:
-            table = response.tables[0]
-            if tuple(table.columns) != tuple(spec.columns):
-                raise QueryError(
-                    f"{spec.what} query returned columns {list(table.columns)}, expected {list(spec.columns)}"
-                )
-            return list(table.rows)
-        problem = _describe(response.partial_error)
-        if any(marker in problem for marker in _LIMIT_MARKERS):
-            return None
-        if attempt < spec.attempts:
+        if partial is not None:
             result.retries += 1
+            retry = attempt - 1
             log.warning(
-                "%s query for %s returned a partial result (%s); retry %d of %d",
-                spec.what,
-                part.describe(),
-                problem,
-                attempt,
-                spec.attempts - 1,
+                "%s returned a partial result (%s); retry %d of %d", what, partial.reason, retry, spec.attempts - 1
             )
-            sleep(spec.retry_delay_seconds * attempt)
-    raise QueryError(
-        f"{spec.what} query for {part.describe()} returned a partial result {spec.attempts} times: {problem}"
-    )
-
-
-def _describe(error: Any) -> str:
-    if error is None:
-        return "no error details"
-    code, message = getattr(error, "code", ""), getattr(error, "message", "")
-    return f"{code}: {message} {getattr(error, 'details', '') or ''}".strip()
+            sleep(spec.retry_delay_seconds * retry)
+        result.queries += 1
+        try:
+            return query_table(
+                client,
+                workspace_id,
+                what,
+                query,
+                spec.timespan(part),
+                spec.columns,
+                resource_id=spec.resource_id,
+                server_timeout_seconds=spec.server_timeout_seconds,
+            )
+        except PartialResultError as error:
+            if error.size_limit:
+                return None
+            partial = error
+    reason = partial.reason if partial is not None else "no attempt made"
+    raise QueryError(f"{what} returned a partial result {spec.attempts} times: {reason}") from partial

@@ -1,4 +1,7 @@
-"""Upload cost summary rows with the Logs Ingestion API, window by window, failures retried.
+"""Upload a table's rows with the Logs Ingestion API, window by window, failures retried.
+
+Knows Log Analytics, not what the rows are: the caller names them (`UploadPolicy.what`, e.g. "cost
+summary" from shared/costs/run.py) for logs and thread names.
 
 Rows arrive already encoded, one JSON object text each (shared/logs/rows.py), and are sent as
 request bodies built here: JSON arrays of at most 1 MiB (the service's per-call limit, the same
@@ -9,8 +12,8 @@ zlib's default level, which for a large run costs more CPU than everything else 
 each row is serialized once, compactly, and compressed at the fastest level. A request that fails
 fails its rows (and only those), which are sent again, up to `attempts` times. A window with rows
 still not accepted is reported failed: the caller does not mark it final, so the next run recomputes
-it as a new revision. The rows of it that did arrive form an incomplete revision, which readers
-ignore (RevisionRows, see shared/logs/kql/cost-summary-latest.kql).
+it as a new revision. The rows of it that did arrive form an incomplete revision, which readers of a
+revisioned table ignore (RevisionRows, see shared/logs/kql/latest-complete-revision.kql).
 
 Up to `concurrency` chunks are uploaded at once (Azure SDK clients are thread-safe): while the
 service takes one request, the next is serialized and compressed.
@@ -40,11 +43,15 @@ _GZIP = 16 + zlib.MAX_WBITS  # zlib's wbits for a gzip container
 
 @dataclass(frozen=True)
 class UploadPolicy:
+    """Where and how to upload. The fields a setting fills have no default here, so config's is the one."""
+
+    what: str  # names the rows in logs and thread names: "cost summary"
     rule_id: str
     stream: str
-    chunk_rows: int = 5000  # rows handed to one upload() call (it splits further at 1 MiB)
-    attempts: int = 3
-    retry_delay_seconds: float = 2.0
+    chunk_rows: int  # rows handed to one upload() call (it splits further at 1 MiB)
+    attempts: int
+    retry_delay_seconds: float
+    # Not a setting: enough to overlap serializing and compressing with the service's time per request.
     concurrency: int = 4  # upload() calls in flight at once
 
 
@@ -80,7 +87,7 @@ def upload_windows(
         return _upload_chunk(client, policy, chunk[1], sleep)
 
     if policy.concurrency > 1 and len(chunks) > 1:
-        with ThreadPoolExecutor(max_workers=policy.concurrency, thread_name_prefix="cost-upload") as pool:
+        with ThreadPoolExecutor(max_workers=policy.concurrency, thread_name_prefix=_thread_prefix(policy.what)) as pool:
             outcomes = list(pool.map(upload, chunks))
     else:
         outcomes = [upload(chunk) for chunk in chunks]
@@ -117,7 +124,8 @@ def _upload_chunk(
         if attempt < policy.attempts:
             retries += 1
             log.warning(
-                "cost summary upload: %d rows failed (%s); retry %d of %d",
+                "%s upload: %d rows failed (%s); retry %d of %d",
+                policy.what,
                 len(pending),
                 "; ".join(errors),
                 attempt,
@@ -126,7 +134,8 @@ def _upload_chunk(
             sleep(policy.retry_delay_seconds * attempt)
         else:
             log.error(
-                "cost summary upload: %d rows failed after %d attempts (%s)",
+                "%s upload: %d rows failed after %d attempts (%s)",
+                policy.what,
                 len(pending),
                 attempt,
                 "; ".join(errors),
@@ -140,6 +149,8 @@ def _try_upload(
     """Upload rows, one request per body; the rows of the requests that failed, and why."""
     from azure.core.exceptions import AzureError
 
+    from shared.errors import describe_azure_error
+
     failed: list[str] = []
     errors: list[str] = []
     for body, sent in request_bodies(rows):
@@ -150,9 +161,13 @@ def _try_upload(
             # HTTP, auth and network failures after its own retries; OSError is a socket error it did
             # not wrap. Anything else is a bug of ours and propagates rather than being retried.
             failed.extend(sent)
-            first_line = str(error).splitlines()[0] if str(error) else ""
-            errors.append(f"{type(error).__name__}: {first_line}")
+            errors.append(describe_azure_error(error))
     return failed, errors
+
+
+def _thread_prefix(what: str) -> str:
+    """A thread name without spaces: "cost summary" -> "cost-summary-upload"."""
+    return "-".join([*what.split(), "upload"])
 
 
 def request_bodies(

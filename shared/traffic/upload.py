@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from shared.errors import UploadError
+from shared.errors import UploadError, azure_service_error
 
 
 class IngestionClient(Protocol):
@@ -50,7 +50,8 @@ def upload_ground_truth(
         # (credential errors are ClientAuthenticationError) and network failures after its retries;
         # OSError is a socket error it did not wrap. Anything else is a bug of ours, not an upload
         # failure, and propagates as itself.
-        raise UploadError(
-            f"uploading {len(rows)} ground-truth rows to stream {stream_name} of data collection rule "
-            f"{rule_id} failed: {type(error).__name__}: {error}"
+        raise azure_service_error(
+            UploadError,
+            f"uploading {len(rows)} ground-truth rows to stream {stream_name} of data collection rule {rule_id}",
+            error,
         ) from error

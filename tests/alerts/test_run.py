@@ -65,7 +65,8 @@ class AlertWorld:
             )),
             transport=SmtpTransport(
                 self.settings.smtp_host, self.settings.smtp_port, self.settings.smtp_username,
-                self.settings.smtp_password, ca_bundle=str(self.settings.azure.ca_bundle), timeout_seconds=5,
+                self.settings.smtp_password, self.settings.smtp_starttls, str(self.settings.azure.ca_bundle),
+                timeout_seconds=5,
             ),
         )  # fmt: skip
 

@@ -188,8 +188,8 @@ def test_concurrent_uploads_report_like_sequential_ones(concurrency: int) -> Non
     windows = [(START + hour * H, [json.dumps({"WindowStart": f"w{hour}", "n": n}) for n in range(25)])
                for hour in range(6)]
     client = _RecordingClient(failing="w2")
-    policy = UploadPolicy(rule_id="dcr", stream="s", chunk_rows=10, attempts=2, retry_delay_seconds=0,
-                          concurrency=concurrency)
+    policy = UploadPolicy(what="cost summary", rule_id="dcr", stream="s", chunk_rows=10, attempts=2,
+                          retry_delay_seconds=0, concurrency=concurrency)
     report = upload_windows(client, policy, windows, sleep=lambda _: None)  # type: ignore[arg-type]
     assert report.windows_uploaded == [START + hour * H for hour in (0, 1, 3, 4, 5)]
     assert report.windows_failed == [START + 2 * H]

@@ -15,6 +15,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from types import SimpleNamespace
 from typing import IO, Any
@@ -24,11 +25,13 @@ from azure.core.exceptions import HttpResponseError
 from azure.monitor.query import LogsQueryStatus
 
 from shared.costs.progress import InMemoryProgressStore
-from shared.costs.run import CostUploadError, run_costs
+from shared.costs.query import usage_query
+from shared.costs.run import CostUploadError, run_costs, upload_policy
 from shared.errors import QueryError
 from shared.logs.kql import load_query
 from standins.monitor.config import DEFAULT_APP_RESOURCE_ID
 from tests.support.costs import CostStack, metric, usage_rows
+from tests.support.sections import settings_with
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
@@ -316,6 +319,33 @@ def test_partial_result_is_retried_then_fails_without_marking(make_cost_stack: M
 
     retried = run_costs(stack.settings, now=NOW, clients=stack.clients(query=PartialQueries(stack.query, 1)))
     assert retried.retries == 1 and retried.final_through == DAY_START + 10 * H
+
+
+def test_the_query_and_the_upload_take_their_values_from_the_settings() -> None:
+    costs = settings_with(
+        COST_RETRY_DELAY_SECONDS="7.5", COST_QUERY_ATTEMPTS="4", COST_UPLOAD_ATTEMPTS="6", COST_UPLOAD_CHUNK_ROWS="123",
+        COST_WINDOW_MINUTES="30", COST_METRICS_SCHEMA="customMetrics", COST_METRICS_RESOURCE_ID=DEFAULT_APP_RESOURCE_ID,
+        LOGS_INGESTION_RULE_ID="dcr-77", COST_DCR_STREAM="Custom-Elsewhere_CL",
+    ).costs  # fmt: skip
+    query = usage_query(costs)
+    assert (query.attempts, query.retry_delay_seconds, query.split_unit_minutes) == (4, 7.5, 30)
+    assert (query.file, query.resource_id) == ("token-usage-by-window-custom-metrics.kql", DEFAULT_APP_RESOURCE_ID)
+    assert query.parameters == {"window_width": dt.timedelta(minutes=30)}
+    policy = upload_policy(costs)
+    assert (policy.attempts, policy.retry_delay_seconds, policy.chunk_rows) == (6, 7.5, 123)
+    assert (policy.rule_id, policy.stream, policy.what) == ("dcr-77", "Custom-Elsewhere_CL", "cost summary")
+
+
+def test_a_run_pauses_between_attempts_as_cost_retry_delay_seconds_says(make_cost_stack: MakeStack) -> None:
+    stack = make_cost_stack(query_attempts=2, upload_attempts=2)
+    seed_day(stack)
+    settings = replace(stack.settings, retry_delay_seconds=7.5)  # not the default 5: it must come from here
+    clients = stack.clients(query=PartialQueries(stack.query, 1))
+    clients.ingestion = FlakyIngestion(clients.ingestion, {"2026-11-27T08"}, failures=1)  # type: ignore[assignment]
+    pauses: list[float] = []
+    summary = run_costs(settings, now=NOW, clients=clients, sleep=pauses.append)
+    assert pauses == [7.5, 7.5]  # the usage query's retry, then the upload's
+    assert summary.retries == 2 and not summary.failed_windows
 
 
 def test_hostile_user_ids_are_values_not_query_text(make_cost_stack: MakeStack) -> None:

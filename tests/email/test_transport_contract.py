@@ -86,7 +86,8 @@ def _smtp(tmp_path: Path) -> Iterator[Harness]:
     def restore_service() -> None:
         running.append(start_mail(config))
 
-    transport = SmtpTransport("127.0.0.1", config.port, "alerts", "pw", ca_bundle=str(tls.ca_cert), timeout_seconds=5)
+    transport = SmtpTransport("127.0.0.1", config.port, "alerts", "pw", starttls=True, ca_bundle=str(tls.ca_cert),
+                              timeout_seconds=5)
     yield Harness(transport, lambda: _read_outbox(config.outbox_dir), break_service, restore_service)
     for mail in running:
         mail.stop()
