@@ -38,12 +38,13 @@ def sample_message() -> EmailMessage:
     from decimal import Decimal
 
     from shared.alerts.data import AlertData, Ranges, traffic_frame, usage_frame
+    from shared.alerts.digest import render_digest
     from shared.alerts.evaluate import Clock, evaluate
     from shared.alerts.rules import parse_rules
     from shared.alerts.run import _notification
     from shared.alerts.state import AlertRecord
     from shared.alerts.transitions import transition
-    from shared.email.render import build_message, render_digest
+    from shared.email.render import build_message
     from shared.money import to_micros
 
     rules = parse_rules(
