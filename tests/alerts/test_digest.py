@@ -12,7 +12,8 @@ from decimal import Decimal
 from shared.alerts.digest import digest_view, subject_line
 from shared.alerts.findings import ChartBar, Contributor, Finding, Notification
 from shared.alerts.rules import Rule
-from tools.screenshot_email import inline_html, sample_message
+from tests import ROOT
+from tools.screenshot_email import RULES_FILE, inline_html, sample_message
 
 NOW = datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
 BARS = tuple(ChartBar(f"11-{day:02d}", Decimal(day)) for day in range(18, 28))
@@ -21,8 +22,9 @@ BARS = tuple(ChartBar(f"11-{day:02d}", Decimal(day)) for day in range(18, 28))
 def test_the_text_part_lists_contributors_and_names_the_rule() -> None:
     message = sample_message()
     _, text = inline_html(message)
-    assert "Top contributors:" in text and "Rule: user-cost-spike in shared/alerts.json" in text
+    assert "Top contributors:" in text and "Rule: user-cost-spike in shared/alerts/alerts.sample.json" in text
     assert message["Subject"].startswith("[WARNING] ")
+    assert (ROOT / RULES_FILE).is_file()  # the file the sample names is one a reader can open
 
 
 def test_cost_alerts_say_how_much_rests_on_estimated_tokens() -> None:
