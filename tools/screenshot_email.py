@@ -28,6 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
 HOSTILE_USER = "<img src=x onerror=alert(1)>"
+# The rules file the sample email names: ALERT_RULES_FILE's default, which holds rules of these names.
+RULES_FILE = "shared/alerts/alerts.sample.json"
 
 
 def find_chromium() -> str | None:
@@ -38,12 +40,13 @@ def sample_message() -> EmailMessage:
     from decimal import Decimal
 
     from shared.alerts.data import AlertData, Ranges, traffic_frame, usage_frame
+    from shared.alerts.digest import render_digest
     from shared.alerts.evaluate import Clock, evaluate
     from shared.alerts.rules import parse_rules
     from shared.alerts.run import _notification
     from shared.alerts.state import AlertRecord
     from shared.alerts.transitions import transition
-    from shared.email.render import build_message, render_digest
+    from shared.email.render import build_message
     from shared.money import to_micros
 
     rules = parse_rules(
@@ -59,7 +62,7 @@ def sample_message() -> EmailMessage:
                 {"name": "unpriced-models", "kind": "unpriced", "scope": "each:model"},
             ],
         }),
-        source="shared/alerts.json",
+        source=RULES_FILE,
     )  # fmt: skip
 
     def row(at: datetime, cost: str, tokens: int, sub: str, user: str, model: str, unpriced: bool = False) -> list[Any]:
@@ -84,7 +87,7 @@ def sample_message() -> EmailMessage:
     ok = next(f for f in evaluate(rules, data, Clock(NOW, 60)) if f.key == "monthly-budget-per-subscription|team-b")
     was_open = AlertRecord(ok.key, ok.rule.name, ok.member, open=True, notified_period=ok.period_key)
     notifications.append(_notification(transition(was_open, ok, NOW), ok))
-    digest = render_digest(notifications, rules_file="shared/alerts.json", generated_at=NOW,
+    digest = render_digest(notifications, rules_file=RULES_FILE, generated_at=NOW,
                            dashboard_url="https://portal.azure.com/#dashboard")  # fmt: skip
     return build_message(digest, sender="alerts@example.com", recipients=["finops@example.com"], sent_at=NOW)
 

@@ -1,6 +1,6 @@
 """What evaluating a rule yields: one Finding per rule x scope member, firing or not.
 
-Stdlib only, shared by the evaluation (pandas), the state store and the email (neither needs pandas).
+Stdlib only, shared by the evaluation (pandas), the state store and the digest (neither needs pandas).
 """
 
 from __future__ import annotations

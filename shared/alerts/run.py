@@ -8,8 +8,9 @@ One run:
   4. per rule x scope member, decides what to tell (shared/alerts/transitions.py) and claims it in
      Table storage with an ETag-conditional write (shared/alerts/state.py): an overlapping run that
      loses the race skips it, so two runs cannot both send;
-  5. sends one digest per recipient group (shared/email/render.py; shared/email/delivery.py, shared/email/acs.py);
-     delivered notifications are marked sent, failed ones stay pending for the next run.
+  5. sends one digest per recipient group (shared/alerts/digest.py decides what it says, shared/email/
+     render.py lays it out, shared/email/delivery.py or acs.py sends it); delivered notifications are
+     marked sent, failed ones stay pending for the next run.
 Raises AlertDeliveryError (after recording state) when some digest could not be delivered.
 Heavy imports (pandas, Azure SDKs) happen inside evaluate_and_notify.
 """
@@ -181,7 +182,8 @@ def _deliver(
     summary: AlertRunSummary,
     wall_clock: Callable[[], datetime],
 ) -> None:
-    from shared.email.render import build_message, render_digest
+    from shared.alerts.digest import render_digest
+    from shared.email.render import build_message
 
     groups: dict[str, list[tuple[AlertRecord, Notification]]] = defaultdict(list)
     for record, notification in claimed:

@@ -1,7 +1,8 @@
-"""Email: alert digests rendered to HTML and text (Jinja2 templates/, autoescaped; chart.py's PNG)
-and delivered by SMTP or Azure Communication Services behind one Transport protocol
-(delivery.py, acs.py); InMemoryTransport is its in-library twin for tests and benchmarks.
+"""Email: a digest laid out and delivered. render.py turns a DigestView (views.py: plain strings,
+numbers and chart bars) into HTML and text (Jinja2 templates/, autoescaped) with chart.py's inline
+PNGs, and builds the message; SMTP or Azure Communication Services deliver it behind one Transport
+protocol (delivery.py, acs.py); InMemoryTransport is its in-library twin for tests and benchmarks.
+What a digest says is decided in shared/alerts/digest.py: email/ knows no findings or rules.
 
-May import: shared.errors, and shared.alerts.findings (the findings it renders; alerts/ calls email/
-only from alerts/run.py, so the two never import each other at module load). Never costs/ or traffic/.
+May import: shared.errors. Never alerts/, costs/, traffic/ or logs/ (the end of the flow; alerts/ calls it).
 """
