@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient
+    from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
     from azure.monitor.ingestion import LogsIngestionClient
     from azure.monitor.query import LogsQueryClient
 
@@ -22,6 +24,42 @@ class StateTableSettings(Protocol):
     def state_connection_string(self) -> str | None: ...  # Azurite locally, or a storage key
     @property
     def state_table_endpoint(self) -> str | None: ...  # else this, with the managed identity
+
+
+# ARM resource ids compare case-insensitively; the account name pattern is the SDK's own path check
+# (azure-mgmt-cognitiveservices 14.1.0 operations/_deployments_operations.py, accountName: 2-64 characters).
+_MODEL_ACCOUNT_ID = re.compile(
+    r"^/subscriptions/(?P<subscription>[^/]+)/resourceGroups/(?P<group>[^/]{1,90})"
+    r"/providers/Microsoft\.CognitiveServices/accounts/(?P<account>[a-zA-Z0-9][a-zA-Z0-9_.-]{1,63})$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class ModelAccount:
+    """A Foundry / Azure OpenAI account (Microsoft.CognitiveServices/accounts) by its ARM resource id."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+
+    @classmethod
+    def parse(cls, resource_id: str) -> ModelAccount:
+        """Raises ValueError naming the expected shape when `resource_id` is not an account's id."""
+        match = _MODEL_ACCOUNT_ID.match(resource_id.strip().rstrip("/"))
+        if match is None:
+            raise ValueError(
+                f"{resource_id!r} is not the resource id of a Cognitive Services account: expected /subscriptions/"
+                "<id>/resourceGroups/<group>/providers/Microsoft.CognitiveServices/accounts/<name>"
+            )
+        return cls(match["subscription"], match["group"], match["account"])
+
+    @property
+    def resource_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.CognitiveServices/accounts/{self.name}"
+        )
 
 
 @dataclass(frozen=True)
@@ -59,6 +97,21 @@ class AzureAccess:
 
         return LogsIngestionClient(
             endpoint=endpoint, credential=credential or self.credential(), connection_verify=self.connection_verify
+        )
+
+    def cognitive_services_client(
+        self, endpoint: str, subscription_id: str, credential: TokenCredential | None = None
+    ) -> CognitiveServicesManagementClient:
+        """The ARM client of Microsoft.CognitiveServices at `endpoint` (Azure Resource Manager, or the local
+        stand-in). Its token scope stays the SDK's default, https://management.azure.com/.default, which the
+        local stand-in accepts too; a sovereign cloud would also need its own ARM audience."""
+        from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+
+        return CognitiveServicesManagementClient(
+            credential or self.credential(),
+            subscription_id,
+            base_url=endpoint,
+            connection_verify=self.connection_verify,
         )
 
     def state_table(

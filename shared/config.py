@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlparse
 
-from shared.azure_clients import AzureAccess
+from shared.azure_clients import AzureAccess, ModelAccount
 from shared.errors import ConfigError
 from shared.json_input import Check, Invalid, number, share, whole
 from shared.windows import divides_a_day
@@ -146,6 +146,18 @@ def _optional_app_path(value: str) -> Path | None:
 def app_relative(path: Path) -> str:
     """A path as written in settings: relative to the app root when inside it (for messages and emails)."""
     return str(path.relative_to(APP_ROOT)) if path.is_relative_to(APP_ROOT) else str(path)
+
+
+def _model_accounts(value: str) -> tuple[ModelAccount, ...]:
+    accounts: list[ModelAccount] = []
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        try:
+            accounts.append(ModelAccount.parse(part))
+        except ValueError as error:
+            raise Invalid(f"comma-separated account resource ids; {error}") from None
+    return tuple(dict.fromkeys(accounts))  # an account listed twice is read once
 
 
 def _optional_int(value: str) -> int | None:
@@ -375,6 +387,25 @@ SETTINGS: tuple[Setting, ...] = (
         "empty or the path of a deployment map JSON file",
     ),
     Setting(
+        "COST_MODEL_ACCOUNTS",
+        ("costs.model_accounts",),
+        _model_accounts,
+        "",
+        "ARM resource ids (comma-separated) of the Foundry / Azure OpenAI accounts behind the gateway: each costs run "
+        "lists their deployments (model, version, SKU) with the managed identity (Reader on each account). Empty: "
+        "no discovery, the deployment map alone.",
+        "empty or comma-separated /subscriptions/<id>/resourceGroups/<group>/providers/"
+        "Microsoft.CognitiveServices/accounts/<name>",
+    ),
+    Setting(
+        "AZURE_RESOURCE_MANAGER_ENDPOINT",
+        ("costs.resource_manager_endpoint",),
+        _url,
+        "https://management.azure.com",
+        "Azure Resource Manager endpoint the deployments are listed at (sovereign clouds and the stand-in differ).",
+        "an absolute http(s) URL such as https://management.azure.com",
+    ),
+    Setting(
         "COST_DCR_STREAM",
         ("costs.ingestion_stream",),
         _text,
@@ -584,6 +615,8 @@ class CostSettings:
     recompute_windows: int
     price_table_path: Path
     deployment_map_path: Path | None
+    model_accounts: tuple[ModelAccount, ...]  # whose deployments each run lists through ARM; () none
+    resource_manager_endpoint: str
     state_connection_string: str | None = field(repr=False)  # may hold a storage key
     state_table_endpoint: str | None  # with the managed identity in Azure
     state_table_name: str

@@ -18,10 +18,12 @@ from azure.identity import ManagedIdentityCredential
 from azure.monitor.query import LogsQueryClient
 
 from standins._server import free_port
+from standins.arm import ArmConfig, ArmDeployment, RunningArm, start_arm
 from standins.identity import identity_env, start_identity
 from standins.monitor import RunningMonitor, start_monitor
 from standins.stack import AZURITE_ACCOUNT, AZURITE_KEY, Stack, running_stack
 from tests import ROOT
+from tests.support.arm import TEST_ACCOUNT
 from tests.support.costs import CostStack
 from tests.support.loop import LoopThread
 from tests.support.monitor import fresh_monitor_config
@@ -127,3 +129,28 @@ def make_cost_stack(
     yield make
     for monitor in started:
         loop_thread.run(monitor.stop())
+
+
+@pytest.fixture
+def make_arm(
+    loop_thread: LoopThread,
+    cost_identity: tuple[str, dict[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., RunningArm]]:
+    """The ARM stand-in (one model account) behind the identity endpoint, with the app's identity in the env."""
+    secret, env = cost_identity
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("IDENTITY_SERVER_THUMBPRINT", raising=False)
+    started: list[RunningArm] = []
+
+    def make(deployments: list[ArmDeployment], *, page_size: int = 2) -> RunningArm:
+        config = ArmConfig(tmp_path / "tls", secret, TEST_ACCOUNT, deployments, page_size=page_size)
+        arm = loop_thread.run(start_arm(config))
+        started.append(arm)
+        return arm
+
+    yield make
+    for arm in started:
+        loop_thread.run(arm.stop())

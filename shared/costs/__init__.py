@@ -1,9 +1,10 @@
 """Costs: token metrics per window → priced summaries in Log Analytics.
 
 Queries the gateway's token metrics (query.py, through logs/), prices them with the versioned price
-table (price_table.py, pricing.py, frame.py), uploads one summary revision per window and records
+table (price_table.py, pricing.py, frame.py; deployment -> model from the accounts through ARM or the
+deployments.json override: deployments.py), uploads one summary revision per window and records
 which windows are final (progress.py); run.py is the entry. What it hands on is in outputs.py
 (CostRunSummary, SubscriptionSpend), the one module of costs/ that alerts/ may import.
-May import: shared.config, shared.errors, shared.json_input, shared.money, shared.windows,
-shared.logs. Never traffic/, alerts/ or email/.
+May import: shared.azure_clients, shared.config, shared.errors, shared.json_input, shared.money,
+shared.windows, shared.logs. Never traffic/, alerts/ or email/.
 """

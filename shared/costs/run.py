@@ -4,7 +4,8 @@ One run:
   1. plans its windows (shared/windows.py): every window not final yet, the last N final ones
      again (late metrics), and the open window as provisional;
   2. reads their token usage, summarized by Log Analytics (shared/costs/query.py);
-  3. prices it (shared/costs/frame.py, shared/costs/pricing.py);
+  3. prices it (shared/costs/frame.py, shared/costs/pricing.py), each deployment as the model the
+     accounts list for it through ARM or deployments.json says (shared/costs/deployments.py);
   4. uploads each window whose content changed since its last upload as a new revision
      (shared/logs/upload.py); readers take the latest complete revision per window;
   5. records progress in Table storage (shared/costs/progress.py) for the windows that fully uploaded;
@@ -27,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.config import CostSettings
+from shared.costs.deployments import ArmDeploymentDiscovery, DeploymentDiscovery, deployment_map_for_run
 from shared.costs.outputs import CostRunSummary, SubscriptionSpend, WindowOutcome
 from shared.costs.pricing import load_deployment_map, load_price_table
 from shared.costs.progress import ProgressStore, WindowProgress
@@ -67,6 +69,8 @@ class CostClients:
     query: LogsQueryClient
     ingestion: LogsIngestionClient
     progress: ProgressStore
+    # The model accounts' deployments through ARM; None (no COST_MODEL_ACCOUNTS): the deployment map alone.
+    discovery: DeploymentDiscovery | None = None
 
 
 def build_clients(settings: CostSettings) -> CostClients:
@@ -74,12 +78,21 @@ def build_clients(settings: CostSettings) -> CostClients:
 
     access = settings.azure
     credential = access.credential()
+    discovery = None
+    if settings.model_accounts:
+        discovery = ArmDeploymentDiscovery(
+            settings.model_accounts,
+            lambda subscription: access.cognitive_services_client(
+                settings.resource_manager_endpoint, subscription, credential
+            ),
+        )
     return CostClients(
         query=access.logs_query_client(settings.query_endpoint, credential),
         ingestion=access.logs_ingestion_client(settings.ingestion_endpoint, credential),
         progress=TableProgressStore(
             access.state_table(settings, "costs progress", credential), progress_scope(settings)
         ),
+        discovery=discovery,
     )
 
 
@@ -101,8 +114,10 @@ def run_costs(
     started = time.monotonic()
     now = (now or datetime.now(UTC)).astimezone(UTC)
     prices = load_price_table(settings.price_table_path)
-    deployments = load_deployment_map(settings.deployment_map_path)
+    file_deployments = load_deployment_map(settings.deployment_map_path)
     clients = clients or build_clients(settings)
+    # Listed once per run, before anything is priced: a refused read fails the run, never prices blind.
+    deployments = deployment_map_for_run(file_deployments, clients.discovery)
 
     planned = plan_windows(
         now,

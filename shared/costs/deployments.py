@@ -1,0 +1,215 @@
+"""Deployment -> model: discovered from the model accounts through ARM, overridden by deployments.json.
+
+Azure deployment names are the customer's own. The costs run learns what each one serves from the
+accounts behind the gateway (COST_MODEL_ACCOUNTS): ARM's list-deployments call
+    GET {ARM}/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.CognitiveServices/accounts/{a}
+        /deployments?api-version=2025-09-01
+answers value[] = Deployment {name, sku {name, capacity}, properties {model {format, name, version}, ...}}
+and nextLink while there are more pages (Azure/azure-rest-api-specs specification/cognitiveservices/
+resource-manager/Microsoft.CognitiveServices/stable/2025-09-01/cognitiveservices.json, Deployments_List;
+read 2026-11-30). azure-mgmt-cognitiveservices 14.1.0 makes that call, pages included, as
+client.deployments.list(resource_group, account) (operations/_deployments_operations.py; default
+api-version 2025-09-01). The managed identity needs Microsoft.CognitiveServices/accounts/deployments/read
+on each account: the built-in Reader role (acdd72a7-3385-48ef-bd42-f606fba81ae7, actions */read) at the
+account's scope is the least privilege that has it without also granting inference (data actions) or keys.
+Cognitive Services Usages Reader only reads locations/usages (learn.microsoft.com/azure/role-based-access-
+control/built-in-roles/ai-machine-learning). The list is read once per costs run (the run builds one map).
+
+The file {"deployments": {"my-gpt4o-prod": "gpt-4o", ...}} remains for deployments outside those accounts
+(another account, another provider) and wins over a discovered deployment of the same name (logged).
+Lookup is exact, then case-insensitive (Azure treats deployment names case-insensitively); a deployment
+found in neither resolves to itself, the common case where a deployment is named after its model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.errors import AzureServiceError
+from shared.json_input import Fields, Problems, read_json_file, show, text
+
+if TYPE_CHECKING:
+    from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+
+    from shared.azure_clients import ModelAccount
+
+log = logging.getLogger(__name__)
+
+_DEPLOYMENT_MAP = "deployment map"
+# What the identity needs on each account, for the error message of a refused read.
+READ_ROLE = "Reader (Microsoft.CognitiveServices/accounts/deployments/read)"
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """What a deployment serves. From the file only the model is known; ARM also gives the rest."""
+
+    name: str
+    model: str
+    source: str  # the account's resource id, or the deployments.json path
+    model_version: str | None = None
+    # ARM's sku.name is the deployment type: GlobalStandard, DataZoneStandard, Standard, GlobalBatch,
+    # DataZoneBatch, ProvisionedManaged, GlobalProvisionedManaged, DataZoneProvisionedManaged, ...
+    # (learn.microsoft.com/azure/ai-foundry/openai/how-to/deployment-types). The price table does not key
+    # on it yet; it is carried so it can.
+    sku: str | None = None
+    capacity: int | None = None  # sku.capacity: thousands of tokens per minute, or PTUs when provisioned
+
+
+class DeploymentDiscovery(Protocol):
+    """Where the run learns the deployments of the model accounts (ARM in Azure and locally)."""
+
+    def deployments(self) -> list[Deployment]: ...
+
+
+def _checked_deployments(deployments: Fields) -> dict[str, str]:
+    """deployment -> model (stripped); each problem added to the reader's problems."""
+    checked: dict[str, str] = {}
+    first_by_folded: dict[str, str] = {}
+    for deployment in deployments.raw:
+        model = deployments.get(deployment, text, expected="a model name (a non-empty string)")
+        if model is None:
+            continue
+        folded = deployment.casefold()
+        other = first_by_folded.setdefault(folded, deployment)
+        if other != deployment and checked[other] != model:
+            deployments.problem(
+                deployment,
+                f"differs only in letter case from {deployments.path_of(other)}, mapped to a different model; "
+                "expected one entry (Azure deployment names ignore case)",
+            )
+        checked[deployment] = model
+    return checked
+
+
+class DeploymentMap:
+    """Azure deployment name -> model name; unmapped deployments are their own model name.
+
+    Built from a name -> model mapping (the file's shape) and, for discovered deployments, from
+    Deployment entries (`with_discovered`); `deployment(name)` gives the whole entry (sku, capacity).
+    """
+
+    def __init__(self, deployments: Mapping[str, str] | None = None, *, source: str = "(deployment map)") -> None:
+        self.source = source
+        problems = Problems(source, _DEPLOYMENT_MAP)
+        checked = _checked_deployments(problems.fields(dict(deployments or {}), "deployments"))
+        problems.raise_if_any()
+        self._entries = {name: Deployment(name, model, source) for name, model in checked.items()}
+        self._folded = _folded(self._entries)
+
+    @property
+    def deployments(self) -> Mapping[str, str]:
+        return {name: entry.model for name, entry in self._entries.items()}
+
+    def deployment(self, name: str) -> Deployment | None:
+        """The entry for `name` (exact, then ignoring case), or None when neither file nor account has it."""
+        return self._entries.get(name) or self._folded.get(name.casefold())
+
+    def model_for(self, deployment: str) -> str:
+        entry = self.deployment(deployment)
+        return entry.model if entry is not None else deployment
+
+    def with_discovered(self, discovered: Iterable[Deployment]) -> DeploymentMap:
+        """This map (the file) over the discovered deployments: on the same name the file wins, logged."""
+        merged = DeploymentMap(source=self.source)
+        entries: dict[str, Deployment] = {}
+        for entry in discovered:
+            override = self.deployment(entry.name)
+            if override is not None:
+                log.info(
+                    "deployment %s: %s maps it to %s, over %s's %s (the file wins)",
+                    entry.name, self.source, override.model, entry.source, entry.model,
+                )  # fmt: skip
+                continue
+            entries.setdefault(entry.name, entry)  # two accounts, one name: the first account listed
+        entries.update(self._entries)
+        merged._entries = entries
+        merged._folded = _folded(entries)
+        return merged
+
+
+def _folded(entries: Mapping[str, Deployment]) -> dict[str, Deployment]:
+    folded: dict[str, Deployment] = {}
+    for name, entry in entries.items():
+        folded.setdefault(name.casefold(), entry)
+    return folded
+
+
+def load_deployment_map(path: Path | None) -> DeploymentMap:
+    """Read {"deployments": {name: model}} (optional "note"); None gives the identity map."""
+    if path is None:
+        return DeploymentMap()
+    document = read_json_file(path, _DEPLOYMENT_MAP)
+    problems = Problems(document.source, _DEPLOYMENT_MAP)
+    top = problems.fields(document.root, "")
+    expected = 'an object {"<deployment>": "<model>", ...}'
+    if not isinstance(document.root, Mapping):
+        problems.fail(1, "", f'expected {{"deployments": {expected}}}, got {show(document.root)}')
+    deployments = top.object("deployments", expected=expected)
+    top.unknown({"deployments", "note"})
+    checked = _checked_deployments(deployments) if deployments is not None else {}
+    problems.raise_if_any()
+    return DeploymentMap(checked, source=document.source)
+
+
+class ArmDeploymentDiscovery:
+    """The deployments of each account, listed through ARM with the app's identity (one client per subscription)."""
+
+    def __init__(self, accounts: Sequence[ModelAccount], client_for: Any) -> None:
+        # client_for(subscription_id) -> CognitiveServicesManagementClient (shared/azure_clients.py builds it).
+        self._accounts = tuple(accounts)
+        self._client_for = client_for
+
+    def deployments(self) -> list[Deployment]:
+        clients: dict[str, CognitiveServicesManagementClient] = {}
+        found: list[Deployment] = []
+        for account in self._accounts:
+            client = clients.get(account.subscription_id)
+            if client is None:
+                client = clients[account.subscription_id] = self._client_for(account.subscription_id)
+            found.extend(list_account_deployments(client, account))
+        return found
+
+
+def list_account_deployments(client: CognitiveServicesManagementClient, account: ModelAccount) -> list[Deployment]:
+    """Every deployment of `account` (all pages). A refused or failed read is an AzureServiceError naming the
+    account and the role, never an empty list: pricing with a silently empty map would misprice."""
+    from azure.core.exceptions import AzureError
+
+    from shared.errors import azure_service_error
+
+    try:
+        return [_deployment(item, account) for item in client.deployments.list(account.resource_group, account.name)]
+    except AzureError as error:
+        mapped = azure_service_error(AzureServiceError, f"listing the deployments of {account.resource_id}", error)
+        if getattr(error, "status_code", None) in (401, 403):
+            mapped = AzureServiceError(f"{mapped}; the app's managed identity needs the {READ_ROLE} role on it")
+        raise mapped from error
+
+
+def _deployment(item: Any, account: ModelAccount) -> Deployment:
+    """An SDK Deployment as ours; one without a model (ARM allows it while provisioning) serves its own name."""
+    properties = getattr(item, "properties", None)
+    model = getattr(properties, "model", None)
+    sku = getattr(item, "sku", None)
+    return Deployment(
+        name=str(item.name),
+        model=str(getattr(model, "name", None) or item.name),
+        source=account.resource_id,
+        model_version=getattr(model, "version", None),
+        sku=getattr(sku, "name", None),
+        capacity=getattr(sku, "capacity", None),
+    )
+
+
+def deployment_map_for_run(file_map: DeploymentMap, discovery: DeploymentDiscovery | None) -> DeploymentMap:
+    """The run's one map: the file over what the accounts list now (no discovery: the file alone)."""
+    if discovery is None:
+        return file_map
+    discovered = discovery.deployments()
+    log.info("deployments discovered through ARM: %d", len(discovered))
+    return file_map.with_discovered(discovered)

@@ -1,0 +1,266 @@
+"""Azure Resource Manager stand-in: the one read the app makes, a model account's deployment list, over HTTPS.
+
+The contract (Azure/azure-rest-api-specs specification/cognitiveservices/resource-manager/
+Microsoft.CognitiveServices/stable/2025-09-01/cognitiveservices.json, the deployments list of an account, as
+azure-mgmt-cognitiveservices 14.1.0 operations/_deployments_operations.py calls and pages it):
+- ``GET /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.CognitiveServices/accounts/{a}/deployments
+  ?api-version=2025-09-01`` -> 200 DeploymentListResult ``{"value": [Deployment], "nextLink"?}``; a Deployment
+  is ``{"id", "name", "type": "Microsoft.CognitiveServices/accounts/deployments", "sku": {"name", "capacity"},
+  "properties": {"model": {"format", "name", "version"}, "provisioningState", ...}}``; the SDK follows an
+  absolute ``nextLink`` (its query kept, api-version reset to its own), here carrying ``$skipToken``;
+- errors: ErrorResponse ``{"error": {"code", "message"}}``.
+ARM's answers as clients see them: a valid token whose principal holds no role with the action is 403
+AuthorizationFailed "The client '..' with object id '..' does not have authorization to perform action
+'Microsoft.CognitiveServices/accounts/deployments/read' over scope '..' or the scope is invalid." (quoted in
+github.com/microsoft/foundry-dev-tools/issues/555 and /407 for accounts/read and deployments/write); a request
+without api-version is 400 MissingApiVersionParameter (github.com/Azure-Samples/azure-search-openai-demo/issues/36);
+no or a bad bearer token is 401 InvalidAuthenticationToken with a WWW-Authenticate challenge (the shared
+standins/bearer.py check); an unknown account is 404 ResourceNotFound; an unknown api-version 400
+InvalidApiVersionParameter.
+
+Never kinder than Azure: only the api-version azure-mgmt-cognitiveservices 14.1.0 sends (2025-09-01) is served;
+a token must come from the identity stand-in for ARM's audience; small pages (two by default) so clients must
+follow nextLink. The deployments are the simulator's (standins/stack.config.json "deployments": model,
+model_version, sku, capacity), under the account in its "arm" section.
+
+Hooks for tests (in-process): ``add_deployment(...)`` creates a deployment as the portal would,
+``granted_client_ids`` (None: every identity holds Reader) withdraws the role, ``fail_next(status)`` answers
+the next list request with that status.
+
+CLI: ``python -m standins.arm --config standins/stack.config.json --tls-dir .local/tls --identity-secret S``
+prints ``READY https://127.0.0.1:<port>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from standins._server import RunningServer, serve_cli, start_app
+from standins.bearer import add_identity_secret_argument, bearer_auth_middleware, identity_secret
+from standins.identity import InvalidTokenError, TokenSigner
+from standins.tls import server_ssl_context
+
+API_VERSION = "2025-09-01"
+# ARM accepts tokens for either of its two audiences (the SDK asks for https://management.azure.com/.default).
+ARM_AUDIENCES = frozenset({"https://management.azure.com", "https://management.core.windows.net"})
+READ_ACTION = "Microsoft.CognitiveServices/accounts/deployments/read"
+_PROVIDER = "Microsoft.CognitiveServices"
+_ROUTE = "/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.CognitiveServices/accounts/{account}"
+_LIST_ROUTE = _ROUTE + "/deployments"
+
+
+@dataclass(frozen=True)
+class ArmDeployment:
+    name: str
+    model: str
+    version: str
+    sku: str = "GlobalStandard"
+    capacity: int = 10
+
+    def resource(self, account_id: str) -> dict[str, Any]:
+        return {
+            "id": f"{account_id}/deployments/{self.name}",
+            "name": self.name,
+            "type": f"{_PROVIDER}/accounts/deployments",
+            "sku": {"name": self.sku, "capacity": self.capacity},
+            "properties": {
+                "model": {"format": "OpenAI", "name": self.model, "version": self.version},
+                "provisioningState": "Succeeded",
+            },
+        }
+
+
+@dataclass(frozen=True)
+class ArmAccount:
+    subscription_id: str
+    resource_group: str
+    name: str
+
+    @property
+    def resource_id(self) -> str:
+        group = f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+        return f"{group}/providers/{_PROVIDER}/accounts/{self.name}"
+
+    def is_this(self, subscription: str, group: str, account: str) -> bool:
+        # ARM resource ids, resource group and account names compare case-insensitively.
+        theirs = (subscription.casefold(), group.casefold(), account.casefold())
+        return theirs == (self.subscription_id.casefold(), self.resource_group.casefold(), self.name.casefold())
+
+
+@dataclass
+class ArmConfig:
+    tls_dir: Path
+    identity_secret: str
+    account: ArmAccount
+    deployments: list[ArmDeployment]
+    page_size: int = 2
+
+
+def config_from_stack(stack_config: Mapping[str, Any], tls_dir: Path, secret: str) -> ArmConfig:
+    """The stand-in's account ("arm" section) and deployments (the simulator's) from standins/stack.config.json."""
+    arm = stack_config["arm"]
+    deployments = [
+        ArmDeployment(
+            name=name,
+            model=str(raw.get("model") or name),
+            version=str(raw.get("model_version", "")),
+            sku=str(raw.get("sku", "GlobalStandard")),
+            capacity=int(raw.get("capacity", 10)),
+        )
+        for name, raw in stack_config["deployments"].items()
+    ]
+    account = ArmAccount(arm["subscription_id"], arm["resource_group"], arm["account"])
+    return ArmConfig(tls_dir, secret, account, deployments, page_size=int(arm.get("page_size", 2)))
+
+
+def account_of(stack_config: Mapping[str, Any]) -> ArmAccount:
+    arm = stack_config["arm"]
+    return ArmAccount(arm["subscription_id"], arm["resource_group"], arm["account"])
+
+
+def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+def _auth_error(reason: str) -> dict[str, Any]:
+    return {"error": {"code": "InvalidAuthenticationToken", "message": f"The access token is invalid: {reason}"}}
+
+
+def _protected(path: str) -> Callable[[str], dict[str, Any]] | None:
+    return _auth_error if path.startswith("/subscriptions/") else None
+
+
+def _audience_ok(audience: str) -> bool:
+    return audience.rstrip("/") in ARM_AUDIENCES
+
+
+@dataclass
+class ArmService:
+    config: ArmConfig
+    # Who holds Reader on the account; None: every identity of the local app (the stack assigns it).
+    granted_client_ids: set[str] | None = None
+    _faults: list[int] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.signer = TokenSigner(self.config.identity_secret)
+
+    def add_deployment(self, deployment: ArmDeployment) -> None:
+        with self._lock:
+            self.config.deployments = [d for d in self.config.deployments if d.name != deployment.name] + [deployment]
+
+    def fail_next(self, status: int) -> None:
+        with self._lock:
+            self._faults.append(status)
+
+    async def list_deployments(self, request: web.Request) -> web.Response:
+        version = request.query.get("api-version")
+        if not version:
+            return error_response(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
+        if version != API_VERSION:
+            return error_response(
+                400, "InvalidApiVersionParameter",
+                f"The api-version '{version}' is invalid. The supported versions are '{API_VERSION}'.",
+            )  # fmt: skip
+        account = self.config.account
+        info = request.match_info
+        if not account.is_this(info["subscription"], info["group"], info["account"]):
+            return error_response(
+                404, "ResourceNotFound",
+                f"The Resource '{_PROVIDER}/accounts/{info['account']}' under resource group "
+                f"'{info['group']}' was not found.",
+            )  # fmt: skip
+        refusal = self._refusal(request, account)
+        if refusal is not None:
+            return refusal
+        with self._lock:
+            fault = self._faults.pop(0) if self._faults else None
+            deployments = list(self.config.deployments)
+        if fault is not None:
+            return error_response(fault, "InternalServerError" if fault >= 500 else "Conflict", "Scripted fault.")
+        try:
+            start = int(request.query.get("$skipToken", "0"))
+        except ValueError:
+            return error_response(400, "InvalidSkipToken", "The $skipToken is invalid.")
+        page = deployments[start : start + self.config.page_size]
+        body: dict[str, Any] = {"value": [item.resource(account.resource_id) for item in page]}
+        if start + self.config.page_size < len(deployments):
+            query = urlencode({"api-version": version, "$skipToken": str(start + self.config.page_size)})
+            body["nextLink"] = f"{request.url.origin()}{request.path}?{query}"
+        return web.json_response(body)
+
+    def _refusal(self, request: web.Request, account: ArmAccount) -> web.Response | None:
+        """403 AuthorizationFailed when the caller's identity holds no role with the read action."""
+        if self.granted_client_ids is None:
+            return None
+        token = request.headers.get("Authorization", "").partition(" ")[2].strip()
+        try:
+            client_id = self.signer.verify(token).client_id
+        except InvalidTokenError:  # the middleware let it through, so it was valid a moment ago
+            client_id = "(unknown)"
+        if client_id in self.granted_client_ids:
+            return None
+        return error_response(
+            403, "AuthorizationFailed",
+            f"The client '{client_id}' with object id '{client_id}' does not have authorization to perform action "
+            f"'{READ_ACTION}' over scope '{account.resource_id}' or the scope is invalid.",
+        )  # fmt: skip
+
+
+def build_arm_app(service: ArmService) -> web.Application:
+    signer = TokenSigner(service.config.identity_secret)
+    app = web.Application(
+        middlewares=[bearer_auth_middleware(signer, _protected, audience_ok=_audience_ok, service_name="ARM")]
+    )
+    app.router.add_get(_LIST_ROUTE, service.list_deployments)
+    return app
+
+
+@dataclass
+class RunningArm:
+    server: RunningServer
+    service: ArmService
+    ca_path: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+
+async def start_arm(config: ArmConfig, *, host: str = "127.0.0.1", port: int = 0) -> RunningArm:
+    """Ensure TLS material in ``config.tls_dir`` and serve the list call over HTTPS on host:port."""
+    tls_files, ssl_context = server_ssl_context(config.tls_dir)
+    service = ArmService(config)
+    server = await start_app(build_arm_app(service), host=host, port=port, ssl_context=ssl_context)
+    return RunningArm(server, service, tls_files.ca_cert)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m standins.arm", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--config", type=Path, required=True, help="standins/stack.config.json")
+    parser.add_argument("--tls-dir", type=Path, required=True, help="where the local CA and server cert live")
+    add_identity_secret_argument(parser)
+    args = parser.parse_args(argv)
+    stack_config = json.loads(args.config.read_text(encoding="utf-8"))
+    config = config_from_stack(stack_config, args.tls_dir, identity_secret(parser, args))
+    serve_cli(lambda: start_arm(config, host=args.host, port=args.port))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
