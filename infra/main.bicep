@@ -216,6 +216,9 @@ var appSettings = [
   { name: 'COST_RECOMPUTE_WINDOWS', value: '3' }
   { name: 'COST_PRICE_TABLE', value: 'shared/costs/prices/price-table.json' }
   { name: 'COST_DEPLOYMENT_MAP', value: 'shared/costs/prices/deployments.json' }
+  { name: 'COST_MODEL_ACCOUNTS', value: ai.outputs.id }
+  // The cloud's own ARM endpoint (public: https://management.azure.com/).
+  { name: 'AZURE_RESOURCE_MANAGER_ENDPOINT', value: environment().resourceManager }
   { name: 'COST_DCR_STREAM', value: logTables.TokenCostSummary_CL.stream }
   { name: 'COST_STATE_CONNECTION_STRING', value: '' }
   { name: 'COST_STATE_TABLE_ENDPOINT', value: storage.outputs.tableEndpoint }
@@ -284,6 +287,8 @@ module appRoles 'app/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
     communicationServiceName: communication.outputs.communicationServiceName
+    aiAccountName: ai.outputs.name
+    deploymentsReaderRoleDefinitionId: ai.outputs.deploymentsReaderRoleDefinitionId
     emailSenderRoleDefinitionId: communication.outputs.emailSenderRoleDefinitionId
     queriesApplicationInsights: queriesApplicationInsights
   }
@@ -302,6 +307,8 @@ module developerRoles 'app/rbac.bicep' = if (!empty(principalId)) {
     storageAccountName: storage.outputs.name
     keyVaultName: keyVault.outputs.name
     communicationServiceName: communication.outputs.communicationServiceName
+    aiAccountName: ai.outputs.name
+    deploymentsReaderRoleDefinitionId: ai.outputs.deploymentsReaderRoleDefinitionId
     emailSenderRoleDefinitionId: communication.outputs.emailSenderRoleDefinitionId
     queriesApplicationInsights: queriesApplicationInsights
   }

@@ -392,8 +392,8 @@ SETTINGS: tuple[Setting, ...] = (
         _model_accounts,
         "",
         "ARM resource ids (comma-separated) of the Foundry / Azure OpenAI accounts behind the gateway: each costs run "
-        "lists their deployments (model, version, SKU) with the managed identity (Reader on each account). Empty: "
-        "no discovery, the deployment map alone.",
+        "lists their deployments (model, version, SKU) with the managed identity (accounts/deployments/read on "
+        "each). Empty: no discovery, the deployment map alone.",
         "empty or comma-separated /subscriptions/<id>/resourceGroups/<group>/providers/"
         "Microsoft.CognitiveServices/accounts/<name>",
     ),

@@ -44,6 +44,35 @@ resource deployments 'Microsoft.CognitiveServices/accounts/deployments@2024-10-0
   }
 }]
 
+// What the costs timer needs to list the deployments (shared/costs/deployments.py): ARM authorizes that GET
+// with this one action. No built-in role is that narrow: Reader is */read everywhere in its scope, the
+// Cognitive Services OpenAI roles add inference data actions, Cognitive Services Usages Reader has only
+// Microsoft.CognitiveServices/locations/usages/read (MicrosoftDocs/azure-docs articles/role-based-access-control/
+// built-in-roles/ai-machine-learning.md). Like the email sender role (communication.bicep): at resource-group
+// scope, name unique per tenant via the group's hash; creating it needs roleDefinitions/write.
+resource deploymentsReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, 'model-deployments-reader')
+  properties: {
+    roleName: 'Model deployments reader (${uniqueString(resourceGroup().id)})'
+    description: 'List the model deployments of the AI accounts of resource group ${resourceGroup().name}; no inference, no keys.'
+    type: 'CustomRole'
+    assignableScopes: [
+      resourceGroup().id
+    ]
+    permissions: [
+      {
+        actions: [
+          'Microsoft.CognitiveServices/accounts/deployments/read'
+        ]
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+  }
+}
+
 output id string = account.id
 output name string = account.name
 output endpoint string = account.properties.endpoint
+output deploymentsReaderRoleDefinitionId string = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', deploymentsReaderRole.name)

@@ -11,6 +11,12 @@ param storageAccountName string
 param keyVaultName string
 param communicationServiceName string
 
+@description('The model account (ai.bicep) whose deployments the costs timer lists (COST_MODEL_ACCOUNTS).')
+param aiAccountName string
+
+@description('Role definition id of the deployments reader role (ai.bicep): only accounts/deployments/read.')
+param deploymentsReaderRoleDefinitionId string
+
 @description('Role definition id of the email sender role (communication.bicep): only the actions that send.')
 param emailSenderRoleDefinitionId string
 
@@ -50,6 +56,22 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 
 resource communicationService 'Microsoft.Communication/communicationServices@2023-04-01' existing = {
   name: communicationServiceName
+}
+
+resource aiAccount 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = {
+  name: aiAccountName
+}
+
+// costs timer: lists the account's deployments through ARM (shared/costs/deployments.py) with the custom
+// role holding only Microsoft.CognitiveServices/accounts/deployments/read (ai.bicep), on that account only.
+resource readsModelDeployments 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(aiAccount.id, principalId, deploymentsReaderRoleDefinitionId)
+  scope: aiAccount
+  properties: {
+    principalId: principalId
+    principalType: principalType
+    roleDefinitionId: deploymentsReaderRoleDefinitionId
+  }
 }
 
 // costs timer: KQL over AppMetrics and TokenCostSummary_CL (LogsQueryClient).

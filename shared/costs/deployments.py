@@ -10,10 +10,12 @@ resource-manager/Microsoft.CognitiveServices/stable/2025-09-01/cognitiveservices
 read 2026-11-30). azure-mgmt-cognitiveservices 14.1.0 makes that call, pages included, as
 client.deployments.list(resource_group, account) (operations/_deployments_operations.py; default
 api-version 2025-09-01). The managed identity needs Microsoft.CognitiveServices/accounts/deployments/read
-on each account: the built-in Reader role (acdd72a7-3385-48ef-bd42-f606fba81ae7, actions */read) at the
-account's scope is the least privilege that has it without also granting inference (data actions) or keys.
-Cognitive Services Usages Reader only reads locations/usages (learn.microsoft.com/azure/role-based-access-
-control/built-in-roles/ai-machine-learning). The list is read once per costs run (the run builds one map).
+on each account. No built-in role is that narrow: Reader (acdd72a7-3385-48ef-bd42-f606fba81ae7, */read) has it
+but reads everything in its scope; the Cognitive Services OpenAI User / Contributor roles add inference data
+actions; Cognitive Services Usages Reader has only locations/usages/read (MicrosoftDocs/azure-docs articles/
+role-based-access-control/built-in-roles/ai-machine-learning.md). infra/app/ai.bicep therefore defines a custom
+role with that one action and infra/app/rbac.bicep assigns it on the account. The list is read once per
+costs run (the run builds one map).
 
 The file {"deployments": {"my-gpt4o-prod": "gpt-4o", ...}} remains for deployments outside those accounts
 (another account, another provider) and wins over a discovered deployment of the same name (logged).
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 
 _DEPLOYMENT_MAP = "deployment map"
 # What the identity needs on each account, for the error message of a refused read.
-READ_ROLE = "Reader (Microsoft.CognitiveServices/accounts/deployments/read)"
+READ_ROLE = "Microsoft.CognitiveServices/accounts/deployments/read (infra's deployments reader role, or Reader)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +189,7 @@ def list_account_deployments(client: CognitiveServicesManagementClient, account:
     except AzureError as error:
         mapped = azure_service_error(AzureServiceError, f"listing the deployments of {account.resource_id}", error)
         if getattr(error, "status_code", None) in (401, 403):
-            mapped = AzureServiceError(f"{mapped}; the app's managed identity needs the {READ_ROLE} role on it")
+            mapped = AzureServiceError(f"{mapped}; the app's managed identity needs {READ_ROLE} on that account")
         raise mapped from error
 
 

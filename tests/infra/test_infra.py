@@ -513,6 +513,28 @@ def test_email_is_sent_with_a_custom_role_holding_only_the_send_actions() -> Non
     assert sends["properties"]["roleDefinitionId"] == "emailSenderRoleDefinitionId"
 
 
+def test_deployments_are_listed_with_a_custom_role_holding_only_the_read_action() -> None:
+    ai = app_module("ai")
+    [(name, resource)] = resources_of_type(ai, "Microsoft.Authorization/roleDefinitions").items()
+    properties = resource_body(resource)["properties"]
+    assert properties["type"] == "CustomRole" and _is_resource_group_id(properties["assignableScopes"][0])
+    [permission] = properties["permissions"]
+    # The action ARM checks for the deployments list (shared/costs/deployments.py); nothing else.
+    assert permission["actions"] == ["Microsoft.CognitiveServices/accounts/deployments/read"]
+    assert permission["notActions"] == permission["dataActions"] == permission["notDataActions"] == []
+    output = function_call(ai["outputs"]["deploymentsReaderRoleDefinitionId"]["value"], "subscription_resource_id")
+    assert output is not None and accessor_path(output["resource_name_1"]) == [name, "name"]
+    for module in ("appRoles", "developerRoles"):
+        params = resource_body(main()["modules"][module])["params"]
+        assert accessor_path(params["deploymentsReaderRoleDefinitionId"]) == [
+            "ai", "outputs", "deploymentsReaderRoleDefinitionId"
+        ], module
+        assert accessor_path(params["aiAccountName"]) == ["ai", "outputs", "name"], module
+    reads = resource_body(app_module("rbac")["resources"]["readsModelDeployments"])
+    assert reads["scope"] == "aiAccount"
+    assert reads["properties"]["roleDefinitionId"] == "deploymentsReaderRoleDefinitionId"
+
+
 def test_storage_is_identity_only() -> None:
     storage = resource_body(app_module("storage")["resources"]["storage"])["properties"]
     assert storage["allowSharedKeyAccess"] is False
