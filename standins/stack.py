@@ -3,7 +3,8 @@
 `python -m standins.stack` is what `make run` runs. It starts, in order, the managed-identity
 endpoint, the Azure Monitor stand-in (HTTPS), the model simulator, the gateway executing
 policy.xml, the SMTP outbox, the Communication Services Email stand-in (HTTPS, same outbox; used
-when ALERT_DELIVERY=acs) and Azurite; writes `.local/stack.json` (where everything is) and
+when ALERT_DELIVERY=acs), the ARM stand-in (HTTPS; the model account's deployment list) and
+Azurite; writes `.local/stack.json` (where everything is) and
 `.local/local.settings.json` (the sample settings pointed at the stack); then runs the local
 Functions host. It stops every process it started on Ctrl-C, SIGTERM or after RUN_FOR seconds.
 The services are rows of one table (STANDINS, then FUNCTIONS_HOST) that `start_services` walks.
@@ -27,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from standins._server import free_port
+from standins.arm import account_of
 from standins.processes import READY_PREFIX, Child, StackError, spawn, stop_all, wait_ready
 from standins.stack_info import (
     AcsEmailInfo,
+    ArmInfo,
     IdentityInfo,
     IngestionInfo,
     MonitorInfo,
@@ -54,6 +57,7 @@ DEFAULT_PORTS = {
     "monitor": 7802,
     "identity": 7803,
     "acs_email": 7804,
+    "arm": 7805,
     "smtp": 7825,
     "azurite_blob": 10000,
     "azurite_queue": 10001,
@@ -205,6 +209,11 @@ def _acs_email_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
             "--sender-domain", _sender_domain(), "--identity-secret", launch.identity_secret]  # fmt: skip
 
 
+def _arm_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
+    return ["--config", str(launch.config_file), "--port", _port(launch, "arm"), "--tls-dir", str(launch.tls_dir),
+            "--identity-secret", launch.identity_secret]  # fmt: skip
+
+
 def _azurite_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
     return ["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--location", str(launch.data_dir / "azurite"),
             "--blobHost", "127.0.0.1", "--blobPort", _port(launch, "azurite_blob"),
@@ -226,6 +235,7 @@ STANDINS: tuple[ServiceSpec, ...] = (
     ServiceSpec("gateway", _module("standins.gateway"), _gateway_args, depends_on=("simulator", "monitor")),
     ServiceSpec("mail", _module("standins.mail"), _mail_args),
     ServiceSpec("acs-email", _module("standins.acs_email"), _acs_email_args),
+    ServiceSpec("arm", _module("standins.arm"), _arm_args),
     ServiceSpec("azurite", _azurite, _azurite_args, ready_prefix="Azurite Table service is successfully listening"),
 )
 
@@ -329,6 +339,9 @@ def app_settings_for(info: StackInfo, sample: Path = SETTINGS_SAMPLE) -> dict[st
             "ALERT_SMTP_STARTTLS": "true",
             # Used only when ALERT_DELIVERY=acs; the default stays smtp.
             "ALERT_ACS_ENDPOINT": info.acs_email.endpoint,
+            # The costs run lists the simulator's deployments from the ARM stand-in, as it would in Azure.
+            "COST_MODEL_ACCOUNTS": info.arm.account_id,
+            "AZURE_RESOURCE_MANAGER_ENDPOINT": info.arm.endpoint,
             "LOGS_INGESTION_ENDPOINT": info.ingestion.endpoint,
             "LOGS_INGESTION_RULE_ID": info.ingestion.rule_id,
             # What the Functions platform sets for managed identity in Azure.
@@ -373,6 +386,7 @@ def _stack_info(
             starttls=True,
         ),
         acs_email=AcsEmailInfo(endpoint=started["acs-email"].url, ca_cert=launch.ca_cert),
+        arm=ArmInfo(endpoint=started["arm"].url, account_id=account_of(launch.config).resource_id),
         outbox_dir=launch.outbox_dir,
         storage=StorageInfo(connection_string=azurite_connection_string(launch.ports)),
         functions_url=f"http://127.0.0.1:{launch.ports['functions']}" if with_host else None,

@@ -57,6 +57,14 @@ class AcsEmailInfo:
 
 
 @dataclass(frozen=True)
+class ArmInfo:
+    """The ARM stand-in and the one model account it serves (COST_MODEL_ACCOUNTS locally)."""
+
+    endpoint: str
+    account_id: str
+
+
+@dataclass(frozen=True)
 class StorageInfo:
     """Azurite (blob, queue, table)."""
 
@@ -75,6 +83,7 @@ class StackInfo:
     identity: IdentityInfo
     smtp: SmtpInfo
     acs_email: AcsEmailInfo
+    arm: ArmInfo
     outbox_dir: Path
     storage: StorageInfo
     functions_url: str | None  # None when the stack runs without the Functions host
@@ -105,6 +114,7 @@ class StackInfo:
             identity=IdentityInfo(identity["endpoint"], identity["header"]),
             smtp=SmtpInfo(smtp["host"], int(smtp["port"]), smtp["username"], smtp["password"], bool(smtp["starttls"])),
             acs_email=AcsEmailInfo(acs_email["endpoint"], Path(acs_email["ca_cert"])),
+            arm=ArmInfo(document["arm"]["endpoint"], document["arm"]["account_id"]),
             outbox_dir=Path(document["outbox_dir"]),
             storage=StorageInfo(document["storage"]["connection_string"]),
             functions_url=document["functions_url"],

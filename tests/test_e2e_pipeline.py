@@ -195,6 +195,28 @@ def test_timers_run_through_the_local_host(local_stack: Stack) -> None:
     assert datetime.now(UTC).year >= 2026
 
 
+def test_the_stack_settings_discover_the_simulator_deployments_through_arm(
+    local_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run`'s settings point the costs run at the ARM stand-in: the simulator's deployments, SKUs included."""
+    from shared.azure_clients import AzureAccess
+    from shared.config import load_settings
+    from shared.costs.run import build_clients
+
+    for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER"):
+        monkeypatch.setenv(name, local_stack.settings[name])
+    settings = load_settings(local_stack.settings).costs
+    monkeypatch.setattr(AzureAccess, "state_table", lambda *args, **kwargs: None)  # only the discovery is wanted
+    discovery = build_clients(settings).discovery
+    assert discovery is not None
+    found = {d.name: (d.model, d.model_version, d.sku) for d in discovery.deployments()}
+    assert found == {
+        "gpt-5.6-luna": ("gpt-5.6-luna", "2026-07-09", "GlobalStandard"),
+        "gpt-5.6-sol": ("gpt-5.6-sol", "2026-07-09", "GlobalStandard"),
+        "gpt-5.6-terra": ("gpt-5.6-terra", "2026-07-09", "DataZoneStandard"),
+    }
+
+
 def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
     local_stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -33,7 +33,7 @@ def _argv(spec: ServiceSpec, launch: Launch) -> list[str]:
 
 def test_services_start_in_the_order_make_run_always_used() -> None:
     assert [spec.name for spec in STANDINS] == [
-        "identity", "monitor", "simulator", "gateway", "mail", "acs-email", "azurite",
+        "identity", "monitor", "simulator", "gateway", "mail", "acs-email", "arm", "azurite",
     ]  # fmt: skip
     names = [spec.name for spec in STANDINS]
     for spec in STANDINS:
@@ -66,6 +66,8 @@ def test_each_service_gets_the_argv_it_always_got(tmp_path: Path) -> None:
     assert argv["acs-email"] == ["python", "-m", "standins.acs_email", "--port", "7804",
                                  "--outbox", str(tmp_path / "outbox"), "--tls-dir", tls,
                                  "--sender-domain", sender.rpartition("@")[2], "--identity-secret", secret]  # fmt: skip
+    assert argv["arm"] == ["python", "-m", "standins.arm", "--config", str(CONFIG_FILE), "--port", "7805",
+                           "--tls-dir", tls, "--identity-secret", secret]  # fmt: skip
     assert argv["azurite"] == [str(AZURITE_BIN), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
                                "--location", str(tmp_path / "azurite"),
                                "--blobHost", "127.0.0.1", "--blobPort", "10000",
@@ -101,6 +103,8 @@ def test_stack_json_reads_back_into_the_same_info(tmp_path: Path) -> None:
         identity=si.IdentityInfo("http://127.0.0.1:7803/msi/token", "header"),
         smtp=si.SmtpInfo("127.0.0.1", 7825, "alerts", "local-smtp-password", True),
         acs_email=si.AcsEmailInfo("https://127.0.0.1:7804", ca),
+        arm=si.ArmInfo("https://127.0.0.1:7805", "/subscriptions/s/resourceGroups/g/providers/"
+                       "Microsoft.CognitiveServices/accounts/a"),
         outbox_dir=tmp_path / "outbox",
         storage=si.StorageInfo("UseDevelopmentStorage=true"),
         functions_url=None,
