@@ -15,8 +15,10 @@ AuthorizationFailed "The client '..' with object id '..' does not have authoriza
 github.com/microsoft/foundry-dev-tools/issues/555 and /407 for accounts/read and deployments/write); a request
 without api-version is 400 MissingApiVersionParameter (github.com/Azure-Samples/azure-search-openai-demo/issues/36);
 no or a bad bearer token is 401 InvalidAuthenticationToken with a WWW-Authenticate challenge (the shared
-standins/bearer.py check); an unknown account is 404 ResourceNotFound; an unknown api-version 400
-InvalidApiVersionParameter.
+standins/bearer.py check); an unknown api-version is 400 InvalidApiVersionParameter "The api-version '..' is
+invalid. The supported versions are '..'." (github.com/Azure/azure-cli/issues/28038); an unknown account is
+404 ResourceNotFound (the spec's ErrorResponse; the code is ARM's usual one for a missing resource, not
+checked against a recorded answer).
 
 Never kinder than Azure: only the api-version azure-mgmt-cognitiveservices 14.1.0 sends (2025-09-01) is served;
 a token must come from the identity stand-in for ARM's audience; small pages (two by default) so clients must

@@ -26,7 +26,7 @@ found in neither resolves to itself, the common case where a deployment is named
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -127,7 +127,12 @@ class DeploymentMap:
                     entry.name, self.source, override.model, entry.source, entry.model,
                 )  # fmt: skip
                 continue
-            entries.setdefault(entry.name, entry)  # two accounts, one name: the first account listed
+            first = entries.setdefault(entry.name, entry)
+            if first is not entry:  # two accounts, one name: the first account listed in the setting
+                log.warning(
+                    "deployment %s is in %s and %s; priced as %s's %s",
+                    entry.name, first.source, entry.source, first.source, first.model,
+                )  # fmt: skip
         entries.update(self._entries)
         merged._entries = entries
         merged._folded = _folded(entries)
@@ -161,8 +166,10 @@ def load_deployment_map(path: Path | None) -> DeploymentMap:
 class ArmDeploymentDiscovery:
     """The deployments of each account, listed through ARM with the app's identity (one client per subscription)."""
 
-    def __init__(self, accounts: Sequence[ModelAccount], client_for: Any) -> None:
-        # client_for(subscription_id) -> CognitiveServicesManagementClient (shared/azure_clients.py builds it).
+    def __init__(
+        self, accounts: Sequence[ModelAccount], client_for: Callable[[str], CognitiveServicesManagementClient]
+    ) -> None:
+        # client_for(subscription_id): AzureAccess.cognitive_services_client in the app, any client in tests.
         self._accounts = tuple(accounts)
         self._client_for = client_for
 

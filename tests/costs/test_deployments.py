@@ -8,6 +8,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -132,3 +134,25 @@ def test_a_deployment_created_in_the_account_is_priced_on_the_next_run_with_no_f
     # gpt-4o-mini Global Standard, per 1M tokens: input $0.15, output $0.60 (shared/costs/prices/price-table.json)
     assert row["Model"] == "gpt-4o-mini" and row["Unpriced"] is False
     assert Decimal(str(row["TotalCost"])) == Decimal("0.15") + Decimal("0.06")
+
+
+def test_several_accounts_one_client_per_subscription_and_the_first_account_wins_a_shared_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def item(name: str, model: str) -> SimpleNamespace:
+        return SimpleNamespace(name=name, sku=SimpleNamespace(name="GlobalStandard", capacity=1),
+                               properties=SimpleNamespace(model=SimpleNamespace(name=model, version="1")))
+
+    listed = {"eu": [item("chat", "gpt-4o"), item("eu-only", "gpt-4.1")], "us": [item("chat", "gpt-4o-mini")]}
+    made: list[str] = []
+
+    def client_for(subscription: str) -> Any:
+        made.append(subscription)
+        return SimpleNamespace(deployments=SimpleNamespace(list=lambda group, account: iter(listed[account])))
+
+    accounts = [ModelAccount("sub-1", "rg", "eu"), ModelAccount("sub-1", "rg", "us")]
+    with caplog.at_level(logging.WARNING, logger="shared.costs.deployments"):
+        merged = deployment_map_for_run(DeploymentMap(), ArmDeploymentDiscovery(accounts, client_for))
+    assert made == ["sub-1"]
+    assert (merged.model_for("chat"), merged.model_for("eu-only")) == ("gpt-4o", "gpt-4.1")
+    assert "deployment chat is in" in caplog.text
