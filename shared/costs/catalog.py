@@ -276,7 +276,7 @@ def _read_row(problems: Problems, path: str, line: int | None, raw: Any) -> Cata
         fields.bad("unit", f"{PER_PTU_HOUR if provisioned else PER_1M_TOKENS} for {token_kind}")
         return None
     if model == ANY_MODEL and not provisioned:
-        fields.bad("model", "a model name (\"*\" is for a PTU-hour price only)")
+        fields.bad("model", 'a model name ("*" is for a PTU-hour price only)')
         return None
     return CatalogPrice(
         model, version, deployment_type, tier, token_kind, price, unit, currency, effective_from, region, source
