@@ -6,8 +6,8 @@
 `retail` pages through the Azure Retail Prices API (serviceName 'Foundry Models', consumption prices);
 `litellm` reads LiteLLM's price map. Both print rows per deployment type, what was skipped and what
 could not be read (unknown: never guessed), and with --diff the prices added, removed and changed
-against an existing catalog, for review before the file is committed. Exit status 0; 2 on bad
-arguments or an unreadable --diff catalog.
+against an existing catalog, for review before the file is committed. Exit status 0; 1 when the
+source cannot be read completely (nothing is written); 2 on bad arguments or an unreadable --diff catalog.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from shared.costs.catalog import ImportResult, catalog_text, diff_catalogs, read_catalog
 from shared.costs.catalog_litellm import import_litellm
 from shared.costs.catalog_retail import ENDPOINT, fetch_pages, import_pages, query_url
-from shared.errors import InputError
+from shared.errors import AzureServiceError, InputError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,14 +46,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     result: ImportResult
-    if args.command == "retail":
-        url = query_url(region=args.region, currency=args.currency, endpoint=args.endpoint)
-        print(f"reading {url}")
-        result = import_pages(fetch_pages(url), url)
-        note = f"Azure Retail Prices API: {url}"
-    else:
-        result = import_litellm(args.path)
-        note = f"LiteLLM price map: {args.path.name}"
+    try:
+        if args.command == "retail":
+            url = query_url(region=args.region, currency=args.currency, endpoint=args.endpoint)
+            print(f"reading {url}")
+            result = import_pages(fetch_pages(url), url)
+            note = f"Azure Retail Prices API: {url}"
+        else:
+            result = import_litellm(args.path)
+            note = f"LiteLLM price map: {args.path.name}"
+    except (AzureServiceError, InputError) as error:  # nothing is written: no catalog from part of a source
+        print(error, file=sys.stderr)
+        return 1
     args.out.write_text(catalog_text(result.rows, note=note), encoding="utf-8")
     print(f"wrote {args.out}")
     print(result.summary())

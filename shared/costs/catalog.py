@@ -27,8 +27,9 @@ from shared.json_input import Check, Invalid, Problems, any_text, choice, number
 
 # The ARM deployment `sku.name` values, in the order the catalog sorts them. Source: "Deployment type
 # comparison" table (SKU code column) of https://learn.microsoft.com/azure/foundry/foundry-models/concepts/deployment-types
-# (read 2026-11-30); ARM itself types `sku.name` as a free string (azure-rest-api-specs,
-# specification/cognitiveservices/resource-manager, definition `Sku`), so this list is ours to keep.
+# (read 2026-11-30). ARM types a deployment's `sku.name` as a free string ("Sku: name: string (Required):
+# The name of the SKU", Azure/bicep-types-az generated/cognitiveservices/microsoft.cognitiveservices/
+# 2026-09-01/types.md, resource accounts/deployments), so this list is ours to keep.
 # DeveloperTier (fine-tuned model evaluation only) is left out: it prices no production traffic.
 PAY_PER_TOKEN_TYPES = ("GlobalStandard", "DataZoneStandard", "Standard", "GlobalBatch", "DataZoneBatch")
 PROVISIONED_TYPES = ("GlobalProvisionedManaged", "DataZoneProvisionedManaged", "ProvisionedManaged")

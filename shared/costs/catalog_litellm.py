@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from shared.costs.catalog import PER_1M_TOKENS, CatalogPrice, ImportResult
-from shared.json_input import read_json_file
+from shared.json_input import Problems, read_json_file
 
 SOURCE = "LiteLLM model_prices_and_context_window.json"
+WHAT = "LiteLLM price map"
 CHAT_MODES = {"chat", "responses"}
 
 _ZONES = {"us": "us", "eu": "eu", "apac": "apac"}  # Data Zone prefixes → our region value
@@ -53,10 +54,10 @@ _PER_TOKEN_TO_PER_1M = Decimal(1_000_000)
 
 def import_litellm(path: Path) -> ImportResult:
     """The catalog rows of the Azure chat entries of LiteLLM's map at `path`."""
-    document = read_json_file(path, "LiteLLM price map")
+    document = read_json_file(path, WHAT)
     result = ImportResult()
     if not isinstance(document.root, dict):
-        raise ValueError(f"{path}: not a LiteLLM price map (no top-level object)")
+        Problems(document.source, WHAT).fail(None, "", "expected an object of model entries (LiteLLM's format)")
     for key, entry in document.root.items():
         if not key.startswith("azure/"):
             continue

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -36,6 +37,7 @@ from shared.costs.catalog import (
     CatalogPrice,
     ImportResult,
 )
+from shared.errors import AzureServiceError
 
 ENDPOINT = "https://prices.azure.com/api/retail/prices"
 SERVICE = "Foundry Models"
@@ -101,14 +103,24 @@ def query_url(*, region: str | None = None, currency: str | None = None, endpoin
 
 
 def fetch_pages(url: str, *, timeout_seconds: float = 60) -> Iterator[Mapping[str, Any]]:
-    """Each page from `url` on, following NextPageLink. Numbers are kept exact (Decimal)."""
+    """Each page from `url` on, following NextPageLink. Numbers are kept exact (Decimal).
+
+    AzureServiceError when a page cannot be read (HTTP error, network, not a page): a catalog is
+    written from every page or not at all.
+    """
     next_url: str | None = url
     while next_url:
         request = urllib.request.Request(next_url, headers={"Accept": "application/json"})
-        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
-            page = json.loads(response.read().decode("utf-8"), parse_float=Decimal)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
+                page = json.loads(response.read().decode("utf-8"), parse_float=Decimal)
+        except urllib.error.HTTPError as error:
+            body = error.read().decode("utf-8", "replace")[:300]
+            raise AzureServiceError(f"{next_url}: HTTP {error.code} {error.reason}: {body}") from None
+        except (OSError, ValueError) as error:  # URLError, timeouts, a body that is not JSON
+            raise AzureServiceError(f"{next_url}: {error}") from None
         if not isinstance(page, dict) or not isinstance(page.get("Items"), list):
-            raise ValueError(f"{next_url}: not a Retail Prices page (no Items list)")
+            raise AzureServiceError(f"{next_url}: not a Retail Prices page (no Items list)")
         yield page
         next_url = page.get("NextPageLink") or None
 

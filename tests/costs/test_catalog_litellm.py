@@ -75,3 +75,10 @@ def test_an_unreadable_diff_catalog_stops_the_command(tmp_path: Path, capsys: py
     broken.write_text('{"format": "apim-token-costs price catalog v1", "prices": [{"model": "x"}]}', encoding="utf-8")
     assert prices.main(["litellm", str(MAP), "--out", str(tmp_path / "new.json"), "--diff", str(broken)]) == 2
     assert "old.json:1: prices[0].deployment_type: missing" in capsys.readouterr().err
+
+
+def test_a_file_that_is_no_price_map_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    not_a_map = tmp_path / "prices.json"
+    not_a_map.write_text("[1, 2]", encoding="utf-8")
+    assert prices.main(["litellm", str(not_a_map), "--out", str(tmp_path / "catalog.json")]) == 1
+    assert "prices.json: expected an object of model entries (LiteLLM's format)" in capsys.readouterr().err

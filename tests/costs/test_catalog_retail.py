@@ -3,7 +3,6 @@ served from 127.0.0.1 so paging and the filter run the same code as against pric
 
 from __future__ import annotations
 
-import urllib.error
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from shared.costs.catalog import CatalogPrice, read_catalog
 from shared.costs.catalog_retail import fetch_pages, import_pages, parse_meter, query_url
+from shared.errors import AzureServiceError
 from tests import ROOT
 from tests.support.retail_prices import serve_pages
 from tools import prices
@@ -58,10 +58,15 @@ def test_the_importer_pages_through_next_page_link_with_the_service_filter() -> 
     assert result.unknown[1].startswith("Azure OpenAI: 'text-embedding-3-large-regional Tokens': no deployment word")
 
 
-def test_a_query_the_api_would_not_answer_fails_loudly() -> None:
-    with serve_pages(PAGES, EXPECTED_QUERY) as (endpoint, _), pytest.raises(urllib.error.HTTPError) as raised:
+def test_a_query_the_api_would_not_answer_fails_loudly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with serve_pages(PAGES, EXPECTED_QUERY) as (endpoint, _), pytest.raises(AzureServiceError) as raised:
         list(fetch_pages(query_url(region="westus", currency="USD", endpoint=endpoint)))
-    assert raised.value.code == 400
+    assert "HTTP 400" in str(raised.value) and "BadRequest" in str(raised.value)
+    out = tmp_path / "catalog.json"
+    assert (
+        prices.main(["retail", "--region", "eastus", "--endpoint", "http://127.0.0.1:9/none", "--out", str(out)]) == 1
+    )
+    assert "127.0.0.1:9" in capsys.readouterr().err and not out.exists()  # no catalog from part of a source
 
 
 @pytest.mark.parametrize(
