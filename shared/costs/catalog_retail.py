@@ -24,7 +24,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -125,7 +125,7 @@ def fetch_pages(url: str, *, timeout_seconds: float = 60) -> Iterator[Mapping[st
         next_url = page.get("NextPageLink") or None
 
 
-def import_pages(pages: Iterator[Mapping[str, Any]] | list[Mapping[str, Any]], source: str) -> ImportResult:
+def import_pages(pages: Iterable[Mapping[str, Any]], source: str) -> ImportResult:
     """The catalog rows of every item of `pages`; `source` (the query URL) goes into each row's source."""
     result = ImportResult()
     for page in pages:
