@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_STAMP := .local/checkov-venv/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup chromium run stack test test-fast lint bench-gateway bench-traffic bench-costs workbook local-settings-azure screenshot-email clean
+.PHONY: setup chromium run stack test test-fast lint bench-gateway bench-traffic bench-costs workbook local-settings-azure screenshot-email prices clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) chromium
 
@@ -74,6 +74,14 @@ local-settings-azure: setup
 # Renders a sample alert digest and screenshots it in headless Chromium (.local/email-screenshot/).
 screenshot-email: setup
 	$(PY) -m tools.screenshot_email
+
+# Price catalog from the Azure Retail Prices API (needs the internet): writes PRICES_OUT and prints what
+# changed since the last run (kept as PRICES_OUT.previous). PRICES_ARGS="--region eastus --currency USD".
+PRICES_OUT ?= .local/prices/catalog.json
+prices: $(PY_STAMP)
+	@mkdir -p $(dir $(PRICES_OUT))
+	if test -f $(PRICES_OUT); then cp $(PRICES_OUT) $(PRICES_OUT).previous; diff="--diff $(PRICES_OUT).previous"; fi; \
+		$(PY) -m tools.prices retail $(PRICES_ARGS) --out $(PRICES_OUT) $$diff
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache
