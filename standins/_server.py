@@ -9,7 +9,8 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -97,3 +98,34 @@ def serve_cli(start: Callable[[], Awaitable[Serving]]) -> None:
         return serving.stop
 
     asyncio.run(serve_until_signalled(started))
+
+
+ServiceT = TypeVar("ServiceT")
+
+
+@dataclass
+class RunningHttpsService(Generic[ServiceT]):
+    """An HTTPS stand-in that is running: its server, the service object behind its routes (tests
+    reach in through it) and the CA that signed its certificate (clients trust it)."""
+
+    server: RunningServer
+    service: ServiceT
+    ca_path: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+
+async def start_https_service(
+    service: ServiceT, app: web.Application, tls_dir: Path, *, host: str, port: int
+) -> RunningHttpsService[ServiceT]:
+    """Ensure TLS material in `tls_dir` (the stack's CA) and serve `app` over HTTPS on host:port."""
+    from standins.tls import server_ssl_context
+
+    tls_files, ssl_context = server_ssl_context(tls_dir)
+    server = await start_app(app, host=host, port=port, ssl_context=ssl_context)
+    return RunningHttpsService(server, service, tls_files.ca_cert)

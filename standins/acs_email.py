@@ -58,11 +58,10 @@ from typing import Any
 
 from aiohttp import web
 
-from standins._server import RunningServer, serve_cli, start_app
+from standins._server import RunningHttpsService, serve_cli, start_https_service
 from standins.bearer import add_identity_secret_argument, bearer_auth_middleware, identity_secret
 from standins.identity import TokenSigner
 from standins.mail import eml_file_name, write_atomically
-from standins.tls import server_ssl_context
 
 # The versions azure-communication-email 1.1.0 knows (azure/communication/email/_api_versions.py);
 # each has a spec under specification/communication/data-plane/Email/. Anything else: 400.
@@ -453,26 +452,13 @@ def build_acs_email_app(service: AcsEmailService) -> web.Application:
     return app
 
 
-@dataclass
-class RunningAcsEmail:
-    server: RunningServer
-    service: AcsEmailService
-    ca_path: Path
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    async def stop(self) -> None:
-        await self.server.stop()
+RunningAcsEmail = RunningHttpsService[AcsEmailService]
 
 
 async def start_acs_email(config: AcsEmailConfig, *, host: str = "127.0.0.1", port: int = 0) -> RunningAcsEmail:
     """Ensure TLS material in ``config.tls_dir`` and serve the Email API over HTTPS on host:port."""
-    tls_files, ssl_context = server_ssl_context(config.tls_dir)
     service = AcsEmailService(config)
-    server = await start_app(build_acs_email_app(service), host=host, port=port, ssl_context=ssl_context)
-    return RunningAcsEmail(server, service, tls_files.ca_cert)
+    return await start_https_service(service, build_acs_email_app(service), config.tls_dir, host=host, port=port)
 
 
 def _parse_args(argv: list[str] | None) -> tuple[AcsEmailConfig, str, int]:

@@ -47,10 +47,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from standins._server import RunningServer, serve_cli, start_app
+from standins._server import RunningHttpsService, serve_cli, start_https_service
 from standins.bearer import add_identity_secret_argument, bearer_auth_middleware, identity_secret
 from standins.identity import InvalidTokenError, TokenSigner
-from standins.tls import server_ssl_context
 
 API_VERSION = "2025-09-01"
 # ARM accepts tokens for either of its two audiences (the SDK asks for https://management.azure.com/.default).
@@ -228,26 +227,13 @@ def build_arm_app(service: ArmService) -> web.Application:
     return app
 
 
-@dataclass
-class RunningArm:
-    server: RunningServer
-    service: ArmService
-    ca_path: Path
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    async def stop(self) -> None:
-        await self.server.stop()
+RunningArm = RunningHttpsService[ArmService]
 
 
 async def start_arm(config: ArmConfig, *, host: str = "127.0.0.1", port: int = 0) -> RunningArm:
     """Ensure TLS material in ``config.tls_dir`` and serve the list call over HTTPS on host:port."""
-    tls_files, ssl_context = server_ssl_context(config.tls_dir)
     service = ArmService(config)
-    server = await start_app(build_arm_app(service), host=host, port=port, ssl_context=ssl_context)
-    return RunningArm(server, service, tls_files.ca_cert)
+    return await start_https_service(service, build_arm_app(service), config.tls_dir, host=host, port=port)
 
 
 def main(argv: list[str] | None = None) -> None:
