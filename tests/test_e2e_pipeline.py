@@ -221,11 +221,14 @@ def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
     local_stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Clients' usage through the gateway = the cost summaries' tokens per subscription x user x model;
-    costs = tokens x prices in force; re-running the costs timer 3 times changes no total."""
+    costs = tokens x prices in force for each deployment's model and type (terra is DataZoneStandard in the
+    ARM stand-in, priced above Global); re-running the costs timer 3 times changes no total."""
     from decimal import Decimal
 
+    from shared.azure_clients import ModelAccount
+    from shared.costs.deployments import deployment_map_for_run
     from shared.costs.pricing import load_deployment_map, load_price_table, price_usage
-    from shared.costs.run import run_costs
+    from shared.costs.run import build_clients, run_costs
     from shared.logs.kql import load_query
     from shared.money import round_summary_cost
     from tests.support.sections import cost_section
@@ -242,6 +245,9 @@ def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
         state_table_name=f"e2e{time.time_ns()}",
         ca_bundle=str(info.monitor.ca_cert),
         retry_delay_seconds=0,
+        # The deployments (and their types) from the ARM stand-in, as `make run` and Azure do.
+        model_accounts=(ModelAccount.parse(info.arm.account_id),),
+        resource_manager_endpoint=info.arm.endpoint,
     )
     run_user = f"costs-e2e-{time.time_ns()}"
     seen: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])  # prompt, cached, completion
@@ -253,7 +259,7 @@ def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
             api_version=info.api_version,
             max_retries=0,
         )
-        for deployment in ("gpt-5.6-luna", "gpt-5.6-sol"):
+        for deployment in ("gpt-5.6-luna", "gpt-5.6-sol", "gpt-5.6-terra"):
             response = client.chat.completions.create(
                 model=deployment,
                 messages=messages,  # type: ignore[arg-type]
@@ -288,12 +294,24 @@ def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
     assert dict(got) == dict(seen)
 
     prices = load_price_table(settings.price_table_path)
-    models = load_deployment_map(settings.deployment_map_path)
+    # The run's own map and lookup (file over ARM discovery; PriceTable.prices_for by model and type).
+    file_map = load_deployment_map(settings.deployment_map_path)
+    models = deployment_map_for_run(file_map, build_clients(settings).discovery)
+    types: dict[str, str | None] = {}
     for row in rows:
-        model_prices = prices.prices_for(models.model_for(row["Deployment"]), row["WindowStart"])
+        deployment_type = models.deployment_type_for(row["Deployment"])
+        types[row["Deployment"]] = deployment_type
+        model_prices = prices.prices_for(models.model_for(row["Deployment"]), row["WindowStart"], deployment_type)
         assert model_prices is not None
         exact = price_usage(model_prices, row["PromptTokens"], row["CachedPromptTokens"], row["CompletionTokens"])
         assert Decimal(str(row["TotalCost"])) == round_summary_cost(exact.total_cost)
+    assert types == {
+        "gpt-5.6-luna": "GlobalStandard",
+        "gpt-5.6-sol": "GlobalStandard",
+        "gpt-5.6-terra": "DataZoneStandard",
+    }
+    terra = prices.prices_for("gpt-5.6-terra", rows[0]["WindowStart"], "DataZoneStandard")
+    assert terra is not None and terra.deployment_type == "DataZoneStandard"  # its own period, not the Global one
 
     totals = sorted((r["SubscriptionId"], r["Model"], r["TotalTokens"], r["TotalCost"]) for r in rows)
     for _ in range(3):

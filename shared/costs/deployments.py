@@ -18,7 +18,10 @@ role with that one action and infra/app/rbac.bicep assigns it on the account. Th
 costs run (the run builds one map).
 
 The file {"deployments": {"my-gpt4o-prod": "gpt-4o", ...}} remains for deployments outside those accounts
-(another account, another provider) and wins over a discovered deployment of the same name (logged).
+(another account, another provider) and wins over a discovered deployment of the same name (logged). An entry
+is the model name, or {"model": ..., "version": ..., "sku": ...} (version and sku optional; sku is the
+deployment type, one of shared/costs/catalog.DEPLOYMENT_TYPES, and picks that type's prices). A plain name
+has no known type: the price table's untyped prices apply.
 Lookup is exact, then case-insensitive (Azure treats deployment names case-insensitively); a deployment
 found in neither resolves to itself, the common case where a deployment is named after its model.
 """
@@ -31,8 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.costs.catalog import DEPLOYMENT_TYPES
 from shared.errors import AzureServiceError
-from shared.json_input import Fields, Problems, read_json_file, show, text
+from shared.json_input import Fields, Problems, choice, read_json_file, show, text
 
 if TYPE_CHECKING:
     from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
@@ -56,10 +60,21 @@ class Deployment:
     model_version: str | None = None
     # ARM's sku.name is the deployment type: GlobalStandard, DataZoneStandard, Standard, GlobalBatch,
     # DataZoneBatch, ProvisionedManaged, GlobalProvisionedManaged, DataZoneProvisionedManaged, ...
-    # (learn.microsoft.com/azure/ai-foundry/openai/how-to/deployment-types). The price table does not key
-    # on it yet; it is carried so it can.
+    # (learn.microsoft.com/azure/ai-foundry/openai/how-to/deployment-types). The price table keys on it
+    # (PriceTable.prices_for's deployment_type); None: unknown, priced at the untyped prices.
     sku: str | None = None
     capacity: int | None = None  # sku.capacity: thousands of tokens per minute, or PTUs when provisioned
+
+    def price_key(self) -> str:
+        """The model, version and type this deployment is priced as, for the unpriced log and summary."""
+        return describe_price_key(self.model, self.model_version, self.sku)
+
+
+def describe_price_key(model: str, version: str | None, deployment_type: str | None) -> str:
+    """'gpt-4o (version 2024-11-20, DataZoneStandard)'; unknown parts are left out ('mystery-model')."""
+    known = [f"version {version}" if version else None, deployment_type]
+    details = ", ".join(part for part in known if part)
+    return f"{model} ({details})" if details else model
 
 
 class DeploymentDiscovery(Protocol):
@@ -68,39 +83,56 @@ class DeploymentDiscovery(Protocol):
     def deployments(self) -> list[Deployment]: ...
 
 
-def _checked_deployments(deployments: Fields) -> dict[str, str]:
-    """deployment -> model (stripped); each problem added to the reader's problems."""
-    checked: dict[str, str] = {}
+_ENTRY = 'a model name (a non-empty string) or {"model": ..., "version": ..., "sku": ...}'
+_ENTRY_KEYS = frozenset({"model", "version", "sku", "note"})
+# A file entry: the model name, or its object form.
+FileEntry = str | Mapping[str, Any]
+
+
+def _checked_deployments(deployments: Fields) -> dict[str, Deployment]:
+    """deployment -> entry (model stripped); each problem added to the reader's problems."""
+    checked: dict[str, Deployment] = {}
     first_by_folded: dict[str, str] = {}
-    for deployment in deployments.raw:
-        model = deployments.get(deployment, text, expected="a model name (a non-empty string)")
+    source = deployments.problems.source
+    for deployment, raw in deployments.raw.items():
+        if isinstance(raw, Mapping):
+            entry = deployments.object(deployment, expected=_ENTRY)
+            assert entry is not None  # a Mapping: object() gives its Fields
+            entry.unknown(_ENTRY_KEYS)
+            model = entry.get("model", text, expected="a model name (a non-empty string)")
+            version = entry.optional("version", text)
+            sku = entry.optional("sku", choice(DEPLOYMENT_TYPES))
+        else:
+            model = deployments.get(deployment, text, expected=_ENTRY)
+            version = sku = None
         if model is None:
             continue
+        found = Deployment(deployment, model, source, model_version=version, sku=sku)
         folded = deployment.casefold()
         other = first_by_folded.setdefault(folded, deployment)
-        if other != deployment and checked[other] != model:
+        if other != deployment and (checked[other].model, checked[other].sku) != (model, sku):
             deployments.problem(
                 deployment,
-                f"differs only in letter case from {deployments.path_of(other)}, mapped to a different model; "
+                f"differs only in letter case from {deployments.path_of(other)}, mapped to a different model or sku; "
                 "expected one entry (Azure deployment names ignore case)",
             )
-        checked[deployment] = model
+        checked[deployment] = found
     return checked
 
 
 class DeploymentMap:
     """Azure deployment name -> model name; unmapped deployments are their own model name.
 
-    Built from a name -> model mapping (the file's shape) and, for discovered deployments, from
-    Deployment entries (`with_discovered`); `deployment(name)` gives the whole entry (sku, capacity).
+    Built from a name -> model (or {"model", "version", "sku"}) mapping (the file's shape) and, for
+    discovered deployments, from Deployment entries (`with_discovered`); `deployment(name)` gives the
+    whole entry (sku, capacity).
     """
 
-    def __init__(self, deployments: Mapping[str, str] | None = None, *, source: str = "(deployment map)") -> None:
+    def __init__(self, deployments: Mapping[str, FileEntry] | None = None, *, source: str = "(deployment map)") -> None:
         self.source = source
         problems = Problems(source, _DEPLOYMENT_MAP)
-        checked = _checked_deployments(problems.fields(dict(deployments or {}), "deployments"))
+        self._entries = _checked_deployments(problems.fields(dict(deployments or {}), "deployments"))
         problems.raise_if_any()
-        self._entries = {name: Deployment(name, model, source) for name, model in checked.items()}
         self._folded = _folded(self._entries)
 
     @property
@@ -114,6 +146,16 @@ class DeploymentMap:
     def model_for(self, deployment: str) -> str:
         entry = self.deployment(deployment)
         return entry.model if entry is not None else deployment
+
+    def deployment_type_for(self, deployment: str) -> str | None:
+        """The deployment's type (ARM sku.name) to price it by; None: unknown, the untyped prices apply."""
+        entry = self.deployment(deployment)
+        return entry.sku if entry is not None else None
+
+    def price_key_for(self, deployment: str) -> str:
+        """What an unpriced deployment was looked up as (model, version, type), for logs and the run summary."""
+        entry = self.deployment(deployment)
+        return entry.price_key() if entry is not None else describe_price_key(deployment, None, None)
 
     def with_discovered(self, discovered: Iterable[Deployment]) -> DeploymentMap:
         """This map (the file) over the discovered deployments: on the same name the file wins, logged."""
@@ -147,20 +189,23 @@ def _folded(entries: Mapping[str, Deployment]) -> dict[str, Deployment]:
 
 
 def load_deployment_map(path: Path | None) -> DeploymentMap:
-    """Read {"deployments": {name: model}} (optional "note"); None gives the identity map."""
+    """Read {"deployments": {name: model or {"model", "version", "sku"}}} (optional "note"); None: the identity map."""
     if path is None:
         return DeploymentMap()
     document = read_json_file(path, _DEPLOYMENT_MAP)
     problems = Problems(document.source, _DEPLOYMENT_MAP)
     top = problems.fields(document.root, "")
-    expected = 'an object {"<deployment>": "<model>", ...}'
+    expected = 'an object {"<deployment>": "<model>" or {"model": ..., "sku": ...}, ...}'
     if not isinstance(document.root, Mapping):
         problems.fail(1, "", f'expected {{"deployments": {expected}}}, got {show(document.root)}')
     deployments = top.object("deployments", expected=expected)
     top.unknown({"deployments", "note"})
     checked = _checked_deployments(deployments) if deployments is not None else {}
     problems.raise_if_any()
-    return DeploymentMap(checked, source=document.source)
+    loaded = DeploymentMap(source=document.source)
+    loaded._entries = checked
+    loaded._folded = _folded(checked)
+    return loaded
 
 
 class ArmDeploymentDiscovery:

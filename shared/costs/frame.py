@@ -1,7 +1,8 @@
 """The cost summary frame: summarized token usage -> priced rows, one per window x key (pandas).
 
 Rows come from shared/costs/query.py (one per window x deployment x subscription x user x API).
-Each gets its model (deployment map), the prices in force at its window's start, and its costs:
+Each gets its model and deployment type (deployment map), the prices in force for them at its window's
+start (PriceTable.prices_for: the type's own prices, else the untyped ones), and its costs:
 exact Decimals from shared/costs/pricing.price_usage, rounded once (shared/money.round_summary_cost,
 6 decimals) and kept as integer micro-units of the currency, so every later sum (window totals, day- and
 month-to-date) is exact integer arithmetic. A row whose model has no price (or whose usage is
@@ -46,7 +47,7 @@ class PricedUsage:
 
     frame: pd.DataFrame  # WindowStart, Model, KEY_COLUMNS, TOKEN_COLUMNS, *CostMicros, Currency, Unpriced,
     # CacheDiscountMetered
-    unpriced_models: tuple[str, ...]
+    unpriced_models: tuple[str, ...]  # each as its price key: "model (version v, type)" (Deployment.price_key)
     inconsistent_rows: int
 
 
@@ -65,10 +66,14 @@ def usage_frame(columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
 
 
 def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: DeploymentMap) -> PricedUsage:
-    """Costs for every row, priced per (window start, model): the prices in force at a window's start
-    are looked up once per pair and applied to all of its rows at once (see _price_group)."""
+    """Costs for every row, priced per (window start, model, deployment type): the prices in force at a
+    window's start are looked up once per triple and applied to all of its rows at once (see _price_group).
+    The type is not a column of the frame (nor of the summary table): it only picks the prices."""
     frame = usage.copy()
-    models = {deployment: deployments.model_for(deployment) for deployment in frame["Deployment"].unique()}
+    names = frame["Deployment"].unique()
+    models = {deployment: deployments.model_for(deployment) for deployment in names}
+    # "" for an unknown type: groupby drops None keys; prices_for gets None back (the untyped prices).
+    types = {deployment: deployments.deployment_type_for(deployment) or "" for deployment in names}
     frame.insert(1, "Model", frame["Deployment"].map(models))
     tokens = tuple(
         frame[name].to_numpy(dtype="int64")
@@ -85,11 +90,13 @@ def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: Deployment
     currencies = np.full(len(frame), None, dtype=object)
     unpriced_models: set[str] = set()
     inconsistent = 0
-    groups = frame.groupby(["WindowStart", "Model"], sort=False).indices if len(frame) else {}
-    for (start, model), positions in groups.items():
-        model_prices = prices.prices_for(model, pd.Timestamp(start).to_pydatetime())
+    keys = [frame["WindowStart"], frame["Model"], frame["Deployment"].map(types).rename("DeploymentType")]
+    groups = frame.groupby(keys, sort=False).indices if len(frame) else {}
+    for (start, model, deployment_type), positions in groups.items():
+        model_prices = prices.prices_for(model, pd.Timestamp(start).to_pydatetime(), deployment_type or None)
         if model_prices is None:
-            unpriced_models.add(model)
+            unpriced_names = frame["Deployment"].iloc[positions].unique()
+            unpriced_models.update(deployments.price_key_for(name) for name in unpriced_names)
             continue
         prompt, cached, completion, estimated_prompt, estimated_completion = (
             column[positions] for column in tokens

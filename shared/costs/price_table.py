@@ -1,4 +1,4 @@
-"""The versioned price table: load and validate it, look up the prices in force for a model.
+"""The versioned price table: load and validate it, look up the prices in force for a model and deployment type.
 
 Two file shapes are read:
 
@@ -8,8 +8,12 @@ Two file shapes are read:
        "models": {"gpt-4o": [{"effective_from": "2024-08-06", "currency": "USD",
                               "prices": {"input": 2.50, "cached_input": 1.25, "output": 10.00}}]}}
 
-  `unit` is one of per_token, per_1k_tokens, per_1m_tokens. A period may set `effective_to`
-  (exclusive); otherwise it lasts until the next period of the same model starts. `cached_input`
+  `unit` is one of per_token, per_1k_tokens, per_1m_tokens. A period may name a `deployment_type`
+  (an ARM deployment sku.name, shared/costs/catalog.DEPLOYMENT_TYPES: "DataZoneStandard", ...); a period
+  without one is untyped: it prices every deployment type that has no period of its own in force (see
+  "Deployment type" below), so a file without any `deployment_type` prices everything as before.
+  A period may set `effective_to` (exclusive); otherwise it lasts until the next period of the same
+  model and type starts. Two periods of one model and type that overlap in time are refused. `cached_input`
   is optional: without it cached prompt tokens get NO discount (priced at `input`), because
   charging them at full price over-states cost visibly, while guessing a discount would hide it.
   `note` and `source` keys are allowed anywhere a human may want to explain a figure.
@@ -30,7 +34,12 @@ Model-name lookup (`PriceTable.resolve`), first match wins:
   4. the same again without a model-version suffix ("gpt-4o-2024-11-20", "gpt-35-turbo-0125"),
      so a versioned deployment finds its family's price when the table has no exact entry.
 
-A window is priced with the prices in force at its start (`prices_for(model, window_start)`).
+Deployment type (`prices_for(model, at, deployment_type)`): the period of that type in force at `at`
+if the model has one, else the untyped period in force at `at`. A deployment of no known type
+(None: a deployments.json entry without "sku", or a name found nowhere) gets the untyped period, as
+before types existed. The LiteLLM shape has no types: every entry is untyped.
+
+A window is priced with the prices in force at its start (`prices_for(model, window_start, type)`).
 Prices are parsed from the JSON text as Decimal (never through float) and stored per token.
 Everything here is stdlib: pricing happens on pandas frames, but reading the table needs none of it.
 """
@@ -47,6 +56,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from shared.costs.catalog import DEPLOYMENT_TYPES
 from shared.json_input import Check, Fields, Problems, choice, number, read_json_file, show, text
 from shared.money import ISO_4217_MINOR_UNITS, MONEY_CONTEXT
 from shared.windows import as_utc
@@ -60,7 +70,7 @@ TOKENS_PER_PRICE_UNIT: Mapping[str, int] = {
 BEGINNING_OF_TIME = datetime(1, 1, 1, tzinfo=UTC)
 
 _NATIVE_TOP_KEYS = frozenset({"version", "currency", "unit", "models", "note", "source"})
-_PERIOD_KEYS = frozenset({"effective_from", "effective_to", "currency", "prices", "note", "source"})
+_PERIOD_KEYS = frozenset({"effective_from", "effective_to", "deployment_type", "currency", "prices", "note", "source"})
 _PRICE_KEYS = frozenset({"input", "cached_input", "output"})
 _LITELLM_INPUT = "input_cost_per_token"
 _LITELLM_OUTPUT = "output_cost_per_token"
@@ -86,6 +96,7 @@ class ModelPrices:
     output_price_per_token: Decimal
     currency: str
     has_cached_input_price: bool  # False: cached tokens get no discount (see module docstring)
+    deployment_type: str | None = None  # the ARM sku.name this period prices; None: untyped (any other type)
 
     def in_force_at(self, at: datetime) -> bool:
         return self.effective_from <= at and (self.effective_to is None or at < self.effective_to)
@@ -118,9 +129,15 @@ class PriceTable:
         self.version = version
         self.source = source
         self.file_format = file_format
-        # Periods are sorted and non-overlapping (checked at load); starts kept for bisect.
+        # Per model and type (None: untyped), periods are sorted and non-overlapping (checked at load);
+        # starts kept for bisect.
         self._periods = {model: tuple(periods) for model, periods in periods_by_model.items()}
-        self._starts = {model: [p.effective_from for p in periods] for model, periods in self._periods.items()}
+        self._chains: dict[tuple[str, str | None], tuple[ModelPrices, ...]] = {}
+        for model, periods in self._periods.items():
+            for deployment_type in dict.fromkeys(period.deployment_type for period in periods):
+                chain = tuple(p for p in periods if p.deployment_type == deployment_type)
+                self._chains[(model, deployment_type)] = tuple(sorted(chain, key=lambda p: p.effective_from))
+        self._starts = {key: [p.effective_from for p in chain] for key, chain in self._chains.items()}
         self._aliases = dict(bare_name_aliases or {})
         self._resolved: dict[str, str | None] = {}
 
@@ -129,6 +146,7 @@ class PriceTable:
         return tuple(sorted(self._periods))
 
     def periods(self, model: str) -> tuple[ModelPrices, ...]:
+        """Every period of `model`'s table key, all deployment types."""
         key = self.resolve(model)
         return () if key is None else self._periods[key]
 
@@ -140,21 +158,33 @@ class PriceTable:
         self._resolved[model] = found
         return found
 
-    def prices_for(self, model: str, at: datetime) -> ModelPrices | None:
-        """The prices in force for `model` at `at` (a window's start), or None: unpriced.
+    def prices_for(self, model: str, at: datetime, deployment_type: str | None = None) -> ModelPrices | None:
+        """The prices in force for `model` deployed as `deployment_type` at `at` (a window's start), or None.
 
-        None is returned both for an unknown model and for a time outside every period of a known
-        one; the caller must flag such usage, never price it at zero.
+        The type's own period in force at `at` if any, else the untyped period in force at `at`.
+        `deployment_type` None (a deployment whose type is unknown) gets the untyped period: the
+        behaviour before the table knew types. None is returned for an unknown model and for a time
+        outside every applicable period of a known one; the caller must flag such usage, never price it at zero.
         """
         if at.tzinfo is None:
             raise ValueError(f"prices_for needs a timezone-aware time, got naive {at.isoformat()}")
         key = self.resolve(model)
         if key is None:
             return None
-        index = bisect.bisect_right(self._starts[key], at) - 1
+        if deployment_type is not None:
+            typed = self._in_force((key, deployment_type), at)
+            if typed is not None:
+                return typed
+        return self._in_force((key, None), at)
+
+    def _in_force(self, chain_key: tuple[str, str | None], at: datetime) -> ModelPrices | None:
+        starts = self._starts.get(chain_key)
+        if starts is None:
+            return None
+        index = bisect.bisect_right(starts, at) - 1
         if index < 0:
             return None
-        period = self._periods[key][index]
+        period = self._chains[chain_key][index]
         return period if period.in_force_at(at) else None
 
     def _key_for(self, name: str) -> str | None:
@@ -248,7 +278,12 @@ def _parse_native(problems: Problems, root: Mapping[str, Any]) -> PriceTable | N
             items = models.items(model, expected="a non-empty list of price periods")
             periods = [_period(problems, path, line, raw, currency, tokens_per_unit) for path, line, raw in items]
             if len(problems.items) == before:
-                periods_by_model[model] = _chain(model, [period for period in periods if period is not None])
+                read = [period for period in periods if period is not None]
+                periods_by_model[model] = [
+                    chained
+                    for deployment_type in dict.fromkeys(period.deployment_type for period, _ in read)
+                    for chained in _chain(model, [pair for pair in read if pair[0].deployment_type == deployment_type])
+                ]
     if problems:
         return None
     return PriceTable(version=version, source=problems.source, file_format="native", periods_by_model=periods_by_model)
@@ -265,6 +300,7 @@ def _period(
     period.unknown(_PERIOD_KEYS)
     effective_from = period.get("effective_from", _instant)
     effective_to = period.optional("effective_to", _instant)
+    deployment_type = period.optional("deployment_type", choice(DEPLOYMENT_TYPES))
     if effective_from is not None and effective_to is not None and effective_to <= effective_from:
         period.problem(
             "effective_to",
@@ -293,13 +329,15 @@ def _period(
             output_price_per_token=per_token(output_price, tokens_per_unit),
             currency=currency,
             has_cached_input_price=cached_price is not None,
+            deployment_type=deployment_type,
         ),
         period,
     )
 
 
 def _chain(model: str, read: Sequence[tuple[ModelPrices, Fields]]) -> list[ModelPrices]:
-    """Periods sorted by start; each ends where the next starts (or earlier if it says so)."""
+    """One model's periods of one deployment type, sorted by start; each ends where the next starts
+    (or earlier if it says so)."""
     periods = sorted(read, key=lambda pair: pair[0].effective_from)
     chained: list[ModelPrices] = []
     for index, (period, fields) in enumerate(periods):

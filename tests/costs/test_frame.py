@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from azure.core.exceptions import HttpResponseError
 
+from shared.costs.deployments import Deployment
 from shared.costs.frame import (
     COST_COLUMNS,
     SUMMARY_TOKEN_COLUMNS,
@@ -132,6 +133,32 @@ def test_priced_frame_rows_equal_the_per_row_definition() -> None:
         assert (row.EstimatedCostMicros > 0) == (row.EstimatedRequests > 0)
         assert not row.Unpriced and row.Currency == "USD"
     assert frame["CacheDiscountMetered"].tolist() == [row[-1] == 2 for row in _usage_rows()]
+
+
+def test_each_deployment_is_priced_at_its_deployment_types_prices() -> None:
+    """A Data Zone deployment at the Data Zone price, a Global one at Global, one of unknown type at the
+    untyped (Global) price, each to the micro-unit; an unpriced one is named by its whole price key."""
+    prices = load_price_table(PRICE_TABLE)
+    deployments = DeploymentMap({"terra-file": "gpt-5.6-terra"}).with_discovered([
+        Deployment("terra-eu", "gpt-5.6-terra", "account", "2026-07-09", "DataZoneStandard", 10),
+        Deployment("terra-global", "gpt-5.6-terra", "account", "2026-07-09", "GlobalStandard", 10),
+        Deployment("lost", "gpt-9", "account", "2026-01-01", "DataZoneStandard", 10),
+    ])  # fmt: skip
+    names = ("terra-eu", "terra-global", "terra-file", "lost")
+    rows = [(START, name, "sub", "u", "api", 1, 1_234_567, 234_567, 345_679, 1_580_246, 0, 0, 0, 0, 1)
+            for name in names]  # fmt: skip
+    columns = {name: list(values) for name, values in zip(USAGE_COLUMNS, zip(*rows, strict=True), strict=True)}
+    priced = price_frame(usage_frame(columns), prices, deployments)
+    # (1,234,567 - 234,567) x input + 234,567 x cached + 345,679 x output, USD per 1M tokens, rounded once:
+    # Data Zone 2.20 / 0.22 / 13.20 -> 6.81456754; Global 2.00 / 0.20 / 12.00 -> 6.1950614
+    assert priced.frame["TotalCostMicros"].tolist() == [6_814_568, 6_195_061, 6_195_061, pd.NA]
+    for row in priced.frame.itertuples(index=False):
+        if row.Deployment == "lost":
+            continue
+        same_lookup = prices.prices_for(row.Model, START, deployments.deployment_type_for(row.Deployment))
+        assert same_lookup is not None
+        assert row.TotalCostMicros == _reference(same_lookup, 1_234_567, 234_567, 345_679)[3]
+    assert priced.unpriced_models == ("gpt-9 (version 2026-01-01, DataZoneStandard)",)
 
 
 def test_estimated_cost_is_never_more_than_the_total() -> None:

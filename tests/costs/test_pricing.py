@@ -72,28 +72,52 @@ def test_shipped_table_has_the_list_prices_per_million_tokens(table: PriceTable)
 
 
 @pytest.mark.parametrize(
-    ("model", "input_price", "cached_price", "output_price"),
-    [  # Global Standard, USD per 1M: LiteLLM 1.110.2 azure/gpt-5.6-* (the entries' notes say so)
-        ("gpt-5.6-luna", "0.20", "0.02", "1.20"),
-        ("gpt-5.6-terra", "2.00", "0.20", "12.00"),
-        ("gpt-5.6-sol", "4.00", "0.40", "20.00"),
+    ("model", "global_prices", "data_zone_prices"),
+    [  # USD per 1M (input, cached, output): LiteLLM 1.110.2 azure/gpt-5.6-* (Global Standard, untyped) and
+        # azure/eu/gpt-5.6-* (Data Zone Standard); the entries' notes say so
+        ("gpt-5.6-luna", ("0.20", "0.02", "1.20"), ("0.22", "0.022", "1.32")),
+        ("gpt-5.6-terra", ("2.00", "0.20", "12.00"), ("2.20", "0.22", "13.20")),
+        ("gpt-5.6-sol", ("4.00", "0.40", "20.00"), ("4.40", "0.44", "22.00")),
     ],
 )
-def test_shipped_table_prices_the_deployed_models_from_their_launch(
-    table: PriceTable, model: str, input_price: str, cached_price: str, output_price: str
+def test_shipped_table_prices_the_deployed_models_from_their_launch_by_deployment_type(
+    table: PriceTable, model: str, global_prices: tuple[str, ...], data_zone_prices: tuple[str, ...]
 ) -> None:
     launch = datetime(2026, 7, 9, tzinfo=UTC)
-    assert table.prices_for(model, launch - timedelta(hours=1)) is None
-    for name in (model, f"{model}-2026-07-09"):  # the deployment's name or the response's model
-        prices = _prices(table, name, launch)
-        assert prices.model == model
-        assert (
-            prices.input_price_per_million_tokens,
-            prices.cached_input_price_per_million_tokens,
-            prices.output_price_per_million_tokens,
-        ) == (Decimal(input_price), Decimal(cached_price), Decimal(output_price))
-    [period] = json.loads(SHIPPED_TABLE.read_text())["models"][model]
-    assert "LiteLLM 1.110.2" in period["note"] and "Global Standard" in period["note"]
+    expected_by_type = {
+        None: global_prices,  # no known type: the untyped (Global Standard) prices, as before types
+        "GlobalStandard": global_prices,  # no period of its own: the untyped one
+        "Standard": global_prices,  # ditto (a regional deployment would need its own period to differ)
+        "DataZoneStandard": data_zone_prices,
+    }
+    for deployment_type, expected in expected_by_type.items():
+        assert table.prices_for(model, launch - timedelta(hours=1), deployment_type) is None
+        for name in (model, f"{model}-2026-07-09"):  # the deployment's name or the response's model
+            prices = table.prices_for(name, launch, deployment_type)
+            assert prices is not None and prices.model == model
+            assert (
+                prices.input_price_per_million_tokens,
+                prices.cached_input_price_per_million_tokens,
+                prices.output_price_per_million_tokens,
+            ) == tuple(Decimal(price) for price in expected), (name, deployment_type)
+    untyped, data_zone = json.loads(SHIPPED_TABLE.read_text())["models"][model]
+    assert "LiteLLM 1.110.2" in untyped["note"] and "Global Standard" in untyped["note"]
+    assert "deployment_type" not in untyped and "no deployment type yet" not in untyped["note"]
+    assert data_zone["deployment_type"] == "DataZoneStandard"
+    assert data_zone["effective_from"] == untyped["effective_from"]
+    assert f"azure/eu/{model}" in data_zone["note"] and "read 2026-11-30" in data_zone["note"]
+
+
+def test_a_data_zone_deployment_costs_the_data_zone_price_to_the_micro_unit(table: PriceTable) -> None:
+    at = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    data_zone = table.prices_for("gpt-5.6-luna", at, "DataZoneStandard")
+    global_ = table.prices_for("gpt-5.6-luna", at, "GlobalStandard")
+    assert data_zone is not None and global_ is not None
+    # 1,234,567 prompt (234,567 cached), 345,679 completion tokens:
+    # Data Zone: (1,000,000 x 0.22 + 234,567 x 0.022 + 345,679 x 1.32) / 1M = 0.681456754 -> 0.681457
+    # Global:    (1,000,000 x 0.20 + 234,567 x 0.020 + 345,679 x 1.20) / 1M = 0.61950614 -> 0.619506
+    assert round_summary_cost(price_usage(data_zone, 1_234_567, 234_567, 345_679).total_cost) == Decimal("0.681457")
+    assert round_summary_cost(price_usage(global_, 1_234_567, 234_567, 345_679).total_cost) == Decimal("0.619506")
 
 
 def test_importing_pricing_does_not_import_pandas() -> None:
@@ -267,6 +291,29 @@ def test_deployment_map_then_price_table(table: PriceTable) -> None:
     assert table.prices_for(deployments.model_for("someone-elses-name"), JUN_2025) is None
 
 
+def test_a_deployment_map_entry_may_give_version_and_sku(tmp_path: Path, table: PriceTable) -> None:
+    path = tmp_path / "deployments.json"
+    path.write_text(json.dumps({"deployments": {
+        "agents-eu": {"model": "gpt-5.6-terra", "version": "2026-07-09", "sku": "DataZoneStandard"},
+        "agents": "gpt-5.6-terra",
+        "bot": {"model": "gpt-5.6-terra"},
+    }}))  # fmt: skip
+    deployments = load_deployment_map(path)
+    assert [deployments.model_for(name) for name in ("AGENTS-EU", "agents", "bot")] == ["gpt-5.6-terra"] * 3
+    assert [deployments.deployment_type_for(name) for name in ("agents-eu", "agents", "bot", "elsewhere")] == [
+        "DataZoneStandard", None, None, None,
+    ]  # fmt: skip
+    assert deployments.price_key_for("agents-eu") == "gpt-5.6-terra (version 2026-07-09, DataZoneStandard)"
+    assert deployments.price_key_for("agents") == "gpt-5.6-terra"
+    assert deployments.price_key_for("elsewhere") == "elsewhere"
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+    priced = [
+        table.prices_for(deployments.model_for(name), at, deployments.deployment_type_for(name))
+        for name in ("agents-eu", "agents")
+    ]
+    assert [p.input_price_per_million_tokens for p in priced if p is not None] == [Decimal("2.20"), Decimal("2.00")]
+
+
 def test_no_deployment_map_is_the_identity() -> None:
     assert load_deployment_map(None).model_for("gpt-4o") == "gpt-4o"
     assert DeploymentMap({"a": "gpt-4o"}).model_for("A") == "gpt-4o"
@@ -275,10 +322,16 @@ def test_no_deployment_map_is_the_identity() -> None:
 @pytest.mark.parametrize(
     ("text", "deployment", "problem"),
     [
-        ('{"deployments": {"prod": ""}}', "prod", 'expected a model name (a non-empty string), got ""'),
-        ('{"deployments": {"prod": 4}}', "prod", "expected a model name (a non-empty string), got 4"),
+        ('{"deployments": {"prod": ""}}', "prod", 'expected a model name (a non-empty string) or {"model"'),
+        ('{"deployments": {"prod": 4}}', "prod", "got 4"),
         ('{"deployments": {"prod": "gpt-4o", "prod": "gpt-4o-mini"}}', "prod", "given more than once"),
         ('{"deployments": {"Prod": "gpt-4o", "prod": "gpt-4o-mini"}}', "prod", "letter case"),
+        ('{"deployments": {"Prod": "gpt-4o", "prod": {"model": "gpt-4o", "sku": "Standard"}}}', "prod", "letter case"),
+        ('{"deployments": {"prod": {"model": "gpt-4o", "sku": "DZ"}}}', "prod.sku", 'expected one of GlobalStandard'),
+        ('{"deployments": {"prod": {"sku": "Standard"}}}', "prod.model", "missing; expected a model name"),
+        ('{"deployments": {"prod": {"model": "gpt-4o", "skus": "x"}}}', "prod.skus", "unknown field"),
+        ('{"deployments": {"prod": {"model": "gpt-4o", "version": 5}}}', "prod.version", "expected a non-empty string"),
+        ('{"deployments": {"prod": []}}', "prod", 'expected a model name (a non-empty string) or {"model"'),
     ],
 )
 def test_bad_deployment_map(tmp_path: Path, text: str, deployment: str, problem: str) -> None:
@@ -539,6 +592,17 @@ BAD_NATIVE = [
      'expected one of per_1k_tokens, per_1m_tokens, per_token, got "per_1000_tokens"'),
     ("empty models", _edit(lambda d: d.update(models={})), None, "models", "expected a non-empty object"),
     ("missing version", _edit(lambda d: d.pop("version")), None, "version", "missing; expected a non-empty string"),
+    ("unknown deployment type", _period("gpt-4o", 1, deployment_type="DataZone"),
+     "gpt-4o", "[1].deployment_type", 'expected one of GlobalStandard, DataZoneStandard, Standard, GlobalBatch, '
+     'DataZoneBatch, GlobalProvisionedManaged, DataZoneProvisionedManaged, ProvisionedManaged, got "DataZone"'),
+    ("overlapping periods of one type", _edit(lambda d: [
+        d["models"]["gpt-4o"][0].update(deployment_type="DataZoneStandard", effective_to="2024-09-01"),
+        d["models"]["gpt-4o"][1].update(deployment_type="DataZoneStandard")]),
+     "gpt-4o", "[0].effective_to", "overlaps the period from 2024-08-06"),
+    ("two periods of one type start together", _edit(lambda d: [
+        d["models"]["gpt-4o"][0].update(deployment_type="Standard"),
+        d["models"]["gpt-4o"][1].update(deployment_type="Standard", effective_from="2024-05-13")]),
+     "gpt-4o", "[1].effective_from", "two periods start on 2024-05-13"),
     ("unknown top-level key", _edit(lambda d: d.update(model={})), None, "model",
      "unknown field; expected some of currency, models, note, source, unit, version"),
 ]  # fmt: skip
@@ -583,6 +647,41 @@ def test_unchanged_native_doc_loads(tmp_path: Path) -> None:
     table = load_price_table(_write(tmp_path, _native_doc()))
     assert table.version == "test.1"
     assert table.models == ("gpt-4o", "gpt-4o-mini")
+
+
+def test_a_typed_period_prices_its_type_and_the_untyped_one_every_other(tmp_path: Path) -> None:
+    doc = _native_doc()
+    doc["models"]["gpt-4o"] += [  # the untyped periods stay; Data Zone gets its own, from a later date
+        {"effective_from": "2024-08-06", "deployment_type": "DataZoneStandard",
+         "prices": {"input": 2.75, "output": 11}},
+        {"effective_from": "2024-05-13", "deployment_type": "GlobalBatch", "effective_to": "2024-06-01",
+         "prices": {"input": 1.25, "output": 5}},
+    ]  # fmt: skip
+    table = load_price_table(_write(tmp_path, doc))
+
+    def input_price(deployment_type: str | None, at: datetime) -> Decimal:
+        return _prices_typed(table, "gpt-4o", at, deployment_type).input_price_per_million_tokens
+
+    assert input_price("DataZoneStandard", JUN_2025) == Decimal("2.75")
+    for other in (None, "GlobalStandard", "ProvisionedManaged"):  # no period of their own: the untyped one
+        assert input_price(other, JUN_2025) == Decimal("2.5")
+    # Before Data Zone's own period starts, the untyped period in force prices it.
+    assert input_price("DataZoneStandard", datetime(2024, 7, 1, tzinfo=UTC)) == Decimal("5")
+    # GlobalBatch's own period ended (effective_to): the untyped period in force takes over again.
+    assert input_price("GlobalBatch", datetime(2024, 5, 20, tzinfo=UTC)) == Decimal("1.25")
+    assert input_price("GlobalBatch", datetime(2024, 6, 1, tzinfo=UTC)) == Decimal("5")
+    assert input_price("GlobalBatch", JUN_2025) == Decimal("2.5")
+    assert table.prices_for("gpt-4o", datetime(2024, 5, 1, tzinfo=UTC), "DataZoneStandard") is None  # before any
+    data_zone = _prices_typed(table, "gpt-4o", JUN_2025, "DataZoneStandard")
+    assert (data_zone.deployment_type, data_zone.effective_to) == ("DataZoneStandard", None)
+    assert _prices_typed(table, "gpt-4o", JUN_2025, "DataZoneStandard").model == "gpt-4o"
+    assert len(table.periods("gpt-4o")) == 4
+
+
+def _prices_typed(table: PriceTable, model: str, at: datetime, deployment_type: str | None) -> Any:
+    prices = table.prices_for(model, at, deployment_type)
+    assert prices is not None, f"{model} ({deployment_type}) should be priced at {at}"
+    return prices
 
 
 def test_other_units_are_converted_per_token(tmp_path: Path) -> None:
