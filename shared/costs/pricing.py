@@ -10,7 +10,9 @@ PriceTable.prices_for returns None and the caller flags the tokens as unpriced.
 
 Deployment -> model (discovered from the accounts through ARM, or the deployments.json override) is
 shared/costs/deployments.py's; DeploymentMap and load_deployment_map are re-exported here too. Name
-normalization (gpt-35 / gpt-3.5, version suffixes, provider prefixes) is the price table's job.
+normalization (gpt-35 / gpt-3.5, version suffixes, provider prefixes) and the choice between a deployment
+type's own prices and the untyped ones (PriceTable.prices_for(model, at, deployment_type)) are the price
+table's job; the deployment's type is DeploymentMap.deployment_type_for (None: unknown, untyped prices).
 """
 
 from __future__ import annotations

@@ -289,6 +289,11 @@ def test_deployment_map_then_price_table(table: PriceTable) -> None:
     legacy = _prices(table, deployments.model_for("legacy-chat"), JUN_2025)
     assert legacy.model == "gpt-35-turbo"
     assert table.prices_for(deployments.model_for("someone-elses-name"), JUN_2025) is None
+    # The sample's object entry: a Data Zone deployment, priced at Data Zone prices.
+    assert (deployments.model_for("agents-eu"), deployments.deployment_type_for("agents-eu")) == (
+        "gpt-5.6-terra", "DataZoneStandard",
+    )  # fmt: skip
+    assert deployments.deployment_type_for("my-gpt4o-prod") is None
 
 
 def test_a_deployment_map_entry_may_give_version_and_sku(tmp_path: Path, table: PriceTable) -> None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.config import HOST_SETTINGS, SETTINGS
+from shared.costs.pricing import load_deployment_map, load_price_table
 from shared.costs.query import QUERY_FILES
 from standins.gateway.operations import API_ID, API_PATH, OPERATIONS
 from tests.support.bicep import (
@@ -40,7 +42,8 @@ PERSONAS = json.loads((ROOT / "shared" / "traffic" / "personas.sample.json").rea
 LOG_TABLES = json.loads((ROOT / "shared" / "logs" / "schemas" / "log_tables.json").read_text(encoding="utf-8"))
 STACK = json.loads((ROOT / "standins" / "stack.config.json").read_text(encoding="utf-8"))
 PRICES = json.loads((ROOT / "shared" / "costs" / "prices" / "price-table.json").read_text(encoding="utf-8"))
-DEPLOYMENT_MAP = json.loads((ROOT / "shared" / "costs" / "prices" / "deployments.json").read_text(encoding="utf-8"))
+DEPLOYMENT_MAP_PATH = ROOT / "shared" / "costs" / "prices" / "deployments.json"
+PRICE_TABLE_PATH = ROOT / "shared" / "costs" / "prices" / "price-table.json"
 
 # How the Functions host settings of local.settings.sample.json appear on Flex Consumption.
 # AzureWebJobsStorage: an identity-based connection (AzureWebJobsStorage__*), never a connection string.
@@ -315,11 +318,17 @@ def test_model_deployments_cover_the_personas_and_the_price_table() -> None:
     deployments = main()["parameters"]["modelDeployments"]["default"]
     names = {d["name"] for d in deployments}
     assert {p["deployment"] for p in PERSONAS} <= names
-    mapping = DEPLOYMENT_MAP["deployments"]
+    mapping = load_deployment_map(DEPLOYMENT_MAP_PATH)
+    prices = load_price_table(PRICE_TABLE_PATH)
     for deployment in deployments:
-        model = mapping.get(deployment["name"], deployment["name"])
+        model = mapping.model_for(deployment["name"])
         assert model == deployment["model"], deployment
         assert model in PRICES["models"], f"{deployment['name']}: model {model} has no price"
+        # Priced by its deployment type (the run's lookup): terra's Data Zone periods, the others' untyped ones.
+        typed = prices.prices_for(model, datetime(2026, 11, 30, tzinfo=UTC), deployment["sku"])
+        assert typed is not None and typed.deployment_type in (deployment["sku"], None), deployment
+        if deployment["sku"] == "DataZoneStandard":
+            assert typed.deployment_type == "DataZoneStandard", f"{deployment['name']}: no Data Zone price"
         local = STACK["deployments"].get(deployment["name"])
         if local:
             assert (local["model"], local["model_version"]) == (deployment["model"], deployment["version"])
