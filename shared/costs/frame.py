@@ -2,7 +2,7 @@
 
 Rows come from shared/costs/query.py (one per window x deployment x subscription x user x API).
 Each gets its model and deployment type (deployment map), the prices in force for them at its window's
-start (PriceTable.prices_for: the type's own prices, else the untyped ones), and its costs:
+start (PriceTable.prices_for: the type's own prices; Global Standard and unknown types the untyped ones), and its costs:
 exact Decimals from shared/costs/pricing.price_usage, rounded once (shared/money.round_summary_cost,
 6 decimals) and kept as integer micro-units of the currency, so every later sum (window totals, day- and
 month-to-date) is exact integer arithmetic. A row whose model has no price (or whose usage is

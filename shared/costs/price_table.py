@@ -10,8 +10,8 @@ Two file shapes are read:
 
   `unit` is one of per_token, per_1k_tokens, per_1m_tokens. A period may name a `deployment_type`
   (an ARM deployment sku.name, shared/costs/catalog.DEPLOYMENT_TYPES: "DataZoneStandard", ...); a period
-  without one is untyped: it prices every deployment type that has no period of its own in force (see
-  "Deployment type" below), so a file without any `deployment_type` prices everything as before.
+  without one is untyped: a Global Standard list price, which also prices a deployment of unknown type
+  (see "Deployment type" below), so a file without any `deployment_type` prices those as before.
   A period may set `effective_to` (exclusive); otherwise it lasts until the next period of the same
   model and type starts. Two periods of one model and type that overlap in time are refused. `cached_input`
   is optional: without it cached prompt tokens get NO discount (priced at `input`), because
@@ -34,10 +34,11 @@ Model-name lookup (`PriceTable.resolve`), first match wins:
   4. the same again without a model-version suffix ("gpt-4o-2024-11-20", "gpt-35-turbo-0125"),
      so a versioned deployment finds its family's price when the table has no exact entry.
 
-Deployment type (`prices_for(model, at, deployment_type)`): the period of that type in force at `at`
-if the model has one, else the untyped period in force at `at`. A deployment of no known type
-(None: a deployments.json entry without "sku", or a name found nowhere) gets the untyped period, as
-before types existed. The LiteLLM shape has no types: every entry is untyped.
+Deployment type (`prices_for(model, at, deployment_type)`): the period of that type in force at `at`.
+GlobalStandard and a deployment of no known type (None: a deployments.json entry without "sku", or a
+name found nowhere) get the untyped period, as before types existed; any other type without a period of
+its own in force is unpriced (regional, batch and provisioned deployments are not billed at the Global
+price). The LiteLLM shape has no types: every entry is untyped.
 
 A window is priced with the prices in force at its start (`prices_for(model, window_start, type)`).
 Prices are parsed from the JSON text as Decimal (never through float) and stored per token.
@@ -67,6 +68,8 @@ TOKENS_PER_PRICE_UNIT: Mapping[str, int] = {
     "per_1m_tokens": 1_000_000,
 }
 
+# What an untyped period prices (the table held Global Standard list prices before it knew types).
+GLOBAL_STANDARD = "GlobalStandard"
 BEGINNING_OF_TIME = datetime(1, 1, 1, tzinfo=UTC)
 
 _NATIVE_TOP_KEYS = frozenset({"version", "currency", "unit", "models", "note", "source"})
@@ -96,7 +99,7 @@ class ModelPrices:
     output_price_per_token: Decimal
     currency: str
     has_cached_input_price: bool  # False: cached tokens get no discount (see module docstring)
-    deployment_type: str | None = None  # the ARM sku.name this period prices; None: untyped (any other type)
+    deployment_type: str | None = None  # the ARM sku.name this period prices; None: untyped (Global Standard)
 
     def in_force_at(self, at: datetime) -> bool:
         return self.effective_from <= at and (self.effective_to is None or at < self.effective_to)
@@ -161,21 +164,22 @@ class PriceTable:
     def prices_for(self, model: str, at: datetime, deployment_type: str | None = None) -> ModelPrices | None:
         """The prices in force for `model` deployed as `deployment_type` at `at` (a window's start), or None.
 
-        The type's own period in force at `at` if any, else the untyped period in force at `at`.
-        `deployment_type` None (a deployment whose type is unknown) gets the untyped period: the
-        behaviour before the table knew types. None is returned for an unknown model and for a time
-        outside every applicable period of a known one; the caller must flag such usage, never price it at zero.
+        An untyped period is a Global Standard list price (what the table has always held): it prices
+        GlobalStandard deployments and deployments whose type is unknown (`deployment_type` None: no
+        ARM discovery and a plain deployments.json entry, the behaviour before the table knew types).
+        Every other type is priced only by a period of its own: Data Zone lists ~10% higher, batch about
+        half, provisioned bills per PTU-hour, so borrowing the Global price would be a wrong number, and
+        such usage is unpriced (flagged with its full key) instead. None is also returned for an unknown
+        model and for a time outside every applicable period; the caller flags it, never prices it at zero.
         """
         if at.tzinfo is None:
             raise ValueError(f"prices_for needs a timezone-aware time, got naive {at.isoformat()}")
         key = self.resolve(model)
         if key is None:
             return None
-        if deployment_type is not None:
-            typed = self._in_force((key, deployment_type), at)
-            if typed is not None:
-                return typed
-        return self._in_force((key, None), at)
+        if deployment_type is not None and deployment_type != GLOBAL_STANDARD:
+            return self._in_force((key, deployment_type), at)
+        return self._in_force((key, None), at) or self._in_force((key, GLOBAL_STANDARD), at)
 
     def _in_force(self, chain_key: tuple[str, str | None], at: datetime) -> ModelPrices | None:
         starts = self._starts.get(chain_key)

@@ -86,14 +86,17 @@ def test_shipped_table_prices_the_deployed_models_from_their_launch_by_deploymen
     launch = datetime(2026, 7, 9, tzinfo=UTC)
     expected_by_type = {
         None: global_prices,  # no known type: the untyped (Global Standard) prices, as before types
-        "GlobalStandard": global_prices,  # no period of its own: the untyped one
-        "Standard": global_prices,  # ditto (a regional deployment would need its own period to differ)
+        "GlobalStandard": global_prices,  # no period of its own: the untyped one (Global Standard list)
+        "Standard": None,  # regional: no period of its own, unpriced rather than priced as Global
         "DataZoneStandard": data_zone_prices,
     }
     for deployment_type, expected in expected_by_type.items():
         assert table.prices_for(model, launch - timedelta(hours=1), deployment_type) is None
         for name in (model, f"{model}-2026-07-09"):  # the deployment's name or the response's model
             prices = table.prices_for(name, launch, deployment_type)
+            if expected is None:
+                assert prices is None
+                continue
             assert prices is not None and prices.model == model
             assert (
                 prices.input_price_per_million_tokens,
@@ -654,7 +657,7 @@ def test_unchanged_native_doc_loads(tmp_path: Path) -> None:
     assert table.models == ("gpt-4o", "gpt-4o-mini")
 
 
-def test_a_typed_period_prices_its_type_and_the_untyped_one_every_other(tmp_path: Path) -> None:
+def test_a_typed_period_prices_its_type_and_the_untyped_one_only_global_standard(tmp_path: Path) -> None:
     doc = _native_doc()
     doc["models"]["gpt-4o"] += [  # the untyped periods stay; Data Zone gets its own, from a later date
         {"effective_from": "2024-08-06", "deployment_type": "DataZoneStandard",
@@ -668,14 +671,13 @@ def test_a_typed_period_prices_its_type_and_the_untyped_one_every_other(tmp_path
         return _prices_typed(table, "gpt-4o", at, deployment_type).input_price_per_million_tokens
 
     assert input_price("DataZoneStandard", JUN_2025) == Decimal("2.75")
-    for other in (None, "GlobalStandard", "ProvisionedManaged"):  # no period of their own: the untyped one
-        assert input_price(other, JUN_2025) == Decimal("2.5")
-    # Before Data Zone's own period starts, the untyped period in force prices it.
-    assert input_price("DataZoneStandard", datetime(2024, 7, 1, tzinfo=UTC)) == Decimal("5")
-    # GlobalBatch's own period ended (effective_to): the untyped period in force takes over again.
+    for global_or_unknown in (None, "GlobalStandard"):  # the untyped periods are Global Standard list prices
+        assert input_price(global_or_unknown, JUN_2025) == Decimal("2.5")
+    # A type without a period of its own in force is unpriced, never priced as Global: PTU bills per hour.
+    assert table.prices_for("gpt-4o", JUN_2025, "ProvisionedManaged") is None
+    assert table.prices_for("gpt-4o", datetime(2024, 7, 1, tzinfo=UTC), "DataZoneStandard") is None  # not yet
     assert input_price("GlobalBatch", datetime(2024, 5, 20, tzinfo=UTC)) == Decimal("1.25")
-    assert input_price("GlobalBatch", datetime(2024, 6, 1, tzinfo=UTC)) == Decimal("5")
-    assert input_price("GlobalBatch", JUN_2025) == Decimal("2.5")
+    assert table.prices_for("gpt-4o", datetime(2024, 6, 1, tzinfo=UTC), "GlobalBatch") is None  # ended
     assert table.prices_for("gpt-4o", datetime(2024, 5, 1, tzinfo=UTC), "DataZoneStandard") is None  # before any
     data_zone = _prices_typed(table, "gpt-4o", JUN_2025, "DataZoneStandard")
     assert (data_zone.deployment_type, data_zone.effective_to) == ("DataZoneStandard", None)
