@@ -93,18 +93,25 @@ def cost_identity(loop_thread: LoopThread) -> Iterator[tuple[str, dict[str, str]
 
 
 @pytest.fixture
-def make_cost_stack(
-    loop_thread: LoopThread,
-    cost_identity: tuple[str, dict[str, str]],
-    azurite: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Callable[..., CostStack]]:
-    """A fresh workspace (own DuckDB file) and progress scope per call; monitor limits overridable."""
+def app_identity(cost_identity: tuple[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> str:
+    """The app's managed identity for one test: the IDENTITY_* environment the Functions platform sets,
+    pointing at the identity endpoint; the endpoint's token-signing secret (stand-ins check tokens with it)."""
     secret, env = cost_identity
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("IDENTITY_SERVER_THUMBPRINT", raising=False)
+    return secret
+
+
+@pytest.fixture
+def make_cost_stack(
+    loop_thread: LoopThread,
+    app_identity: str,
+    azurite: str,
+    tmp_path: Path,
+) -> Iterator[Callable[..., CostStack]]:
+    """A fresh workspace (own DuckDB file) and progress scope per call; monitor limits overridable."""
+    secret = app_identity
     started: list[RunningMonitor] = []
 
     def make(*, max_rows: int = 500_000, **settings: Any) -> CostStack:
@@ -134,15 +141,11 @@ def make_cost_stack(
 @pytest.fixture
 def make_arm(
     loop_thread: LoopThread,
-    cost_identity: tuple[str, dict[str, str]],
+    app_identity: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Callable[..., RunningArm]]:
     """The ARM stand-in (one model account) behind the identity endpoint, with the app's identity in the env."""
-    secret, env = cost_identity
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("IDENTITY_SERVER_THUMBPRINT", raising=False)
+    secret = app_identity
     started: list[RunningArm] = []
 
     def make(deployments: list[ArmDeployment], *, page_size: int = 2) -> RunningArm:

@@ -135,6 +135,14 @@ class DeploymentMap:
         problems.raise_if_any()
         self._folded = _folded(self._entries)
 
+    @classmethod
+    def _of(cls, entries: Mapping[str, Deployment], source: str) -> DeploymentMap:
+        """A map of entries already checked (the file's, or the file's over the discovered ones)."""
+        built = cls(source=source)
+        built._entries = dict(entries)
+        built._folded = _folded(built._entries)
+        return built
+
     @property
     def deployments(self) -> Mapping[str, str]:
         return {name: entry.model for name, entry in self._entries.items()}
@@ -159,7 +167,6 @@ class DeploymentMap:
 
     def with_discovered(self, discovered: Iterable[Deployment]) -> DeploymentMap:
         """This map (the file) over the discovered deployments: on the same name the file wins, logged."""
-        merged = DeploymentMap(source=self.source)
         entries: dict[str, Deployment] = {}
         for entry in discovered:
             override = self.deployment(entry.name)
@@ -176,9 +183,7 @@ class DeploymentMap:
                     entry.name, first.source, entry.source, first.source, first.model,
                 )  # fmt: skip
         entries.update(self._entries)
-        merged._entries = entries
-        merged._folded = _folded(entries)
-        return merged
+        return DeploymentMap._of(entries, self.source)
 
 
 def _folded(entries: Mapping[str, Deployment]) -> dict[str, Deployment]:
@@ -202,10 +207,7 @@ def load_deployment_map(path: Path | None) -> DeploymentMap:
     top.unknown({"deployments", "note"})
     checked = _checked_deployments(deployments) if deployments is not None else {}
     problems.raise_if_any()
-    loaded = DeploymentMap(source=document.source)
-    loaded._entries = checked
-    loaded._folded = _folded(checked)
-    return loaded
+    return DeploymentMap._of(checked, document.source)
 
 
 class ArmDeploymentDiscovery:
