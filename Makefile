@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_STAMP := .local/checkov-venv/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup chromium run stack test test-fast lint bench-gateway bench-traffic bench-costs workbook local-settings-azure screenshot-email prices clean
+.PHONY: setup chromium run stack test test-fast lint bench-gateway bench-traffic bench-costs workbook local-settings-azure screenshot-email prices catalog clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) chromium
 
@@ -82,6 +82,17 @@ prices: $(PY_STAMP)
 	@mkdir -p $(dir $(PRICES_OUT))
 	if test -f $(PRICES_OUT); then cp $(PRICES_OUT) $(PRICES_OUT).previous; diff="--diff $(PRICES_OUT).previous"; fi; \
 		$(PY) -m tools.prices retail $(PRICES_ARGS) --out $(PRICES_OUT) $$diff
+
+# The shipped catalog (shared/costs/prices/catalog.json), rebuilt from LiteLLM's price map in its PyPI wheel plus
+# shared/costs/prices/supplement.json; prints the prices added, removed and changed, for review before a commit.
+LITELLM_VERSION ?= 1.110.2
+CATALOG_VERSION ?= $(shell date -u +%Y-%m-%d).1
+catalog: $(PY_STAMP)
+	rm -rf .local/litellm && $(PY) -m pip download --no-deps -q -d .local/litellm litellm==$(LITELLM_VERSION)
+	$(PY) -c "import glob, zipfile; zipfile.ZipFile(glob.glob('.local/litellm/*.whl')[0]).extract('litellm/model_prices_and_context_window_backup.json', '.local/litellm')"
+	$(PY) -m tools.prices litellm .local/litellm/litellm/model_prices_and_context_window_backup.json \
+		--supplement shared/costs/prices/supplement.json --version $(CATALOG_VERSION) \
+		--diff shared/costs/prices/catalog.json --out shared/costs/prices/catalog.json
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache

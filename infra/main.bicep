@@ -214,7 +214,7 @@ var appSettings = [
   { name: 'COST_METRICS_RESOURCE_ID', value: queriesApplicationInsights ? monitoring.outputs.applicationInsightsId : '' }
   { name: 'COST_INGESTION_DELAY_MINUTES', value: '15' }
   { name: 'COST_RECOMPUTE_WINDOWS', value: '3' }
-  { name: 'COST_PRICE_TABLE', value: 'shared/costs/prices/price-table.json' }
+  { name: 'COST_PRICE_TABLE', value: 'shared/costs/prices/catalog.json' }
   { name: 'COST_DEPLOYMENT_MAP', value: 'shared/costs/prices/deployments.json' }
   { name: 'COST_MODEL_ACCOUNTS', value: ai.outputs.id }
   // The cloud's own ARM endpoint (public: https://management.azure.com/).

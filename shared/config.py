@@ -374,7 +374,7 @@ SETTINGS: tuple[Setting, ...] = (
         "COST_PRICE_TABLE",
         ("costs.price_table_path",),
         _app_path,
-        "shared/costs/prices/price-table.json",
+        "shared/costs/prices/catalog.json",
         "Versioned price table (native or LiteLLM format); relative paths start at the app root.",
         "the path of a price table JSON file",
     ),

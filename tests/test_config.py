@@ -66,7 +66,7 @@ def test_relative_paths_start_at_the_app_root_and_absolute_ones_stay(tmp_path: P
     settings = load_settings(REQUIRED)
     assert APP_ROOT == ROOT
     assert settings.traffic.personas_file == ROOT / "shared" / "traffic" / "personas.sample.json"
-    assert settings.costs.price_table_path == ROOT / "shared" / "costs" / "prices" / "price-table.json"
+    assert settings.costs.price_table_path == ROOT / "shared" / "costs" / "prices" / "catalog.json"
     assert settings.costs.deployment_map_path == ROOT / "shared" / "costs" / "prices" / "deployments.json"
     assert settings.alerts.rules_file == ROOT / "shared" / "alerts" / "alerts.sample.json"
     assert app_relative(settings.alerts.rules_file) == "shared/alerts/alerts.sample.json"

@@ -4,7 +4,9 @@
     .venv/bin/python -m tools.prices litellm PATH/model_prices_and_context_window.json --out catalog.json
 
 `retail` pages through the Azure Retail Prices API (serviceName 'Foundry Models', consumption prices);
-`litellm` reads LiteLLM's price map. Both print rows per deployment type, what was skipped and what
+`litellm` reads LiteLLM's price map. `--supplement FILE` adds a catalog of prices the source lacks (the
+shipped catalog's PTU-hour price, say), each row with its own source; one that contradicts the source stops
+the command. Both print rows per deployment type, what was skipped and what
 could not be read (unknown: never guessed), and with --diff the prices added, removed and changed
 against an existing catalog, for review before the file is committed. Exit status 0; 1 when the
 source cannot be read completely (nothing is written); 2 on bad arguments or an unreadable --diff catalog.
@@ -17,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from shared.costs.catalog import ImportResult, catalog_text, diff_catalogs, read_catalog
+from shared.costs.catalog import ImportResult, catalog_text, diff_catalogs, read_catalog, supplement
 from shared.costs.catalog_litellm import import_litellm
 from shared.costs.catalog_retail import ENDPOINT, fetch_pages, import_pages, query_url
 from shared.errors import AzureServiceError, InputError
@@ -35,6 +37,14 @@ def _parser() -> argparse.ArgumentParser:
     for command in (retail, litellm):
         command.add_argument("--out", type=Path, required=True, help="the catalog file to write")
         command.add_argument("--diff", type=Path, help="an existing catalog to compare with")
+        command.add_argument(
+            "--supplement",
+            type=Path,
+            help="a catalog of prices the source lacks (each with its own source), added to the import",
+        )
+        command.add_argument(
+            "--version", default="", help="the catalog's version, recorded on every summary row it prices"
+        )
     return parser
 
 
@@ -58,7 +68,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AzureServiceError, InputError) as error:  # nothing is written: no catalog from part of a source
         print(error, file=sys.stderr)
         return 1
-    args.out.write_text(catalog_text(result.rows, note=note), encoding="utf-8")
+    if args.supplement is not None:
+        try:
+            added = read_catalog(args.supplement)
+        except InputError as error:
+            print(error, file=sys.stderr)
+            return 2
+        clashes = supplement(result, added)
+        if clashes:  # a hand price contradicting the source: the reviewer decides, nothing is written
+            print(f"{args.supplement} contradicts the source:", *clashes, sep="\n  ", file=sys.stderr)
+            return 1
+        note += f"; supplemented by {args.supplement.name} ({len(added)} prices)"
+    args.out.write_text(catalog_text(result.rows, note=note, version=args.version), encoding="utf-8")
     print(f"wrote {args.out}")
     print(result.summary())
     if old is not None:

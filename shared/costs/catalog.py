@@ -9,11 +9,13 @@ valid from `effective_from` until the next row of the same key (None: since ever
 key with the same `effective_from` overlap, which the reader refuses.
 
 The importers (catalog_retail.py: Azure Retail Prices API; catalog_litellm.py: LiteLLM's price map)
-build these rows; `python -m tools.prices` writes them. Not yet read by pricing.py (price table v2).
+build these rows; `python -m tools.prices` writes them; shared/costs/price_files.py reads a catalog as the price
+table (the shipped one is shared/costs/prices/catalog.json).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -23,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from shared.json_input import Check, Invalid, Problems, any_text, choice, number, read_json_file, text
+from shared.json_input import Check, Invalid, JsonDocument, Problems, any_text, choice, number, read_json_file, text
 
 # The ARM deployment `sku.name` values, in the order the catalog sorts them. Source: "Deployment type
 # comparison" table (SKU code column) of https://learn.microsoft.com/azure/foundry/foundry-models/concepts/deployment-types
@@ -136,6 +138,21 @@ class ImportResult:
         return "\n".join(lines)
 
 
+def supplement(result: ImportResult, extra: Iterable[CatalogPrice]) -> list[str]:
+    """Add `extra` rows (prices the source lacks) to an import; returns the rows that contradict it (same key
+    and date, another price), which are not added. A row the source already has with the same price is kept once."""
+    have = {(*row.key, row.effective_from): row for row in result.rows}
+    clashes = []
+    for row in extra:
+        found = have.get((*row.key, row.effective_from))
+        if found is None:
+            result.rows.append(row)
+        elif (found.price, found.unit) != (row.price, row.unit):
+            clashes.append(f"{_describe(row)}: {plain_decimal(row.price)} vs the source's {plain_decimal(found.price)}")
+    result.rows = sort_rows(result.rows)
+    return clashes
+
+
 def _describe(row: CatalogPrice) -> str:
     version = f"@{row.version}" if row.version else ""
     tier = f" {row.tier}" if row.tier else ""
@@ -183,10 +200,14 @@ def _row_json(row: CatalogPrice) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-def catalog_text(rows: Iterable[CatalogPrice], *, note: str = "") -> str:
-    """The catalog file: sorted, one row a line, so a refreshed catalog's diff shows each price changed."""
+def catalog_text(rows: Iterable[CatalogPrice], *, note: str = "", version: str = "") -> str:
+    """The catalog file: sorted, one row a line, so a refreshed catalog's diff shows each price changed.
+    `version` is what summary rows record as their PriceVersion (empty: a hash of the file)."""
     ordered = sort_rows(rows)
-    lines = ["{", f'  "format": {json.dumps(FORMAT)},', f'  "note": {json.dumps(note)},', '  "prices": [']
+    lines = ["{", f'  "format": {json.dumps(FORMAT)},', f'  "note": {json.dumps(note)},']
+    if version:
+        lines.append(f'  "version": {json.dumps(version)},')
+    lines.append('  "prices": [')
     lines += [f"    {_row_json(row)}{',' if index < len(ordered) - 1 else ''}" for index, row in enumerate(ordered)]
     lines += ["  ]", "}", ""]
     return "\n".join(lines)
@@ -220,31 +241,44 @@ model_name: Check[str] = Check("a model name in lower case", _model_name)
 def read_catalog(path: Path) -> list[CatalogPrice]:
     """The rows of a catalog file; InputFileError with every problem (file, line, field) at once."""
     document = read_json_file(path, WHAT)
+    return sort_rows(row for row, _ in catalog_rows(document))
+
+
+def catalog_version(document: JsonDocument) -> str:
+    """The catalog's own `version`, else "sha256:" + 12 hex digits of the file (changes with any edit)."""
+    version = document.root.get("version") if isinstance(document.root, dict) else None
+    if isinstance(version, str) and version:
+        return version
+    return "sha256:" + hashlib.sha256(document.raw).hexdigest()[:12]
+
+
+def catalog_rows(document: JsonDocument) -> list[tuple[CatalogPrice, int | None]]:
+    """Each row of a parsed catalog with its line; InputFileError with every problem at once."""
     problems = Problems(document.source, WHAT)
     top = problems.fields(document.root, "")
     top.get("format", choice([FORMAT]))
     top.get("note", any_text, "")
-    top.unknown({"format", "note", "prices"}, "a price catalog")
-    rows: list[CatalogPrice] = []
-    where: dict[tuple[Any, ...], tuple[int | None, str]] = {}
+    top.optional("version", text)
+    top.unknown({"format", "note", "version", "prices"}, "a price catalog")
+    rows: list[tuple[CatalogPrice, int | None]] = []
+    where: dict[tuple[Any, ...], int | None] = {}
     for row_path, line, raw in top.items("prices"):
         row = _read_row(problems, row_path, line, raw)
         if row is None:
             continue
         dated = (*row.key, row.effective_from)
         if dated in where:
-            first_line, _ = where[dated]
             problems.add(
                 line,
                 f"{row_path}.effective_from",
-                f"{_describe(row)} is given twice for the same dates (also on line {first_line}): "
+                f"{_describe(row)} is given twice for the same dates (also on line {where[dated]}): "
                 "one key needs a different effective_from per price",
             )
         else:
-            where[dated] = (line, row_path)
-            rows.append(row)
+            where[dated] = line
+            rows.append((row, line))
     problems.raise_if_any()
-    return sort_rows(rows)
+    return rows
 
 
 def _read_row(problems: Problems, path: str, line: int | None, raw: Any) -> CatalogPrice | None:

@@ -1,8 +1,9 @@
 """The cost summary frame: summarized token usage -> priced rows, one per window x key (pandas).
 
 Rows come from shared/costs/query.py (one per window x deployment x subscription x user x API).
-Each gets its model and deployment type (deployment map), the prices in force for them at its window's
-start (PriceTable.prices_for: the type's own prices; Global Standard and unknown types the untyped ones), and its costs:
+Each gets its model, model version and deployment type (deployment map), the prices in force for them at its
+window's start (PriceTable.prices_for: the version's own prices before every version's; the type's own prices,
+Global Standard and unknown types the untyped ones), and its costs:
 exact Decimals from shared/costs/pricing.price_usage, rounded once (shared/money.round_summary_cost,
 6 decimals) and kept as integer micro-units of the currency, so every later sum (window totals, day- and
 month-to-date) is exact integer arithmetic. A row whose model has no price (or whose usage is
@@ -66,14 +67,15 @@ def usage_frame(columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
 
 
 def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: DeploymentMap) -> PricedUsage:
-    """Costs for every row, priced per (window start, model, deployment type): the prices in force at a
-    window's start are looked up once per triple and applied to all of its rows at once (see _price_group).
-    The type is not a column of the frame (nor of the summary table): it only picks the prices."""
+    """Costs for every row, priced per (window start, model, version and type): the prices in force at a
+    window's start are looked up once per group and applied to all of its rows at once (see _price_group).
+    Version and type are not columns of the frame (nor of the summary table): they only pick the prices."""
     frame = usage.copy()
     names = frame["Deployment"].unique()
     models = {deployment: deployments.model_for(deployment) for deployment in names}
-    # "" for an unknown type: groupby drops None keys; prices_for gets None back (the untyped prices).
-    types = {deployment: deployments.deployment_type_for(deployment) or "" for deployment in names}
+    # What prices a deployment besides its model: (version, type), "" for unknown (groupby drops None keys;
+    # prices_for gets None back: every version, the untyped prices).
+    lookups = {deployment: _lookup_of(deployments, deployment) for deployment in names}
     frame.insert(1, "Model", frame["Deployment"].map(models))
     tokens = tuple(
         frame[name].to_numpy(dtype="int64")
@@ -90,17 +92,17 @@ def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: Deployment
     currencies = np.full(len(frame), None, dtype=object)
     unpriced_models: set[str] = set()
     inconsistent = 0
-    keys = [frame["WindowStart"], frame["Model"], frame["Deployment"].map(types).rename("DeploymentType")]
+    keys = [frame["WindowStart"], frame["Model"], frame["Deployment"].map(lookups).rename("Lookup")]
     groups = frame.groupby(keys, sort=False).indices if len(frame) else {}
-    for (start, model, deployment_type), positions in groups.items():
-        model_prices = prices.prices_for(model, pd.Timestamp(start).to_pydatetime(), deployment_type or None)
+    for (start, model, lookup), positions in groups.items():
+        version, deployment_type = lookup.split("|")
+        at = pd.Timestamp(start).to_pydatetime()
+        model_prices = prices.prices_for(model, at, deployment_type or None, version or None)
         if model_prices is None:
             unpriced_names = frame["Deployment"].iloc[positions].unique()
             unpriced_models.update(deployments.price_key_for(name) for name in unpriced_names)
             continue
-        prompt, cached, completion, estimated_prompt, estimated_completion = (
-            column[positions] for column in tokens
-        )
+        prompt, cached, completion, estimated_prompt, estimated_completion = (column[positions] for column in tokens)
         # More cached (or estimated) tokens than tokens is inconsistent usage: flagged unpriced
         # instead of guessing.
         consistent = (cached <= prompt) & (estimated_prompt <= prompt) & (estimated_completion <= completion)
@@ -130,6 +132,14 @@ def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: Deployment
             inconsistent,
         )
     return PricedUsage(frame, tuple(sorted(unpriced_models)), inconsistent)
+
+
+def _lookup_of(deployments: DeploymentMap, name: str) -> str:
+    """'version|type' of a deployment ('' for an unknown part): one hashable group key for the frame."""
+    entry = deployments.deployment(name)
+    if entry is None:
+        return "|"
+    return f"{entry.model_version or ''}|{entry.sku or ''}"
 
 
 def _price_group(

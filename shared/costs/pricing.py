@@ -23,7 +23,8 @@ from decimal import Decimal
 from typing import SupportsIndex
 
 from shared.costs.deployments import DeploymentMap, load_deployment_map
-from shared.costs.price_table import ModelPrices, PriceTable, load_price_table
+from shared.costs.price_files import load_price_table
+from shared.costs.price_table import ModelPrices, PriceTable, PtuHourPrice
 from shared.money import MONEY_CONTEXT
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "DeploymentMap",
     "ModelPrices",
     "PriceTable",
+    "PtuHourPrice",
     "load_deployment_map",
     "load_price_table",
     "price_usage",
@@ -41,11 +43,12 @@ __all__ = [
 class CostBreakdown:
     """Exact (unrounded) cost of some usage, in `currency`."""
 
-    prompt_cost: Decimal  # prompt tokens NOT served from cache, at the input price
+    prompt_cost: Decimal  # prompt tokens neither read from nor written to the cache, at the input price
     cached_prompt_cost: Decimal  # cached prompt tokens, at the cached-input price
     completion_cost: Decimal
     total_cost: Decimal
     currency: str
+    cache_write_cost: Decimal = Decimal(0)  # prompt tokens written to the cache, at the cache-write price
 
 
 def price_usage(
@@ -53,30 +56,40 @@ def price_usage(
     prompt_tokens: SupportsIndex,
     cached_prompt_tokens: SupportsIndex,
     completion_tokens: SupportsIndex,
+    *,
+    cache_write_tokens: SupportsIndex = 0,
 ) -> CostBreakdown:
-    """Exact cost of the usage. `prompt_tokens` includes the cached ones (as APIM and OpenAI report).
+    """Exact cost of the usage. `prompt_tokens` includes the cached ones and the cache writes (as APIM and
+    OpenAI report prompt tokens); reasoning tokens are inside `completion_tokens` (billed as output, once).
 
+    Cache writes are priced at the model's cache-write price, or at the input price when it bills none.
     Token counts must be whole numbers (int or numpy integers; a float is refused rather than
-    truncated) and non-negative; cached > prompt is an error, not a negative cost.
+    truncated) and non-negative; cached + cache-write > prompt is an error, not a negative cost.
     """
     prompt = _token_count("prompt_tokens", prompt_tokens)
     cached = _token_count("cached_prompt_tokens", cached_prompt_tokens)
+    written = _token_count("cache_write_tokens", cache_write_tokens)
     completion = _token_count("completion_tokens", completion_tokens)
-    if cached > prompt:
+    if cached + written > prompt:
         raise ValueError(
-            f"cached_prompt_tokens ({cached}) exceed prompt_tokens ({prompt}) for model "
-            f"{model_prices.model!r}: cached tokens are part of the prompt, so this usage is inconsistent"
+            f"cached_prompt_tokens ({cached}) and cache_write_tokens ({written}) exceed prompt_tokens ({prompt}) "
+            f"for model {model_prices.model!r}: both are part of the prompt, so this usage is inconsistent"
         )
     ctx = MONEY_CONTEXT
-    prompt_cost = ctx.multiply(Decimal(prompt - cached), model_prices.input_price_per_token)
+    write_price = model_prices.cache_write_price_per_token
+    prompt_cost = ctx.multiply(Decimal(prompt - cached - written), model_prices.input_price_per_token)
     cached_cost = ctx.multiply(Decimal(cached), model_prices.cached_input_price_per_token)
+    write_cost = ctx.multiply(
+        Decimal(written), model_prices.input_price_per_token if write_price is None else write_price
+    )
     completion_cost = ctx.multiply(Decimal(completion), model_prices.output_price_per_token)
     return CostBreakdown(
         prompt_cost=prompt_cost,
         cached_prompt_cost=cached_cost,
         completion_cost=completion_cost,
-        total_cost=ctx.add(ctx.add(prompt_cost, cached_cost), completion_cost),
+        total_cost=ctx.add(ctx.add(ctx.add(prompt_cost, cached_cost), write_cost), completion_cost),
         currency=model_prices.currency,
+        cache_write_cost=write_cost,
     )
 
 

@@ -114,6 +114,10 @@ def run_costs(
     started = time.monotonic()
     now = (now or datetime.now(UTC)).astimezone(UTC)
     prices = load_price_table(settings.price_table_path)
+    if prices.left_out:  # usage of these keys is flagged unpriced; say why once per run
+        log.warning(
+            "price table %s: %d prices not usable (first: %s)", prices.version, len(prices.left_out), prices.left_out[0]
+        )
     file_deployments = load_deployment_map(settings.deployment_map_path)
     clients = clients or build_clients(settings)
     # Listed once per run, before anything is priced: a refused read fails the run, never prices blind.
@@ -251,8 +255,14 @@ def _final_through(outcomes: list[WindowOutcome], previous: datetime | None) -> 
 
 def _add_totals(summary: CostRunSummary, priced: PricedUsage) -> None:
     frame = priced.frame
-    for name in ("Requests", "PromptTokens", "CachedPromptTokens", "CompletionTokens", "TotalTokens",
-                 "EstimatedTotalTokens"):
+    for name in (
+        "Requests",
+        "PromptTokens",
+        "CachedPromptTokens",
+        "CompletionTokens",
+        "TotalTokens",
+        "EstimatedTotalTokens",
+    ):
         summary.tokens[name] = int(frame[name].sum()) if not frame.empty else 0
     priced_rows = frame[~frame["Unpriced"]]
     sums = priced_rows.groupby("Currency")[["TotalCostMicros", "EstimatedCostMicros"]].sum()

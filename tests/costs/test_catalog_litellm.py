@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from shared.costs.catalog import read_catalog
+from shared.costs.catalog import catalog_text, read_catalog
 from shared.costs.catalog_litellm import import_litellm
 from tests import ROOT
 from tools import prices
@@ -82,3 +83,27 @@ def test_a_file_that_is_no_price_map_is_named(tmp_path: Path, capsys: pytest.Cap
     not_a_map.write_text("[1, 2]", encoding="utf-8")
     assert prices.main(["litellm", str(not_a_map), "--out", str(tmp_path / "catalog.json")]) == 1
     assert "prices.json: expected an object of model entries (LiteLLM's format)" in capsys.readouterr().err
+
+
+def test_a_supplement_adds_prices_the_source_lacks_and_a_contradiction_stops_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shipped = ROOT / "shared/costs/prices/supplement.json"
+    out = tmp_path / "catalog.json"
+    args = ["litellm", str(MAP), "--out", str(out), "--supplement", str(shipped), "--version", "v9"]
+    assert prices.main(args) == 0
+    rows = read_catalog(out)
+    assert [row.price for row in rows if row.token_kind == "ptu_hour"] == [Decimal(2)]
+    assert '"version": "v9"' in out.read_text(encoding="utf-8")
+    # A hand price for a key and date the source prices differently: nothing written, the clash named.
+    luna_input = next(
+        row
+        for row in rows
+        if (row.model, row.deployment_type, row.tier, row.token_kind) == ("gpt-5.6-luna", "GlobalStandard", "", "input")
+    )
+    clash = tmp_path / "clash.json"
+    clash.write_text(catalog_text([replace(luna_input, price=Decimal("0.19"), source="by hand")]), encoding="utf-8")
+    out.unlink()
+    assert prices.main(["litellm", str(MAP), "--out", str(out), "--supplement", str(clash)]) == 1
+    assert not out.exists()
+    assert "gpt-5.6-luna GlobalStandard input USD: 0.19 vs the source's 0.2" in capsys.readouterr().err

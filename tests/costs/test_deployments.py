@@ -131,7 +131,7 @@ def test_a_deployment_created_in_the_account_is_priced_on_the_next_run_with_no_f
     after = run_costs(stack.settings, now=NOW + dt.timedelta(minutes=15), clients=clients)
     assert after.unpriced_models == ()
     [row] = [r for r in stack.latest(window, window + dt.timedelta(hours=1)) if r["Deployment"] == "team-new-bot"]
-    # gpt-4o-mini Global Standard, per 1M tokens: input $0.15, output $0.60 (shared/costs/prices/price-table.json)
+    # gpt-4o-mini Global Standard, per 1M tokens: input $0.15, output $0.60 (shared/costs/prices/catalog.json)
     assert row["Model"] == "gpt-4o-mini" and row["Unpriced"] is False
     assert Decimal(str(row["TotalCost"])) == Decimal("0.15") + Decimal("0.06")
 

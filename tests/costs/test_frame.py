@@ -37,7 +37,7 @@ from tests import ROOT
 
 START = datetime(2026, 11, 27, tzinfo=UTC)
 H = timedelta(hours=1)
-PRICE_TABLE = ROOT / "shared" / "costs" / "prices" / "price-table.json"
+PRICE_TABLE = ROOT / "shared" / "costs" / "prices" / "catalog.json"
 
 
 def _prices(input_price: str, cached_price: str, output_price: str) -> ModelPrices:

@@ -28,7 +28,7 @@ from shared.money import round_money, round_summary_cost, sum_money
 from tests import ROOT
 
 PRICES_DIR = ROOT / "shared" / "costs" / "prices"
-SHIPPED_TABLE = PRICES_DIR / "price-table.json"
+SHIPPED_TABLE = ROOT / "tests" / "costs" / "fixtures" / "native-price-table.json"  # the native shape
 SAMPLE_DEPLOYMENTS = PRICES_DIR / "deployments.json"
 
 JAN_2025 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -172,7 +172,10 @@ def test_model_without_cached_price_charges_cached_tokens_at_input(table: PriceT
 
 def test_cached_more_than_prompt_is_an_error(table: PriceTable) -> None:
     prices = _prices(table, "gpt-4o", JUN_2025)
-    with pytest.raises(ValueError, match=r"cached_prompt_tokens \(11\) exceed prompt_tokens \(10\).*gpt-4o"):
+    with pytest.raises(
+        ValueError,
+        match=r"cached_prompt_tokens \(11\) and cache_write_tokens \(0\) exceed prompt_tokens \(10\).*gpt-4o",
+    ):
         price_usage(prices, 10, 11, 0)
 
 
@@ -335,7 +338,7 @@ def test_no_deployment_map_is_the_identity() -> None:
         ('{"deployments": {"prod": "gpt-4o", "prod": "gpt-4o-mini"}}', "prod", "given more than once"),
         ('{"deployments": {"Prod": "gpt-4o", "prod": "gpt-4o-mini"}}', "prod", "letter case"),
         ('{"deployments": {"Prod": "gpt-4o", "prod": {"model": "gpt-4o", "sku": "Standard"}}}', "prod", "letter case"),
-        ('{"deployments": {"prod": {"model": "gpt-4o", "sku": "DZ"}}}', "prod.sku", 'expected one of GlobalStandard'),
+        ('{"deployments": {"prod": {"model": "gpt-4o", "sku": "DZ"}}}', "prod.sku", "expected one of GlobalStandard"),
         ('{"deployments": {"prod": {"sku": "Standard"}}}', "prod.model", "missing; expected a model name"),
         ('{"deployments": {"prod": {"model": "gpt-4o", "skus": "x"}}}', "prod.skus", "unknown field"),
         ('{"deployments": {"prod": {"model": "gpt-4o", "version": 5}}}', "prod.version", "expected a non-empty string"),
@@ -571,7 +574,7 @@ BAD_NATIVE = [
     ("NaN price", _price("gpt-4o", 0, output=float("nan")),
      "gpt-4o", "[0].prices.output", "expected a price >= 0, got NaN"),
     ("misspelt price key", _price("gpt-4o", 1, cache_input=1),
-     "gpt-4o", "[1].prices.cache_input", "unknown field; expected some of cached_input, input, output"),
+     "gpt-4o", "[1].prices.cache_input", "unknown field; expected some of cache_write, cached_input, input, output"),
     ("unknown currency, expected", _edit(lambda d: d.update(currency="USDOLLAR")),
      None, "currency", 'expected an ISO 4217 code such as USD or EUR (known: AED, '),
     ("unknown currency, got", _edit(lambda d: d.update(currency="USDOLLAR")),

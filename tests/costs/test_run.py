@@ -37,7 +37,7 @@ UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
 H = dt.timedelta(hours=1)
 DAY_START = dt.datetime(2026, 11, 27, tzinfo=UTC)
-# Per 1M tokens, from shared/costs/prices/price-table.json, written out independently of the code.
+# Per 1M tokens, from shared/costs/prices/catalog.json, written out independently of the code.
 PRICES = {"gpt-4o": (Decimal("2.50"), Decimal("1.25"), Decimal("10.00")),
           "gpt-4o-mini": (Decimal("0.15"), Decimal("0.075"), Decimal("0.60"))}
 HOSTILE_USERS = ['x" | take 0 //', "a\\\" or 1==1 or \"", "line1\nline2 | project-away *", "back\\slash\\",

@@ -41,9 +41,8 @@ SAMPLE = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="ut
 PERSONAS = json.loads((ROOT / "shared" / "traffic" / "personas.sample.json").read_text(encoding="utf-8"))["personas"]
 LOG_TABLES = json.loads((ROOT / "shared" / "logs" / "schemas" / "log_tables.json").read_text(encoding="utf-8"))
 STACK = json.loads((ROOT / "standins" / "stack.config.json").read_text(encoding="utf-8"))
-PRICES = json.loads((ROOT / "shared" / "costs" / "prices" / "price-table.json").read_text(encoding="utf-8"))
 DEPLOYMENT_MAP_PATH = ROOT / "shared" / "costs" / "prices" / "deployments.json"
-PRICE_TABLE_PATH = ROOT / "shared" / "costs" / "prices" / "price-table.json"
+PRICE_TABLE_PATH = ROOT / "shared" / "costs" / "prices" / "catalog.json"
 
 # How the Functions host settings of local.settings.sample.json appear on Flex Consumption.
 # AzureWebJobsStorage: an identity-based connection (AzureWebJobsStorage__*), never a connection string.
@@ -323,12 +322,10 @@ def test_model_deployments_cover_the_personas_and_the_price_table() -> None:
     for deployment in deployments:
         model = mapping.model_for(deployment["name"])
         assert model == deployment["model"], deployment
-        assert model in PRICES["models"], f"{deployment['name']}: model {model} has no price"
-        # Priced by its deployment type (the run's lookup): terra's Data Zone periods, the others' untyped ones.
-        typed = prices.prices_for(model, datetime(2026, 11, 30, tzinfo=UTC), deployment["sku"])
-        assert typed is not None and typed.deployment_type in (deployment["sku"], None), deployment
-        if deployment["sku"] == "DataZoneStandard":
-            assert typed.deployment_type == "DataZoneStandard", f"{deployment['name']}: no Data Zone price"
+        # Priced by its model version and deployment type, as the run looks it up.
+        typed = prices.prices_for(model, datetime(2026, 11, 30, tzinfo=UTC), deployment["sku"], deployment["version"])
+        assert typed is not None, f"{deployment['name']}: {model} {deployment['sku']} has no price"
+        assert typed.deployment_type == deployment["sku"], deployment
         local = STACK["deployments"].get(deployment["name"])
         if local:
             assert (local["model"], local["model_version"]) == (deployment["model"], deployment["version"])
