@@ -375,7 +375,8 @@ SETTINGS: tuple[Setting, ...] = (
         ("costs.price_table_path",),
         _app_path,
         "shared/costs/prices/catalog.json",
-        "Versioned price table (native or LiteLLM format); relative paths start at the app root.",
+        "Versioned price table: a catalog (python -m tools.prices), a native table or LiteLLM's map; "
+        "relative paths start at the app root.",
         "the path of a price table JSON file",
     ),
     Setting(
