@@ -6,7 +6,9 @@
 `retail` pages through the Azure Retail Prices API (serviceName 'Foundry Models', consumption prices);
 `litellm` reads LiteLLM's price map. `--supplement FILE` adds a catalog of prices the source lacks (the
 shipped catalog's PTU-hour price, say), each row with its own source; one that contradicts the source stops
-the command. Both print rows per deployment type, what was skipped and what
+the command. With `--diff OLD`, an undated source's changed price starts today (OLD's price keeps the days
+before it) and a key the source dropped keeps its old prices, so a refresh never reprices the past by itself
+(`--no-history` writes the source as it is). Both print rows per deployment type, what was skipped and what
 could not be read (unknown: never guessed), and with --diff the prices added, removed and changed
 against an existing catalog, for review before the file is committed. Exit status 0; 1 when the
 source cannot be read completely (nothing is written); 2 on bad arguments or an unreadable --diff catalog.
@@ -17,9 +19,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.costs.catalog import ImportResult, catalog_text, diff_catalogs, read_catalog, supplement
+from shared.costs.catalog import ImportResult, carry_history, catalog_text, diff_catalogs, read_catalog, supplement
 from shared.costs.catalog_litellm import import_litellm
 from shared.costs.catalog_retail import ENDPOINT, fetch_pages, import_pages, query_url
 from shared.errors import AzureServiceError, InputError
@@ -44,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.add_argument(
             "--version", default="", help="the catalog's version, recorded on every summary row it prices"
+        )
+        command.add_argument(
+            "--no-history",
+            action="store_true",
+            help="with --diff: do not keep the old catalog's prices that the source changed or dropped",
         )
     return parser
 
@@ -79,9 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.supplement} contradicts the source:", *clashes, sep="\n  ", file=sys.stderr)
             return 1
         note += f"; supplemented by {args.supplement.name} ({len(added)} prices)"
+    carried = [] if old is None or args.no_history else carry_history(old, result, datetime.now(UTC).date())
     args.out.write_text(catalog_text(result.rows, note=note, version=args.version), encoding="utf-8")
     print(f"wrote {args.out}")
     print(result.summary())
+    if carried:
+        print(f"history kept from {args.diff} ({len(carried)}):", *carried, sep="\n  ")
     if old is not None:
         print(f"compared with {args.diff}:")
         print(diff_catalogs(old, result.rows).text())

@@ -19,8 +19,8 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -151,6 +151,40 @@ def supplement(result: ImportResult, extra: Iterable[CatalogPrice]) -> list[str]
             clashes.append(f"{_describe(row)}: {plain_decimal(row.price)} vs the source's {plain_decimal(found.price)}")
     result.rows = sort_rows(result.rows)
     return clashes
+
+
+def carry_history(old: Sequence[CatalogPrice], result: ImportResult, today: date) -> list[str]:
+    """Keep what the last catalog knew that an undated source (LiteLLM's map: current prices only) no longer says.
+
+    A key whose undated price changed keeps its old rows and gets the new price from `today` (so windows
+    before today stay priced as they were billed); a key the source dropped keeps its rows (a retired
+    model's history still prices its old windows). Dated rows (the Retail Prices API's effectiveStartDate)
+    are the source's own history and are left as given. Returns one line per key carried."""
+    new_keys = {row.key for row in result.rows}
+    old_by_key: dict[tuple[str, ...], list[CatalogPrice]] = {}
+    for row in old:
+        old_by_key.setdefault(row.key, []).append(row)
+    notes: list[str] = []
+    rows: list[CatalogPrice] = []
+    for row in result.rows:
+        previous = old_by_key.get(row.key, [])
+        latest = max(previous, key=lambda r: r.effective_from or date.min, default=None)
+        if row.effective_from is None and latest is not None and (latest.price, latest.unit) != (row.price, row.unit):
+            since = max(today, (latest.effective_from or date.min) + timedelta(days=1))
+            rows += previous
+            rows.append(replace(row, effective_from=since))
+            was, now = plain_decimal(latest.price), plain_decimal(row.price)
+            notes.append(f"{_describe(row)}: {was} until {since}, then {now}")
+        elif row.effective_from is None and len(previous) > 1 and latest is not None:
+            rows += previous  # unchanged since its last change: its history stays
+        else:
+            rows.append(row)
+    for key, previous in old_by_key.items():
+        if key not in new_keys:
+            rows += previous
+            notes.append(f"{_describe(previous[-1])}: no longer in the source; its {len(previous)} price(s) kept")
+    result.rows = sort_rows(rows)
+    return notes
 
 
 def _describe(row: CatalogPrice) -> str:

@@ -12,6 +12,7 @@ import pytest
 from shared.costs.catalog import (
     CatalogPrice,
     ImportResult,
+    carry_history,
     catalog_text,
     diff_catalogs,
     read_catalog,
@@ -142,3 +143,43 @@ def test_an_import_keeps_one_of_two_equal_prices_and_neither_of_two_that_disagre
     result.finish()
     assert [(row.token_kind, row.source) for row in result.rows] == [("input", "a")]
     assert result.conflicts == ["gpt-5.6-luna GlobalStandard output USD: 1.2 (test) vs 1.3"]
+
+
+def test_a_refresh_from_an_undated_source_keeps_the_past_priced_as_it_was() -> None:
+    old = [
+        _row(price=Decimal("0.25")),  # input: changed by the source today
+        _row(token_kind="output", price=Decimal("1.2")),  # unchanged
+        _row(token_kind="cached_input", price=Decimal("0.03")),
+        _row(token_kind="cached_input", price=Decimal("0.02"), effective_from=date(2026, 8, 1)),  # a history
+        _row(model="gpt-4-retired", price=Decimal("30")),  # no longer in the source
+    ]
+    result = ImportResult(
+        rows=[
+            _row(price=Decimal("0.2"), source="new"),
+            _row(token_kind="output", price=Decimal("1.2")),
+            _row(token_kind="cached_input", price=Decimal("0.02")),
+            _row(model="gpt-9", price=Decimal("9"), effective_from=date(2026, 11, 1)),  # dated by the source
+        ]
+    )
+    notes = carry_history(old, result, date(2026, 11, 30))
+    got = {(row.model, row.token_kind, row.effective_from, row.price) for row in result.rows}
+    assert got == {
+        ("gpt-5.6-luna", "input", None, Decimal("0.25")),
+        ("gpt-5.6-luna", "input", date(2026, 11, 30), Decimal("0.2")),
+        ("gpt-5.6-luna", "output", None, Decimal("1.2")),
+        ("gpt-5.6-luna", "cached_input", None, Decimal("0.03")),
+        ("gpt-5.6-luna", "cached_input", date(2026, 8, 1), Decimal("0.02")),
+        ("gpt-4-retired", "input", None, Decimal("30")),
+        ("gpt-9", "input", date(2026, 11, 1), Decimal("9")),
+    }
+    assert notes == [
+        "gpt-5.6-luna GlobalStandard input USD: 0.25 until 2026-11-30, then 0.2",
+        "gpt-4-retired GlobalStandard input USD: no longer in the source; its 1 price(s) kept",
+    ]
+    # A second refresh the same day changes nothing more.
+    again = ImportResult(rows=[_row(price=Decimal("0.2"), source="new")])
+    carry_history(result.rows, again, date(2026, 11, 30))
+    assert {(row.token_kind, row.effective_from, row.price) for row in again.rows if row.model == "gpt-5.6-luna"} >= {
+        ("input", None, Decimal("0.25")),
+        ("input", date(2026, 11, 30), Decimal("0.2")),
+    }
