@@ -15,8 +15,8 @@ from azure.monitor.query import LogsQueryClient
 
 from shared.azure_clients import open_table
 from shared.config import CostSettings
+from shared.costs.clients import CostClients, progress_scope
 from shared.costs.progress import TableProgressStore
-from shared.costs.run import CostClients, progress_scope
 from shared.logs.kql import load_query
 from standins.monitor import MonitorConfig, RunningMonitor
 
