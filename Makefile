@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_STAMP := .local/checkov-venv/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup chromium run stack test test-fast lint bench-gateway bench-traffic bench-costs workbook local-settings-azure screenshot-email prices clean
+.PHONY: setup chromium run stack test test-fast lint bench-gateway bench-traffic bench-costs workbook local-settings-azure screenshot-email prices reprice clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) chromium
 
@@ -82,6 +82,12 @@ prices: $(PY_STAMP)
 	@mkdir -p $(dir $(PRICES_OUT))
 	if test -f $(PRICES_OUT); then cp $(PRICES_OUT) $(PRICES_OUT).previous; diff="--diff $(PRICES_OUT).previous"; fi; \
 		$(PY) -m tools.prices retail $(PRICES_ARGS) --out $(PRICES_OUT) $$diff
+
+# Reprice final cost windows on purpose (a costs run never reprices a closed month), with the app's settings
+# from the environment. REPRICE_ARGS='--from 2026-10-01 --to 2026-11-01 --reason "..." [--dry-run]
+# [--settings .local/local.settings.json]'
+reprice: $(PY_STAMP)
+	$(PY) -m tools.reprice $(REPRICE_ARGS)
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache

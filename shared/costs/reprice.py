@@ -108,15 +108,22 @@ class RepriceReport:
         ]
 
 
-def windows_to_reprice(
-    first_day: date, end_day: date, *, watermark: datetime | None, window_minutes: int, now: datetime
-) -> list[Window]:
-    """Every window of the UTC days [first_day, end_day); refused (InputError) as the module docstring says."""
+def check_range(first_day: date, end_day: date, reason: str) -> None:
+    """What can be refused before anything is read (InputError)."""
     if end_day <= first_day:
         raise InputError(
             f"the range's end {end_day} is not after its start {first_day}: the range is the UTC days from its "
             "start up to, not including, its end"
         )
+    if not reason.strip():
+        raise InputError("the reason is empty: say why these windows are repriced (it is logged and recorded)")
+
+
+def windows_to_reprice(
+    first_day: date, end_day: date, *, watermark: datetime | None, window_minutes: int, now: datetime
+) -> list[Window]:
+    """Every window of the UTC days [first_day, end_day) (a checked range); refused (InputError) when it
+    reaches past the watermark (see the module docstring)."""
     start, end = _midnight(first_day), _midnight(end_day)
     if watermark is None:
         raise InputError("no cost window is final yet in this workspace's progress: nothing to reprice")
@@ -146,8 +153,7 @@ def reprice_costs(
     uploaded), UploadError when some windows did not upload (the others are recorded)."""
     from shared.costs.totals import daily_totals_of_frame, stored_daily_totals
 
-    if not reason.strip():
-        raise InputError("the reason is empty: say why these windows are repriced (it is logged and recorded)")
+    check_range(first_day, end_day, reason)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     inputs = load_inputs(settings, clients)
     progress = inputs.clients.progress
