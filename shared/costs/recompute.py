@@ -258,9 +258,12 @@ def restatement_line(restated: Sequence[Restatement], price_version: str) -> str
     """The run's one log line on the windows it restated."""
     were = sorted({item.previous_price_version or "not recorded" for item in restated})
     newly_priced = sorted({model for item in restated for model in item.newly_priced})
+    # Same version on both sides: a deployment became priced (ARM, deployments.json), not the table.
+    prices = f"prices {price_version} (same version)" if were == [price_version] else (
+        f"prices {', '.join(were)} -> {price_version}"
+    )
     line = (
-        f"costs run restated {len(restated)} windows ({window_list([item.window for item in restated])}): "
-        f"prices {', '.join(were)} -> {price_version}; "
+        f"costs run restated {len(restated)} windows ({window_list([item.window for item in restated])}): {prices}; "
         + (f"newly priced: {', '.join(newly_priced)}" if newly_priced else "no model newly priced")
     )
     closed = [item.window for item in restated if item.closed_month]

@@ -176,7 +176,7 @@ def reprice_costs(
     report = RepriceReport(first_day, end_day, reason, dry_run, inputs.prices.version, done.outcomes)
     report.rows_uploaded = done.upload.rows_uploaded
     for outcome in done.outcomes:
-        if outcome.status in ("uploaded", "changed", "failed"):
+        if outcome.status in ("uploaded", "changed"):  # "failed": raised below, for the next attempt
             previous = recorded.get(outcome.window.start)
             usage = done.contents[outcome.window.start].usage_fingerprint
             report.rewritten.append(

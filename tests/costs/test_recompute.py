@@ -5,6 +5,7 @@ and Azurite through the real SDK clients, reading the summaries back as readers 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -75,6 +76,27 @@ def test_a_price_added_for_an_unpriced_model_restates_its_windows_and_says_so(
     caplog.clear()
     third = run_costs(stack.settings, now=now + 20 * M, clients=stack.clients())
     assert third.restated_windows == 0 and run_lines(caplog) == [third.line()]  # said once
+
+
+def test_a_deployment_priced_now_under_the_same_price_version_is_restated_too(
+    make_cost_stack: MakeStack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    deployments = tmp_path / "deployments.json"
+    deployments.write_text(json.dumps({"deployments": {}}), encoding="utf-8")
+    stack = make_cost_stack(price_table_path=write_price_table(tmp_path / "prices.json", "A"),
+                            deployment_map_path=deployments)  # fmt: skip
+    stack.insert_metrics(usage_rows(DAY + 9 * H + 30 * M, 1_000_000, 0, deployment="team-chat"))
+    now = DAY + 10 * H + 20 * M
+    assert run_costs(stack.settings, now=now, clients=stack.clients()).unpriced_models == ("team-chat",)
+    deployments.write_text(json.dumps({"deployments": {"team-chat": "gpt-4o"}}), encoding="utf-8")
+    caplog.set_level("INFO", logger="shared.costs.run")
+    second = run_costs(stack.settings, now=now + 10 * M, clients=stack.clients())
+    assert second.restated_windows == 1 and second.unpriced_models == ()
+    assert run_lines(caplog)[1] == (
+        "costs run restated 1 windows (2026-11-27 09:00 UTC): prices A (same version); newly priced: team-chat"
+    )
+    row = latest_by_hour(stack, DAY, DAY + 24 * H)[(9, "team-chat")]
+    assert (row["Model"], Decimal(str(row["TotalCost"])), row["PriceVersion"]) == ("gpt-4o", Decimal("2.50"), "A")
 
 
 def closed_month_world(make_cost_stack: MakeStack, tmp_path: Path) -> tuple[CostStack, Path]:
