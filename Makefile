@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_STAMP := .local/checkov-venv/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup chromium run stack test test-fast lint bench-gateway bench-traffic bench-costs workbook local-settings-azure screenshot-email prices catalog clean
+.PHONY: setup chromium run stack test test-fast lint bench-gateway bench-traffic bench-costs workbook local-settings-azure screenshot-email prices catalog reprice clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) chromium
 
@@ -93,6 +93,12 @@ catalog: $(PY_STAMP)
 	$(PY) -m tools.prices litellm .local/litellm/litellm/model_prices_and_context_window_backup.json \
 		--supplement shared/costs/prices/supplement.json --version $(CATALOG_VERSION) \
 		--diff shared/costs/prices/catalog.json --out shared/costs/prices/catalog.json
+
+# Reprice final cost windows on purpose (a costs run never reprices a closed month), with the app's settings
+# from the environment. REPRICE_ARGS='--from 2026-10-01 --to 2026-11-01 --reason "..." [--dry-run]
+# [--settings .local/local.settings.json]'
+reprice: $(PY_STAMP)
+	$(PY) -m tools.reprice $(REPRICE_ARGS)
 
 clean:
 	rm -rf .local .pytest_cache .mypy_cache .ruff_cache

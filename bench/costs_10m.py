@@ -160,8 +160,9 @@ def costs_run(stack_file: Path, upload: bool) -> dict[str, Any]:
     from azure.monitor.query import LogsQueryClient
 
     from shared.config import load_settings
+    from shared.costs.clients import CostClients
     from shared.costs.progress import InMemoryProgressStore
-    from shared.costs.run import CostClients, run_costs
+    from shared.costs.run import run_costs
 
     info = json.loads(stack_file.read_text())
     os.environ.update(info["identity_env"])

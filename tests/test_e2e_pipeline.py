@@ -201,7 +201,7 @@ def test_the_stack_settings_discover_the_simulator_deployments_through_arm(
     """`make run`'s settings point the costs run at the ARM stand-in: the simulator's deployments, SKUs included."""
     from shared.azure_clients import AzureAccess
     from shared.config import load_settings
-    from shared.costs.run import build_clients
+    from shared.costs.clients import build_clients
 
     for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER"):
         monkeypatch.setenv(name, local_stack.settings[name])
@@ -226,9 +226,10 @@ def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
     from decimal import Decimal
 
     from shared.azure_clients import ModelAccount
+    from shared.costs.clients import build_clients
     from shared.costs.deployments import deployment_map_for_run
     from shared.costs.pricing import load_deployment_map, load_price_table, price_usage
-    from shared.costs.run import build_clients, run_costs
+    from shared.costs.run import run_costs
     from shared.logs.kql import load_query
     from shared.money import round_summary_cost
     from tests.support.sections import cost_section

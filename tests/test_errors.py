@@ -91,11 +91,12 @@ def test_http_error_of_the_alert_queries_is_a_query_error() -> None:
 
 
 def test_http_error_of_the_month_to_date_totals_is_a_query_error() -> None:
-    from shared.costs import run
+    from shared.costs.totals import stored_daily_totals
 
-    settings = SimpleNamespace(workspace_id="w")
     with pytest.raises(errors.QueryError, match=r"^month-to-date cost totals query failed: HTTP 503"):
-        run._summary_totals(FailingQueryClient(http_503()), settings, START, START + timedelta(days=1))  # type: ignore[arg-type]
+        stored_daily_totals(
+            FailingQueryClient(http_503()), "w", START, START + timedelta(days=1), "month-to-date cost totals query"  # type: ignore[arg-type]
+        )
 
 
 class FailingIngestion:

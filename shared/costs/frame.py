@@ -200,12 +200,15 @@ def _round_to_micros(units: npt.NDArray[Any], scale: int) -> npt.NDArray[Any]:
     return rounded
 
 
-def window_fingerprints(frame: pd.DataFrame) -> dict[datetime, str]:
+def window_fingerprints(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> dict[datetime, str]:
     """Per window, a digest of its rows' content (order independent): an unchanged recomputation
-    has the same digest, so it need not be uploaded again."""
+    has the same digest, so it need not be uploaded again. `columns` narrows the content digested
+    (the usage alone tells late usage from new prices: shared/costs/recompute.py); default: all of it."""
     if frame.empty:
         return {}
-    content = frame[["Model", *KEY_COLUMNS, *TOKEN_COLUMNS, *_MICROS_COLUMNS, "Currency", "CacheDiscountMetered"]]
+    if columns is None:
+        columns = ["Model", *KEY_COLUMNS, *TOKEN_COLUMNS, *_MICROS_COLUMNS, "Currency", "CacheDiscountMetered"]
+    content = frame[list(columns)]
     hashes = pd.util.hash_pandas_object(content, index=False).astype("uint64")
     grouped = pd.DataFrame({"WindowStart": frame["WindowStart"], "h": hashes}).groupby("WindowStart")["h"]
     result: dict[datetime, str] = {}

@@ -40,7 +40,10 @@ class WindowOutcome:
     window: Window
     final: bool
     rows: int
-    status: str  # "uploaded", "unchanged" (same content as the last upload), "empty", "failed"
+    # "uploaded", "unchanged" (same content as the last upload), "empty", "failed", "held" (a closed
+    # month's window whose prices alone changed: not uploaded, shared/costs/recompute.py), "changed" (a
+    # dry-run reprice would upload it)
+    status: str
 
 
 @dataclass
@@ -65,6 +68,9 @@ class CostRunSummary:
     queries: int = 0
     query_splits: int = 0
     retries: int = 0
+    # Uploaded windows whose prices differ from their last upload's (another price version, or models
+    # priced now that were not): the run logs which in a line of its own.
+    restated_windows: int = 0
     duration_seconds: float = 0.0
     step_seconds: dict[str, float] = field(default_factory=dict)  # query, pricing, upload, totals
 
@@ -100,7 +106,8 @@ class CostRunSummary:
         return (
             f"costs run: {len(self.windows)} windows {span} ({final} final, {len(self.windows) - final} "
             f"provisional; {by_status}); {self.rows_uploaded} rows uploaded (revision "
-            f"{self.revision:%Y-%m-%dT%H:%M:%S.%fZ}, prices {self.price_version}); tokens {tokens}; "
+            f"{self.revision:%Y-%m-%dT%H:%M:%S.%fZ}, prices {self.price_version}); {self.restated_windows} windows "
+            f"restated; tokens {tokens}; "
             f"cost {costs}; {unpriced}; {self.cache_unmetered_prompt_tokens} prompt tokens without a metered cache "
             f"discount (priced at input); {self.queries} queries ({self.query_splits} splits, "
             f"{self.retries} retries); final through {through}; {self.duration_seconds:.1f}s"

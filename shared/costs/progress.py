@@ -6,8 +6,13 @@ tests/costs/test_progress_contract.py.
 
 In Table storage: one partition per scope (workspace x metrics schema x window width, so changing a
 setting never mixes progress). Per window one entity, RowKey = the window start (ISO 8601, sorts by
-time): Final, Revision, Fingerprint (digest of the uploaded rows) and Rows. One more entity, RowKey
-"watermark", holds FinalThrough: every window ending at or before it is final and uploaded.
+time), describing its last upload: Final, Revision, Fingerprint (digest of the uploaded rows), Rows,
+PriceVersion (the price table it was priced with), UsageFingerprint (digest of its usage alone, so a
+later run tells late usage from new prices), UnpricedModels (JSON list of the price keys it left
+unpriced) and, when `python -m tools.reprice` wrote it, RepriceReason. Entities written before a
+column existed lack it: it reads as None ("not known"). A window's entity is replaced as a whole, so
+no column outlives the upload it described. One more entity, RowKey "watermark", holds FinalThrough:
+every window ending at or before it is final and uploaded.
 
 Written only after a window's upload fully succeeded: a crash before that makes the next run
 compute and upload the window again as a new revision, which readers prefer (latest revision per
@@ -21,6 +26,7 @@ managed identity.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -43,6 +49,11 @@ class WindowProgress:
     revision: datetime
     fingerprint: str
     rows: int
+    # None below: not known (an entity written before the column existed).
+    price_version: str | None = None
+    usage_fingerprint: str | None = None
+    unpriced_models: tuple[str, ...] | None = None  # price keys, as PricedUsage.unpriced_models names them
+    reprice_reason: str | None = None  # why `python -m tools.reprice` wrote this upload; None: a costs run did
 
 
 class ProgressStore(Protocol):
@@ -89,7 +100,12 @@ class TableProgressStore:
 
     @maps_azure_errors(AzureServiceError, "saving the costs progress")
     def save(self, windows: Iterable[WindowProgress], final_through: datetime | None) -> None:
-        operations: list[tuple[str, dict[str, Any]]] = [("upsert", self._entity(w)) for w in windows]
+        from azure.data.tables import UpdateMode
+
+        # Replace, not the SDK's default merge: a column the new upload does not have (RepriceReason)
+        # must not survive from the previous one.
+        replace_mode = {"mode": UpdateMode.REPLACE}
+        operations = [("upsert", self._entity(w), replace_mode) for w in windows]
         for first in range(0, len(operations), _TRANSACTION_LIMIT):
             self._table.submit_transaction(operations[first : first + _TRANSACTION_LIMIT])
         if final_through is None:
@@ -109,7 +125,11 @@ class TableProgressStore:
             "Revision": progress.revision,
             "Fingerprint": progress.fingerprint,
             "Rows": progress.rows,
-        }
+            "PriceVersion": progress.price_version,
+            "UsageFingerprint": progress.usage_fingerprint,
+            "UnpricedModels": None if progress.unpriced_models is None else json.dumps(list(progress.unpriced_models)),
+            "RepriceReason": progress.reprice_reason,
+        }  # the SDK leaves None values out of the entity: they read back as None
 
 
 class InMemoryProgressStore:
@@ -145,13 +165,22 @@ class InMemoryProgressStore:
 
 
 def _from_entity(entity: Mapping[str, Any]) -> WindowProgress:
+    unpriced = entity.get("UnpricedModels")
     return WindowProgress(
         window_start=plain_utc(entity["WindowStart"]),
         final=bool(entity["Final"]),
         revision=plain_utc(entity["Revision"]),
         fingerprint=str(entity["Fingerprint"]),
         rows=int(entity["Rows"]),
+        price_version=_optional_text(entity.get("PriceVersion")),
+        usage_fingerprint=_optional_text(entity.get("UsageFingerprint")),
+        unpriced_models=None if unpriced is None else tuple(str(key) for key in json.loads(unpriced)),
+        reprice_reason=_optional_text(entity.get("RepriceReason")),
     )
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _safe_key(scope: str) -> str:

@@ -10,13 +10,18 @@ Import this module only inside a run: it imports pandas.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from shared.costs.outputs import SubscriptionSpend
+from shared.logs.kql import load_query
+from shared.logs.query import query_table
 from shared.money import from_micros
+
+if TYPE_CHECKING:
+    from azure.monitor.query import LogsQueryClient
 
 TOTALS_COLUMNS = ("Day", "SubscriptionId", "Currency", "CostMicros", "TotalTokens", "UnpricedTokens")
 # What cost-totals-by-subscription-day.kql returns: TOTALS_COLUMNS, then how many windows each row sums.
@@ -48,6 +53,18 @@ def daily_totals_of_rows(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     for name in ("CostMicros", "TotalTokens", "UnpricedTokens"):
         frame[name] = frame[name].fillna(0).astype("int64")
     return frame
+
+
+def stored_daily_totals(
+    client: LogsQueryClient, workspace_id: str, start: datetime, end: datetime, what: str
+) -> pd.DataFrame:
+    """The uploaded summaries of the windows starting in [start, end) as readers see them (latest complete
+    revision per window), summed per UTC day x subscription x currency (TOTALS_COLUMNS); `what` names the
+    query in errors."""
+    query = load_query("cost-totals-by-subscription-day.kql", {"start_time": start, "end_time": end})
+    # Summaries carry TimeGenerated = their revision time, which is after their window start.
+    rows = query_table(client, workspace_id, what, query, (start, datetime.now(UTC)), TOTALS_QUERY_COLUMNS)
+    return daily_totals_of_rows(rows)
 
 
 def spend_to_date(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from shared.azure_clients import AzureAccess, ModelAccount
+from shared.costs.clients import build_clients
 from shared.costs.deployments import (
     ArmDeploymentDiscovery,
     Deployment,
@@ -21,7 +22,7 @@ from shared.costs.deployments import (
     deployment_map_for_run,
     list_account_deployments,
 )
-from shared.costs.run import build_clients, run_costs
+from shared.costs.run import run_costs
 from shared.errors import AzureServiceError
 from standins.arm import ArmDeployment, RunningArm
 from tests.support.arm import MODEL_ACCOUNT, arm_client

@@ -4,12 +4,14 @@ its in-memory twin (used by the benchmark and the crash test). A twin that drift
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
-from shared.costs.progress import InMemoryProgressStore, ProgressStore, TableProgressStore, WindowProgress
+from shared.azure_clients import open_table
+from shared.costs.progress import InMemoryProgressStore, ProgressStore, TableProgressStore, WindowProgress, row_key
 from tests.support.contract import IMPLEMENTATIONS, store_handles
 
 UTC = dt.UTC
@@ -84,3 +86,29 @@ def test_more_windows_than_one_table_transaction_holds(open_store: OpenStore) ->
     many = [WindowProgress(DAY + index * H, True, REVISION, f"f{index}", index) for index in range(250)]
     open_store().save(many, DAY + 250 * H)
     assert list(open_store().windows(DAY).values()) == many
+
+
+def test_what_an_upload_was_priced_with_comes_back_and_the_next_save_replaces_all_of_it(open_store: OpenStore) -> None:
+    repriced = replace(
+        window(7),
+        price_version="2026-11-30.2",
+        usage_fingerprint="3:00000000000000ab",
+        unpriced_models=("gpt-9 (version 2026-01-01, DataZoneStandard)", "mystery-model"),
+        reprice_reason="gpt-9 priced from 2026-11-01 (ticket 42)",
+    )
+    open_store().save([repriced], None)
+    assert open_store().windows(DAY) == {DAY + 7 * H: repriced}
+    # A later upload without a reason: the reason described the upload it replaced, so it goes with it.
+    later = replace(repriced, revision=REVISION + H, unpriced_models=(), reprice_reason=None)
+    open_store().save([later], None)
+    [saved] = open_store().windows(DAY).values()
+    assert saved == later and saved.reprice_reason is None and saved.unpriced_models == ()
+
+
+def test_an_entity_written_before_the_price_columns_reads_them_as_not_known(azurite: str) -> None:
+    table = open_table("Contract" + uuid.uuid4().hex[:8], connection_string=azurite, purpose="contract test")
+    table.upsert_entity({"PartitionKey": "scope", "RowKey": row_key(DAY + 7 * H), "WindowStart": DAY + 7 * H,
+                         "Final": True, "Revision": REVISION, "Fingerprint": "f", "Rows": 3})  # fmt: skip
+    [old] = TableProgressStore(table, "scope").windows(DAY).values()
+    assert old == window(7)
+    assert (old.price_version, old.usage_fingerprint, old.unpriced_models, old.reprice_reason) == (None,) * 4

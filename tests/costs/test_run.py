@@ -24,9 +24,10 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.monitor.query import LogsQueryStatus
 
+from shared.costs.clients import upload_policy
 from shared.costs.progress import InMemoryProgressStore
 from shared.costs.query import usage_query
-from shared.costs.run import CostUploadError, run_costs, upload_policy
+from shared.costs.run import CostUploadError, run_costs
 from shared.errors import QueryError
 from shared.logs.kql import load_query
 from standins.monitor.config import DEFAULT_APP_RESOURCE_ID

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from azure.identity import ManagedIdentityCredential
@@ -15,10 +16,14 @@ from azure.monitor.query import LogsQueryClient
 
 from shared.azure_clients import open_table
 from shared.config import CostSettings
+from shared.costs.clients import CostClients, progress_scope
 from shared.costs.progress import TableProgressStore
-from shared.costs.run import CostClients, progress_scope
 from shared.logs.kql import load_query
 from standins.monitor import MonitorConfig, RunningMonitor
+from tests import ROOT
+from tests.support.sections import REQUIRED
+
+SHIPPED_PRICE_TABLE = ROOT / "shared" / "costs" / "prices" / "catalog.json"
 
 
 @dataclass
@@ -44,6 +49,24 @@ class CostStack:
         )
         return replace(clients, **overrides)
 
+    def app_settings(self) -> dict[str, str]:
+        """The app settings (environment) that load_settings turns into this stack's costs section."""
+        costs = self.settings
+        assert costs.state_connection_string is not None and costs.azure.ca_bundle is not None
+        return {
+            **REQUIRED,
+            "LOG_ANALYTICS_WORKSPACE_ID": costs.workspace_id,
+            "LOG_ANALYTICS_ENDPOINT": costs.query_endpoint,
+            "LOGS_INGESTION_ENDPOINT": costs.ingestion_endpoint,
+            "LOGS_INGESTION_RULE_ID": costs.ingestion_rule_id,
+            "COST_STATE_CONNECTION_STRING": costs.state_connection_string,
+            "COST_STATE_TABLE": costs.state_table_name,
+            "COST_PRICE_TABLE": str(costs.price_table_path),
+            "COST_RECOMPUTE_WINDOWS": str(costs.recompute_windows),
+            "COST_RETRY_DELAY_SECONDS": str(costs.retry_delay_seconds),
+            "AZURE_CA_BUNDLE": str(costs.azure.ca_bundle),
+        }
+
     def insert_metrics(self, rows: list[dict[str, Any]]) -> None:
         self.monitor.store.insert_rows("AppMetrics", rows)
 
@@ -60,6 +83,22 @@ class CostStack:
         response = self.query.query_workspace(self.config.workspace_id, query, timespan=None)
         table = response.tables[0]
         return [dict(zip(table.columns, row, strict=True)) for row in table.rows]
+
+
+def write_price_table(path: Path, version: str, **models: dict[str, float]) -> Path:
+    """The shipped catalog under another version, plus `models` (Global Standard prices per 1M tokens by
+    token kind, in force since 2026-01-01): what a price-table change looks like to a run."""
+    catalog = json.loads(SHIPPED_PRICE_TABLE.read_text(encoding="utf-8"))
+    catalog["version"] = version
+    for model, prices in models.items():
+        catalog["prices"] += [
+            {"model": model, "version": None, "deployment_type": "GlobalStandard", "tier": "", "token_kind": kind,
+             "price": price, "unit": "per_1m_tokens", "currency": "USD", "effective_from": "2026-01-01",
+             "region": None, "source": "test"}
+            for kind, price in prices.items()
+        ]  # fmt: skip
+    path.write_text(json.dumps(catalog, indent=1), encoding="utf-8")
+    return path
 
 
 def metric(
