@@ -5,9 +5,9 @@ table (price_table.py, pricing.py, frame.py; provisioned deployments' PTU-hours 
 ptu.py; deployment -> model from the accounts through ARM or the deployments.json override: deployments.py),
 uploads one summary revision per window and records which windows are final (progress.py); run.py is the
 entry. What it hands on is in outputs.py (CostRunSummary, SubscriptionSpend), the one module of costs/ that
-alerts/ may import. catalog.py is
-the price catalog (rows by deployment type and token kind) that catalog_retail.py and catalog_litellm.py
-import from public sources for `python -m tools.prices`; pricing does not read it yet.
+alerts/ may import. catalog.py is the price catalog (rows by deployment type and token kind) that
+catalog_retail.py and catalog_litellm.py import from public sources for `python -m tools.prices`; pricing does
+not read it yet.
 May import: shared.azure_clients, shared.config, shared.errors, shared.json_input, shared.money, shared.windows,
 shared.logs. Never traffic/, alerts/ or email/.
 """

@@ -113,8 +113,7 @@ class ProvisionedCosts:
 
     positions: npt.NDArray[np.intp]  # frame rows given a share of their window's cost, ...
     micros: npt.NDArray[np.int64]  # ... that share (TotalCost micro-units), ...
-    currencies: npt.NDArray[np.object_]  # ... and its currency
-    unpriced_positions: npt.NDArray[np.intp]  # frame rows of provisioned deployments that could not be priced
+    currencies: npt.NDArray[np.object_]  # ... and its currency (other rows of provisioned deployments: unpriced)
     # One row per window nobody called a priced deployment in: WindowStart, Deployment, Model, DeploymentType,
     # TotalCostMicros, Currency.
     unused: pd.DataFrame
@@ -143,9 +142,10 @@ def price_provisioned(
     owners = {name: entry.name for name in names if (entry := deployments.deployment(name)) in provisioned}
     owner = frame["Deployment"].map(owners)
     positions = np.flatnonzero(owner.notna().to_numpy())
-    found = cost_index.get_indexer(
-        pd.MultiIndex.from_arrays([pd.DatetimeIndex(frame["WindowStart"].iloc[positions]), owner.iloc[positions]])
-    ) if len(positions) else np.zeros(0, dtype=np.intp)  # fmt: skip
+    found = np.zeros(0, dtype=np.intp)  # per row of a provisioned deployment, its WindowCost in costs
+    if len(positions):
+        keys = [pd.DatetimeIndex(frame["WindowStart"].iloc[positions]), owner.iloc[positions]]
+        found = cost_index.get_indexer(pd.MultiIndex.from_arrays(keys))
     if (found < 0).any():
         first = positions[np.flatnonzero(found < 0)[0]]
         raise ValueError(
@@ -163,7 +163,6 @@ def price_provisioned(
         positions=positions[row_priced],
         micros=shares,
         currencies=np.array([costs[index].currency for index in found[row_priced]], dtype=object),
-        unpriced_positions=positions[~row_priced],
         unused=pd.DataFrame(
             {
                 "WindowStart": pd.DatetimeIndex([pd.Timestamp(cost.window.start) for cost in unused], tz="UTC"),

@@ -193,6 +193,8 @@ def test_upload_records_carry_the_frame_exactly() -> None:
             micros = getattr(row, f"{name}Micros")
             assert record[name] == (None if pd.isna(micros) else int(micros) / 1_000_000)
         assert record["Currency"] == (None if row.Unpriced else "USD") and record["Unpriced"] is bool(row.Unpriced)
+        # No deployment map entry: type unknown; priced rows by their tokens, unpriced ones by nothing.
+        assert (record["DeploymentType"], record["CostBasis"]) == ("", "" if row.Unpriced else "usage")
 
 
 class _RecordingClient:

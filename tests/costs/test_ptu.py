@@ -300,3 +300,11 @@ def test_a_costs_run_on_the_stand_ins_allocates_reports_and_alerts_on_ptu_hours(
         assert findings["all|"].value == Decimal("16.5") and findings["all|"].level == "100%"
         contributors = {c.name: c.value for c in findings["all|"].contributors if c.dimension == "subscription"}
         assert contributors[NO_CONSUMER_LABEL] == Decimal(8)
+
+
+def test_the_run_line_names_an_unpriced_provisioned_deployment_nobody_called() -> None:
+    from shared.costs.outputs import CostRunSummary
+
+    summary = CostRunSummary(started_at=START, revision=START, price_version="v",
+                             unpriced_models=("gpt-4o (DataZoneProvisionedManaged): no PTU-hour price",))  # fmt: skip
+    assert "; 0 unpriced tokens (gpt-4o (DataZoneProvisionedManaged): no PTU-hour price); " in summary.line()
