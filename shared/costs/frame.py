@@ -84,8 +84,8 @@ def price_frame(
     """Costs for every row, priced per (window start, model, version and type): the prices in force at a
     window's start are looked up once per group and applied to all of its rows at once (see _price_group).
     The version is not a column of the frame (nor of the summary table): it only picks the prices.
-    Provisioned deployments are priced per window of `windows` (the run's planned windows, which every row
-    must lie in), their unused windows added as rows (shared/costs/ptu.py)."""
+    Provisioned deployments are priced per window of `windows` (the run's planned windows; their rows must lie
+    in them), the windows nobody called one in added as rows of their own (shared/costs/ptu.py)."""
     frame = usage.copy()
     names = frame["Deployment"].unique()
     models = {deployment: deployments.model_for(deployment) for deployment in names}
