@@ -6,8 +6,9 @@ azure-mgmt-cognitiveservices 14.1.0 operations/_deployments_operations.py calls 
 - ``GET /subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.CognitiveServices/accounts/{a}/deployments
   ?api-version=2025-09-01`` -> 200 DeploymentListResult ``{"value": [Deployment], "nextLink"?}``; a Deployment
   is ``{"id", "name", "type": "Microsoft.CognitiveServices/accounts/deployments", "sku": {"name", "capacity"},
-  "properties": {"model": {"format", "name", "version"}, "provisioningState", ...}}``; the SDK follows an
-  absolute ``nextLink`` (its query kept, api-version reset to its own), here carrying ``$skipToken``;
+  "systemData": {"createdAt", ...}, "properties": {"model": {"format", "name", "version"}, "provisioningState",
+  ...}}`` (systemData: the ProxyResource's common type, createdAt ISO 8601 UTC; sent when the deployment has one);
+  the SDK follows an absolute ``nextLink`` (its query kept, api-version reset to its own), here carrying ``$skipToken``;
 - errors: ErrorResponse ``{"error": {"code", "message"}}``.
 ARM's answers as clients see them: a valid token whose principal holds no role with the action is 403
 AuthorizationFailed "The client '..' with object id '..' does not have authorization to perform action
@@ -23,7 +24,7 @@ checked against a recorded answer).
 Never kinder than Azure: only the api-version azure-mgmt-cognitiveservices 14.1.0 sends (2025-09-01) is served;
 a token must come from the identity stand-in for ARM's audience; small pages (two by default) so clients must
 follow nextLink. The deployments are the simulator's (standins/stack.config.json "deployments": model,
-model_version, sku, capacity), under the account in its "arm" section.
+model_version, sku, capacity, created_at), under the account in its "arm" section.
 
 Hooks for tests (in-process): ``add_deployment(...)`` creates a deployment as the portal would,
 ``granted_client_ids`` (None: every identity holds Reader) withdraws the role, ``fail_next(status)`` answers
@@ -67,9 +68,10 @@ class ArmDeployment:
     version: str
     sku: str = "GlobalStandard"
     capacity: int = 10
+    created_at: str | None = None  # systemData.createdAt, ISO 8601 UTC ("2026-11-27T08:30:00Z"); None: not sent
 
     def resource(self, account_id: str) -> dict[str, Any]:
-        return {
+        resource: dict[str, Any] = {
             "id": f"{account_id}/deployments/{self.name}",
             "name": self.name,
             "type": f"{_PROVIDER}/accounts/deployments",
@@ -79,6 +81,9 @@ class ArmDeployment:
                 "provisioningState": "Succeeded",
             },
         }
+        if self.created_at is not None:
+            resource["systemData"] = {"createdAt": self.created_at, "createdByType": "User"}
+        return resource
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,7 @@ def config_from_stack(stack_config: Mapping[str, Any], tls_dir: Path, secret: st
             version=str(raw.get("model_version", "")),
             sku=str(raw.get("sku", "GlobalStandard")),
             capacity=int(raw.get("capacity", 10)),
+            created_at=raw.get("created_at"),
         )
         for name, raw in stack_config["deployments"].items()
     ]

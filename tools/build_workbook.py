@@ -49,14 +49,16 @@ PANELS: tuple[Panel, ...] = (
         "cost-over-time",
         "Cost over time by subscription and model",
         "cost-summary-latest.kql",
-        '| summarize TotalCost = sum(TotalCost) by WindowStart, Series = strcat(SubscriptionId, " / ", Model, " ",'
-        " Currency)\n| order by WindowStart asc",
+        # Unused PTU-hours belong to no subscription: their own series per model.
+        '| summarize TotalCost = sum(TotalCost) by WindowStart, Series = strcat(iff(coalesce(CostBasis, "") =='
+        ' "ptu_unused", "unused PTU", SubscriptionId), " / ", Model, " ", Currency)\n| order by WindowStart asc',
         "timechart",
     ),
     Panel(
         "spend-per-day",
         "Spend per day and subscription",
         "cost-totals-by-subscription-day.kql",
+        '| extend SubscriptionId = iff(isempty(SubscriptionId), "(unused PTU capacity)", SubscriptionId)\n'
         "| extend Cost = todouble(CostMicros) / 1000000.0\n"
         "| project Day, SubscriptionId, Currency, Cost, TotalTokens, UnpricedTokens\n"
         "| order by Day desc, SubscriptionId asc",
@@ -66,6 +68,7 @@ PANELS: tuple[Panel, ...] = (
         "top-users",
         "Top users by cost",
         "cost-summary-latest.kql",
+        '| where coalesce(CostBasis, "") != "ptu_unused"\n'
         "| summarize TotalCost = sum(TotalCost), TotalTokens = sum(TotalTokens), Requests = sum(Requests)"
         " by UserId, SubscriptionId, Currency\n| top 20 by TotalCost desc",
         "table",
@@ -86,10 +89,24 @@ PANELS: tuple[Panel, ...] = (
         "cost-summary-latest.kql",
         "| summarize TotalCost = sum(TotalCost), EstimatedCost = sum(coalesce(EstimatedCost, real(0))),"
         " TotalTokens = sum(TotalTokens), EstimatedTokens = sum(coalesce(EstimatedTotalTokens, long(0))),"
-        " PromptTokensCacheUnmetered = sumif(PromptTokens, coalesce(CacheDiscountMetered, false) == false)"
+        # A PTU share has no per-token price, so no cache discount to miss.
+        " PromptTokensCacheUnmetered = sumif(PromptTokens, coalesce(CacheDiscountMetered, false) == false"
+        ' and not(coalesce(CostBasis, "") startswith "ptu"))'
         " by SubscriptionId, Currency\n"
         "| extend EstimatedCostPercent = iff(TotalCost == 0, 0.0, round(100.0 * EstimatedCost / TotalCost, 1))\n"
         "| order by EstimatedCost desc",
+        "table",
+    ),
+    Panel(
+        "cost-basis",
+        "Cost by basis: tokens x per-token prices (usage), provisioned PTU-hours shared by their callers"
+        " (ptu_allocated) and PTU-hours nobody called (ptu_unused)",
+        "cost-summary-latest.kql",
+        # Summaries written before CostBasis existed have none: they were usage-priced, or unpriced.
+        '| summarize TotalCost = sum(TotalCost), TotalTokens = sum(TotalTokens), Requests = sum(Requests)'
+        ' by CostBasis = iff(Unpriced, "unpriced", coalesce(CostBasis, "usage")), DeploymentType = coalesce('
+        'DeploymentType, ""), Deployment, Model, Currency = coalesce(Currency, "")\n'
+        "| order by TotalCost desc",
         "table",
     ),
     Panel(

@@ -7,6 +7,9 @@ month spend of subscriptions (and of all traffic) come from the costs run that j
 has them (SubscriptionSpend, shared/costs/outputs.py: its own windows may not be queryable yet in
 Azure, where ingestion takes minutes), otherwise from the summaries. Each rule kind has its
 evaluator in EVALUATORS; a kind without one is refused, never evaluated as another kind.
+Rows of no caller (a provisioned deployment's unused PTU-hours: SubscriptionId, UserId and ApiId are
+NO_CONSUMER) count in all traffic and in their model, but are no member of an "each:" subscription, user or
+API scope (an alert for "subscription " would name nobody, and "" is the all-traffic member's key).
 Import only inside a run: it imports pandas.
 """
 
@@ -23,13 +26,14 @@ import pandas as pd
 from shared.alerts.data import CHART_DAYS, CHART_HOURS, AlertData
 from shared.alerts.findings import ChartBar, Contributor, Finding, Severity, format_value
 from shared.alerts.rules import Dimension, Kind, Period, Rule, RuleSet
-from shared.costs.outputs import SubscriptionSpend
+from shared.costs.outputs import NO_CONSUMER, SubscriptionSpend
 from shared.errors import FileProblem, InputFileError
 from shared.money import from_micros
 from shared.windows import start_of_day, start_of_month, window_containing
 
 COLUMN: dict[Dimension, str] = {"subscription": "SubscriptionId", "user": "UserId", "model": "Model", "api": "ApiId"}
 TOP_CONTRIBUTORS = 5
+NO_CONSUMER_LABEL = "(unused provisioned capacity)"  # how a contributor with no caller is named in the email
 # Who to name as top contributors, by the rule's scope dimension (the scope's own is useless).
 _CONTRIBUTOR_DIMENSIONS: dict[Dimension | None, tuple[Dimension, ...]] = {
     None: ("subscription", "model", "user"),
@@ -168,7 +172,7 @@ def _members(frame: pd.DataFrame, rule: Rule, currency: str, extra: Iterable[str
         return {"": _as_unit(values.sum(), rule.metric)}
     assert rule.scope.dimension is not None
     sums = values.groupby(scoped[COLUMN[rule.scope.dimension]]).sum()
-    members = {str(name): _as_unit(total, rule.metric) for name, total in sums.items()}
+    members = {str(name): _as_unit(total, rule.metric) for name, total in sums.items() if name != NO_CONSUMER}
     for name in extra:
         members.setdefault(name, Decimal(0))
     return members
@@ -206,7 +210,7 @@ def _fresh_values(rule: Rule, currency: str, fresh: Sequence[SubscriptionSpend])
         return {"": sum(per_subscription.values(), Decimal(0))}
     if rule.scope.value is not None:
         return {"": per_subscription[rule.scope.value]} if rule.scope.value in per_subscription else None
-    return per_subscription
+    return {name: value for name, value in per_subscription.items() if name != NO_CONSUMER}
 
 
 # -- details shown in the email --------------------------------------------------------------------
@@ -224,7 +228,8 @@ def _contributors(rows: pd.DataFrame, rule: Rule, currency: str) -> tuple[Contri
         for name, value in list(sums.items())[:TOP_CONTRIBUTORS]:
             if value > 0:
                 share = (Decimal(int(value)) * 100 / Decimal(int(total))).quantize(Decimal("0.1"))
-                found.append(Contributor(dimension, str(name), _as_unit(value, rule.metric), share))
+                shown = NO_CONSUMER_LABEL if name == NO_CONSUMER else str(name)
+                found.append(Contributor(dimension, shown, _as_unit(value, rule.metric), share))
     return tuple(found)
 
 

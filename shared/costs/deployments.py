@@ -4,10 +4,10 @@ Azure deployment names are the customer's own. The costs run learns what each on
 accounts behind the gateway (COST_MODEL_ACCOUNTS): ARM's list-deployments call
     GET {ARM}/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.CognitiveServices/accounts/{a}
         /deployments?api-version=2025-09-01
-answers value[] = Deployment {name, sku {name, capacity}, properties {model {format, name, version}, ...}}
-and nextLink while there are more pages (Azure/azure-rest-api-specs specification/cognitiveservices/
-resource-manager/Microsoft.CognitiveServices/stable/2025-09-01/cognitiveservices.json, Deployments_List;
-read 2026-11-30). azure-mgmt-cognitiveservices 14.1.0 makes that call, pages included, as
+answers value[] = Deployment {name, sku {name, capacity}, systemData {createdAt, ...}, properties {model {format,
+name, version}, ...}} and nextLink while there are more pages (Azure/azure-rest-api-specs specification/
+cognitiveservices/resource-manager/Microsoft.CognitiveServices/stable/2025-09-01/cognitiveservices.json,
+Deployments_List; read 2026-11-30). azure-mgmt-cognitiveservices 14.1.0 makes that call, pages included, as
 client.deployments.list(resource_group, account) (operations/_deployments_operations.py; default
 api-version 2025-09-01). The managed identity needs Microsoft.CognitiveServices/accounts/deployments/read
 on each account. No built-in role is that narrow: Reader (acdd72a7-3385-48ef-bd42-f606fba81ae7, */read) has it
@@ -19,9 +19,10 @@ costs run (the run builds one map).
 
 The file {"deployments": {"my-gpt4o-prod": "gpt-4o", ...}} remains for deployments outside those accounts
 (another account, another provider) and wins over a discovered deployment of the same name (logged). An entry
-is the model name, or {"model": ..., "version": ..., "sku": ...} (version and sku optional; sku is the
-deployment type, one of shared/costs/catalog.DEPLOYMENT_TYPES, and picks that type's prices). A plain name
-has no known type: the price table's untyped prices apply.
+is the model name, or {"model": ..., "version": ..., "sku": ..., "capacity": ...} (all but model optional; sku
+is the deployment type, one of shared/costs/catalog.DEPLOYMENT_TYPES, and picks that type's prices; capacity is
+the PTUs of a provisioned deployment, which shared/costs/ptu.py bills by the hour). A plain name has no known
+type: the price table's untyped prices apply.
 Lookup is exact, then case-insensitive (Azure treats deployment names case-insensitively); a deployment
 found in neither resolves to itself, the common case where a deployment is named after its model.
 """
@@ -31,12 +32,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.costs.catalog import DEPLOYMENT_TYPES
 from shared.errors import AzureServiceError
-from shared.json_input import Fields, Problems, choice, read_json_file, show, text
+from shared.json_input import Fields, Problems, choice, read_json_file, show, text, whole
+from shared.windows import as_utc
 
 if TYPE_CHECKING:
     from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
@@ -64,6 +67,9 @@ class Deployment:
     # (PriceTable.prices_for's deployment_type); None: unknown, priced at the untyped prices.
     sku: str | None = None
     capacity: int | None = None  # sku.capacity: thousands of tokens per minute, or PTUs when provisioned
+    # ARM systemData.createdAt (UTC): a provisioned deployment bills nothing before it. None: unknown (the file,
+    # or an ARM answer without systemData); shared/costs/ptu.py then bills every window it is asked for.
+    created_at: datetime | None = None
 
     def price_key(self) -> str:
         """The model, version and type this deployment is priced as, for the unpriced log and summary."""
@@ -83,8 +89,8 @@ class DeploymentDiscovery(Protocol):
     def deployments(self) -> list[Deployment]: ...
 
 
-_ENTRY = 'a model name (a non-empty string) or {"model": ..., "version": ..., "sku": ...}'
-_ENTRY_KEYS = frozenset({"model", "version", "sku", "note"})
+_ENTRY = 'a model name (a non-empty string) or {"model": ..., "version": ..., "sku": ..., "capacity": ...}'
+_ENTRY_KEYS = frozenset({"model", "version", "sku", "capacity", "note"})
 # A file entry: the model name, or its object form.
 FileEntry = str | Mapping[str, Any]
 
@@ -102,12 +108,13 @@ def _checked_deployments(deployments: Fields) -> dict[str, Deployment]:
             model = entry.get("model", text, expected="a model name (a non-empty string)")
             version = entry.optional("version", text)
             sku = entry.optional("sku", choice(DEPLOYMENT_TYPES))
+            capacity = entry.optional("capacity", whole(minimum=1), expected="a whole number of units >= 1 (PTUs)")
         else:
             model = deployments.get(deployment, text, expected=_ENTRY)
-            version = sku = None
+            version = sku = capacity = None
         if model is None:
             continue
-        found = Deployment(deployment, model, source, model_version=version, sku=sku)
+        found = Deployment(deployment, model, source, model_version=version, sku=sku, capacity=capacity)
         folded = deployment.casefold()
         other = first_by_folded.setdefault(folded, deployment)
         if other != deployment and (checked[other].model, checked[other].sku) != (model, sku):
@@ -146,6 +153,11 @@ class DeploymentMap:
     @property
     def deployments(self) -> Mapping[str, str]:
         return {name: entry.model for name, entry in self._entries.items()}
+
+    @property
+    def entries(self) -> tuple[Deployment, ...]:
+        """Every deployment the map knows (the file's over the discovered ones), one per name."""
+        return tuple(self._entries.values())
 
     def deployment(self, name: str) -> Deployment | None:
         """The entry for `name` (exact, then ignoring case), or None when neither file nor account has it."""
@@ -252,6 +264,8 @@ def _deployment(item: Any, account: ModelAccount) -> Deployment:
     properties = getattr(item, "properties", None)
     model = getattr(properties, "model", None)
     sku = getattr(item, "sku", None)
+    # The SDK reads systemData.createdAt (ISO 8601) into an aware datetime (models.SystemData.created_at).
+    created_at = getattr(getattr(item, "system_data", None), "created_at", None)
     return Deployment(
         name=str(item.name),
         model=str(getattr(model, "name", None) or item.name),
@@ -259,6 +273,7 @@ def _deployment(item: Any, account: ModelAccount) -> Deployment:
         model_version=getattr(model, "version", None),
         sku=getattr(sku, "name", None),
         capacity=getattr(sku, "capacity", None),
+        created_at=as_utc(created_at) if isinstance(created_at, datetime) else None,
     )
 
 

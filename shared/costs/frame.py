@@ -9,6 +9,11 @@ exact Decimals from shared/costs/pricing.price_usage, rounded once (shared/money
 month-to-date) is exact integer arithmetic. A row whose model has no price (or whose usage is
 inconsistent: cached > prompt tokens) is flagged Unpriced with null costs, never priced at zero.
 
+Provisioned (PTU) deployments have no per-token price: each planned window's PTU-hour cost is split over
+their rows by token share, and a window nobody called one in gets a row of its own (shared/costs/ptu.py).
+Every row says how it was priced: DeploymentType (the ARM sku.name, "" unknown) and CostBasis ("usage":
+tokens x per-token prices; "ptu_allocated"; "ptu_unused"; "" when unpriced).
+
 Import this module only inside a run: it imports pandas.
 """
 
@@ -25,7 +30,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from shared.costs.catalog import PROVISIONED_TYPES
+from shared.costs.outputs import NO_CONSUMER
 from shared.costs.pricing import DeploymentMap, ModelPrices, PriceTable, price_usage
+from shared.costs.ptu import ALLOCATED, UNUSED, price_provisioned
 from shared.costs.query import KEY_COLUMNS, TOKEN_COLUMNS
 from shared.logs.rows import encode_rows
 from shared.money import MICROS_PER_UNIT, MONEY_CONTEXT, SUMMARY_COST_DECIMAL_PLACES
@@ -38,6 +46,9 @@ log = logging.getLogger(__name__)
 # their prompt at the input price (an estimate knows no cached tokens), their completion at output.
 COST_COLUMNS = ("PromptCost", "CachedPromptCost", "CompletionCost", "TotalCost", "EstimatedCost")
 _MICROS_COLUMNS = tuple(f"{name}Micros" for name in COST_COLUMNS)
+USAGE_PRICED = "usage"  # CostBasis of a row priced as its tokens x per-token prices
+# How a row was priced: text columns of the summary table next to the model.
+BASIS_COLUMNS = ("DeploymentType", "CostBasis")
 # Token columns the summary table keeps; CacheMeteredRequests becomes the CacheDiscountMetered flag.
 SUMMARY_TOKEN_COLUMNS = tuple(name for name in TOKEN_COLUMNS if name != "CacheMeteredRequests")
 
@@ -47,8 +58,9 @@ class PricedUsage:
     """The priced frame plus what a run reports about pricing."""
 
     frame: pd.DataFrame  # WindowStart, Model, KEY_COLUMNS, TOKEN_COLUMNS, *CostMicros, Currency, Unpriced,
-    # CacheDiscountMetered
-    unpriced_models: tuple[str, ...]  # each as its price key: "model (version v, type)" (Deployment.price_key)
+    # CacheDiscountMetered, DeploymentType, CostBasis
+    # Each as its price key, "model (version v, type)" (Deployment.price_key); a provisioned one with the reason.
+    unpriced_models: tuple[str, ...]
     inconsistent_rows: int
 
 
@@ -66,10 +78,14 @@ def usage_frame(columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
     return frame
 
 
-def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: DeploymentMap) -> PricedUsage:
+def price_frame(
+    usage: pd.DataFrame, prices: PriceTable, deployments: DeploymentMap, *, windows: Sequence[Window]
+) -> PricedUsage:
     """Costs for every row, priced per (window start, model, version and type): the prices in force at a
     window's start are looked up once per group and applied to all of its rows at once (see _price_group).
-    Version and type are not columns of the frame (nor of the summary table): they only pick the prices."""
+    The version is not a column of the frame (nor of the summary table): it only picks the prices.
+    Provisioned deployments are priced per window of `windows` (the run's planned windows; their rows must lie
+    in them), the windows nobody called one in added as rows of their own (shared/costs/ptu.py)."""
     frame = usage.copy()
     names = frame["Deployment"].unique()
     models = {deployment: deployments.model_for(deployment) for deployment in names}
@@ -96,6 +112,8 @@ def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: Deployment
     groups = frame.groupby(keys, sort=False).indices if len(frame) else {}
     for (start, model, lookup), positions in groups.items():
         version, deployment_type = lookup.split("|")
+        if deployment_type in PROVISIONED_TYPES:  # no per-token price: PTU-hours, below
+            continue
         at = pd.Timestamp(start).to_pydatetime()
         model_prices = prices.prices_for(model, at, deployment_type or None, version or None)
         if model_prices is None:
@@ -118,6 +136,16 @@ def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: Deployment
             column[positions] = values
         priced[positions] = True
         currencies[positions] = model_prices.currency
+    basis = np.where(priced, USAGE_PRICED, "").astype(object)
+    provisioned = price_provisioned(frame, prices, deployments, windows)
+    # The window's PTU cost is exact; only its split between callers rests on their (metered or estimated)
+    # tokens. So a share is all TotalCost: no per-token parts, and no EstimatedCost, which is the cost that
+    # would change if APIM's estimates were wrong (shares would move between callers, the total would not).
+    micros[_MICROS_COLUMNS.index("TotalCostMicros")][provisioned.positions] = provisioned.micros
+    priced[provisioned.positions] = True
+    currencies[provisioned.positions] = provisioned.currencies
+    basis[provisioned.positions] = ALLOCATED
+    unpriced_models.update(provisioned.unpriced)
     for name, values in zip(_MICROS_COLUMNS, micros, strict=True):
         frame[name] = pd.arrays.IntegerArray(values, ~priced)
     frame["Currency"] = pd.array(currencies, dtype="string")
@@ -126,12 +154,39 @@ def price_frame(usage: pd.DataFrame, prices: PriceTable, deployments: Deployment
     # otherwise the cache discount is unknown and cached tokens were priced at the input price.
     requests = frame["Requests"].to_numpy(dtype="int64")
     frame["CacheDiscountMetered"] = (requests > 0) & (frame["CacheMeteredRequests"].to_numpy(dtype="int64") >= requests)
+    frame["DeploymentType"] = frame["Deployment"].map({name: key.partition("|")[2] for name, key in lookups.items()})
+    frame["CostBasis"] = basis
+    if len(provisioned.unused):
+        unused = _unused_rows(provisioned.unused)[list(frame.columns)]
+        frame = unused if frame.empty else pd.concat([frame, unused], ignore_index=True)
     if inconsistent:
         log.warning(
             "%d usage rows report more cached (or estimated) tokens than tokens; flagged unpriced instead of guessing",
             inconsistent,
         )
+    if provisioned.unpriced:
+        log.warning("provisioned deployments not priced (flagged, not $0): %s", "; ".join(provisioned.unpriced))
     return PricedUsage(frame, tuple(sorted(unpriced_models)), inconsistent)
+
+
+def _unused_rows(unused: pd.DataFrame) -> pd.DataFrame:
+    """Summary rows of the PTU cost nobody called for (ptu.ProvisionedCosts.unused): no caller, no tokens."""
+    count = len(unused)
+    rows = unused[["WindowStart", "Model", "Deployment"]].copy()
+    for name in KEY_COLUMNS:
+        if name != "Deployment":
+            rows[name] = NO_CONSUMER
+    for name in TOKEN_COLUMNS:
+        rows[name] = np.zeros(count, dtype="int64")
+    for name in _MICROS_COLUMNS:
+        values = unused["TotalCostMicros"] if name == "TotalCostMicros" else np.zeros(count, dtype="int64")
+        rows[name] = pd.arrays.IntegerArray(np.asarray(values, dtype="int64"), np.zeros(count, dtype=bool))
+    rows["Currency"] = pd.array(unused["Currency"], dtype="string")
+    rows["Unpriced"] = False
+    rows["CacheDiscountMetered"] = False
+    rows["DeploymentType"] = unused["DeploymentType"]
+    rows["CostBasis"] = UNUSED
+    return rows
 
 
 def _lookup_of(deployments: DeploymentMap, name: str) -> str:
@@ -207,7 +262,9 @@ def window_fingerprints(frame: pd.DataFrame, columns: Sequence[str] | None = Non
     if frame.empty:
         return {}
     if columns is None:
-        columns = ["Model", *KEY_COLUMNS, *TOKEN_COLUMNS, *_MICROS_COLUMNS, "Currency", "CacheDiscountMetered"]
+        columns = [
+            "Model", *KEY_COLUMNS, *TOKEN_COLUMNS, *_MICROS_COLUMNS, "Currency", "CacheDiscountMetered", *BASIS_COLUMNS
+        ]  # fmt: skip
     content = frame[list(columns)]
     hashes = pd.util.hash_pandas_object(content, index=False).astype("uint64")
     grouped = pd.DataFrame({"WindowStart": frame["WindowStart"], "h": hashes}).groupby("WindowStart")["h"]
@@ -244,7 +301,7 @@ def upload_records(
     }
     # Column by column into Python lists (tolist() gives native ints, floats, strs): no per-cell code here.
     columns: dict[str, list[Any]] = {}
-    for name in ("Model", *KEY_COLUMNS):
+    for name in ("Model", *KEY_COLUMNS, *BASIS_COLUMNS):
         columns[name] = rows[name].astype(object).tolist()
     for name in SUMMARY_TOKEN_COLUMNS:
         columns[name] = rows[name].astype("int64").tolist()

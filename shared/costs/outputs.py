@@ -16,12 +16,17 @@ from decimal import Decimal
 from shared.money import format_money
 from shared.windows import Window
 
+# SubscriptionId, UserId and ApiId of a summary row that no caller made: a provisioned deployment's PTU cost in a
+# window nobody called it (CostBasis "ptu_unused", shared/costs/ptu.py). It counts in every total, and is no
+# subscription, user or API of its own: alert rules per subscription (user, API) leave it out.
+NO_CONSUMER = ""
+
 
 @dataclass(frozen=True)
 class SubscriptionSpend:
     """Day- and month-to-date spend of one subscription in one currency, UTC days and months."""
 
-    subscription_id: str
+    subscription_id: str  # NO_CONSUMER: unused provisioned capacity
     currency: str  # "" when the tokens are all of unpriced models (no currency to add them in)
     day_start: datetime
     month_start: datetime
@@ -59,7 +64,12 @@ class CostRunSummary:
     cost_by_currency: dict[str, Decimal] = field(default_factory=dict)  # of the summary rows
     # The part of cost_by_currency that rests on tokens APIM estimated (streamed calls).
     estimated_cost_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    # The part of cost_by_currency that is provisioned deployments' PTU-hour cost (shared/costs/ptu.py), all of
+    # it and the part nobody called (CostBasis ptu_allocated + ptu_unused, and ptu_unused).
+    provisioned_cost_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    unused_provisioned_cost_by_currency: dict[str, Decimal] = field(default_factory=dict)
     unpriced_tokens: int = 0
+    # Each as its price key, a provisioned one with the reason: "gpt-4o (..., ProvisionedManaged): no PTU-hour price".
     unpriced_models: tuple[str, ...] = ()
     # Prompt tokens of rows whose cache discount was not metered (priced at the input price).
     cache_unmetered_prompt_tokens: int = 0
@@ -89,16 +99,17 @@ class CostRunSummary:
         tokens = " ".join(f"{name}={value}" for name, value in self.tokens.items())
         costs = (
             ", ".join(
-                format_money(amount, currency)
+                f"{format_money(amount, currency)} ("
                 + _estimated_part(self.estimated_cost_by_currency.get(currency, Decimal(0)), amount, currency)
+                + self._provisioned_part(currency)
+                + ")"
                 for currency, amount in sorted(self.cost_by_currency.items())
             )
             or "0"
         )
-        unpriced = (
-            f"{self.unpriced_tokens} unpriced tokens ({', '.join(self.unpriced_models)})"
-            if self.unpriced_tokens
-            else "0 unpriced tokens"
+        # A provisioned deployment with no price is named even when nobody called it: it bills by the hour.
+        unpriced = f"{self.unpriced_tokens} unpriced tokens" + (
+            f" ({', '.join(self.unpriced_models)})" if self.unpriced_models else ""
         )
         by_status = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
         through = f"{self.final_through:%Y-%m-%d %H:%M} UTC" if self.final_through else "none yet"
@@ -114,8 +125,18 @@ class CostRunSummary:
             + (f" ({steps})" if steps else "")
         )
 
+    def _provisioned_part(self, currency: str) -> str:
+        """", 8.00 USD on PTU-hours, 2.00 USD of it unused": omitted when the run priced no PTU-hours."""
+        if currency not in self.provisioned_cost_by_currency:
+            return ""
+        unused = self.unused_provisioned_cost_by_currency.get(currency, Decimal(0))
+        return (
+            f", {format_money(self.provisioned_cost_by_currency[currency], currency)} on PTU-hours, "
+            f"{format_money(unused, currency)} of it unused"
+        )
+
 
 def _estimated_part(estimated: Decimal, total: Decimal, currency: str) -> str:
-    """" (X USD, Y% on estimated tokens)": how much of a cost rests on APIM's estimates."""
+    """"X USD, Y% on estimated tokens": how much of a cost rests on APIM's estimates."""
     share = estimated * 100 / total if total else Decimal(0)
-    return f" ({format_money(estimated, currency)}, {share:.1f}% on estimated tokens)"
+    return f"{format_money(estimated, currency)}, {share:.1f}% on estimated tokens"

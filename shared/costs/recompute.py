@@ -191,7 +191,9 @@ def recompute(
         )
         usage_columns = unpack_windows(usage.rows)
     with timed(steps, "pricing"):
-        priced = price_frame(usage_frame(usage_columns), inputs.prices, inputs.deployments)
+        # Every planned window, not only those with usage: a provisioned deployment bills each of them.
+        billed = [item.window for item in planned]
+        priced = price_frame(usage_frame(usage_columns), inputs.prices, inputs.deployments, windows=billed)
         contents = _contents(
             priced,
             inputs.deployments,

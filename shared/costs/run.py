@@ -37,6 +37,7 @@ from shared.money import from_micros
 from shared.windows import plan_windows, start_of_day, start_of_month
 
 if TYPE_CHECKING:
+    import pandas as pd
     from azure.monitor.query import LogsQueryClient
 
     from shared.costs.frame import PricedUsage
@@ -122,6 +123,8 @@ def _final_through(outcomes: list[WindowOutcome], previous: datetime | None) -> 
 
 
 def _add_totals(summary: CostRunSummary, priced: PricedUsage) -> None:
+    from shared.costs.frame import USAGE_PRICED
+
     frame = priced.frame
     for name in (
         "Requests",
@@ -137,11 +140,24 @@ def _add_totals(summary: CostRunSummary, priced: PricedUsage) -> None:
     for currency, total, estimated in sums.itertuples():
         summary.cost_by_currency[str(currency)] = from_micros(int(total))
         summary.estimated_cost_by_currency[str(currency)] = from_micros(int(estimated))
+    _add_provisioned_totals(summary, priced_rows)
     summary.unpriced_tokens = int(frame.loc[frame["Unpriced"], "TotalTokens"].sum()) if not frame.empty else 0
     summary.unpriced_models = priced.unpriced_models
     if not frame.empty:
-        unmetered = ~frame["CacheDiscountMetered"] & ~frame["Unpriced"]
+        # Only per-token prices can have missed a cache discount; a PTU share has none to miss.
+        unmetered = ~frame["CacheDiscountMetered"] & (frame["CostBasis"] == USAGE_PRICED)
         summary.cache_unmetered_prompt_tokens = int(frame.loc[unmetered, "PromptTokens"].sum())
+
+
+def _add_provisioned_totals(summary: CostRunSummary, priced_rows: pd.DataFrame) -> None:
+    """The PTU-hour part of the run's cost per currency, and of it what nobody called (the summary line)."""
+    from shared.costs.ptu import ALLOCATED, UNUSED
+
+    provisioned = priced_rows[priced_rows["CostBasis"].isin((ALLOCATED, UNUSED))]
+    for currency, part in provisioned.groupby("Currency"):
+        summary.provisioned_cost_by_currency[str(currency)] = from_micros(int(part["TotalCostMicros"].sum()))
+        unused = part.loc[part["CostBasis"] == UNUSED, "TotalCostMicros"]
+        summary.unused_provisioned_cost_by_currency[str(currency)] = from_micros(int(unused.sum()))
 
 
 def _spend(

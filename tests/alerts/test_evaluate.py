@@ -331,3 +331,30 @@ def test_undelivered_fire_that_clears_is_dropped_and_pending_is_kept_until_sent(
     assert (upgraded.pending_kind, upgraded.pending_level) == ("fired", "100%")
     dropped = transition(pending, finding("", 0, severity="ok"), NOW)
     assert dropped.pending_kind == "" and not dropped.open
+
+
+def test_hours_nobody_called_count_in_all_traffic_but_are_no_member_of_an_each_scope() -> None:
+    """A provisioned deployment's unused PTU-hours (SubscriptionId, UserId, ApiId "": shared/costs/ptu.py) are
+    spend of all traffic and of their model, never an alert for "subscription " or a clash with the all-traffic
+    member's key "" (each:api is checked through the same path as each:user)."""
+    from shared.costs.outputs import NO_CONSUMER
+
+    today = NOW.replace(hour=9)
+    unused = [today, "gpt-4o", "ptu-prod", NO_CONSUMER, NO_CONSUMER, NO_CONSUMER, "USD", False, 0, 0,
+              to_micros(Decimal(6)), 0, 0]  # fmt: skip
+    ruleset = rules(
+        {"kind": "threshold", "metric": "cost", "window": "day", "scope": "all", "warning": 1},
+        {"kind": "threshold", "metric": "cost", "window": "day", "scope": "each:subscription", "warning": 1},
+        {"kind": "threshold", "metric": "cost", "window": "day", "scope": "each:user", "warning": 1},
+        {"kind": "threshold", "metric": "cost", "window": "day", "scope": "each:model", "warning": 1},
+    )
+    alert_data = data([unused, row(today, "2", model="gpt-4o", deployment="ptu-prod")])
+    fresh = [SubscriptionSpend(sub, "USD", NOW.replace(hour=0), NOW.replace(day=1, hour=0), Decimal(cost),
+                               Decimal(cost), 0, 0, 0, 0) for sub, cost in (("team-a", "2"), (NO_CONSUMER, "6"))]
+    for spend in ([], fresh):  # from the summaries, and from the costs run's own totals
+        found = run(ruleset, alert_data, spend)
+        assert sorted(found) == ["r0|", "r1|team-a", "r2|alice", "r3|gpt-4o"]
+        assert found["r0|"].value == found["r3|gpt-4o"].value == Decimal(8)
+        assert (found["r1|team-a"].value, found["r2|alice"].value) == (Decimal(2), Decimal(2))
+    subscriptions = [(c.name, c.value) for c in found["r0|"].contributors if c.dimension == "subscription"]
+    assert subscriptions == [("(unused provisioned capacity)", Decimal(6)), ("team-a", Decimal(2))]

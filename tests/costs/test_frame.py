@@ -38,6 +38,7 @@ from tests import ROOT
 START = datetime(2026, 11, 27, tzinfo=UTC)
 H = timedelta(hours=1)
 PRICE_TABLE = ROOT / "shared" / "costs" / "prices" / "catalog.json"
+WINDOWS = [Window(START + hour * H, START + (hour + 1) * H) for hour in range(3)]
 
 
 def _prices(input_price: str, cached_price: str, output_price: str) -> ModelPrices:
@@ -114,7 +115,7 @@ def _usage_rows() -> list[tuple[Any, ...]]:
 
 def test_priced_frame_rows_equal_the_per_row_definition() -> None:
     prices = load_price_table(PRICE_TABLE)
-    priced = price_frame(usage_frame(_usage_columns()), prices, DeploymentMap())
+    priced = price_frame(usage_frame(_usage_columns()), prices, DeploymentMap(), windows=WINDOWS)
     frame = priced.frame
     assert priced.unpriced_models == ("mystery-model",)
     assert priced.inconsistent_rows == sum(1 for row in _usage_rows() if row[7] > row[6] and row[1] != "mystery-model")
@@ -148,7 +149,7 @@ def test_each_deployment_is_priced_at_its_deployment_types_prices() -> None:
     rows = [(START, name, "sub", "u", "api", 1, 1_234_567, 234_567, 345_679, 1_580_246, 0, 0, 0, 0, 1)
             for name in names]  # fmt: skip
     columns = {name: list(values) for name, values in zip(USAGE_COLUMNS, zip(*rows, strict=True), strict=True)}
-    priced = price_frame(usage_frame(columns), prices, deployments)
+    priced = price_frame(usage_frame(columns), prices, deployments, windows=WINDOWS)
     # (1,234,567 - 234,567) x input + 234,567 x cached + 345,679 x output, USD per 1M tokens, rounded once:
     # Data Zone 2.20 / 0.22 / 13.20 -> 6.81456754; Global 2.00 / 0.20 / 12.00 -> 6.1950614
     assert priced.frame["TotalCostMicros"].tolist() == [6_814_568, 6_195_061, 6_195_061, pd.NA]
@@ -167,13 +168,15 @@ def test_estimated_cost_is_never_more_than_the_total() -> None:
     columns = dict(zip(USAGE_COLUMNS, map(list, zip(
         (START, "gpt-4o", "sub", "u", "api", 2, 4000, 3000, 100, 4100, 2, 4000, 100, 4100, 2), strict=True
     )), strict=True))  # fmt: skip
-    [row] = price_frame(usage_frame(columns), load_price_table(PRICE_TABLE), DeploymentMap()).frame.itertuples()
+    [row] = price_frame(
+        usage_frame(columns), load_price_table(PRICE_TABLE), DeploymentMap(), windows=WINDOWS
+    ).frame.itertuples()
     assert row.CacheDiscountMetered and row.EstimatedCostMicros == row.TotalCostMicros > 0
 
 
 def test_upload_records_carry_the_frame_exactly() -> None:
     frame = price_frame(usage_frame(_usage_columns()), load_price_table(PRICE_TABLE),
-                        DeploymentMap()).frame
+                        DeploymentMap(), windows=WINDOWS).frame
     window = Window(START + H, START + 2 * H)
     records = [json.loads(text) for text in
                upload_records(frame, window=window, final=True, revision=START + 3 * H, price_version="v1")]
@@ -190,6 +193,8 @@ def test_upload_records_carry_the_frame_exactly() -> None:
             micros = getattr(row, f"{name}Micros")
             assert record[name] == (None if pd.isna(micros) else int(micros) / 1_000_000)
         assert record["Currency"] == (None if row.Unpriced else "USD") and record["Unpriced"] is bool(row.Unpriced)
+        # No deployment map entry: type unknown; priced rows by their tokens, unpriced ones by nothing.
+        assert (record["DeploymentType"], record["CostBasis"]) == ("", "" if row.Unpriced else "usage")
 
 
 class _RecordingClient:
