@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -62,6 +62,9 @@ class PricedUsage:
     # Each as its price key, "model (version v, type)" (Deployment.price_key); a provisioned one with the reason.
     unpriced_models: tuple[str, ...]
     inconsistent_rows: int
+    # Per currency, how much more the priced usage could cost if every prompt token not read from the cache
+    # had been a cache write: the models that bill writes above input, whose writes the gateway cannot see.
+    cache_write_exposure: Mapping[str, Decimal] = field(default_factory=dict)
 
 
 def usage_frame(columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
@@ -108,6 +111,7 @@ def price_frame(
     currencies = np.full(len(frame), None, dtype=object)
     unpriced_models: set[str] = set()
     inconsistent = 0
+    exposure: dict[str, Decimal] = {}
     keys = [frame["WindowStart"], frame["Model"], frame["Deployment"].map(lookups).rename("Lookup")]
     groups = frame.groupby(keys, sort=False).indices if len(frame) else {}
     for (start, model, lookup), positions in groups.items():
@@ -136,6 +140,11 @@ def price_frame(
             column[positions] = values
         priced[positions] = True
         currencies[positions] = model_prices.currency
+        write_premium = _cache_write_premium(model_prices)
+        if write_premium:  # APIM meters no cache writes (README, Prices): an upper bound, labelled, not a cost
+            uncached = Decimal(int((prompt - cached).sum()))
+            currency = model_prices.currency
+            exposure[currency] = exposure.get(currency, Decimal(0)) + MONEY_CONTEXT.multiply(uncached, write_premium)
     basis = np.where(priced, USAGE_PRICED, "").astype(object)
     provisioned = price_provisioned(frame, prices, deployments, windows)
     # The window's PTU cost is exact; only its split between callers rests on their (metered or estimated)
@@ -166,7 +175,7 @@ def price_frame(
         )
     if provisioned.unpriced:
         log.warning("provisioned deployments not priced (flagged, not $0): %s", "; ".join(provisioned.unpriced))
-    return PricedUsage(frame, tuple(sorted(unpriced_models)), inconsistent)
+    return PricedUsage(frame, tuple(sorted(unpriced_models)), inconsistent, exposure)
 
 
 def _unused_rows(unused: pd.DataFrame) -> pd.DataFrame:
@@ -187,6 +196,14 @@ def _unused_rows(unused: pd.DataFrame) -> pd.DataFrame:
     rows["DeploymentType"] = unused["DeploymentType"]
     rows["CostBasis"] = UNUSED
     return rows
+
+
+def _cache_write_premium(model_prices: ModelPrices) -> Decimal | None:
+    """What a cache-written prompt token costs above a plain one, per token; None when the model bills none."""
+    write = model_prices.cache_write_price_per_token
+    if write is None or write <= model_prices.input_price_per_token:
+        return None
+    return MONEY_CONTEXT.subtract(write, model_prices.input_price_per_token)
 
 
 def _lookup_of(deployments: DeploymentMap, name: str) -> str:

@@ -73,6 +73,9 @@ class CostRunSummary:
     unpriced_models: tuple[str, ...] = ()
     # Prompt tokens of rows whose cache discount was not metered (priced at the input price).
     cache_unmetered_prompt_tokens: int = 0
+    # Up to this much more per currency if the priced prompt tokens had been cache writes, which newer models
+    # bill above input and APIM does not meter (frame.PricedUsage.cache_write_exposure): a bound, not a cost.
+    cache_write_exposure_by_currency: dict[str, Decimal] = field(default_factory=dict)
     spend: list[SubscriptionSpend] = field(default_factory=list)
     final_through: datetime | None = None
     queries: int = 0
@@ -120,10 +123,18 @@ class CostRunSummary:
             f"{self.revision:%Y-%m-%dT%H:%M:%S.%fZ}, prices {self.price_version}); {self.restated_windows} windows "
             f"restated; tokens {tokens}; "
             f"cost {costs}; {unpriced}; {self.cache_unmetered_prompt_tokens} prompt tokens without a metered cache "
-            f"discount (priced at input); {self.queries} queries ({self.query_splits} splits, "
+            f"discount (priced at input); {self._cache_write_part()}"
+            f"{self.queries} queries ({self.query_splits} splits, "
             f"{self.retries} retries); final through {through}; {self.duration_seconds:.1f}s"
             + (f" ({steps})" if steps else "")
         )
+
+    def _cache_write_part(self) -> str:
+        """"cache writes not metered: up to 0.42 USD more; ": omitted when no priced model bills cache writes."""
+        amounts = [
+            format_money(amount, currency) for currency, amount in sorted(self.cache_write_exposure_by_currency.items())
+        ]
+        return f"cache writes not metered: up to {', '.join(amounts)} more; " if amounts else ""
 
     def _provisioned_part(self, currency: str) -> str:
         """", 8.00 USD on PTU-hours, 2.00 USD of it unused": omitted when the run priced no PTU-hours."""

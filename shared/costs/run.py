@@ -143,6 +143,7 @@ def _add_totals(summary: CostRunSummary, priced: PricedUsage) -> None:
     _add_provisioned_totals(summary, priced_rows)
     summary.unpriced_tokens = int(frame.loc[frame["Unpriced"], "TotalTokens"].sum()) if not frame.empty else 0
     summary.unpriced_models = priced.unpriced_models
+    summary.cache_write_exposure_by_currency = dict(priced.cache_write_exposure)
     if not frame.empty:
         # Only per-token prices can have missed a cache discount; a PTU share has none to miss.
         unmetered = ~frame["CacheDiscountMetered"] & (frame["CostBasis"] == USAGE_PRICED)

@@ -28,6 +28,7 @@ from shared.costs.frame import (
     upload_records,
     usage_frame,
 )
+from shared.costs.outputs import CostRunSummary
 from shared.costs.pricing import DeploymentMap, ModelPrices, load_price_table, price_usage
 from shared.costs.query import USAGE_COLUMNS
 from shared.logs.upload import UploadPolicy, gzip_body, request_bodies, upload_windows
@@ -137,26 +138,38 @@ def test_priced_frame_rows_equal_the_per_row_definition() -> None:
 
 
 def test_each_deployment_is_priced_at_its_deployment_types_prices() -> None:
-    """A Data Zone deployment at the Data Zone price, a Global one at Global, one of unknown type at the
-    untyped (Global) price, each to the micro-unit; an unpriced one is named by its whole price key."""
+    """Data Zone at the Data Zone price, Global at Global, Batch at Batch, a pinned model version at that
+    version's price, unknown type at the untyped (Global) price, each to the micro-unit, from the shipped
+    catalog; an unpriced one is named by its whole price key."""
     prices = load_price_table(PRICE_TABLE)
     deployments = DeploymentMap({"terra-file": "gpt-5.6-terra"}).with_discovered([
         Deployment("terra-eu", "gpt-5.6-terra", "account", "2026-07-09", "DataZoneStandard", 10),
         Deployment("terra-global", "gpt-5.6-terra", "account", "2026-07-09", "GlobalStandard", 10),
+        Deployment("4o-batch", "gpt-4o", "account", "2024-11-20", "GlobalBatch", 10),
+        Deployment("4o-may", "gpt-4o", "account", "2024-05-13", "GlobalStandard", 10),
         Deployment("lost", "gpt-9", "account", "2026-01-01", "DataZoneStandard", 10),
     ])  # fmt: skip
-    names = ("terra-eu", "terra-global", "terra-file", "lost")
+    names = ("terra-eu", "terra-global", "terra-file", "4o-batch", "4o-may", "lost")
     rows = [(START, name, "sub", "u", "api", 1, 1_234_567, 234_567, 345_679, 1_580_246, 0, 0, 0, 0, 1)
             for name in names]  # fmt: skip
     columns = {name: list(values) for name, values in zip(USAGE_COLUMNS, zip(*rows, strict=True), strict=True)}
     priced = price_frame(usage_frame(columns), prices, deployments, windows=WINDOWS)
-    # (1,234,567 - 234,567) x input + 234,567 x cached + 345,679 x output, USD per 1M tokens, rounded once:
-    # Data Zone 2.20 / 0.22 / 13.20 -> 6.81456754; Global 2.00 / 0.20 / 12.00 -> 6.1950614
-    assert priced.frame["TotalCostMicros"].tolist() == [6_814_568, 6_195_061, 6_195_061, pd.NA]
+    # (1,234,567 - 234,567) x input + 234,567 x cached + 345,679 x output, USD per 1M tokens, rounded once
+    # (figures by hand from LiteLLM 1.110.2's map):
+    # Data Zone terra 2.20 / 0.22 / 13.20 -> 6.81456754; Global terra 2.00 / 0.20 / 12.00 -> 6.1950614;
+    # gpt-4o Global Batch 1.25 / (no cached price: 1.25) / 5.00 -> 3.27160375 (half to even: 3.271604);
+    # gpt-4o version 2024-05-13 5.00 / (none: 5.00) / 15.00 -> 11.35802.
+    assert priced.frame["TotalCostMicros"].tolist() == [6_814_568, 6_195_061, 6_195_061, 3_271_604, 11_358_020, pd.NA]
+    assert priced.frame["DeploymentType"].tolist() == [
+        "DataZoneStandard", "GlobalStandard", "", "GlobalBatch", "GlobalStandard", "DataZoneStandard"
+    ]  # fmt: skip
+    assert priced.frame["CostBasis"].tolist() == ["usage"] * 5 + [""]
     for row in priced.frame.itertuples(index=False):
         if row.Deployment == "lost":
             continue
-        same_lookup = prices.prices_for(row.Model, START, deployments.deployment_type_for(row.Deployment))
+        entry = deployments.deployment(row.Deployment)
+        version = entry.model_version if entry is not None else None
+        same_lookup = prices.prices_for(row.Model, START, deployments.deployment_type_for(row.Deployment), version)
         assert same_lookup is not None
         assert row.TotalCostMicros == _reference(same_lookup, 1_234_567, 234_567, 345_679)[3]
     assert priced.unpriced_models == ("gpt-9 (version 2026-01-01, DataZoneStandard)",)
@@ -246,3 +259,23 @@ def test_request_bodies_cover_every_row_once_within_the_limit(max_bytes: int) ->
             assert len(body) + 1 + len(texts[len(sent) + len(part)]) > max_bytes
         sent.extend(decoded)
     assert sent == rows
+
+
+def test_models_that_bill_cache_writes_report_what_unmetered_writes_could_add() -> None:
+    """APIM meters no cache writes: the run prices the prompt at input and reports the bound, labelled."""
+    deployments = DeploymentMap().with_discovered([
+        Deployment("luna", "gpt-5.6-luna", "account", "2026-07-09", "GlobalStandard", 10),
+        Deployment("4o", "gpt-4o", "account", "2024-11-20", "GlobalStandard", 10),
+    ])  # fmt: skip
+    rows = [(START + hour * H, name, "sub", "u", "api", 1, 1_234_567, 234_567, 345_679, 1_580_246, 0, 0, 0, 0, 1)
+            for hour in range(2) for name in ("luna", "4o")]  # fmt: skip
+    columns = {name: list(values) for name, values in zip(USAGE_COLUMNS, zip(*rows, strict=True), strict=True)}
+    priced = price_frame(usage_frame(columns), load_price_table(PRICE_TABLE), deployments, windows=WINDOWS)
+    # luna (LiteLLM azure/gpt-5.6-luna): cache write 0.25 vs input 0.20 per 1M; 2 x 1,000,000 uncached prompt
+    # tokens -> at most 0.10 USD more. gpt-4o bills no cache writes: nothing.
+    assert priced.cache_write_exposure == {"USD": Decimal("0.1")}
+    luna = priced.frame[priced.frame["Deployment"] == "luna"]
+    assert luna["PromptCostMicros"].tolist() == [200_000, 200_000]  # priced at input, as metered
+    summary = CostRunSummary(started_at=START, revision=START, price_version="v", windows=[],
+                             cache_write_exposure_by_currency=dict(priced.cache_write_exposure))  # fmt: skip
+    assert "cache writes not metered: up to 0.10 USD more; " in summary.line()
