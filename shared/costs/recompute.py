@@ -64,8 +64,10 @@ class RunInputs:
 
 def load_inputs(settings: CostSettings, clients: CostClients | None = None) -> RunInputs:
     prices = load_price_table(settings.price_table_path)
-    if prices.left_out:  # usage of these keys is flagged unpriced; say why once per run
-        log.warning(
+    # Usage of these keys is flagged unpriced (and alerted by the unpriced rule); say why once per run, at
+    # info: the shipped catalog always has some (README, Prices), so a warning every run would be noise.
+    if prices.left_out:
+        log.info(
             "price table %s: %d prices not usable (first: %s)", prices.version, len(prices.left_out), prices.left_out[0]
         )
     file_deployments = load_deployment_map(settings.deployment_map_path)
