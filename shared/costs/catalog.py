@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.json_input import Check, Invalid, JsonDocument, Problems, any_text, choice, number, read_json_file, text
+from shared.money import ISO_4217_MINOR_UNITS
 
 # The ARM deployment `sku.name` values, in the order the catalog sorts them. Source: "Deployment type
 # comparison" table (SKU code column) of https://learn.microsoft.com/azure/foundry/foundry-models/concepts/deployment-types
@@ -271,6 +272,12 @@ def _model_name(value: Any) -> str | None:
 
 model_name: Check[str] = Check("a model name in lower case", _model_name)
 
+# The one currency check of price files (the native table's too): a code we know the minor unit of.
+currency_code: Check[str] = Check(
+    f"an ISO 4217 code such as USD or EUR (known: {', '.join(sorted(ISO_4217_MINOR_UNITS))})",
+    lambda value: value if isinstance(value, str) and value in ISO_4217_MINOR_UNITS else None,
+)
+
 
 def read_catalog(path: Path) -> list[CatalogPrice]:
     """The rows of a catalog file; InputFileError with every problem (file, line, field) at once."""
@@ -279,11 +286,14 @@ def read_catalog(path: Path) -> list[CatalogPrice]:
 
 
 def catalog_version(document: JsonDocument) -> str:
-    """The catalog's own `version`, else "sha256:" + 12 hex digits of the file (changes with any edit)."""
+    """The catalog's `version` plus 8 hex digits of the file's sha256 ("2026-11-30.1+3f9c0a1b"): summary rows
+    record it, so two catalogs that differ in any price never share a version, even under one declared name
+    (a second refresh the same day, a hand edit). Without `version`: "sha256:" + 12 hex digits."""
+    digest = hashlib.sha256(document.raw).hexdigest()
     version = document.root.get("version") if isinstance(document.root, dict) else None
     if isinstance(version, str) and version:
-        return version
-    return "sha256:" + hashlib.sha256(document.raw).hexdigest()[:12]
+        return f"{version}+{digest[:8]}"
+    return "sha256:" + digest[:12]
 
 
 def catalog_rows(document: JsonDocument) -> list[tuple[CatalogPrice, int | None]]:
@@ -328,7 +338,7 @@ def _read_row(problems: Problems, path: str, line: int | None, raw: Any) -> Cata
     token_kind = fields.get("token_kind", choice(KINDS))
     price = fields.get("price", number(minimum=0), expected="a number, 0 or more (a price)")
     unit = fields.get("unit", choice(UNITS))
-    currency = fields.get("currency", text)
+    currency = fields.get("currency", currency_code)
     effective_from = fields.optional("effective_from", iso_date)
     region = fields.optional("region", text)
     source = fields.get("source", text)
@@ -343,6 +353,9 @@ def _read_row(problems: Problems, path: str, line: int | None, raw: Any) -> Cata
         return None
     if unit != (PER_PTU_HOUR if provisioned else PER_1M_TOKENS):
         fields.bad("unit", f"{PER_PTU_HOUR if provisioned else PER_1M_TOKENS} for {token_kind}")
+        return None
+    if provisioned and version is not None:
+        fields.bad("version", "null: a PTU-hour price is per deployment type, not per model version")
         return None
     if model == ANY_MODEL and not provisioned:
         fields.bad("model", 'a model name ("*" is for a PTU-hour price only)')

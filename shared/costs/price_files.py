@@ -58,12 +58,13 @@ from shared.costs.catalog import (
     PTU_HOUR,
     catalog_rows,
     catalog_version,
+    currency_code,
     plain_decimal,
 )
 from shared.costs.deployments import describe_price_key
 from shared.costs.price_table import BEGINNING_OF_TIME, ModelPrices, PriceTable, PtuHourPrice, preferred_aliases
 from shared.json_input import Check, Fields, JsonDocument, Problems, choice, number, read_json_file, show, text
-from shared.money import ISO_4217_MINOR_UNITS, MONEY_CONTEXT
+from shared.money import MONEY_CONTEXT
 from shared.windows import as_utc
 
 TOKENS_PER_PRICE_UNIT: Mapping[str, int] = {
@@ -212,15 +213,19 @@ def _token_periods(
         problems.add(any_line, "prices", f"{what} mixes currencies ({shown}) across token kinds")
         return []
     (currency,) = currencies
-    starts = sorted({d.since for _, chain in kinds.values() for d in chain})
+    # Periods start where both an input and an output price are in force (an undated cached price from a
+    # supplement must not start a period before the source's dated ones), then wherever any kind changes.
+    missing = " and ".join(kind for kind in ("input", "output") if kind not in kinds)
+    if missing:
+        left_out.append(f"{what}: no {missing} price; left unpriced")
+        return []
+    first = max(kinds[kind][1][0].since for kind in ("input", "output"))  # chains are sorted by `since`
+    starts = sorted({d.since for _, chain in kinds.values() for d in chain if d.since >= first} | {first})
     periods: list[ModelPrices] = []
     for index, start in enumerate(starts):
         in_force = {kind: _latest(chain, start) for kind, (_, chain) in kinds.items()}
-        input_price, output_price = in_force.get("input"), in_force.get("output")
-        if input_price is None or output_price is None:
-            missing = " and ".join(k for k in ("input", "output") if in_force.get(k) is None)
-            left_out.append(f"{what}: no {missing} price in force from {_when(start)}; left unpriced")
-            return []
+        input_price, output_price = in_force["input"], in_force["output"]
+        assert input_price is not None and output_price is not None  # from complete[0] on, both are
         cached, cache_write = in_force.get("cached_input"), in_force.get("cache_write")
         periods.append(
             ModelPrices(
@@ -269,17 +274,7 @@ def _day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)  # Azure bills in UTC days
 
 
-def _when(at: datetime) -> str:
-    return "the beginning" if at == BEGINNING_OF_TIME else f"{at:%Y-%m-%d}"
-
-
 # --- the native table ------------------------------------------------------------------------------
-
-_currency: Check[str] = Check(
-    f"an ISO 4217 code such as USD or EUR (known: {', '.join(sorted(ISO_4217_MINOR_UNITS))})",
-    lambda value: value if isinstance(value, str) and value in ISO_4217_MINOR_UNITS else None,
-)
-
 
 def _read_instant(value: Any) -> datetime | None:
     if not isinstance(value, str):
@@ -298,7 +293,7 @@ def _parse_native(problems: Problems, root: Mapping[str, Any]) -> PriceTable | N
     top = problems.fields(root, "")
     top.unknown(_NATIVE_TOP_KEYS)
     version = top.get("version", text)
-    currency = top.get("currency", _currency, fallback="USD")
+    currency = top.get("currency", currency_code, fallback="USD")
     unit = top.get("unit", choice(sorted(TOKENS_PER_PRICE_UNIT)), fallback="per_token")
     tokens_per_unit = Decimal(TOKENS_PER_PRICE_UNIT[unit])
     expected = "a non-empty object of model name -> list of periods"
@@ -358,7 +353,7 @@ def _period(
             "effective_to",
             f"{effective_to:%Y-%m-%d %H:%M} is not after effective_from {effective_from:%Y-%m-%d %H:%M}",
         )
-    currency = period.get("currency", _currency, default_currency)
+    currency = period.get("currency", currency_code, default_currency)
     provisioned = deployment_type in PROVISIONED_TYPES
     if model == ANY_MODEL and not provisioned:
         period.problem(

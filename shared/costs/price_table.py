@@ -16,9 +16,10 @@ Lookup (`PriceTable.prices_for(model, at, deployment_type, version)`), first mat
   entry's own provider prefix ("azure/gpt-4o" answers for "gpt-4o"; azure, azure_ai, openai first);
   Azure's "gpt-35" spelled "gpt-3.5" (and back); the same without a model-version suffix
   ("gpt-4o-2024-11-20", "gpt-35-turbo-0125").
-  model version: a period of that exact version, else a period for every version.
+  model version: a period of that exact version, else a period for every version; a name found by its
+  unversioned form carries its version ("gpt-4o-2024-05-13" prices as gpt-4o version 2024-05-13).
   deployment type: GlobalStandard and an unknown type (None: a deployments.json entry without "sku", or a
-  name found nowhere) get the untyped period, then a GlobalStandard one (an untyped period is a Global
+  name found nowhere) get a GlobalStandard period, then an untyped one (an untyped period is a Global
   Standard list price); any other pay-per-token type only a period of its own (Data Zone lists ~10%
   higher, batch about half: borrowing the Global price would be a wrong number). A provisioned type has
   no per-token period at all: `prices_for` answers None and `ptu_hour_price` gives its hourly price.
@@ -53,7 +54,7 @@ _PROVIDER_PREFERENCE = ("azure", "azure_ai", "openai")
 _GPT35_AZURE = re.compile(r"gpt-35(?=-|$)")
 _GPT35_OPENAI = re.compile(r"gpt-3\.5(?=-|$)")
 # Model-version suffixes: OpenAI dates (-2024-11-20) and Azure's short versions (-0125, -0613).
-_VERSION_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
+_VERSION_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +142,7 @@ class PriceTable:
             ptu.setdefault((price.model, price.deployment_type), []).append(price)
         self._ptu = {key: tuple(chain) for key, chain in ptu.items()}
         self._aliases = dict(bare_name_aliases or {})
-        self._resolved: dict[str, str | None] = {}
+        self._resolved: dict[str, tuple[str | None, str | None]] = {}
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -157,11 +158,16 @@ class PriceTable:
 
     def resolve(self, model: str) -> str | None:
         """The table key that prices `model` (rules in the module docstring), or None."""
-        if model in self._resolved:
-            return self._resolved[model]
-        found = next((key for name in _lookup_names(model) if (key := self._key_for(name)) is not None), None)
-        self._resolved[model] = found
-        return found
+        return self._resolve(model)[0]
+
+    def _resolve(self, model: str) -> tuple[str | None, str | None]:
+        """(table key, the model version the name carried when only its unversioned form is in the table)."""
+        if model not in self._resolved:
+            self._resolved[model] = next(
+                ((key, suffix) for name, suffix in _lookup_names(model) if (key := self._key_for(name)) is not None),
+                (None, None),
+            )
+        return self._resolved[model]
 
     def prices_for(
         self, model: str, at: datetime, deployment_type: str | None = None, version: str | None = None
@@ -173,11 +179,14 @@ class PriceTable:
         period; a provisioned type never (it bills PTU-hours: ptu_hour_price).
         """
         _check_aware(at)
-        key = self.resolve(model)
+        key, named_version = self._resolve(model)
         if key is None or deployment_type in PROVISIONED_TYPES:
             return None
+        # "gpt-4o-2024-05-13" found as gpt-4o: the name says which version (it kept its launch price).
+        version = version or named_version
+        # A period that says GlobalStandard before an untyped one: untyped is the older, implicit way to say it.
         types: tuple[str | None, ...] = (
-            (None, GLOBAL_STANDARD) if deployment_type in (None, GLOBAL_STANDARD) else (deployment_type,)
+            (GLOBAL_STANDARD, None) if deployment_type in (None, GLOBAL_STANDARD) else (deployment_type,)
         )
         versions: tuple[str | None, ...] = (version, None) if version else (None,)
         for wanted_version in versions:
@@ -220,14 +229,17 @@ def _check_aware(at: datetime) -> None:
         raise ValueError(f"price lookups need a timezone-aware time, got naive {at.isoformat()}")
 
 
-def _lookup_names(model: str) -> list[str]:
+def _lookup_names(model: str) -> list[tuple[str, str | None]]:
+    """The names to look `model` up by, in order, each with the version suffix it dropped (None: kept)."""
     cased = [model] if model == model.lower() else [model, model.lower()]
-    unversioned = [stripped for name in cased if (stripped := _VERSION_SUFFIX.sub("", name)) != name]
-    names: list[str] = []
-    for name in [*cased, *unversioned]:
+    unversioned = [
+        (name[: found.start()], found.group(1)) for name in cased if (found := _VERSION_SUFFIX.search(name)) is not None
+    ]
+    names: list[tuple[str, str | None]] = []
+    for name, suffix in [*((name, None) for name in cased), *unversioned]:
         for variant in (name, _GPT35_AZURE.sub("gpt-3.5", name), _GPT35_OPENAI.sub("gpt-35", name)):
-            if variant not in names:
-                names.append(variant)
+            if all(variant != seen for seen, _ in names):
+                names.append((variant, suffix))
     return names
 
 

@@ -137,6 +137,8 @@ def decide(
         return "upload"
     if (previous.fingerprint, previous.final) == (content.fingerprint, item.final):
         return "unchanged"
+    if previous.fingerprint == content.fingerprint:
+        return "upload"  # the same content, now final: nothing is repriced, its rows only say IsFinal
     closed = closed_before is not None and item.window.start < closed_before
     # An unknown usage fingerprint (recorded before it was kept) cannot show the usage is the same: uploaded.
     same_usage = previous.usage_fingerprint == content.usage_fingerprint
@@ -156,7 +158,9 @@ def restatement(
         return None
     newly_priced = tuple(sorted(set(previous.unpriced_models or ()) - set(content.unpriced_models)))
     other_version = previous.price_version is not None and previous.price_version != price_version
-    if not (other_version or newly_priced):
+    # Costs that moved while the usage did not: a price, deployment type or capacity changed, whatever the label.
+    repriced = previous.usage_fingerprint == content.usage_fingerprint and previous.fingerprint != content.fingerprint
+    if not (other_version or newly_priced or repriced):
         return None
     closed = closed_before is not None and item.window.start < closed_before
     return Restatement(item.window, previous.price_version, newly_priced, closed)
@@ -180,6 +184,7 @@ def recompute(
     reprice); `reprice_reason` goes into the progress of every window uploaded; `upload` False decides
     but uploads nothing (their outcome is "changed")."""
     from shared.costs.frame import price_frame, upload_records, usage_frame, window_fingerprints
+    from shared.costs.ptu import UNUSED
     from shared.costs.query import KEY_COLUMNS, TOKEN_COLUMNS, unpack_windows, usage_query
     from shared.logs.parts import query_in_parts
     from shared.logs.upload import upload_windows
@@ -200,7 +205,9 @@ def recompute(
             priced,
             inputs.deployments,
             window_fingerprints(priced.frame),
-            window_fingerprints(priced.frame, (*KEY_COLUMNS, *TOKEN_COLUMNS)),
+            # Metered usage only: an unused-capacity row is ours, not usage (pricing it must not look like late
+            # metrics, which would upload a closed month's window instead of holding it).
+            window_fingerprints(priced.frame[priced.frame["CostBasis"] != UNUSED], (*KEY_COLUMNS, *TOKEN_COLUMNS)),
         )
     version = inputs.prices.version
     decisions = {
@@ -324,7 +331,10 @@ def _contents(
                 unpriced[start.to_pydatetime()].add(key)
     return {
         start: WindowContent(
-            fingerprint, usage_fingerprints[start], int(fingerprint.split(":")[0]), tuple(sorted(unpriced[start]))
+            fingerprint,
+            usage_fingerprints.get(start, EMPTY_FINGERPRINT),  # a window of unused capacity only: no usage
+            int(fingerprint.split(":")[0]),
+            tuple(sorted(unpriced[start])),
         )
         for start, fingerprint in fingerprints.items()
     }

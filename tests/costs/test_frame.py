@@ -157,7 +157,7 @@ def test_each_deployment_is_priced_at_its_deployment_types_prices() -> None:
     # (1,234,567 - 234,567) x input + 234,567 x cached + 345,679 x output, USD per 1M tokens, rounded once
     # (figures by hand from LiteLLM 1.110.2's map):
     # Data Zone terra 2.20 / 0.22 / 13.20 -> 6.81456754; Global terra 2.00 / 0.20 / 12.00 -> 6.1950614;
-    # gpt-4o Global Batch 1.25 / (no cached price: 1.25) / 5.00 -> 3.27160375 (half to even: 3.271604);
+    # gpt-4o Global Batch 1.25 / (no cached price: 1.25) / 5.00 -> 3.27160375 (rounds up to 3.271604);
     # gpt-4o version 2024-05-13 5.00 / (none: 5.00) / 15.00 -> 11.35802.
     assert priced.frame["TotalCostMicros"].tolist() == [6_814_568, 6_195_061, 6_195_061, 3_271_604, 11_358_020, pd.NA]
     assert priced.frame["DeploymentType"].tolist() == [

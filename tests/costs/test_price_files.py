@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -46,11 +47,20 @@ def _figures(table: PriceTable, model: str, deployment_type: str | None, version
 # --- the shipped catalog: built by tools.prices from LiteLLM 1.110.2 + supplement.json --------------
 
 
-def test_the_shipped_catalog_is_the_default_table_and_names_its_version(shipped: PriceTable) -> None:
-    assert (shipped.file_format, shipped.version) == ("catalog", "2026-11-30.1")
+def test_the_shipped_catalog_is_the_default_table_and_its_version_names_its_content(shipped: PriceTable) -> None:
+    # That it is COST_PRICE_TABLE's default: tests/test_config.py.
     document = json.loads(SHIPPED_CATALOG.read_text(encoding="utf-8"))
     assert document["format"] == FORMAT
+    digest = hashlib.sha256(SHIPPED_CATALOG.read_bytes()).hexdigest()[:8]
+    assert (shipped.file_format, shipped.version) == ("catalog", f"{document['version']}+{digest}")
     assert all(row["source"] for row in document["prices"]), "every price names its source"
+
+
+def test_two_catalogs_under_one_declared_version_never_share_a_price_version(tmp_path: Path) -> None:
+    first = load_price_table(_catalog(tmp_path, [_row("m", "input", "2"), _row("m", "output", "8")], version="v"))
+    second = load_price_table(_catalog(tmp_path, [_row("m", "input", "3"), _row("m", "output", "8")], version="v"))
+    assert first.version.startswith("v+") and second.version.startswith("v+")
+    assert first.version != second.version
 
 
 @pytest.mark.parametrize(
@@ -174,7 +184,7 @@ def test_a_key_without_an_output_price_is_left_out_and_unpriced(tmp_path: Path) 
         _catalog(tmp_path, [_row("m", "input", "2"), _row("n", "input", "1"), _row("n", "output", "4")])
     )
     assert table.prices_for("m", NOV_2026) is None
-    assert table.left_out == ("m (GlobalStandard): no output price in force from the beginning; left unpriced",)
+    assert table.left_out == ("m (GlobalStandard): no output price; left unpriced",)
     assert table.prices_for("n", NOV_2026) is not None
 
 
@@ -334,3 +344,69 @@ def test_bad_native_ptu_and_cache_write_entries_are_refused_naming_the_field(
     found = [problem for problem in raised.value.problems if problem.field == field]
     assert found and message in found[0].message, str(raised.value)
     assert found[0].line is not None and found[0].line > 1
+
+
+# --- what a review found ------------------------------------------------------------------------------
+
+
+def test_a_model_name_with_a_version_suffix_is_priced_as_that_version(shipped: PriceTable) -> None:
+    # A deployments.json entry "gpt-4o-2024-05-13" (or a deployment of that name found nowhere): the catalog's
+    # gpt-4o version 2024-05-13 kept its launch price, 5.00 / 15.00 per 1M (LiteLLM azure/gpt-4o-2024-05-13).
+    assert _figures(shipped, "gpt-4o-2024-05-13", "GlobalStandard") == (5, None, None, 15)
+    assert _figures(shipped, "gpt-4o-2024-05-13", None) == (5, None, None, 15)
+    assert _figures(shipped, "gpt-4o", "GlobalStandard")[0] == Decimal("2.5")
+
+
+def test_a_global_standard_period_is_preferred_to_an_untyped_one(tmp_path: Path) -> None:
+    table = load_price_table(
+        _native(
+            tmp_path,
+            {
+                "m": [
+                    {"effective_from": "2024-01-01", "prices": {"input": 5, "output": 15}},
+                    {"effective_from": "2026-01-01", "deployment_type": "GlobalStandard",
+                     "prices": {"input": 2.5, "output": 10}},
+                ]
+            },
+        )
+    )  # fmt: skip
+    assert _figures(table, "m", "GlobalStandard")[0] == Decimal("2.5")
+    assert _figures(table, "m", None)[0] == Decimal("2.5")
+    june_2025 = table.prices_for("m", datetime(2025, 6, 1, tzinfo=UTC), "GlobalStandard")
+    assert june_2025 is not None and june_2025.input_price_per_token * M == 5  # before the typed period
+
+
+def test_an_undated_kind_joins_the_dated_prices_from_their_first_date(tmp_path: Path) -> None:
+    # A supplement's undated cached price next to a dated source's input and output.
+    table = load_price_table(
+        _catalog(
+            tmp_path,
+            [
+                _row("m", "input", "2", effective_from="2026-01-01"),
+                _row("m", "output", "8", effective_from="2026-01-01"),
+                _row("m", "cached_input", "0.2"),
+            ],
+        )
+    )
+    assert table.left_out == ()
+    assert _figures(table, "m", None) == (2, Decimal("0.2"), None, 8)
+    assert table.prices_for("m", datetime(2025, 12, 31, tzinfo=UTC)) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"currency": "usd$"}, "currency", "expected an ISO 4217 code"),
+        ({"version": "2024-11-20"}, "version", "a PTU-hour price is per deployment type"),
+    ],
+    ids=["unknown currency", "ptu price with a model version"],
+)
+def test_a_catalog_row_is_refused_naming_its_line_and_field(
+    tmp_path: Path, change: dict[str, Any], field: str, message: str
+) -> None:
+    path = _catalog(tmp_path, [_row("m", "input", "2"), _row("m", "output", "8"), _row("*", "ptu_hour", "2", **change)])
+    with pytest.raises(InputFileError) as raised:
+        load_price_table(path)
+    [problem] = raised.value.problems
+    assert (problem.field, problem.line) == (f"prices[2].{field}", 7), str(raised.value)
+    assert message in problem.message

@@ -28,7 +28,7 @@ from shared.money import round_money, round_summary_cost, sum_money
 from tests import ROOT
 
 PRICES_DIR = ROOT / "shared" / "costs" / "prices"
-SHIPPED_TABLE = ROOT / "tests" / "costs" / "fixtures" / "native-price-table.json"  # the native shape
+NATIVE_TABLE = ROOT / "tests" / "costs" / "fixtures" / "native-price-table.json"  # the native shape
 SAMPLE_DEPLOYMENTS = PRICES_DIR / "deployments.json"
 
 JAN_2025 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -37,7 +37,7 @@ JUN_2025 = datetime(2025, 6, 1, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def table() -> PriceTable:
-    return load_price_table(SHIPPED_TABLE)
+    return load_price_table(NATIVE_TABLE)
 
 
 def _prices(table: PriceTable, model: str, at: datetime) -> Any:
@@ -67,7 +67,7 @@ def test_shipped_table_has_the_list_prices_per_million_tokens(table: PriceTable)
         assert prices.cached_input_price_per_million_tokens == Decimal(cached_price), model
         assert prices.output_price_per_million_tokens == Decimal(output_price), model
     assert not _prices(table, "gpt-35-turbo", JUN_2025).has_cached_input_price
-    note = json.loads(SHIPPED_TABLE.read_text())["note"]
+    note = json.loads(NATIVE_TABLE.read_text())["note"]
     assert "list prices" in note.lower() and "agreement" in note
 
 
@@ -103,7 +103,7 @@ def test_shipped_table_prices_the_deployed_models_from_their_launch_by_deploymen
                 prices.cached_input_price_per_million_tokens,
                 prices.output_price_per_million_tokens,
             ) == tuple(Decimal(price) for price in expected), (name, deployment_type)
-    untyped, data_zone = json.loads(SHIPPED_TABLE.read_text())["models"][model]
+    untyped, data_zone = json.loads(NATIVE_TABLE.read_text())["models"][model]
     assert "LiteLLM 1.110.2" in untyped["note"] and "Global Standard" in untyped["note"]
     assert "deployment_type" not in untyped and "no deployment type yet" not in untyped["note"]
     assert data_zone["deployment_type"] == "DataZoneStandard"

@@ -183,7 +183,7 @@ def recorded(**changes: Any) -> WindowProgress:
         (recorded(price_version="A", fingerprint="2:0c"), True, True, "held"),
         (recorded(price_version="A", fingerprint="2:0c"), True, False, "upload"),  # the current month: restated
         (recorded(fingerprint="2:0c"), True, True, "held"),  # same version, other costs (a deployment priced now)
-        (recorded(price_version="A", final=False), True, True, "held"),  # final now, but only at the new prices
+        (recorded(price_version="A", final=False), True, True, "upload"),  # final now, same content: not repriced
         (recorded(final=False), True, True, "upload"),  # final now, same prices: a new revision, no repricing
         (recorded(price_version="A", fingerprint="2:0c", usage_fingerprint="2:0d"), True, True, "upload"),  # late
         # Recorded before usage fingerprints were kept: the usage cannot be shown the same, so nothing is lost.

@@ -23,7 +23,8 @@ from standins.monitor import MonitorConfig, RunningMonitor
 from tests import ROOT
 from tests.support.sections import REQUIRED
 
-SHIPPED_PRICE_TABLE = ROOT / "shared" / "costs" / "prices" / "catalog.json"
+# A native table declares its version as it is ("A"), where a catalog adds its content hash.
+NATIVE_PRICE_TABLE = ROOT / "tests" / "costs" / "fixtures" / "native-price-table.json"
 
 
 @dataclass
@@ -86,18 +87,13 @@ class CostStack:
 
 
 def write_price_table(path: Path, version: str, **models: dict[str, float]) -> Path:
-    """The shipped catalog under another version, plus `models` (Global Standard prices per 1M tokens by
-    token kind, in force since 2026-01-01): what a price-table change looks like to a run."""
-    catalog = json.loads(SHIPPED_PRICE_TABLE.read_text(encoding="utf-8"))
-    catalog["version"] = version
+    """The native price-table fixture under another version, plus `models` (prices per 1M tokens, in force
+    since 2026-01-01): what a price-table change looks like to a run."""
+    table = json.loads(NATIVE_PRICE_TABLE.read_text(encoding="utf-8"))
+    table["version"] = version
     for model, prices in models.items():
-        catalog["prices"] += [
-            {"model": model, "version": None, "deployment_type": "GlobalStandard", "tier": "", "token_kind": kind,
-             "price": price, "unit": "per_1m_tokens", "currency": "USD", "effective_from": "2026-01-01",
-             "region": None, "source": "test"}
-            for kind, price in prices.items()
-        ]  # fmt: skip
-    path.write_text(json.dumps(catalog, indent=1), encoding="utf-8")
+        table["models"][model] = [{"effective_from": "2026-01-01", "prices": prices}]
+    path.write_text(json.dumps(table, indent=1), encoding="utf-8")
     return path
 
 
