@@ -43,6 +43,16 @@ class WindowOutcome:
     status: str  # "uploaded", "unchanged" (same content as the last upload), "empty", "failed"
 
 
+@dataclass(frozen=True)
+class DeploymentTokens:
+    """What the gateway metered for one deployment in one window of the run (the bypass check's gateway side)."""
+
+    window_start: datetime
+    deployment: str
+    total_tokens: int
+    estimated_tokens: int  # the part APIM estimated (streamed calls)
+
+
 @dataclass
 class CostRunSummary:
     """What a costs run did, and the spend to date it computed for the alert rules."""
@@ -61,6 +71,8 @@ class CostRunSummary:
     # Prompt tokens of rows whose cache discount was not metered (priced at the input price).
     cache_unmetered_prompt_tokens: int = 0
     spend: list[SubscriptionSpend] = field(default_factory=list)
+    # Per window x deployment, every window the run computed (empty windows have none).
+    deployment_tokens: list[DeploymentTokens] = field(default_factory=list)
     final_through: datetime | None = None
     queries: int = 0
     query_splits: int = 0

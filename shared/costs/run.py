@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.config import CostSettings
 from shared.costs.deployments import ArmDeploymentDiscovery, DeploymentDiscovery, deployment_map_for_run
-from shared.costs.outputs import CostRunSummary, SubscriptionSpend, WindowOutcome
+from shared.costs.outputs import CostRunSummary, DeploymentTokens, SubscriptionSpend, WindowOutcome
 from shared.costs.pricing import load_deployment_map, load_price_table
 from shared.costs.progress import ProgressStore, WindowProgress
 from shared.errors import UploadError
@@ -182,6 +182,7 @@ def run_costs(
     )
     with _timed(steps, "totals"):
         _add_totals(summary, priced)
+        summary.deployment_tokens = _deployment_tokens(priced)
         summary.spend = _spend(clients.query, settings, priced, now, first.start)
     summary.step_seconds = steps
     summary.duration_seconds = time.monotonic() - started
@@ -274,6 +275,18 @@ def _add_totals(summary: CostRunSummary, priced: PricedUsage) -> None:
     if not frame.empty:
         unmetered = ~frame["CacheDiscountMetered"] & ~frame["Unpriced"]
         summary.cache_unmetered_prompt_tokens = int(frame.loc[unmetered, "PromptTokens"].sum())
+
+
+def _deployment_tokens(priced: PricedUsage) -> list[DeploymentTokens]:
+    """The gateway's tokens per window x deployment, for the bypass check (shared/meters/)."""
+    frame = priced.frame
+    if frame.empty:
+        return []
+    sums = frame.groupby(["WindowStart", "Deployment"])[["TotalTokens", "EstimatedTotalTokens"]].sum()
+    return [
+        DeploymentTokens(start.to_pydatetime(), str(deployment), int(total), int(estimated))
+        for (start, deployment), total, estimated in sums.itertuples()
+    ]
 
 
 def _spend(
