@@ -138,8 +138,11 @@ def parse_query(query: Mapping[str, str], now: datetime) -> MetricsQuery:
     unknown = [name for name in names if name.casefold() not in METRICS]
     if unknown:
         valid = ", ".join(spec.name for spec in METRICS.values())
+        # Azure's answer to an unknown name, 400 {"code": "BadRequest", "message": "Failed to find metric configuration
+        # for provider: microsoft.operationalinsights, resource Type: workspaces, metric: ..., Valid metrics: ..."}
+        # (quoted in github.com/Azure/azure-sdk-for-net/issues/29584).
         raise MetricsQueryError(
-            f"Failed to find metric configuration for provider: Microsoft.CognitiveServices, resource Type: accounts, "
+            f"Failed to find metric configuration for provider: microsoft.cognitiveservices, resource Type: accounts, "
             f"metric: {unknown[0]}, Valid metrics: {valid}"
         )
     namespace = query.get("metricnamespace")
