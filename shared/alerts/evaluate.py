@@ -671,18 +671,21 @@ def _bypass(rule: Rule, inputs: Inputs) -> list[Finding]:
             )
         else:
             summary += ", within tolerance"
+        exact = item.gateway_tokens - item.gateway_estimated_tokens
+        detail = (
+            f"account {item.account or '(none listed)'}: {item.account_prompt_tokens:,} prompt + "
+            f"{item.account_generated_tokens:,} generated tokens. Allowed: "
+            f"{format_value(rule.tolerance_percent, '%')} of the gateway's {exact:,} exact tokens + "
+            f"{format_value(rule.stream_tolerance_percent, '%')} of its {item.gateway_estimated_tokens:,} estimated "
+            f"(streamed) ones; {len(verdicts)} final windows compared"
+            + (f", {len(pending)} pending" if pending else "")
+            + ". Likely causes: calls that reach the account without the gateway (its own endpoint with a key or "
+            "token), or token metrics lost between API Management and Application Insights"
+        )
         findings.append(
-            _finding(rule, name, _window_span(item), Verdict(level, worst.rank, severity, worst.allowance),
+            _finding(rule, name, _window_span(item), Verdict(level, worst.rank, severity, allowed),
                      value=max(gap, Decimal(0)), unit="tokens", summary=summary, clock=inputs.clock,
-                     scope_label=f"deployment {name}",
-                     detail=f"account {item.account or '(none listed)'}: {item.account_prompt_tokens:,} prompt + "
-                            f"{item.account_generated_tokens:,} generated tokens; the gateway's "
-                            f"{item.gateway_estimated_tokens:,} estimated (streamed) tokens allowed "
-                            f"{format_value(rule.stream_tolerance_percent, '%')}, its exact ones "
-                            f"{format_value(rule.tolerance_percent, '%')}; {len(verdicts)} final windows compared"
-                            + (f", {len(pending)} pending" if pending else "")
-                            + ". Calls that reach the account without the gateway (its own endpoint and key or "
-                              "token), or token metrics lost between APIM and Application Insights")
+                     scope_label=f"deployment {name}", detail=detail)
         )  # fmt: skip
     return findings
 

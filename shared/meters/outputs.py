@@ -42,6 +42,7 @@ class BypassReport:
     """What one bypass check found; `enabled` False when no accounts are configured."""
 
     enabled: bool
+    windows: list[Window] = field(default_factory=list)  # the costs run's final windows, compared or not
     comparisons: list[WindowComparison] = field(default_factory=list)
     # Why comparisons are pending, one line per account that could not be read ("" when none).
     pending_reasons: list[str] = field(default_factory=list)
@@ -57,10 +58,12 @@ class BypassReport:
         if not self.enabled:
             return "bypass check: off (COST_MODEL_ACCOUNTS is empty: no account metrics to compare)"
         statuses = Counter(item.status for item in self.comparisons)
-        windows = sorted({item.window for item in self.comparisons})
-        span = (
-            f"{windows[0].start:%Y-%m-%d %H:%M}–{windows[-1].end:%Y-%m-%d %H:%M} UTC" if windows else "no final windows"
-        )
+        windows = sorted(self.windows or {item.window for item in self.comparisons})
+        span = "no final windows"
+        if windows:
+            plural = "s" if len(windows) != 1 else ""
+            first, last = windows[0].start, windows[-1].end
+            span = f"{len(windows)} final window{plural} {first:%Y-%m-%d %H:%M}–{last:%Y-%m-%d %H:%M} UTC"
         compared = [item for item in self.comparisons if item.status == "compared"]
         largest = max(compared, key=lambda item: item.gap_tokens, default=None)
         worst = (
@@ -75,6 +78,6 @@ class BypassReport:
             else ""
         )
         return (
-            f"bypass check: {len(self.comparisons)} window x deployment pairs {span}, {statuses['compared']} compared"
+            f"bypass check: {span}, {len(self.comparisons)} window x deployment pairs, {statuses['compared']} compared"
             f"{worst}{pending}; {self.reads} metrics reads ({self.retries} retries); {self.duration_seconds:.1f}s"
         )

@@ -77,7 +77,7 @@ def check_bypass(
     windows = sorted(
         outcome.window for outcome in cost_summary.windows if outcome.final and outcome.status != "failed"
     )
-    report = BypassReport(enabled=True)
+    report = BypassReport(enabled=True, windows=windows)
     gateway = _gateway_tokens(cost_summary.deployment_tokens, windows)
     if not windows:
         report.duration_seconds = clock() - started

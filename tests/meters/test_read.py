@@ -87,6 +87,10 @@ def test_a_throttled_read_waits_its_retry_after_then_compares(make_arm: MakeArm)
 
     assert slept == [2.0]
     assert (report.reads, report.retries, report.pending) == (2, 1, False)
+    assert report.line().startswith(
+        "bypass check: 1 final window 2026-11-30 08:00–2026-11-30 09:00 UTC, 1 window x deployment pairs, 1 compared; "
+        "largest gap 5500 tokens (gpt-5.6-terra, 08:00 UTC: account 11000, gateway 5500); 2 metrics reads (1 retries)"
+    )
     [terra] = report.comparisons
     assert (terra.status, terra.account_tokens, terra.gateway_tokens) == ("compared", 11000, 5500)
     assert terra.gap_tokens == 5500
