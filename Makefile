@@ -34,8 +34,10 @@ $(CHECKOV_STAMP): tools/checkov/requirements.txt
 	@touch $@
 
 # Stand-ins + local Functions host with the sample settings; Ctrl-C stops, RUN_FOR=<s> stops by itself.
+# BYPASS_SHARE=0.05: the bypass demo, that share of gpt-5.6-terra's calls skips the gateway's metering.
+BYPASS_SHARE ?=
 run: setup
-	$(PY) -m standins.stack
+	$(PY) -m standins.stack $(if $(BYPASS_SHARE),--bypass-share $(BYPASS_SHARE))
 
 # Stand-ins only, for `func start` users: then `cp .local/local.settings.json . && func start`.
 stack: setup

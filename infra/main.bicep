@@ -227,6 +227,8 @@ var appSettings = [
   { name: 'COST_UPLOAD_ATTEMPTS', value: '3' }
   { name: 'COST_QUERY_ATTEMPTS', value: '3' }
   { name: 'COST_RETRY_DELAY_SECONDS', value: '5' }
+  { name: 'BYPASS_METRICS_ATTEMPTS', value: '3' }
+  { name: 'BYPASS_METRICS_BUDGET_SECONDS', value: '60' }
   { name: 'ALERT_RULES_FILE', value: 'shared/alerts/alerts.sample.json' }
   { name: 'ALERT_STATE_TABLE', value: 'AlertState' }
   { name: 'ALERT_DELIVERY', value: 'acs' }
@@ -288,7 +290,7 @@ module appRoles 'app/rbac.bicep' = {
     keyVaultName: keyVault.outputs.name
     communicationServiceName: communication.outputs.communicationServiceName
     aiAccountName: ai.outputs.name
-    deploymentsReaderRoleDefinitionId: ai.outputs.deploymentsReaderRoleDefinitionId
+    modelAccountReaderRoleDefinitionId: ai.outputs.modelAccountReaderRoleDefinitionId
     emailSenderRoleDefinitionId: communication.outputs.emailSenderRoleDefinitionId
     queriesApplicationInsights: queriesApplicationInsights
   }
@@ -308,7 +310,7 @@ module developerRoles 'app/rbac.bicep' = if (!empty(principalId)) {
     keyVaultName: keyVault.outputs.name
     communicationServiceName: communication.outputs.communicationServiceName
     aiAccountName: ai.outputs.name
-    deploymentsReaderRoleDefinitionId: ai.outputs.deploymentsReaderRoleDefinitionId
+    modelAccountReaderRoleDefinitionId: ai.outputs.modelAccountReaderRoleDefinitionId
     emailSenderRoleDefinitionId: communication.outputs.emailSenderRoleDefinitionId
     queriesApplicationInsights: queriesApplicationInsights
   }

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient
     from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+    from azure.mgmt.monitor import MonitorManagementClient
     from azure.monitor.ingestion import LogsIngestionClient
     from azure.monitor.query import LogsQueryClient
 
@@ -112,6 +113,22 @@ class AzureAccess:
             subscription_id,
             base_url=endpoint,
             connection_verify=self.connection_verify,
+        )
+
+    def monitor_client(
+        self, endpoint: str, subscription_id: str, credential: TokenCredential | None = None
+    ) -> MonitorManagementClient:
+        """Azure Monitor's ARM client (the accounts' platform metrics: Metrics - List) at `endpoint` (Azure
+        Resource Manager, or the local stand-in). The SDK's own retries are off (retry_total=0): the bypass
+        check retries within its time budget (shared/meters/read.py) and says when it gave up."""
+        from azure.mgmt.monitor import MonitorManagementClient
+
+        return MonitorManagementClient(
+            credential or self.credential(),
+            subscription_id,
+            base_url=endpoint,
+            connection_verify=self.connection_verify,
+            retry_total=0,
         )
 
     def state_table(

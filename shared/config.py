@@ -11,7 +11,8 @@ tools/write_local_settings.py list the same names, and tests keep them in step.
     ├── traffic    TrafficSettings  the synthetic traffic (shared/traffic/), persona keys included
     ├── costs      CostSettings     the costs run (shared/costs/)
     ├── alerts     AlertSettings    the alert run after it (shared/alerts/, shared/email/)
-    └── azure      AzureAccess      managed identity and extra CAs; costs and alerts hold the same one
+    ├── meters     MeterSettings    the bypass check between them (shared/meters/)
+    └── azure      AzureAccess      managed identity and extra CAs; costs, meters and alerts hold the same one
                                     (defined in azure_clients.py beside the clients it builds)
 
 A setting some sections share (the workspace, the ingestion endpoint, the state storage, the
@@ -332,7 +333,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_WINDOW_MINUTES",
-        ("costs.window_minutes", "alerts.window_minutes"),
+        ("costs.window_minutes", "alerts.window_minutes", "meters.window_minutes"),
         _window_minutes,
         "60",
         "Width of a cost summary window in minutes.",
@@ -389,21 +390,23 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_MODEL_ACCOUNTS",
-        ("costs.model_accounts",),
+        ("costs.model_accounts", "meters.model_accounts"),
         _model_accounts,
         "",
         "ARM resource ids (comma-separated) of the Foundry / Azure OpenAI accounts behind the gateway: each costs run "
-        "lists their deployments (model, version, SKU) with the managed identity (accounts/deployments/read on "
-        "each). Empty: no discovery, the deployment map alone.",
+        "lists their deployments (model, version, SKU) and reads their token metrics for the bypass check with the "
+        "managed identity (accounts/deployments/read and Microsoft.Insights/metrics/read on each). Empty: no "
+        "discovery (the deployment map alone) and no bypass check.",
         "empty or comma-separated /subscriptions/<id>/resourceGroups/<group>/providers/"
         "Microsoft.CognitiveServices/accounts/<name>",
     ),
     Setting(
         "AZURE_RESOURCE_MANAGER_ENDPOINT",
-        ("costs.resource_manager_endpoint",),
+        ("costs.resource_manager_endpoint", "meters.resource_manager_endpoint"),
         _url,
         "https://management.azure.com",
-        "Azure Resource Manager endpoint the deployments are listed at (sovereign clouds and the stand-in differ).",
+        "Azure Resource Manager endpoint the deployments and the accounts' metrics are read at (sovereign clouds and "
+        "the stand-in differ).",
         "an absolute http(s) URL such as https://management.azure.com",
     ),
     Setting(
@@ -465,11 +468,29 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_RETRY_DELAY_SECONDS",
-        ("costs.retry_delay_seconds",),
+        ("costs.retry_delay_seconds", "meters.retry_delay_seconds"),
         _non_negative_float,
         "5",
-        "Pause between query or upload attempts.",
+        "Pause between query or upload attempts (and metrics reads answered without Retry-After).",
         "a number of seconds, 0 or more",
+    ),
+    Setting(
+        "BYPASS_METRICS_ATTEMPTS",
+        ("meters.attempts",),
+        _positive_int,
+        "3",
+        "Attempts per account metrics read that is throttled (429) or fails (5xx, timeout) in the bypass check.",
+        "a whole number greater than 0",
+    ),
+    # Within the costs timer: host.json's functionTimeout counts it (tests/test_host_json.py).
+    Setting(
+        "BYPASS_METRICS_BUDGET_SECONDS",
+        ("meters.budget_seconds",),
+        _positive_float,
+        "60",
+        "Most seconds the bypass check spends reading the accounts' metrics, waits included; a Retry-After past "
+        "it leaves the comparison pending (logged) for the next run.",
+        "a number of seconds greater than 0",
     ),
     Setting(
         "ALERT_RULES_FILE",
@@ -653,11 +674,25 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class MeterSettings:
+    """Everything the bypass check needs (shared/meters/run.py): the accounts' own token metrics."""
+
+    model_accounts: tuple[ModelAccount, ...]  # () : no check
+    resource_manager_endpoint: str  # the metrics API is an ARM extension of each account
+    window_minutes: int  # the cost windows the gateway side is summed in
+    attempts: int  # per account metrics read, on 429 / 5xx / timeouts
+    budget_seconds: float  # the whole check, waits included
+    retry_delay_seconds: float  # pause after a failure without Retry-After
+    azure: AzureAccess
+
+
+@dataclass(frozen=True)
 class Settings:
     schedules: Schedules
     traffic: TrafficSettings
     costs: CostSettings
     alerts: AlertSettings
+    meters: MeterSettings
     azure: AzureAccess
 
 
@@ -666,11 +701,14 @@ SECTIONS: dict[str, type[Any]] = {
     "traffic": TrafficSettings,
     "costs": CostSettings,
     "alerts": AlertSettings,
+    "meters": MeterSettings,
     "azure": AzureAccess,
 }
 # Section fields no single setting fills: the persona keys (named by the persona file) and the
-# Azure access the costs and alert runs share.
-COLLECTED: frozenset[str] = frozenset({"traffic.subscription_keys", "costs.azure", "alerts.azure"})
+# Azure access the costs, meters and alert runs share.
+COLLECTED: frozenset[str] = frozenset(
+    {"traffic.subscription_keys", "costs.azure", "alerts.azure", "meters.azure"}
+)
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -721,13 +759,14 @@ def _sections(values: Mapping[str, Any], environ: Mapping[str, str]) -> Settings
             section, _, name = target.partition(".")
             by_section[section][name] = values[setting.name]
     azure = AzureAccess(**by_section.pop("azure"))
-    by_section["costs"]["azure"] = by_section["alerts"]["azure"] = azure
+    by_section["costs"]["azure"] = by_section["alerts"]["azure"] = by_section["meters"]["azure"] = azure
     by_section["traffic"]["subscription_keys"] = _subscription_keys(values["TRAFFIC_PERSONAS_FILE"], environ)
     return Settings(
         schedules=Schedules(**by_section["schedules"]),
         traffic=TrafficSettings(**by_section["traffic"]),
         costs=CostSettings(**by_section["costs"]),
         alerts=AlertSettings(**by_section["alerts"]),
+        meters=MeterSettings(**by_section["meters"]),
         azure=azure,
     )
 

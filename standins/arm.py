@@ -30,8 +30,13 @@ Hooks for tests (in-process): ``add_deployment(...)`` creates a deployment as th
 ``granted_client_ids`` (None: every identity holds Reader) withdraws the role, ``fail_next(status)`` answers
 the next list request with that status.
 
-CLI: ``python -m standins.arm --config standins/stack.config.json --tls-dir .local/tls --identity-secret S``
-prints ``READY https://127.0.0.1:<port>``.
+The account's token metrics (Azure Monitor Metrics - List under the account, standins/arm_metrics.py) come
+from the simulator's meters (``--simulator URL``; in-process, any MeterSource). Hooks: ``metrics_granted_client_ids``
+withdraws Microsoft.Insights/metrics/read, ``fail_metrics(status, retry_after_seconds, times)`` answers the next
+metrics requests with that status (429 with Retry-After as ARM throttles).
+
+CLI: ``python -m standins.arm --config standins/stack.config.json --tls-dir .local/tls --identity-secret S
+--simulator URL`` prints ``READY https://127.0.0.1:<port>``.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -49,6 +55,16 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from standins._server import RunningHttpsService, serve_cli, start_https_service
+from standins.arm_metrics import (
+    METRICS_API_VERSION,
+    METRICS_READ_ACTION,
+    MeterSource,
+    MetricsQueryError,
+    SimulatorMeters,
+    metrics_error,
+    metrics_response,
+    parse_query,
+)
 from standins.bearer import add_identity_secret_argument, bearer_auth_middleware, identity_secret
 from standins.identity import InvalidTokenError, TokenSigner
 
@@ -59,6 +75,7 @@ READ_ACTION = "Microsoft.CognitiveServices/accounts/deployments/read"
 _PROVIDER = "Microsoft.CognitiveServices"
 _ROUTE = "/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.CognitiveServices/accounts/{account}"
 _LIST_ROUTE = _ROUTE + "/deployments"
+_METRICS_ROUTE = _ROUTE + "/providers/Microsoft.Insights/metrics"
 
 
 @dataclass(frozen=True)
@@ -110,10 +127,19 @@ class ArmConfig:
     account: ArmAccount
     deployments: list[ArmDeployment]
     page_size: int = 2
+    # The account's token meters (the simulator's); None: every metrics request fails as the meters are unreachable.
+    meters: MeterSource | None = None
+    region: str = "westeurope"
+    # A minute's metrics are served this long after it ended (arm_metrics.py: platform metrics arrive late).
+    metrics_latency_seconds: float = 0.0
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
-def config_from_stack(stack_config: Mapping[str, Any], tls_dir: Path, secret: str) -> ArmConfig:
-    """The stand-in's account ("arm" section) and deployments (the simulator's) from standins/stack.config.json."""
+def config_from_stack(
+    stack_config: Mapping[str, Any], tls_dir: Path, secret: str, simulator_url: str | None = None
+) -> ArmConfig:
+    """The stand-in's account ("arm" section) and deployments (the simulator's) from standins/stack.config.json;
+    the account's metrics from the simulator at `simulator_url`."""
     arm = stack_config["arm"]
     deployments = [
         ArmDeployment(
@@ -127,7 +153,13 @@ def config_from_stack(stack_config: Mapping[str, Any], tls_dir: Path, secret: st
         for name, raw in stack_config["deployments"].items()
     ]
     account = ArmAccount(arm["subscription_id"], arm["resource_group"], arm["account"])
-    return ArmConfig(tls_dir, secret, account, deployments, page_size=int(arm.get("page_size", 2)))
+    return ArmConfig(
+        tls_dir, secret, account, deployments,
+        page_size=int(arm.get("page_size", 2)),
+        meters=SimulatorMeters(simulator_url) if simulator_url else None,
+        region=str(arm.get("region", "westeurope")),
+        metrics_latency_seconds=float(arm.get("metrics_latency_seconds", 0)),
+    )  # fmt: skip
 
 
 def account_of(stack_config: Mapping[str, Any]) -> ArmAccount:
@@ -156,7 +188,11 @@ class ArmService:
     config: ArmConfig
     # Who holds Reader on the account; None: every identity of the local app (the stack assigns it).
     granted_client_ids: set[str] | None = None
+    # Who holds Microsoft.Insights/metrics/read on the account; None: every identity.
+    metrics_granted_client_ids: set[str] | None = None
     _faults: list[int] = field(default_factory=list)
+    _metrics_faults: list[tuple[int, float | None]] = field(default_factory=list)
+    metrics_requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -169,6 +205,11 @@ class ArmService:
     def fail_next(self, status: int) -> None:
         with self._lock:
             self._faults.append(status)
+
+    def fail_metrics(self, status: int, retry_after_seconds: float | None = None, *, times: int = 1) -> None:
+        """The next `times` metrics requests answer `status` (429 and 503 with Retry-After when given)."""
+        with self._lock:
+            self._metrics_faults.extend([(status, retry_after_seconds)] * times)
 
     async def list_deployments(self, request: web.Request) -> web.Response:
         version = request.query.get("api-version")
@@ -187,7 +228,7 @@ class ArmService:
                 f"The Resource '{_PROVIDER}/accounts/{info['account']}' under resource group "
                 f"'{info['group']}' was not found.",
             )  # fmt: skip
-        refusal = self._refusal(request, account)
+        refusal = self._refusal(request, account, self.granted_client_ids, READ_ACTION)
         if refusal is not None:
             return refusal
         with self._lock:
@@ -206,21 +247,77 @@ class ArmService:
             body["nextLink"] = f"{request.url.origin()}{request.path}?{query}"
         return web.json_response(body)
 
-    def _refusal(self, request: web.Request, account: ArmAccount) -> web.Response | None:
-        """403 AuthorizationFailed when the caller's identity holds no role with the read action."""
-        if self.granted_client_ids is None:
+    async def list_metrics(self, request: web.Request) -> web.Response:
+        """Azure Monitor Metrics - List on the account (standins/arm_metrics.py)."""
+        version = request.query.get("api-version")
+        if not version:
+            return error_response(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
+        if version != METRICS_API_VERSION:
+            return error_response(
+                400, "InvalidApiVersionParameter",
+                f"The api-version '{version}' is invalid. The supported versions are '{METRICS_API_VERSION}'.",
+            )  # fmt: skip
+        account = self.config.account
+        info = request.match_info
+        if not account.is_this(info["subscription"], info["group"], info["account"]):
+            return error_response(
+                404, "ResourceNotFound",
+                f"The Resource '{_PROVIDER}/accounts/{info['account']}' under resource group "
+                f"'{info['group']}' was not found.",
+            )  # fmt: skip
+        refusal = self._refusal(request, account, self.metrics_granted_client_ids, METRICS_READ_ACTION)
+        if refusal is not None:
+            return refusal
+        with self._lock:
+            self.metrics_requests += 1
+            fault = self._metrics_faults.pop(0) if self._metrics_faults else None
+        if fault is not None:
+            status, retry_after = fault
+            headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+            if status == 429:  # ARM's throttling answer (request-limits-and-throttling)
+                return error_response(
+                    429, "TooManyRequests", "The request is being throttled.", headers
+                )
+            return error_response(status, "ServiceUnavailable" if status >= 500 else "BadRequest", "Scripted fault.",
+                                  headers)  # fmt: skip
+        now = self.config.clock()
+        try:
+            query = parse_query(request.query, now)
+        except MetricsQueryError as error:
+            return metrics_error(400, error.code, str(error))
+        if self.config.meters is None:
+            return error_response(503, "ServiceUnavailable", "The account's metrics cannot be read now.")
+        try:
+            records = await self.config.meters.read()
+        except Exception as error:  # the simulator is gone: the metrics backend is unavailable
+            return error_response(503, "ServiceUnavailable", f"The account's metrics cannot be read now: {error}")
+        visible_until = now - timedelta(seconds=self.config.metrics_latency_seconds)
+        body = metrics_response(
+            query, records, resource_id=account.resource_id, region=self.config.region, visible_until=visible_until
+        )
+        return web.json_response(body)
+
+    def _refusal(
+        self,
+        request: web.Request,
+        account: ArmAccount,
+        granted: set[str] | None,
+        action: str,
+    ) -> web.Response | None:
+        """403 AuthorizationFailed when the caller's identity is not in `granted` (None: every identity is)."""
+        if granted is None:
             return None
         token = request.headers.get("Authorization", "").partition(" ")[2].strip()
         try:
             client_id = self.signer.verify(token).client_id
         except InvalidTokenError:  # the middleware let it through, so it was valid a moment ago
             client_id = "(unknown)"
-        if client_id in self.granted_client_ids:
+        if client_id in granted:
             return None
         return error_response(
             403, "AuthorizationFailed",
             f"The client '{client_id}' with object id '{client_id}' does not have authorization to perform action "
-            f"'{READ_ACTION}' over scope '{account.resource_id}' or the scope is invalid.",
+            f"'{action}' over scope '{account.resource_id}' or the scope is invalid.",
         )  # fmt: skip
 
 
@@ -230,6 +327,7 @@ def build_arm_app(service: ArmService) -> web.Application:
         middlewares=[bearer_auth_middleware(signer, _protected, audience_ok=_audience_ok, service_name="ARM")]
     )
     app.router.add_get(_LIST_ROUTE, service.list_deployments)
+    app.router.add_get(_METRICS_ROUTE, service.list_metrics)
     return app
 
 
@@ -248,10 +346,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--config", type=Path, required=True, help="standins/stack.config.json")
     parser.add_argument("--tls-dir", type=Path, required=True, help="where the local CA and server cert live")
+    parser.add_argument("--simulator", default=None, help="the model simulator's URL (its token meters)")
     add_identity_secret_argument(parser)
     args = parser.parse_args(argv)
     stack_config = json.loads(args.config.read_text(encoding="utf-8"))
-    config = config_from_stack(stack_config, args.tls_dir, identity_secret(parser, args))
+    config = config_from_stack(stack_config, args.tls_dir, identity_secret(parser, args), args.simulator)
     serve_cli(lambda: start_arm(config, host=args.host, port=args.port))
     sys.exit(0)
 

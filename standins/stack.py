@@ -86,6 +86,7 @@ class Launch:
     instrumentation_key: str
     metrics_flush_seconds: float | None
     host_schedules: bool
+    bypass_share: float | None = None  # overrides the gateway's "bypass"."share" (the bypass demo)
 
     @classmethod
     def create(
@@ -96,6 +97,7 @@ class Launch:
         config_file: Path = CONFIG_FILE,
         metrics_flush_seconds: float | None = None,
         host_schedules: bool = True,
+        bypass_share: float | None = None,
     ) -> Launch:
         """Ports (the fixed defaults or free ones), fresh secrets, and ids stable per data directory."""
         return cls(
@@ -111,6 +113,7 @@ class Launch:
             instrumentation_key=str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-appinsights:{data_dir}")),
             metrics_flush_seconds=metrics_flush_seconds,
             host_schedules=host_schedules,
+            bypass_share=bypass_share,
         )
 
     @property
@@ -196,6 +199,8 @@ def _gateway_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
             "--ca-cert", str(launch.ca_cert)]  # fmt: skip
     if launch.metrics_flush_seconds is not None:
         args += ["--metrics-flush-seconds", str(launch.metrics_flush_seconds)]
+    if launch.bypass_share is not None:
+        args += ["--bypass-share", str(launch.bypass_share)]
     return args
 
 
@@ -211,7 +216,7 @@ def _acs_email_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
 
 def _arm_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
     return ["--config", str(launch.config_file), "--port", _port(launch, "arm"), "--tls-dir", str(launch.tls_dir),
-            "--identity-secret", launch.identity_secret]  # fmt: skip
+            "--identity-secret", launch.identity_secret, "--simulator", urls["simulator"]]  # fmt: skip
 
 
 def _azurite_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
@@ -227,7 +232,7 @@ def _host_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
 
 
 # The stand-ins in start order; stopped in reverse. A service waits only for what it names in depends_on
-# (the gateway needs the simulator's and the monitor's URLs); the rest come up side by side.
+# (the gateway needs the simulator's and the monitor's URLs, ARM the simulator's); the rest come up side by side.
 STANDINS: tuple[ServiceSpec, ...] = (
     ServiceSpec("identity", _module("standins.identity"), _identity_args),
     ServiceSpec("monitor", _module("standins.monitor"), _monitor_args),
@@ -235,7 +240,8 @@ STANDINS: tuple[ServiceSpec, ...] = (
     ServiceSpec("gateway", _module("standins.gateway"), _gateway_args, depends_on=("simulator", "monitor")),
     ServiceSpec("mail", _module("standins.mail"), _mail_args),
     ServiceSpec("acs-email", _module("standins.acs_email"), _acs_email_args),
-    ServiceSpec("arm", _module("standins.arm"), _arm_args),
+    # The account's token metrics are the simulator's meters.
+    ServiceSpec("arm", _module("standins.arm"), _arm_args, depends_on=("simulator",)),
     ServiceSpec("azurite", _azurite, _azurite_args, ready_prefix="Azurite Table service is successfully listening"),
 )
 
@@ -402,6 +408,7 @@ def start_stack(
     metrics_flush_seconds: float | None = None,
     config_file: Path = CONFIG_FILE,
     host_schedules: bool = True,
+    bypass_share: float | None = None,
 ) -> Stack:
     """Start every stand-in (and the app host when asked); stop them all if any fails."""
     data_dir = data_dir.resolve()
@@ -412,6 +419,7 @@ def start_stack(
         config_file=config_file,
         metrics_flush_seconds=metrics_flush_seconds,
         host_schedules=host_schedules,
+        bypass_share=bypass_share,
     )
     config = launch.config
     children: list[Child] = []
@@ -462,6 +470,13 @@ def main(argv: list[str] | None = None) -> int:
         help="stop by itself after this many seconds (0: until Ctrl-C); env RUN_FOR",
     )
     parser.add_argument("--metrics-flush-seconds", type=float, default=None)
+    parser.add_argument(
+        "--bypass-share",
+        type=float,
+        default=None,
+        help='the bypass demo: this share of the calls to the "gateway"."bypass" deployment skips the gateway\'s '
+        "metering (make run BYPASS_SHARE=0.05)",
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -475,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
             with_host=not args.no_host,
             echo=True,
             metrics_flush_seconds=args.metrics_flush_seconds,
+            bypass_share=args.bypass_share,
         )
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -19,6 +19,7 @@ from azure.monitor.query import LogsQueryClient
 
 from standins._server import free_port
 from standins.arm import ArmConfig, ArmDeployment, RunningArm, start_arm
+from standins.arm_metrics import MeterSource
 from standins.identity import identity_env, start_identity
 from standins.monitor import RunningMonitor, start_monitor
 from standins.stack import AZURITE_ACCOUNT, AZURITE_KEY, Stack, running_stack
@@ -144,12 +145,17 @@ def make_arm(
     app_identity: str,
     tmp_path: Path,
 ) -> Iterator[Callable[..., RunningArm]]:
-    """The ARM stand-in (one model account) behind the identity endpoint, with the app's identity in the env."""
+    """The ARM stand-in (one model account) behind the identity endpoint, with the app's identity in the env;
+    `meters`: the account's token meters its metrics API serves (a simulator's)."""
     secret = app_identity
     started: list[RunningArm] = []
 
-    def make(deployments: list[ArmDeployment], *, page_size: int = 2) -> RunningArm:
-        config = ArmConfig(tmp_path / "tls", secret, TEST_ACCOUNT, deployments, page_size=page_size)
+    def make(
+        deployments: list[ArmDeployment], *, page_size: int = 2, meters: MeterSource | None = None, **options: Any
+    ) -> RunningArm:
+        config = ArmConfig(
+            tmp_path / "tls", secret, TEST_ACCOUNT, deployments, page_size=page_size, meters=meters, **options
+        )
         arm = loop_thread.run(start_arm(config))
         started.append(arm)
         return arm

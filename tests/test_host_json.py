@@ -18,9 +18,12 @@ from azure.monitor.query import LogsQueryStatus
 
 from shared.alerts.data import TRAFFIC_COLUMNS, USAGE_COLUMNS, ranges_for, read_alert_data
 from shared.config import SETTINGS
+from shared.costs.outputs import CostRunSummary, WindowOutcome
 from shared.costs.query import usage_query
 from shared.errors import QueryError
 from shared.logs.parts import query_in_parts
+from shared.meters.run import MeterClients, check_bypass
+from shared.windows import Window
 from tests import ROOT
 from tests.support.sections import settings_with
 
@@ -34,6 +37,7 @@ FLEX_SCALE_IN_GRACE = timedelta(minutes=60)
 # Uploading the summaries and sending the alert email come after the queries.
 UPLOAD_AND_EMAIL_ALLOWANCE = timedelta(minutes=5)
 NOW = datetime(2026, 11, 30, 10, 20, tzinfo=UTC)
+ACCOUNT = "/subscriptions/s/resourceGroups/g/providers/Microsoft.CognitiveServices/accounts/ai-x"
 
 
 class SlowLogsApi:
@@ -80,17 +84,51 @@ def alert_queries_worst_case() -> timedelta:
     return timedelta(seconds=api.seconds)
 
 
+class HangingMetricsApi:
+    """A metrics API whose every answer times out: each request costs its whole timeout on `clock`."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+        self.metrics = self
+
+    def list(self, *args: Any, **kwargs: Any) -> Any:
+        from azure.core.exceptions import ServiceResponseError
+
+        self.clock[0] += kwargs["read_timeout"]
+        raise ServiceResponseError("read timed out")
+
+
+def bypass_check_worst_case() -> timedelta:
+    """The bypass check (shared/meters/) between the costs run and the alerts when no metrics read ever answers."""
+    clock = [0.0]
+    settings = settings_with(COST_MODEL_ACCOUNTS=ACCOUNT).meters
+    window = Window(NOW.replace(minute=0) - timedelta(hours=1), NOW.replace(minute=0))
+    summary = CostRunSummary(started_at=NOW, revision=NOW, price_version="v")
+    summary.windows = [WindowOutcome(window, True, 1, "uploaded")]
+    api = HangingMetricsApi(clock)
+    report = check_bypass(
+        settings, summary, clients=MeterClients(lambda subscription: api),  # type: ignore[arg-type,return-value]
+        sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds), clock=lambda: clock[0],
+    )  # fmt: skip
+    assert report.pending
+    return timedelta(seconds=clock[0])
+
+
 def test_worst_case_is_measured_from_the_query_code() -> None:
     # 3 attempts x 600 s + pauses of 5 s and 10 s; then 600 s (alert usage, one attempt) + 180 s.
     assert usage_query_worst_case() == timedelta(seconds=3 * 600 + 5 + 10)
     assert alert_queries_worst_case() == timedelta(seconds=600 + 180)
+    # Its whole budget (BYPASS_METRICS_BUDGET_SECONDS), never more: a request's timeout is cut to what is left.
+    assert bypass_check_worst_case() == timedelta(seconds=60)
     with pytest.raises(QueryError):  # a partial alert answer ends the alert step (no retry)
         read_alert_data(SlowLogsApi(partial=True), "w", ranges_for([], NOW, 60), with_traffic=True, now=NOW)  # type: ignore[arg-type]
 
 
 def test_function_timeout_covers_the_slowest_costs_run() -> None:
     """A run killed part-way leaves windows unpriced until the next run, and its alerts unsent."""
-    needed = usage_query_worst_case() + alert_queries_worst_case() + UPLOAD_AND_EMAIL_ALLOWANCE
+    needed = (
+        usage_query_worst_case() + bypass_check_worst_case() + alert_queries_worst_case() + UPLOAD_AND_EMAIL_ALLOWANCE
+    )
     timeout = function_timeout()
     assert timeout >= needed, f"host.json functionTimeout {timeout} < the slowest costs run {needed}"
     assert timeout <= FLEX_SCALE_IN_GRACE, f"functionTimeout {timeout} exceeds Flex's scale-in grace period"

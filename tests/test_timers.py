@@ -9,6 +9,7 @@ import pytest
 
 from shared import timers
 from shared.costs.run import CostRunSummary, CostUploadError
+from shared.meters.outputs import BypassReport
 from tests import ROOT
 from tests.support.sections import settings_with
 
@@ -24,10 +25,18 @@ def test_costs_timer_runs_the_alert_rules_on_what_the_costs_run_produced(monkeyp
     settings = settings_with()
     summary = _summary()
     seen: list[tuple[Any, Any]] = []
+    report = BypassReport(enabled=False)
     monkeypatch.setattr("shared.costs.run.run_costs", lambda section: summary if section is settings.costs else None)
-    monkeypatch.setattr("shared.alerts.run.evaluate_and_notify", lambda section, costs: seen.append((section, costs)))
+    monkeypatch.setattr(
+        "shared.meters.run.check_bypass",
+        lambda section, costs: report if (section, costs) == (settings.meters, summary) else None,
+    )
+    monkeypatch.setattr(
+        "shared.alerts.run.evaluate_and_notify",
+        lambda section, costs, bypass: seen.append((section, costs, bypass)),
+    )
     assert timers.costs_timer(settings) is summary
-    assert seen == [(settings.alerts, summary)]
+    assert seen == [(settings.alerts, summary, report)]
 
 
 def test_costs_timer_alerts_on_what_did_upload_then_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,7 +48,8 @@ def test_costs_timer_alerts_on_what_did_upload_then_fails_loudly(monkeypatch: py
         raise failure
 
     monkeypatch.setattr("shared.costs.run.run_costs", run_costs)
-    monkeypatch.setattr("shared.alerts.run.evaluate_and_notify", lambda section, costs: seen.append(costs))
+    monkeypatch.setattr("shared.meters.run.check_bypass", lambda section, costs: BypassReport(enabled=False))
+    monkeypatch.setattr("shared.alerts.run.evaluate_and_notify", lambda section, costs, bypass: seen.append(costs))
     with pytest.raises(CostUploadError) as raised:
         timers.costs_timer(settings)
     assert raised.value is failure

@@ -44,17 +44,21 @@ resource deployments 'Microsoft.CognitiveServices/accounts/deployments@2024-10-0
   }
 }]
 
-// What the costs timer needs to list the deployments (shared/costs/deployments.py): ARM authorizes that GET
-// with this one action. No built-in role is that narrow: Reader is */read everywhere in its scope, the
-// Cognitive Services OpenAI roles add inference data actions, Cognitive Services Usages Reader has only
+// What the costs timer reads on the account through ARM, and nothing else: the deployment list
+// (shared/costs/deployments.py, authorized by Microsoft.CognitiveServices/accounts/deployments/read) and the
+// account's token metrics for the bypass check (shared/meters/read.py: Metrics - List, authorized by
+// Microsoft.Insights/metrics/read, "Read metrics" in the Microsoft.Insights operations list). No built-in role is
+// that narrow: Reader is */read everywhere in its scope, Monitoring Reader is */read too (plus support tickets),
+// the Cognitive Services OpenAI roles add inference data actions, Cognitive Services Usages Reader has only
 // Microsoft.CognitiveServices/locations/usages/read (MicrosoftDocs/azure-docs articles/role-based-access-control/
-// built-in-roles/ai-machine-learning.md). Like the email sender role (communication.bicep): at resource-group
-// scope, name unique per tenant via the group's hash; creating it needs roleDefinitions/write.
-resource deploymentsReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+// built-in-roles/ai-machine-learning.md, .../monitor.md). Like the email sender role (communication.bicep): at
+// resource-group scope, name unique per tenant via the group's hash (the seed is the first version's, so an
+// existing role is updated in place); creating it needs roleDefinitions/write.
+resource modelAccountReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'model-deployments-reader')
   properties: {
-    roleName: 'Model deployments reader (${uniqueString(resourceGroup().id)})'
-    description: 'List the model deployments of the AI accounts of resource group ${resourceGroup().name}; no inference, no keys.'
+    roleName: 'Model account reader (${uniqueString(resourceGroup().id)})'
+    description: 'List the model deployments and read the token metrics of the AI accounts of resource group ${resourceGroup().name}; no inference, no keys.'
     type: 'CustomRole'
     assignableScopes: [
       resourceGroup().id
@@ -63,6 +67,7 @@ resource deploymentsReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-
       {
         actions: [
           'Microsoft.CognitiveServices/accounts/deployments/read'
+          'Microsoft.Insights/metrics/read'
         ]
         notActions: []
         dataActions: []
@@ -75,4 +80,4 @@ resource deploymentsReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-
 output id string = account.id
 output name string = account.name
 output endpoint string = account.properties.endpoint
-output deploymentsReaderRoleDefinitionId string = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', deploymentsReaderRole.name)
+output modelAccountReaderRoleDefinitionId string = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', modelAccountReaderRole.name)

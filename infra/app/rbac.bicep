@@ -11,11 +11,11 @@ param storageAccountName string
 param keyVaultName string
 param communicationServiceName string
 
-@description('The model account (ai.bicep) whose deployments the costs timer lists (COST_MODEL_ACCOUNTS).')
+@description('The model account (ai.bicep) whose deployments and token metrics the costs timer reads (COST_MODEL_ACCOUNTS).')
 param aiAccountName string
 
-@description('Role definition id of the deployments reader role (ai.bicep): only accounts/deployments/read.')
-param deploymentsReaderRoleDefinitionId string
+@description('Role definition id of the model account reader role (ai.bicep): only deployments/read and metrics/read.')
+param modelAccountReaderRoleDefinitionId string
 
 @description('Role definition id of the email sender role (communication.bicep): only the actions that send.')
 param emailSenderRoleDefinitionId string
@@ -62,15 +62,17 @@ resource aiAccount 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = 
   name: aiAccountName
 }
 
-// costs timer: lists the account's deployments through ARM (shared/costs/deployments.py) with the custom
-// role holding only Microsoft.CognitiveServices/accounts/deployments/read (ai.bicep), on that account only.
+// costs timer: lists the account's deployments through ARM (shared/costs/deployments.py) and reads its token
+// metrics for the bypass check (shared/meters/) with the custom role holding only
+// Microsoft.CognitiveServices/accounts/deployments/read and Microsoft.Insights/metrics/read (ai.bicep), on that
+// account only.
 resource readsModelDeployments 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(aiAccount.id, principalId, deploymentsReaderRoleDefinitionId)
+  name: guid(aiAccount.id, principalId, modelAccountReaderRoleDefinitionId)
   scope: aiAccount
   properties: {
     principalId: principalId
     principalType: principalType
-    roleDefinitionId: deploymentsReaderRoleDefinitionId
+    roleDefinitionId: modelAccountReaderRoleDefinitionId
   }
 }
 

@@ -23,6 +23,7 @@ KIND_LABELS = {
     "unpriced": "unpriced usage",
     "no_metrics": "pipeline health: token metrics missing",
     "reconciliation": "pipeline health: reconciliation",
+    "bypass": "traffic that bypassed the gateway",
 }
 
 

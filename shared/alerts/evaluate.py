@@ -16,7 +16,7 @@ Import only inside a run: it imports pandas.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from statistics import median
@@ -28,6 +28,7 @@ from shared.alerts.findings import ChartBar, Contributor, Finding, Severity, for
 from shared.alerts.rules import Dimension, Kind, Period, Rule, RuleSet
 from shared.costs.outputs import NO_CONSUMER, SubscriptionSpend
 from shared.errors import FileProblem, InputFileError
+from shared.meters.outputs import BypassReport, WindowComparison
 from shared.money import from_micros
 from shared.windows import start_of_day, start_of_month, window_containing
 
@@ -103,12 +104,19 @@ class Inputs:
     data: AlertData
     clock: Clock
     fresh: Sequence[SubscriptionSpend]  # the costs run's day/month spend; empty without one
+    bypass: BypassReport | None = None  # the bypass check after the costs run; None without one
 
 
 Evaluator = Callable[[Rule, Inputs], list[Finding]]
 
 
-def evaluate(rules: RuleSet, data: AlertData, clock: Clock, fresh: Sequence[SubscriptionSpend] = ()) -> list[Finding]:
+def evaluate(
+    rules: RuleSet,
+    data: AlertData,
+    clock: Clock,
+    fresh: Sequence[SubscriptionSpend] = (),
+    bypass: BypassReport | None = None,
+) -> list[Finding]:
     """Every rule's findings. Raises InputFileError, before evaluating any, for a rule whose kind
     has no evaluator (parse_rules refuses unknown kinds: only a Rule built in code gets here)."""
     unknown = [(index, rule) for index, rule in enumerate(rules.rules) if rule.kind not in EVALUATORS]
@@ -123,7 +131,7 @@ def evaluate(rules: RuleSet, data: AlertData, clock: Clock, fresh: Sequence[Subs
                 for index, rule in unknown
             ],
         )
-    inputs = Inputs(rules.currency, data, clock, fresh)
+    inputs = Inputs(rules.currency, data, clock, fresh, bypass)
     findings: list[Finding] = []
     for rule in rules.rules:
         findings.extend(EVALUATORS[rule.kind](rule, inputs))
@@ -593,6 +601,100 @@ def _reconciliation(rule: Rule, inputs: Inputs) -> list[Finding]:
     return findings
 
 
+def _window_span(comparison: WindowComparison) -> PeriodSpan:
+    """A bypass finding is about one cost window; it is mailed once a day per level (a lasting bypass must
+    not mail every window), so the key is the window's UTC day."""
+    window = comparison.window
+    label = f"{window.start:%Y-%m-%d %H:%M}–{window.end:%H:%M} UTC"
+    return PeriodSpan(window.start, window.end, f"{window.start:%Y-%m-%d}", label, label)
+
+
+@dataclass(frozen=True)
+class _BypassVerdict:
+    comparison: WindowComparison
+    allowance: Decimal  # tokens the gateway may miss: a share of its exact tokens and of its estimated ones
+    rank: int
+
+    @property
+    def missed_percent(self) -> Decimal:
+        account = self.comparison.account_tokens
+        return Decimal(self.comparison.gap_tokens) * 100 / account if account else Decimal(0)
+
+
+def _bypass_verdict(rule: Rule, comparison: WindowComparison) -> _BypassVerdict:
+    estimated = Decimal(comparison.gateway_estimated_tokens)
+    exact = Decimal(comparison.gateway_tokens) - estimated
+    allowance = (exact * rule.tolerance_percent + estimated * rule.stream_tolerance_percent) / 100
+    gap = Decimal(comparison.gap_tokens)
+    verdict = _BypassVerdict(comparison, allowance, 0)
+    if gap > allowance and gap >= rule.min_tokens:
+        rank = 2 if verdict.missed_percent >= rule.critical_percent else 1
+        verdict = _BypassVerdict(comparison, allowance, rank)
+    return verdict
+
+
+def _bypass(rule: Rule, inputs: Inputs) -> list[Finding]:
+    """Per deployment, its worst final window of the costs run: the model account's own meters against the
+    gateway's token metrics (shared/meters/). A deployment whose comparisons are pending (the account's
+    metrics could not be read) and that nothing else fires for is a pending finding: no alarm, no resolve."""
+    report = inputs.bypass
+    if report is None or not report.enabled:
+        return []
+    by_deployment: dict[str, list[WindowComparison]] = {}
+    for comparison in report.comparisons:
+        by_deployment.setdefault(comparison.deployment.casefold(), []).append(comparison)
+    findings = []
+    for _, comparisons in sorted(by_deployment.items()):
+        name = comparisons[-1].deployment
+        verdicts = [_bypass_verdict(rule, item) for item in comparisons if item.status == "compared"]
+        worst = max(verdicts, key=lambda v: (v.rank, v.comparison.gap_tokens, v.comparison.window), default=None)
+        pending = [item for item in comparisons if item.status == "pending"]
+        if worst is None or (pending and worst.rank == 0):
+            latest = max(comparisons, key=lambda item: item.window)
+            span = _window_span(latest)
+            reasons = "; ".join(report.pending_reasons) or "the account's metrics were not read"
+            findings.append(
+                _finding(rule, name, span, Verdict(), value=Decimal(0), unit="tokens", clock=inputs.clock,
+                         summary=f"comparison pending for {len(pending)} windows: {reasons}",
+                         scope_label=f"deployment {name}")
+            )  # fmt: skip
+            findings[-1] = replace(findings[-1], pending=True)
+            continue
+        item = worst.comparison
+        level, severity = _RANKED_LEVELS[worst.rank]
+        gap = Decimal(item.gap_tokens)
+        allowed = worst.allowance.quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+        account_tokens = format_value(Decimal(item.account_tokens), "tokens")
+        summary = (
+            f"{_window_span(item).label}: the account processed {account_tokens}, "
+            f"the gateway metered {format_value(Decimal(item.gateway_tokens), 'tokens')}"
+        )
+        if worst.rank:
+            summary += (
+                f": {format_value(gap, 'tokens')} ({worst.missed_percent.quantize(Decimal('0.1'))}% of the account's) "
+                f"not seen by the gateway, over the {format_value(allowed, 'tokens')} allowed"
+            )
+        else:
+            summary += ", within tolerance"
+        exact = item.gateway_tokens - item.gateway_estimated_tokens
+        detail = (
+            f"account {item.account or '(none listed)'}: {item.account_prompt_tokens:,} prompt + "
+            f"{item.account_generated_tokens:,} generated tokens. Allowed: "
+            f"{format_value(rule.tolerance_percent, '%')} of the gateway's {exact:,} exact tokens + "
+            f"{format_value(rule.stream_tolerance_percent, '%')} of its {item.gateway_estimated_tokens:,} estimated "
+            f"(streamed) ones; {len(verdicts)} final windows compared"
+            + (f", {len(pending)} pending" if pending else "")
+            + ". Likely causes: calls that reach the account without the gateway (its own endpoint with a key or "
+            "token), or token metrics lost between API Management and Application Insights"
+        )
+        findings.append(
+            _finding(rule, name, _window_span(item), Verdict(level, worst.rank, severity, allowed),
+                     value=max(gap, Decimal(0)), unit="tokens", summary=summary, clock=inputs.clock,
+                     scope_label=f"deployment {name}", detail=detail)
+        )  # fmt: skip
+    return findings
+
+
 EVALUATORS: dict[Kind, Evaluator] = {
     "threshold": _threshold,
     "budget": _budget,
@@ -600,4 +702,5 @@ EVALUATORS: dict[Kind, Evaluator] = {
     "unpriced": _unpriced,
     "no_metrics": _no_metrics,
     "reconciliation": _reconciliation,
+    "bypass": _bypass,
 }

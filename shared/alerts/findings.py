@@ -59,6 +59,9 @@ class Finding:
     # Cost and token findings: the share of the value that rests on tokens APIM estimated (streamed
     # calls); None where it does not apply or is unknown.
     estimated_percent: Decimal | None = None
+    # Could not be judged this run (a bypass comparison whose account metrics were not read): its alert
+    # state stays as it is, neither fired nor resolved (shared/alerts/run.py holds it).
+    pending: bool = False
 
     @property
     def estimated_note(self) -> str:

@@ -17,7 +17,13 @@ Rule kinds (see shared/alerts/evaluate.py for how each is evaluated):
   reconciliation  synthetic traffic's ground truth vs the metered tokens of the same subscriptions,
                   users and deployments, over the last N ended cost windows: plain calls (APIM
                   meters their usage) within tolerance_percent (default 0: to the token), streamed
-                  calls (APIM estimates them) within stream_tolerance_percent.
+                  calls (APIM estimates them) within stream_tolerance_percent;
+  bypass          per deployment, the model account's own token meters against the gateway's token metrics
+                  in each final cost window of the costs run (shared/meters/): more tokens at the account
+                  than tolerance_percent (default 1) of the gateway's exact tokens plus
+                  stream_tolerance_percent (default 10) of its estimated ones, and at least min_tokens
+                  (default 1000), is traffic that bypassed the gateway (or metrics lost on the way);
+                  critical once the gateway missed critical_percent (default 20) of the account's tokens.
 Scopes: "all", "<dimension>:<value>" (one member) or "each:<dimension>" (every member on its own),
 dimension one of subscription, user, model, api.
 Stdlib only: a rules file can be checked (tests, tools) without loading pandas or the Azure SDKs.
@@ -51,12 +57,12 @@ from shared.json_input import (
 Metric = Literal["cost", "tokens", "requests"]
 Period = Literal["hour", "day", "month"]
 Dimension = Literal["subscription", "user", "model", "api"]
-Kind = Literal["threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation"]
+Kind = Literal["threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation", "bypass"]
 
 METRICS: tuple[Metric, ...] = ("cost", "tokens", "requests")
 PERIODS: tuple[Period, ...] = ("hour", "day", "month")
 DIMENSIONS: tuple[Dimension, ...] = ("subscription", "user", "model", "api")
-KINDS: tuple[Kind, ...] = ("threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation")
+KINDS: tuple[Kind, ...] = ("threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation", "bypass")
 DEFAULT_BUDGET_PERCENTS = (Decimal(50), Decimal(80), Decimal(100))
 # A deliberately strict address check: one @, no spaces or angle brackets (header injection).
 _ADDRESS = re.compile(
@@ -105,7 +111,9 @@ class Rule:
     # the estimate: 10% is our default, to be tuned against a real gateway.
     tolerance_percent: Decimal = Decimal(0)
     stream_tolerance_percent: Decimal = Decimal(10)
-    min_tokens: int = 1000  # reconciliation: less ground truth than this is not compared
+    min_tokens: int = 1000  # reconciliation: less ground truth than this is not compared; bypass: smallest gap
+    # bypass: critical once the gateway missed this share of the tokens the account processed.
+    critical_percent: Decimal = Decimal(20)
     description: str = ""
 
 
@@ -253,6 +261,18 @@ def _rule(f: Fields, groups: Mapping[str, tuple[str, ...]]) -> Rule | None:
             values["tolerance_percent"] = f.get("tolerance_percent", number(minimum=0), Decimal(0))
             values["stream_tolerance_percent"] = f.get("stream_tolerance_percent", _POSITIVE, Decimal(10))
             values["min_tokens"] = f.get("min_tokens", whole(minimum=0), 1000)
+    elif kind == "bypass":
+        # Plain calls: APIM reads the response's usage, the account meters the same call, so they agree to
+        # the token unless a call was processed but not metered on the way (a retry behind the gateway, a
+        # client gone before the answer): 1% allows for that. Streamed calls are APIM's estimates ("When
+        # stream is set to true ... token metrics are estimated", learn.microsoft.com/azure/api-management/
+        # azure-openai-emit-token-metric-policy), with no published accuracy: 10%, as the reconciliation rule.
+        values["tolerance_percent"] = f.get("tolerance_percent", number(minimum=0), Decimal(1))
+        values["stream_tolerance_percent"] = f.get("stream_tolerance_percent", number(minimum=0), Decimal(10))
+        values["min_tokens"] = f.get("min_tokens", whole(minimum=0), 1000)
+        values["critical_percent"] = f.get(
+            "critical_percent", number(above=0), Decimal(20), expected="a percentage > 0"
+        )
     f.unknown(f.used | {"kind", "name"}, f"a {kind or 'rule'} rule")
     if len(f.problems.items) > before or name is None or kind is None:
         return None

@@ -4,10 +4,12 @@ One run:
   1. loads the rules file (shared/alerts/rules.py; a bad file fails with file, rule and field);
   2. reads the cost summaries (latest complete revision per window) and, for the pipeline-health
      rules, the synthetic ground truth (shared/alerts/data.py);
-  3. evaluates every rule (shared/alerts/evaluate.py), with the costs run's fresh day/month spend;
+  3. evaluates every rule (shared/alerts/evaluate.py), with the costs run's fresh day/month spend and
+     the bypass check's comparisons (shared/meters/);
   4. per rule x scope member, decides what to tell (shared/alerts/transitions.py) and claims it in
      Table storage with an ETag-conditional write (shared/alerts/state.py): an overlapping run that
-     loses the race skips it, so two runs cannot both send;
+     loses the race skips it, so two runs cannot both send; a finding that could not be judged (a pending
+     bypass comparison) leaves its alert as it is: no notice, no resolve;
   5. sends one digest per recipient group (shared/alerts/digest.py decides what it says, shared/email/
      render.py lays it out, shared/email/delivery.py or acs.py sends it); delivered notifications are
      marked sent, failed ones stay pending for the next run.
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from shared.alerts.state import AlertStateStore
     from shared.costs.outputs import CostRunSummary
     from shared.email.delivery import Transport
+    from shared.meters.outputs import BypassReport
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +61,14 @@ class AlertRunSummary:
     emails_sent: int = 0
     pending: int = 0  # claimed but not delivered (retried next run)
     skipped: int = 0  # claimed by an overlapping run, or lost the write race to one
+    held: int = 0  # findings that could not be judged (pending comparisons): their alerts left as they are
     delivery_errors: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         return (
-            f"alerts run {self.run_id[:8]}: {self.evaluated} evaluated, {self.firing} firing; "
+            f"alerts run {self.run_id[:8]}: {self.evaluated} evaluated, {self.firing} firing"
+            + (f", {self.held} held (comparison pending)" if self.held else "")
+            + "; "
             f"{len(self.notifications)} notifications in {self.emails_sent} emails; {self.pending} pending; "
             f"{self.skipped} left to an overlapping run"
             + (f"; delivery failed: {'; '.join(self.delivery_errors)}" if self.delivery_errors else "")
@@ -110,13 +116,15 @@ def build_clients(settings: AlertSettings) -> AlertClients:
 def evaluate_and_notify(
     settings: AlertSettings,
     cost_summary: CostRunSummary | None,
+    bypass: BypassReport | None = None,
     *,
     now: datetime | None = None,
     clients: AlertClients | None = None,
     wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> AlertRunSummary:
-    """One alert run (see the module docstring; settings: shared/config.py's alerts section).
-    `now` is the evaluation time (default: the wall clock)."""
+    """One alert run (see the module docstring; settings: shared/config.py's alerts section). `bypass`: the
+    bypass check's report (shared/meters/) for the `bypass` rules. `now` is the evaluation time (default: the
+    wall clock)."""
     from shared.alerts.data import ranges_for, read_alert_data
     from shared.alerts.evaluate import Clock, evaluate
 
@@ -126,9 +134,12 @@ def evaluate_and_notify(
     ranges = ranges_for(rules.rules, now, settings.window_minutes)
     with_traffic = any(rule.kind in ("no_metrics", "reconciliation") for rule in rules.rules)
     data = read_alert_data(clients.query, settings.workspace_id, ranges, with_traffic=with_traffic, now=now)
-    findings = evaluate(rules, data, Clock(now, settings.window_minutes), cost_summary.spend if cost_summary else ())
+    findings = evaluate(
+        rules, data, Clock(now, settings.window_minutes), cost_summary.spend if cost_summary else (), bypass
+    )
     summary = AlertRunSummary(run_id=uuid.uuid4().hex, evaluated=len(findings))
     summary.firing = sum(finding.firing for finding in findings)
+    summary.held = sum(finding.pending for finding in findings)
     claimed = _claim(settings, rules, findings, clients.state, summary, wall_clock())
     _deliver(settings, rules, claimed, clients, summary, wall_clock)
     log.info(summary.line())
@@ -152,6 +163,8 @@ def _claim(
     for key in sorted(set(by_key) | set(records)):
         finding = by_key.get(key)
         stored = records.get(key)
+        if finding is not None and finding.pending:
+            continue  # not judged this run: neither fired nor resolved
         if stored is None and (finding is None or not finding.firing):
             continue
         record = stored or AlertRecord(key=key, rule=finding.rule.name if finding else "", member=_member(key))

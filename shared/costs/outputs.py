@@ -51,6 +51,16 @@ class WindowOutcome:
     status: str
 
 
+@dataclass(frozen=True)
+class DeploymentTokens:
+    """What the gateway metered for one deployment in one window of the run (the bypass check's gateway side)."""
+
+    window_start: datetime
+    deployment: str
+    total_tokens: int
+    estimated_tokens: int  # the part APIM estimated (streamed calls)
+
+
 @dataclass
 class CostRunSummary:
     """What a costs run did, and the spend to date it computed for the alert rules."""
@@ -77,6 +87,8 @@ class CostRunSummary:
     # bill above input and APIM does not meter (frame.PricedUsage.cache_write_exposure): a bound, not a cost.
     cache_write_exposure_by_currency: dict[str, Decimal] = field(default_factory=dict)
     spend: list[SubscriptionSpend] = field(default_factory=list)
+    # Per window x deployment, every window the run computed (empty windows have none).
+    deployment_tokens: list[DeploymentTokens] = field(default_factory=list)
     final_through: datetime | None = None
     queries: int = 0
     query_splits: int = 0

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.config import CostSettings
 from shared.costs.clients import CostClients
-from shared.costs.outputs import CostRunSummary, SubscriptionSpend, WindowOutcome
+from shared.costs.outputs import CostRunSummary, DeploymentTokens, SubscriptionSpend, WindowOutcome
 from shared.costs.recompute import held_line, load_inputs, recompute, restatement_line, timed
 from shared.errors import UploadError
 from shared.money import from_micros
@@ -97,6 +97,7 @@ def run_costs(
     )
     with timed(steps, "totals"):
         _add_totals(summary, done.priced)
+        summary.deployment_tokens = _deployment_tokens(done.priced)
         summary.spend = _spend(inputs.clients.query, settings, done.priced, now, planned[0].window.start)
     summary.step_seconds = steps
     summary.duration_seconds = time.monotonic() - started
@@ -159,6 +160,18 @@ def _add_provisioned_totals(summary: CostRunSummary, priced_rows: pd.DataFrame) 
         summary.provisioned_cost_by_currency[str(currency)] = from_micros(int(part["TotalCostMicros"].sum()))
         unused = part.loc[part["CostBasis"] == UNUSED, "TotalCostMicros"]
         summary.unused_provisioned_cost_by_currency[str(currency)] = from_micros(int(unused.sum()))
+
+
+def _deployment_tokens(priced: PricedUsage) -> list[DeploymentTokens]:
+    """The gateway's tokens per window x deployment, for the bypass check (shared/meters/)."""
+    frame = priced.frame
+    if frame.empty:
+        return []
+    sums = frame.groupby(["WindowStart", "Deployment"])[["TotalTokens", "EstimatedTotalTokens"]].sum()
+    return [
+        DeploymentTokens(start.to_pydatetime(), str(deployment), int(total), int(estimated))
+        for (start, deployment), total, estimated in sums.itertuples()
+    ]
 
 
 def _spend(

@@ -47,6 +47,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--ca-cert", type=Path, default=None, help="CA bundle trusted for the ingestion TLS")
     parser.add_argument("--metrics-flush-seconds", type=float, default=None)
+    parser.add_argument(
+        "--bypass-share", type=float, default=None, help='overrides "gateway"."bypass"."share" (demo of a bypass)'
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed in READY)")
     return parser.parse_args(argv)
@@ -63,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
             appinsights_connection_string=args.appinsights_connection_string,
             ca_cert=args.ca_cert,
             metrics_flush_seconds=args.metrics_flush_seconds,
+            bypass_share=args.bypass_share,
         )
     except (GatewayConfigError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)

@@ -76,6 +76,24 @@ class AppInsightsConfig:
 
 
 @dataclass(frozen=True)
+class BypassConfig:
+    deployment: str
+    share: float  # 0..1 of the deployment's calls, spread evenly (every 20th call for 0.05)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.share <= 1:
+            raise GatewayConfigError(f"gateway.bypass.share must be from 0 to 1, got {self.share}")
+
+
+def bypass_config(raw: Mapping[str, Any] | None, share: float | None = None) -> BypassConfig | None:
+    """The "bypass" section ({"deployment", "share"}), its share overridden by `share` (make run BYPASS_SHARE=)."""
+    if not raw:
+        return None
+    chosen = float(raw.get("share", 0)) if share is None else share
+    return BypassConfig(str(raw["deployment"]), chosen) if chosen > 0 else None
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     policy_file: Path
     backends: Mapping[str, str]
@@ -94,6 +112,10 @@ class GatewayConfig:
     backend_timeout_seconds: float = 300.0
     # What authentication-managed-identity yields here: a fixed, locally issued token.
     managed_identity_token: str = "local-managed-identity-token"
+    # Demo of traffic that bypasses the gateway (a stand-in setting, "gateway"."bypass" in stack.config.json,
+    # never an APIM feature): this share of the calls to this deployment reaches the model without the gateway
+    # metering it, as a client holding the account's own endpoint would. The model's meters count them.
+    bypass: BypassConfig | None = None
 
     def __post_init__(self) -> None:
         for backend_id, url in self.backends.items():
@@ -150,6 +172,7 @@ def load_gateway_config(
     appinsights_connection_string: str | None = None,
     ca_cert: Path | None = None,
     metrics_flush_seconds: float | None = None,
+    bypass_share: float | None = None,
     base_dir: Path = PROJECT_ROOT,
 ) -> GatewayConfig:
     """Read stack.config.json and overlay what the stack decides at start.
@@ -184,4 +207,5 @@ def load_gateway_config(
             else gateway.get("metrics_flush_seconds", 60)
         ),
         appinsights=appinsights,
+        bypass=bypass_config(gateway.get("bypass"), bypass_share),
     )

@@ -18,6 +18,8 @@ from standins.gateway.metrics import Clock, MetricsExporter, utc_now
 from standins.gateway.server import exporter_of, start_gateway
 from standins.gateway.sinks import InMemorySink, MetricSink
 from standins.simulator import load_simulator_config, start_simulator
+from standins.simulator.meters import TokenMeters
+from standins.simulator.server import meters_of
 
 STACK_CONFIG = PROJECT_ROOT / "standins" / "stack.config.json"
 
@@ -43,6 +45,11 @@ class GatewayPair:
     def exporter(self) -> MetricsExporter:
         return exporter_of(self.gateway)
 
+    @property
+    def meters(self) -> TokenMeters:
+        """The model account's own token meters (what the simulator processed, whoever called)."""
+        return meters_of(self.simulator)
+
     async def stop(self) -> None:
         await self.gateway.stop()
         await self.simulator.stop()
@@ -55,10 +62,12 @@ async def start_gateway_pair(
     simulator_settings: dict[str, Any] | None = None,
     gateway_settings: dict[str, Any] | None = None,
     clock: Clock = utc_now,
+    meters: TokenMeters | None = None,
 ) -> GatewayPair:
-    """Start both; ``*_settings`` override fields of SimulatorConfig / GatewayConfig."""
+    """Start both; ``*_settings`` override fields of SimulatorConfig / GatewayConfig; ``meters`` (with its own
+    clock) are the simulator's token meters."""
     simulator_config = dataclasses.replace(load_simulator_config(config_path), **(simulator_settings or {}))
-    simulator = await start_simulator(simulator_config)
+    simulator = await start_simulator(simulator_config, meters=meters)
     try:
         names = [sub["name"] for sub in json.loads(config_path.read_text(encoding="utf-8"))["subscriptions"]]
         base = load_gateway_config(

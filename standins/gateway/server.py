@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from multidict import CIMultiDict, MultiDict
 from yarl import URL
 
 from standins._server import RunningServer, start_app
-from standins.gateway.config import GatewayConfig, GatewayConfigError, SubscriptionConfig
+from standins.gateway.config import BypassConfig, GatewayConfig, GatewayConfigError, SubscriptionConfig
 from standins.gateway.context import ExpressionError, GatewayIdentity, RequestContext
 from standins.gateway.executor import run_inbound, run_outbound
 from standins.gateway.metrics import Clock, MetricsExporter, utc_now
@@ -74,6 +75,26 @@ _INVALID_KEY = (
 )
 
 
+class BypassPicker:
+    """Which calls skip the gateway's metering (GatewayConfig.bypass): evenly spread and deterministic, so a
+    share of 0.05 is exactly every 20th call to the deployment."""
+
+    def __init__(self, config: BypassConfig | None) -> None:
+        self._config = config
+        self._calls = 0
+        self.bypassed = 0
+
+    def take(self, deployment: str) -> bool:
+        config = self._config
+        if config is None or deployment.casefold() != config.deployment.casefold():
+            return False
+        self._calls += 1
+        if math.floor(self._calls * config.share + 1e-9) > math.floor((self._calls - 1) * config.share + 1e-9):
+            self.bypassed += 1
+            return True
+        return False
+
+
 @dataclass
 class GatewayState:
     config: GatewayConfig
@@ -81,6 +102,7 @@ class GatewayState:
     exporter: MetricsExporter
     subscriptions_by_key: dict[str, SubscriptionConfig]
     identity: GatewayIdentity
+    bypass: BypassPicker
     session: aiohttp.ClientSession | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -148,11 +170,19 @@ class Gateway:
             if emission.policy == LLM_EMIT and usage.cached is not None:
                 self.state.exporter.record(emission.namespace, CACHED_TOKEN_METRIC, usage.cached, emission.dimensions)
 
-    def _estimator(self, matched: MatchedOperation, body: bytes) -> UsageEstimator:
+    @staticmethod
+    def _deployment(matched: MatchedOperation, body: bytes) -> str:
         deployment = matched.parameters.get("deployment-id")
         if deployment is None:  # the v1 API names the model in the body
-            request_json = json.loads(body or b"{}") if body else {}
+            try:
+                request_json = json.loads(body or b"{}") if body else {}
+            except ValueError:
+                return ""
             deployment = str(request_json.get("model", "")) if isinstance(request_json, dict) else ""
+        return deployment
+
+    def _estimator(self, matched: MatchedOperation, body: bytes) -> UsageEstimator:
+        deployment = self._deployment(matched, body)
         model = self.state.config.deployments.get(deployment, deployment)
         return UsageEstimator(matched.operation.kind, body, model)
 
@@ -191,6 +221,8 @@ class Gateway:
             log.warning("policy evaluation failed for %s: %s", request.path, error)
             return _internal_error()
         assert state.session is not None
+        # The bypass demo: this call reaches the model, but no token metric of it leaves the gateway.
+        bypassed = state.bypass.take(self._deployment(matched, body))
         try:
             backend = await state.session.request(
                 request.method, url, data=body, headers=context.outgoing_headers
@@ -201,7 +233,7 @@ class Gateway:
         try:
             headers = _response_headers(backend)
             run_outbound(state.policy, context, headers)
-            succeeded = 200 <= backend.status < 300 and bool(context.emissions)
+            succeeded = 200 <= backend.status < 300 and bool(context.emissions) and not bypassed
             if backend.content_type == "text/event-stream":
                 return await self._relay_stream(request, backend, headers, context, matched, body, succeeded)
             payload = await backend.read()
@@ -305,6 +337,7 @@ def create_app(config: GatewayConfig, sink: MetricSink, *, clock: Clock = utc_no
         exporter=MetricsExporter(sink, flush_seconds=config.metrics_flush_seconds, clock=clock),
         subscriptions_by_key={sub.key: sub for sub in config.subscriptions},
         identity=GatewayIdentity(config.location, config.gateway_id),
+        bypass=BypassPicker(config.bypass),
     )
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STATE] = state

@@ -17,6 +17,7 @@ from standins.simulator.completion import COMPLETION_TOKENS_HEADER, CompletionPl
 from standins.simulator.config import DeploymentConfig, SimulatorConfig
 from standins.simulator.delivery import Delivery
 from standins.simulator.faults import FAULT_HEADER, Fault, FaultPicker
+from standins.simulator.meters import TokenMeters, records_json
 from standins.simulator.quota import MinuteQuota
 
 # The v1 surface has no api-version of its own; echoed in 429 messages like Azure does.
@@ -31,6 +32,7 @@ class _Simulator:
     quota: MinuteQuota
     delivery: Delivery
     closing: asyncio.Event
+    meters: TokenMeters
 
 
 _SIMULATOR = web.AppKey("simulator", _Simulator)
@@ -111,7 +113,10 @@ async def _chat_completions(
     if fault is Fault.SERVER_ERROR:
         await asyncio.sleep(simulator.config.latency_ms / 1000)
         return payloads.server_error(headers)
-    return await simulator.delivery.send(request, completion, fault, headers)
+    response = await simulator.delivery.send(request, completion, fault, headers)
+    # The account meters what it generated, whoever called and whether or not the client read it all.
+    simulator.meters.record(deployment.name, completion.prompt_tokens, completion.completion_tokens)
+    return response
 
 
 def _quota_headers(
@@ -142,7 +147,12 @@ async def _not_found(request: web.Request) -> web.StreamResponse:
     return payloads.resource_not_found()
 
 
-def create_app(config: SimulatorConfig) -> web.Application:
+async def _meters(request: web.Request) -> web.Response:
+    """The account's token meters (standins/simulator/meters.py), for the ARM stand-in's metrics API."""
+    return web.json_response(records_json(request.app[_SIMULATOR].meters.records()))
+
+
+def create_app(config: SimulatorConfig, meters: TokenMeters | None = None) -> web.Application:
     app = web.Application()
     closing = asyncio.Event()
     app[_SIMULATOR] = _Simulator(
@@ -154,6 +164,7 @@ def create_app(config: SimulatorConfig) -> web.Application:
         ),
         delivery=Delivery(config, closing),
         closing=closing,
+        meters=meters or TokenMeters(),
     )
 
     async def on_shutdown(_: web.Application) -> None:
@@ -162,10 +173,18 @@ def create_app(config: SimulatorConfig) -> web.Application:
     app.on_shutdown.append(on_shutdown)
     app.router.add_post("/openai/deployments/{deployment}/chat/completions", _deployment_route)
     app.router.add_post("/openai/v1/chat/completions", _v1_route)
+    app.router.add_get("/_standin/meters", _meters)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app
 
 
-async def start_simulator(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-    """Serve the simulator; clients use ``.url`` as azure_endpoint (or ``.url + "/openai/v1"``)."""
-    return await start_app(create_app(config), host=host, port=port)
+async def start_simulator(
+    config: SimulatorConfig, host: str = "127.0.0.1", port: int = 0, *, meters: TokenMeters | None = None
+) -> RunningServer:
+    """Serve the simulator; clients use ``.url`` as azure_endpoint (or ``.url + "/openai/v1"``). ``meters``:
+    the account's token meters (tests pass their own, with a clock; see meters_of)."""
+    return await start_app(create_app(config, meters), host=host, port=port)
+
+
+def meters_of(server: RunningServer) -> TokenMeters:
+    return server.runner.app[_SIMULATOR].meters

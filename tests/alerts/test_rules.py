@@ -26,8 +26,11 @@ def rules_file(tmp_path: Path, *rules: dict[str, Any], groups: Any = None) -> Pa
 def test_sample_loads_with_every_rule_kind() -> None:
     rules = load_rules(SAMPLE)
     assert {rule.kind for rule in rules.rules} == {
-        "threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation"
+        "threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation", "bypass"
     }  # fmt: skip
+    bypass = rules.rule("gateway-bypass")
+    assert bypass is not None and (bypass.tolerance_percent, bypass.stream_tolerance_percent) == (1, 10)
+    assert (bypass.min_tokens, bypass.critical_percent) == (1000, 20)
     demo = rules.rule("demo-daily-budget")
     assert demo is not None and demo.amount == Decimal("0.05") and demo.scope == Scope(None)
     assert demo.percents == (Decimal(50), Decimal(80), Decimal(100))
@@ -49,6 +52,9 @@ def test_sample_loads_with_every_rule_kind() -> None:
          "recipients", "platform"),
         ({"kind": "budget", "amount": 10, "amout": 5}, "amout", "unknown field of a budget rule"),
         ({"kind": "alarm"}, "kind", "threshold"),
+        ({"kind": "bypass", "critical_percent": 0}, "critical_percent", "> 0"),
+        ({"kind": "bypass", "tolerance_percent": -1}, "tolerance_percent", "0 or more"),
+        ({"kind": "bypass", "windows": 2}, "windows", "unknown field of a bypass rule"),
     ],
 )  # fmt: skip
 def test_bad_rule_names_file_rule_and_field(tmp_path: Path, rule: dict[str, Any], field: str, fragment: str) -> None:

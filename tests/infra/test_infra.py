@@ -525,20 +525,24 @@ def test_deployments_are_listed_with_a_custom_role_holding_only_the_read_action(
     properties = resource_body(resource)["properties"]
     assert properties["type"] == "CustomRole" and _is_resource_group_id(properties["assignableScopes"][0])
     [permission] = properties["permissions"]
-    # The action ARM checks for the deployments list (shared/costs/deployments.py); nothing else.
-    assert permission["actions"] == ["Microsoft.CognitiveServices/accounts/deployments/read"]
+    # The actions ARM checks for the deployments list (shared/costs/deployments.py) and the account's token metrics
+    # (shared/meters/read.py, Metrics - List); nothing else.
+    assert permission["actions"] == [
+        "Microsoft.CognitiveServices/accounts/deployments/read",
+        "Microsoft.Insights/metrics/read",
+    ]
     assert permission["notActions"] == permission["dataActions"] == permission["notDataActions"] == []
-    output = function_call(ai["outputs"]["deploymentsReaderRoleDefinitionId"]["value"], "subscription_resource_id")
+    output = function_call(ai["outputs"]["modelAccountReaderRoleDefinitionId"]["value"], "subscription_resource_id")
     assert output is not None and accessor_path(output["resource_name_1"]) == [name, "name"]
     for module in ("appRoles", "developerRoles"):
         params = resource_body(main()["modules"][module])["params"]
-        assert accessor_path(params["deploymentsReaderRoleDefinitionId"]) == [
-            "ai", "outputs", "deploymentsReaderRoleDefinitionId"
+        assert accessor_path(params["modelAccountReaderRoleDefinitionId"]) == [
+            "ai", "outputs", "modelAccountReaderRoleDefinitionId"
         ], module
         assert accessor_path(params["aiAccountName"]) == ["ai", "outputs", "name"], module
     reads = resource_body(app_module("rbac")["resources"]["readsModelDeployments"])
     assert reads["scope"] == "aiAccount"
-    assert reads["properties"]["roleDefinitionId"] == "deploymentsReaderRoleDefinitionId"
+    assert reads["properties"]["roleDefinitionId"] == "modelAccountReaderRoleDefinitionId"
 
 
 def test_storage_is_identity_only() -> None:

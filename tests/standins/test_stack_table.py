@@ -66,8 +66,10 @@ def test_each_service_gets_the_argv_it_always_got(tmp_path: Path) -> None:
     assert argv["acs-email"] == ["python", "-m", "standins.acs_email", "--port", "7804",
                                  "--outbox", str(tmp_path / "outbox"), "--tls-dir", tls,
                                  "--sender-domain", sender.rpartition("@")[2], "--identity-secret", secret]  # fmt: skip
+    # The account's token metrics are the simulator's meters.
     assert argv["arm"] == ["python", "-m", "standins.arm", "--config", str(CONFIG_FILE), "--port", "7805",
-                           "--tls-dir", tls, "--identity-secret", secret]  # fmt: skip
+                           "--tls-dir", tls, "--identity-secret", secret,
+                           "--simulator", "http://127.0.0.1:7800"]  # fmt: skip
     assert argv["azurite"] == [str(AZURITE_BIN), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
                                "--location", str(tmp_path / "azurite"),
                                "--blobHost", "127.0.0.1", "--blobPort", "10000",
@@ -82,6 +84,8 @@ def test_each_service_gets_the_argv_it_always_got(tmp_path: Path) -> None:
 def test_optional_arguments(tmp_path: Path) -> None:
     gateway = next(spec for spec in STANDINS if spec.name == "gateway")
     assert _argv(gateway, _launch(tmp_path, metrics_flush_seconds=0.5))[-2:] == ["--metrics-flush-seconds", "0.5"]
+    # make run BYPASS_SHARE=0.05: the bypass demo.
+    assert _argv(gateway, _launch(tmp_path, bypass_share=0.05))[-2:] == ["--bypass-share", "0.05"]
     assert _argv(FUNCTIONS_HOST, _launch(tmp_path, host_schedules=False))[-1] == "--no-schedules"
 
 

@@ -1,0 +1,93 @@
+"""The model account's own token meters: what each deployment processed, per minute.
+
+An Azure OpenAI / Foundry account meters every call it serves, whoever sent it, as platform metrics
+sampled per minute (time grain PT1M), split by the ModelDeploymentName dimension among others:
+``ProcessedPromptTokens`` ("Number of prompt tokens processed (input) on an OpenAI model"),
+``GeneratedTokens`` ("Number of tokens generated (output) from an OpenAI model") and
+``TokenTransaction`` ("prompt tokens (input) plus generated tokens (output)"), aggregation Total
+(learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/microsoft-cognitiveservices-accounts-metrics;
+MicrosoftDocs/azure-reference-other azure-monitor-ref/supported-metrics/includes/
+microsoft-cognitiveservices-accounts-metrics-include.md). The simulator keeps the same counters for the
+completions it actually generated: the prompt as usage.prompt_tokens reports it (cached tokens included)
+and the completion including hidden reasoning tokens (billed as output). A call refused before any
+generation (429, 500) processes nothing and is not metered. A call is metered in the minute it ends,
+when its last byte has gone out.
+
+The counters are served to the ARM stand-in (standins/arm_metrics.py), which answers the Azure Monitor
+Metrics - List API from them, through ``GET /_standin/meters`` on the simulator (a stand-in route, not
+an Azure one).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class MeterRecord:
+    """One deployment's counters for one minute (UTC, minute start)."""
+
+    deployment: str
+    minute: datetime
+    prompt_tokens: int
+    generated_tokens: int
+    requests: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "deployment": self.deployment,
+            "minute": self.minute.isoformat(),
+            "prompt_tokens": self.prompt_tokens,
+            "generated_tokens": self.generated_tokens,
+            "requests": self.requests,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> MeterRecord:
+        return cls(
+            deployment=str(raw["deployment"]),
+            minute=datetime.fromisoformat(str(raw["minute"])).astimezone(UTC),
+            prompt_tokens=int(raw["prompt_tokens"]),
+            generated_tokens=int(raw["generated_tokens"]),
+            requests=int(raw["requests"]),
+        )
+
+
+class TokenMeters:
+    """Per deployment and minute: prompt tokens processed, tokens generated, calls served. Thread-safe."""
+
+    def __init__(self, clock: Clock = utc_now) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, datetime], list[int]] = {}
+
+    def record(self, deployment: str, prompt_tokens: int, generated_tokens: int) -> None:
+        minute = self._clock().astimezone(UTC).replace(second=0, microsecond=0)
+        with self._lock:
+            counts = self._counts.setdefault((deployment, minute), [0, 0, 0])
+            counts[0] += prompt_tokens
+            counts[1] += generated_tokens
+            counts[2] += 1
+
+    def records(self) -> list[MeterRecord]:
+        with self._lock:
+            items = sorted(self._counts.items())
+        return [MeterRecord(deployment, minute, *counts) for (deployment, minute), counts in items]
+
+    async def read(self) -> list[MeterRecord]:
+        """The same as records(), for the ARM stand-in's meter source protocol (in-process tests)."""
+        return self.records()
+
+
+def records_json(records: Iterable[MeterRecord]) -> dict[str, Any]:
+    return {"meters": [record.to_json() for record in records]}
