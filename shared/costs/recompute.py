@@ -129,14 +129,20 @@ def decide(
     content: WindowContent,
     price_version: str,
     closed_before: datetime | None,
+    *,
+    hold_fewer_rows: bool = False,
 ) -> str:
-    """"empty", "unchanged", "held" or "upload" (see the module docstring)."""
+    """"empty", "unchanged", "held" or "upload" (see the module docstring). `hold_fewer_rows` (the explicit
+    reprice, which reaches back towards the workspace's retention): a window that now has fewer rows than it
+    uploaded is held, since metrics past retention would otherwise replace its costs with part of them."""
     if content.fingerprint == EMPTY_FINGERPRINT:
         return "empty"
     if previous is None:
         return "upload"
     if (previous.fingerprint, previous.final) == (content.fingerprint, item.final):
         return "unchanged"
+    if hold_fewer_rows and content.rows < previous.rows:
+        return "held"
     if previous.fingerprint == content.fingerprint:
         return "upload"  # the same content, now final: nothing is repriced, its rows only say IsFinal
     closed = closed_before is not None and item.window.start < closed_before
@@ -213,7 +219,7 @@ def recompute(
     decisions = {
         item.window.start: decide(
             item, recorded.get(item.window.start), contents.get(item.window.start, EMPTY_CONTENT), version,
-            closed_before,
+            closed_before, hold_fewer_rows=reprice_reason is not None,
         )
         for item in planned
     }
@@ -320,15 +326,16 @@ def _contents(
     usage_fingerprints: dict[datetime, str],
 ) -> dict[datetime, WindowContent]:
     frame = priced.frame
-    # Only models without a price: a row flagged for inconsistent usage has a priced model.
-    missing = set(priced.unpriced_models)
+    # Only models without a price: a row flagged for inconsistent usage has a priced model. A provisioned
+    # deployment is named with its reason ("key: no PTU-hour price"), so it is matched by its key too.
+    by_key: dict[str, set[str]] = defaultdict(set)
+    for name in priced.unpriced_models:
+        by_key[name.split(": ", 1)[0]].add(name)
     unpriced: dict[datetime, set[str]] = defaultdict(set)
     if not frame.empty:
         flagged = frame.loc[frame["Unpriced"], ["WindowStart", "Deployment"]].drop_duplicates()
         for start, deployment in flagged.itertuples(index=False):
-            key = deployments.price_key_for(str(deployment))
-            if key in missing:
-                unpriced[start.to_pydatetime()].add(key)
+            unpriced[start.to_pydatetime()].update(by_key.get(deployments.price_key_for(str(deployment)), ()))
     return {
         start: WindowContent(
             fingerprint,

@@ -78,7 +78,7 @@ class RepriceReport:
     def line(self) -> str:
         """The log line: the reason, how many windows, old -> new price versions, the cost difference."""
         were = sorted({item.previous_price_version or "not recorded" for item in self.rewritten})
-        statuses = {status: sum(o.status == status for o in self.windows) for status in ("unchanged", "empty")}
+        statuses = {status: sum(o.status == status for o in self.windows) for status in ("unchanged", "empty", "held")}
         verb = "would rewrite" if self.dry_run else "rewrote"
         prices = f" with prices {', '.join(were)} -> {self.price_version}" if self.rewritten else ""
         difference = ", ".join(
@@ -95,8 +95,13 @@ class RepriceReport:
             f"reprice {self.first_day} to {self.end_day} (UTC days, the last one excluded), reason {self.reason!r}"
             f"{' (dry run: nothing uploaded)' if self.dry_run else ''}: {len(self.windows)} windows; "
             f"{verb} {len(self.rewritten)}{prices}, {statuses['unchanged']} unchanged, {statuses['empty']} "
-            f"without usage; cost difference {difference or 'none'}{uncounted}; {self.rows_uploaded} rows uploaded"
+            f"without usage{self._held_part(statuses['held'])}; cost difference {difference or 'none'}{uncounted}; "
+            f"{self.rows_uploaded} rows uploaded"
         )
+
+    @staticmethod
+    def _held_part(held: int) -> str:
+        return f", {held} held (fewer rows than stored: metrics past the workspace's retention?)" if held else ""
 
     def window_lines(self) -> list[str]:
         """One line per rewritten window, for people reviewing it."""
@@ -201,7 +206,8 @@ def reprice_costs(
     report.cost_after = _cost_by_currency(daily_totals_of_frame(done.priced.frame), days)
     if not dry_run:
         progress.save(done.progress, None)  # the watermark is the run's: a reprice never moves it
-    log.info(report.line())
+    # At warning when some windows failed: the command shows warnings only, and what was rewritten must show.
+    log.log(logging.WARNING if done.upload.windows_failed else logging.INFO, report.line())
     if done.upload.windows_failed:
         raise UploadError(
             f"{len(done.upload.windows_failed)} repriced windows failed to upload (the others were recorded; "

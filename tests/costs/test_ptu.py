@@ -308,3 +308,18 @@ def test_the_run_line_names_an_unpriced_provisioned_deployment_nobody_called() -
     summary = CostRunSummary(started_at=START, revision=START, price_version="v",
                              unpriced_models=("gpt-4o (DataZoneProvisionedManaged): no PTU-hour price",))  # fmt: skip
     assert "; 0 unpriced tokens (gpt-4o (DataZoneProvisionedManaged): no PTU-hour price); " in summary.line()
+
+
+def test_a_provisioned_deployment_priced_at_last_counts_as_newly_priced(tmp_path: Path) -> None:
+    """Its unpriced name carries the reason ("key: no PTU-hour price"): the window's content still names it,
+    so the restatement line can say it became priced."""
+    from shared.costs.query import KEY_COLUMNS, TOKEN_COLUMNS
+    from shared.costs.recompute import _contents
+
+    global_ptu = Deployment("ptu-global", "gpt-4o", "acct", "2024-11-20", "GlobalProvisionedManaged", 5)
+    deployments = DeploymentMap().with_discovered([global_ptu])
+    result = priced(usage((START, "ptu-global", "a", "u", 50)), global_ptu)
+    usage_only = window_fingerprints(result.frame, KEY_COLUMNS + TOKEN_COLUMNS)
+    contents = _contents(result, deployments, window_fingerprints(result.frame), usage_only)
+    flagged = "gpt-4o (version 2024-11-20, GlobalProvisionedManaged): no PTU-hour price"
+    assert contents[START].unpriced_models == (flagged,)

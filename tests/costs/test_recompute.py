@@ -174,6 +174,16 @@ def recorded(**changes: Any) -> WindowProgress:
     return replace(upload, **changes)
 
 
+def test_an_explicit_reprice_holds_a_window_that_lost_rows_and_uploads_one_that_gained() -> None:
+    """Metrics past the workspace's retention would replace a window's costs with part of them."""
+    planned = PlannedWindow(WINDOW, True)
+    fewer = recorded(rows=3, fingerprint="3:0c", usage_fingerprint="3:0d")  # stored 3 rows, 2 now
+    more = recorded(rows=1, fingerprint="1:0c", usage_fingerprint="1:0d")  # stored 1 row, 2 now (late metrics)
+    assert decide(planned, fewer, CONTENT, "B", None, hold_fewer_rows=True) == "held"
+    assert decide(planned, more, CONTENT, "B", None, hold_fewer_rows=True) == "upload"
+    assert decide(planned, fewer, CONTENT, "B", None) == "upload"  # the run (late metrics are only ever more)
+
+
 @pytest.mark.parametrize(
     ("previous", "final", "closed", "decision"),
     [
