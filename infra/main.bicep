@@ -229,6 +229,13 @@ var appSettings = [
   { name: 'COST_RETRY_DELAY_SECONDS', value: '5' }
   { name: 'BYPASS_METRICS_ATTEMPTS', value: '3' }
   { name: 'BYPASS_METRICS_BUDGET_SECONDS', value: '60' }
+  { name: 'BILL_CHECK_SCOPE', value: 'resourceGroup' }
+  { name: 'BILL_CHECK_SETTLE_HOURS', value: '24' }
+  { name: 'BILL_CHECK_DAYS', value: '3' }
+  { name: 'BILL_CHECK_INTERVAL_HOURS', value: '24' }
+  { name: 'BILL_CHECK_ATTEMPTS', value: '3' }
+  { name: 'BILL_CHECK_BUDGET_SECONDS', value: '60' }
+  { name: 'BILL_DCR_STREAM', value: logTables.BillReconciliation_CL.stream }
   { name: 'ALERT_RULES_FILE', value: 'shared/alerts/alerts.sample.json' }
   { name: 'ALERT_STATE_TABLE', value: 'AlertState' }
   { name: 'ALERT_DELIVERY', value: 'acs' }

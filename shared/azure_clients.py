@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient
     from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+    from azure.mgmt.costmanagement import CostManagementClient
     from azure.mgmt.monitor import MonitorManagementClient
     from azure.monitor.ingestion import LogsIngestionClient
     from azure.monitor.query import LogsQueryClient
@@ -126,6 +127,19 @@ class AzureAccess:
         return MonitorManagementClient(
             credential or self.credential(),
             subscription_id,
+            base_url=endpoint,
+            connection_verify=self.connection_verify,
+            retry_total=0,
+        )
+
+    def cost_management_client(self, endpoint: str, credential: TokenCredential | None = None) -> CostManagementClient:
+        """Cost Management's ARM client (the Query API: actual cost per resource and meter) at `endpoint` (Azure
+        Resource Manager, or the local stand-in). Its retries are off (retry_total=0), as the metrics client's: the
+        bill check retries within its budget (shared/azure_retry.py), and Cost Management throttles often."""
+        from azure.mgmt.costmanagement import CostManagementClient
+
+        return CostManagementClient(
+            credential or self.credential(),
             base_url=endpoint,
             connection_verify=self.connection_verify,
             retry_total=0,

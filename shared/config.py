@@ -12,6 +12,7 @@ tools/write_local_settings.py list the same names, and tests keep them in step.
     ├── costs      CostSettings     the costs run (shared/costs/)
     ├── alerts     AlertSettings    the alert run after it (shared/alerts/, shared/email/)
     ├── meters     MeterSettings    the bypass check between them (shared/meters/)
+    ├── bill       BillSettings     the daily check against the bill (shared/billing/), after the bypass check
     └── azure      AzureAccess      managed identity and extra CAs; costs, meters and alerts hold the same one
                                     (defined in azure_clients.py beside the clients it builds)
 
@@ -43,6 +44,7 @@ from shared.windows import divides_a_day
 APP_ROOT = Path(__file__).resolve().parents[1]
 
 MetricsSchema = Literal["AppMetrics", "customMetrics"]
+BillScope = Literal["resourceGroup", "subscription"]
 Delivery = Literal["smtp", "acs"]
 T = TypeVar("T")
 
@@ -111,6 +113,12 @@ def _metrics_schema(value: str) -> MetricsSchema:
     if value not in ("AppMetrics", "customMetrics"):
         raise Invalid("AppMetrics (workspace schema) or customMetrics (classic Application Insights schema)")
     return "AppMetrics" if value == "AppMetrics" else "customMetrics"
+
+
+def _bill_scope(value: str) -> BillScope:
+    if value not in ("resourceGroup", "subscription"):
+        raise Invalid("resourceGroup (the model accounts' resource groups) or subscription (their subscriptions)")
+    return "resourceGroup" if value == "resourceGroup" else "subscription"
 
 
 def _bool(value: str) -> bool:
@@ -301,7 +309,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOGS_INGESTION_ENDPOINT",
-        ("traffic.ingestion_endpoint", "costs.ingestion_endpoint"),
+        ("traffic.ingestion_endpoint", "costs.ingestion_endpoint", "bill.ingestion_endpoint"),
         _url,
         None,
         "Logs ingestion endpoint of the data collection rule the app uploads to.",
@@ -309,7 +317,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOGS_INGESTION_RULE_ID",
-        ("traffic.ingestion_rule_id", "costs.ingestion_rule_id"),
+        ("traffic.ingestion_rule_id", "costs.ingestion_rule_id", "bill.ingestion_rule_id"),
         _text,
         None,
         "Immutable id of that data collection rule.",
@@ -317,7 +325,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOG_ANALYTICS_WORKSPACE_ID",
-        ("costs.workspace_id", "alerts.workspace_id"),
+        ("costs.workspace_id", "alerts.workspace_id", "bill.workspace_id"),
         _text,
         None,
         "Workspace (customer) id of the Log Analytics workspace holding the token metrics.",
@@ -325,7 +333,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOG_ANALYTICS_ENDPOINT",
-        ("costs.query_endpoint", "alerts.query_endpoint"),
+        ("costs.query_endpoint", "alerts.query_endpoint", "bill.query_endpoint"),
         _url,
         "https://api.loganalytics.io",
         "Log Analytics query API endpoint (sovereign clouds and the local stand-in differ).",
@@ -390,19 +398,20 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_MODEL_ACCOUNTS",
-        ("costs.model_accounts", "meters.model_accounts"),
+        ("costs.model_accounts", "meters.model_accounts", "bill.model_accounts"),
         _model_accounts,
         "",
         "ARM resource ids (comma-separated) of the Foundry / Azure OpenAI accounts behind the gateway: each costs run "
         "lists their deployments (model, version, SKU) and reads their token metrics for the bypass check with the "
-        "managed identity (accounts/deployments/read and Microsoft.Insights/metrics/read on each). Empty: no "
-        "discovery (the deployment map alone) and no bypass check.",
+        "managed identity (accounts/deployments/read and Microsoft.Insights/metrics/read on each), and whose bill the "
+        "bill check reads from Cost Management. Empty: no discovery (the deployment map alone), no bypass check and "
+        "no bill check.",
         "empty or comma-separated /subscriptions/<id>/resourceGroups/<group>/providers/"
         "Microsoft.CognitiveServices/accounts/<name>",
     ),
     Setting(
         "AZURE_RESOURCE_MANAGER_ENDPOINT",
-        ("costs.resource_manager_endpoint", "meters.resource_manager_endpoint"),
+        ("costs.resource_manager_endpoint", "meters.resource_manager_endpoint", "bill.resource_manager_endpoint"),
         _url,
         "https://management.azure.com",
         "Azure Resource Manager endpoint the deployments and the accounts' metrics are read at (sovereign clouds and "
@@ -419,7 +428,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_STATE_CONNECTION_STRING",
-        ("costs.state_connection_string", "alerts.state_connection_string"),
+        ("costs.state_connection_string", "alerts.state_connection_string", "bill.state_connection_string"),
         _optional_text,
         "",
         "Table storage connection string for the costs progress (Azurite locally); empty in Azure.",
@@ -428,7 +437,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_STATE_TABLE_ENDPOINT",
-        ("costs.state_table_endpoint", "alerts.state_table_endpoint"),
+        ("costs.state_table_endpoint", "alerts.state_table_endpoint", "bill.state_table_endpoint"),
         _optional_text,
         "",
         "Table service endpoint used with the managed identity in Azure.",
@@ -436,7 +445,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_STATE_TABLE",
-        ("costs.state_table_name",),
+        ("costs.state_table_name", "bill.state_table_name"),
         _text,
         "CostProgress",
         "Table holding which cost windows are final.",
@@ -452,7 +461,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_UPLOAD_ATTEMPTS",
-        ("costs.upload_attempts",),
+        ("costs.upload_attempts", "bill.upload_attempts"),
         _positive_int,
         "3",
         "Attempts per failed upload chunk before the window is left for the next run.",
@@ -468,7 +477,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_RETRY_DELAY_SECONDS",
-        ("costs.retry_delay_seconds", "meters.retry_delay_seconds"),
+        ("costs.retry_delay_seconds", "meters.retry_delay_seconds", "bill.retry_delay_seconds"),
         _non_negative_float,
         "5",
         "Pause between query or upload attempts (and metrics reads answered without Retry-After).",
@@ -491,6 +500,71 @@ SETTINGS: tuple[Setting, ...] = (
         "Most seconds the bypass check spends reading the accounts' metrics, waits included; a Retry-After past "
         "it leaves the comparison pending (logged) for the next run.",
         "a number of seconds greater than 0",
+    ),
+    # Cost Management's data "is typically available ... within 8-24 hours. For pay-as-you-go subscriptions, it
+    # could take up to 72 hours" (MicrosoftDocs/azure-docs articles/cost-management-billing/costs/
+    # understand-cost-mgt-data.md, "Cost and usage data updates and retention"): a day is compared once settled,
+    # and the last BILL_CHECK_DAYS settled days are read again, so rows that arrive later restate their day.
+    Setting(
+        "BILL_CHECK_SCOPE",
+        ("bill.scope",),
+        _bill_scope,
+        "resourceGroup",
+        "Cost Management scope the bill check queries: the resource group of each model account, or its subscription "
+        "(the app's identity needs Cost Management Reader there).",
+        "resourceGroup or subscription",
+    ),
+    Setting(
+        "BILL_CHECK_SETTLE_HOURS",
+        ("bill.settle_hours",),
+        _non_negative_float,
+        "24",
+        "A UTC day is compared with the bill once this many hours have passed since its end (Cost Management lags "
+        "8-24 hours, up to 72 for pay-as-you-go).",
+        "a number of hours, 0 or more",
+    ),
+    Setting(
+        "BILL_CHECK_DAYS",
+        ("bill.days",),
+        _positive_int,
+        "3",
+        "Settled UTC days read again by every bill check, so late billing rows restate their day.",
+        "a whole number of days greater than 0",
+    ),
+    Setting(
+        "BILL_CHECK_INTERVAL_HOURS",
+        ("bill.interval_hours",),
+        _non_negative_float,
+        "24",
+        "Hours between two bill checks (Cost Management refreshes every four hours and asks callers to query at most "
+        "once a day); a pending check is retried by the next costs run.",
+        "a number of hours, 0 or more",
+    ),
+    Setting(
+        "BILL_CHECK_ATTEMPTS",
+        ("bill.attempts",),
+        _positive_int,
+        "3",
+        "Attempts per Cost Management query that is throttled (429) or fails (5xx, timeout).",
+        "a whole number greater than 0",
+    ),
+    # Within the costs timer: host.json's functionTimeout counts it (tests/test_host_json.py).
+    Setting(
+        "BILL_CHECK_BUDGET_SECONDS",
+        ("bill.budget_seconds",),
+        _positive_float,
+        "60",
+        "Most seconds the bill check spends on Cost Management, waits included; a wait past it leaves the comparison "
+        "pending (logged and written) for the next costs run.",
+        "a number of seconds greater than 0",
+    ),
+    Setting(
+        "BILL_DCR_STREAM",
+        ("bill.ingestion_stream",),
+        _text,
+        "Custom-BillReconciliation_CL",
+        "Data collection rule stream of the bill comparisons.",
+        "a DCR stream name",
     ),
     Setting(
         "ALERT_RULES_FILE",
@@ -687,12 +761,39 @@ class MeterSettings:
 
 
 @dataclass(frozen=True)
+class BillSettings:
+    """Everything the bill check needs (shared/billing/run.py): Cost Management against the cost summaries."""
+
+    model_accounts: tuple[ModelAccount, ...]  # () : no check
+    resource_manager_endpoint: str  # Cost Management's Query API is an ARM extension of the scope
+    scope: BillScope
+    settle_hours: float
+    days: int  # settled days read again each check
+    interval_hours: float
+    attempts: int  # per Cost Management query, on 429 / 5xx / timeouts
+    budget_seconds: float  # the whole check, waits included
+    retry_delay_seconds: float
+    workspace_id: str  # our side: the summaries' latest complete revision
+    query_endpoint: str
+    ingestion_endpoint: str  # the comparisons go to BillReconciliation_CL through the same DCR
+    ingestion_rule_id: str
+    ingestion_stream: str
+    upload_attempts: int
+    # When Cost Management was last read: a row of its own in the costs progress table.
+    state_connection_string: str | None = field(repr=False)
+    state_table_endpoint: str | None
+    state_table_name: str
+    azure: AzureAccess
+
+
+@dataclass(frozen=True)
 class Settings:
     schedules: Schedules
     traffic: TrafficSettings
     costs: CostSettings
     alerts: AlertSettings
     meters: MeterSettings
+    bill: BillSettings
     azure: AzureAccess
 
 
@@ -702,12 +803,13 @@ SECTIONS: dict[str, type[Any]] = {
     "costs": CostSettings,
     "alerts": AlertSettings,
     "meters": MeterSettings,
+    "bill": BillSettings,
     "azure": AzureAccess,
 }
 # Section fields no single setting fills: the persona keys (named by the persona file) and the
 # Azure access the costs, meters and alert runs share.
 COLLECTED: frozenset[str] = frozenset(
-    {"traffic.subscription_keys", "costs.azure", "alerts.azure", "meters.azure"}
+    {"traffic.subscription_keys", "costs.azure", "alerts.azure", "meters.azure", "bill.azure"}
 )
 
 
@@ -759,7 +861,8 @@ def _sections(values: Mapping[str, Any], environ: Mapping[str, str]) -> Settings
             section, _, name = target.partition(".")
             by_section[section][name] = values[setting.name]
     azure = AzureAccess(**by_section.pop("azure"))
-    by_section["costs"]["azure"] = by_section["alerts"]["azure"] = by_section["meters"]["azure"] = azure
+    for name in ("costs", "alerts", "meters", "bill"):
+        by_section[name]["azure"] = azure
     by_section["traffic"]["subscription_keys"] = _subscription_keys(values["TRAFFIC_PERSONAS_FILE"], environ)
     return Settings(
         schedules=Schedules(**by_section["schedules"]),
@@ -767,6 +870,7 @@ def _sections(values: Mapping[str, Any], environ: Mapping[str, str]) -> Settings
         costs=CostSettings(**by_section["costs"]),
         alerts=AlertSettings(**by_section["alerts"]),
         meters=MeterSettings(**by_section["meters"]),
+        bill=BillSettings(**by_section["bill"]),
         azure=azure,
     )
 

@@ -13,9 +13,10 @@
     │   ├── QueryError              a Log Analytics query gave no complete answer (error, partial result)
     │   │   └── PartialResultError  the answer was partial (shared/logs/query.py), which the parts runner
     │   │                           splits when it hit a size limit and otherwise retries
-    │   ├── MetricsPending          a model account's token metrics could not be read within the bypass
-    │   │                           check's budget (shared/meters/read.py); the check reports the
-    │   │                           comparison pending, it never fails the costs timer
+    │   ├── ServicePending          a read of the bypass check (the accounts' token metrics) or the bill
+    │   │                           check (Cost Management) could not be completed within its budget
+    │   │                           (shared/azure_retry.py); the check reports the comparison pending,
+    │   │                           it never fails the costs timer
     │   └── UploadError             rows the Logs Ingestion API did not accept
     │       └── CostUploadError     some cost windows did not upload; carries the run's summary
     │                               (shared/costs/run.py), so the windows that did upload still alert
@@ -27,8 +28,8 @@ Bad input fails at start or at the file's first read; service errors fail the ru
 parts that did complete were kept; delivery errors leave the notification pending for the next run.
 Code that catches an SDK error turns it into one of these with `azure_service_error`, so callers
 catch our tree, never azure.core's. Beyond the branches there are only the two subclasses that carry
-a run summary, PartialResultError (which the parts runner tells from other query errors), MetricsPending
-(which the bypass check turns into a pending comparison) and the two
+a run summary, PartialResultError (which the parts runner tells from other query errors), ServicePending
+(which the bypass and bill checks turn into a pending comparison) and the two
 KQL ones (a bad value vs a bad file): no caller tells a usage query from an alert query, or a persona
 file from a rules file. tests/test_errors.py checks that every exception class in shared/ is on this
 tree and drawn here.

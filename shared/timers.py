@@ -1,8 +1,9 @@
 """The two timers' work, one entry each: function_app.py calls these and nothing else.
 
 The one module that knows the costs timer runs costs, then the bypass check on the windows it
-made final (the model accounts' own meters, shared/meters/), then the alert rules on what both
-produced, so costs/ never imports alerts/ and traffic/ and costs/ never meet. Every value comes
+made final (the model accounts' own meters, shared/meters/), then the bill check on the settled
+days (Cost Management, shared/billing/: it reads Cost Management once a day), then the alert rules
+on what they produced, so costs/ never imports alerts/ and traffic/ and costs/ never meet. Every value comes
 from the settings parsed at start (shared/config.py); no module below reads the environment.
 """
 
@@ -26,6 +27,7 @@ def traffic_timer(settings: Settings) -> TrafficRunSummary:
 def costs_timer(settings: Settings) -> CostRunSummary:
     """One costs run, the bypass check on its final windows, then the alert rules on what they produced."""
     from shared.alerts.run import evaluate_and_notify
+    from shared.billing.run import check_bill
     from shared.costs.run import CostUploadError, run_costs
     from shared.meters.run import check_bypass
 
@@ -33,7 +35,9 @@ def costs_timer(settings: Settings) -> CostRunSummary:
         summary = run_costs(settings.costs)
     except CostUploadError as error:
         # Windows that did upload still count: alert on them, then fail the run loudly.
-        evaluate_and_notify(settings.alerts, error.summary, check_bypass(settings.meters, error.summary))
+        bypass = check_bypass(settings.meters, error.summary)
+        evaluate_and_notify(settings.alerts, error.summary, bypass, check_bill(settings.bill))
         raise
-    evaluate_and_notify(settings.alerts, summary, check_bypass(settings.meters, summary))
+    bypass = check_bypass(settings.meters, summary)
+    evaluate_and_notify(settings.alerts, summary, bypass, check_bill(settings.bill))
     return summary

@@ -66,6 +66,22 @@ from standins.arm_metrics import (
     parse_query,
 )
 from standins.bearer import add_identity_secret_argument, bearer_auth_middleware, identity_secret
+from standins.cost_management import (
+    API_VERSION as COST_API_VERSION,
+)
+from standins.cost_management import (
+    QPU_RETRY_HEADER,
+    BillingConfig,
+    Deployed,
+    QueryRefused,
+    billed_rows,
+    body_of,
+    check_definition,
+    query_result,
+)
+from standins.cost_management import (
+    READ_ACTION as COST_READ_ACTION,
+)
 from standins.identity import InvalidTokenError, TokenSigner
 
 API_VERSION = "2025-09-01"
@@ -76,6 +92,11 @@ _PROVIDER = "Microsoft.CognitiveServices"
 _ROUTE = "/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.CognitiveServices/accounts/{account}"
 _LIST_ROUTE = _ROUTE + "/deployments"
 _METRICS_ROUTE = _ROUTE + "/providers/Microsoft.Insights/metrics"
+# Cost Management's Query API at the account's subscription or resource group (standins/cost_management.py).
+_COST_ROUTES = (
+    "/subscriptions/{subscription}/providers/Microsoft.CostManagement/query",
+    "/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.CostManagement/query",
+)
 
 
 @dataclass(frozen=True)
@@ -133,6 +154,8 @@ class ArmConfig:
     # A minute's metrics are served this long after it ended (arm_metrics.py: platform metrics arrive late).
     metrics_latency_seconds: float = 0.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # The account's bill (Cost Management); None: every query answers 503, as a backend that is down.
+    billing: BillingConfig | None = None
 
 
 def config_from_stack(
@@ -159,6 +182,8 @@ def config_from_stack(
         meters=SimulatorMeters(simulator_url) if simulator_url else None,
         region=str(arm.get("region", "westeurope")),
         metrics_latency_seconds=float(arm.get("metrics_latency_seconds", 0)),
+        billing=BillingConfig.from_stack(stack_config["cost_management"]) if "cost_management" in stack_config
+        else None,
     )  # fmt: skip
 
 
@@ -193,6 +218,10 @@ class ArmService:
     _faults: list[int] = field(default_factory=list)
     _metrics_faults: list[tuple[int, float | None]] = field(default_factory=list)
     metrics_requests: int = 0
+    # Who holds Cost Management Reader on the scope; None: every identity.
+    cost_granted_client_ids: set[str] | None = None
+    _cost_faults: list[tuple[int, float | None]] = field(default_factory=list)
+    cost_requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -210,6 +239,70 @@ class ArmService:
         """The next `times` metrics requests answer `status` (429 and 503 with Retry-After when given)."""
         with self._lock:
             self._metrics_faults.extend([(status, retry_after_seconds)] * times)
+
+    def fail_cost_queries(self, status: int, retry_after_seconds: float | None = None, *, times: int = 1) -> None:
+        """The next `times` Cost Management queries answer `status` (429 with the QPU retry-after header)."""
+        with self._lock:
+            self._cost_faults.extend([(status, retry_after_seconds)] * times)
+
+    async def query_costs(self, request: web.Request) -> web.Response:
+        """Cost Management Query API at a subscription or resource group (standins/cost_management.py)."""
+        version = request.query.get("api-version")
+        if not version:
+            return error_response(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
+        if version != COST_API_VERSION:
+            return error_response(
+                400, "InvalidApiVersionParameter",
+                f"The api-version '{version}' is invalid. The supported versions are '{COST_API_VERSION}'.",
+            )  # fmt: skip
+        account = self.config.account
+        info = request.match_info
+        group = info.get("group")
+        in_scope = info["subscription"].casefold() == account.subscription_id.casefold() and (
+            group is None or group.casefold() == account.resource_group.casefold()
+        )
+        scope = request.path.rpartition("/providers/Microsoft.CostManagement")[0]
+        refusal = self._refusal(request, account, self.cost_granted_client_ids, COST_READ_ACTION, scope)
+        if refusal is not None:
+            return refusal
+        with self._lock:
+            self.cost_requests += 1
+            fault = self._cost_faults.pop(0) if self._cost_faults else None
+        if fault is not None:
+            status, retry_after = fault
+            if status == 429:
+                headers = {QPU_RETRY_HEADER: f"{retry_after:g}"} if retry_after is not None else None
+                return error_response(429, "429", "Too many requests. Please retry.", headers)
+            headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+            return error_response(status, "ServiceUnavailable", "Scripted fault.", headers)
+        billing = self.config.billing
+        if billing is None or self.config.meters is None:
+            return error_response(503, "ServiceUnavailable", "Cost Management is temporarily unavailable.")
+        try:
+            first, end, wanted = check_definition(body_of(await request.read()), [account.resource_id])
+        except QueryRefused as error:
+            return error_response(400, "BadRequest", str(error))
+        try:
+            records = await self.config.meters.read()
+        except Exception as error:  # the simulator is gone: nothing to bill from
+            return error_response(503, "ServiceUnavailable", f"Cost Management is temporarily unavailable: {error}")
+        visible_until = self.config.clock() - timedelta(seconds=billing.lag_seconds)
+        deployed = {item.name: Deployed(item.model, item.sku) for item in self.config.deployments}
+        rows = (
+            billed_rows(billing, records, deployed, account.resource_id, first, end, visible_until)
+            if in_scope and account.resource_id.casefold() in wanted
+            else []
+        )
+        try:
+            start = int(request.query.get("$skiptoken", "0"))
+        except ValueError:
+            return error_response(400, "BadRequest", "The $skiptoken is invalid.")
+        page = rows[start : start + billing.page_size]
+        next_link = None
+        if start + billing.page_size < len(rows):
+            query = urlencode({"api-version": version, "$skiptoken": str(start + billing.page_size)})
+            next_link = f"{request.url.origin()}{request.path}?{query}"
+        return web.json_response(query_result(scope, page, next_link))
 
     async def list_deployments(self, request: web.Request) -> web.Response:
         version = request.query.get("api-version")
@@ -303,6 +396,7 @@ class ArmService:
         account: ArmAccount,
         granted: set[str] | None,
         action: str,
+        scope: str | None = None,
     ) -> web.Response | None:
         """403 AuthorizationFailed when the caller's identity is not in `granted` (None: every identity is)."""
         if granted is None:
@@ -317,7 +411,7 @@ class ArmService:
         return error_response(
             403, "AuthorizationFailed",
             f"The client '{client_id}' with object id '{client_id}' does not have authorization to perform action "
-            f"'{action}' over scope '{account.resource_id}' or the scope is invalid.",
+            f"'{action}' over scope '{scope or account.resource_id}' or the scope is invalid.",
         )  # fmt: skip
 
 
@@ -328,6 +422,8 @@ def build_arm_app(service: ArmService) -> web.Application:
     )
     app.router.add_get(_LIST_ROUTE, service.list_deployments)
     app.router.add_get(_METRICS_ROUTE, service.list_metrics)
+    for route in _COST_ROUTES:
+        app.router.add_post(route, service.query_costs)
     return app
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from shared import timers
+from shared.billing.outputs import BillReport
 from shared.costs.run import CostRunSummary, CostUploadError
 from shared.meters.outputs import BypassReport
 from tests import ROOT
@@ -31,12 +32,14 @@ def test_costs_timer_runs_the_alert_rules_on_what_the_costs_run_produced(monkeyp
         "shared.meters.run.check_bypass",
         lambda section, costs: report if (section, costs) == (settings.meters, summary) else None,
     )
+    bill = BillReport(enabled=False)
+    monkeypatch.setattr("shared.billing.run.check_bill", lambda section: bill if section is settings.bill else None)
     monkeypatch.setattr(
         "shared.alerts.run.evaluate_and_notify",
-        lambda section, costs, bypass: seen.append((section, costs, bypass)),
+        lambda section, costs, bypass, bills: seen.append((section, costs, bypass, bills)),
     )
     assert timers.costs_timer(settings) is summary
-    assert seen == [(settings.alerts, summary, report)]
+    assert seen == [(settings.alerts, summary, report, bill)]
 
 
 def test_costs_timer_alerts_on_what_did_upload_then_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,7 +52,10 @@ def test_costs_timer_alerts_on_what_did_upload_then_fails_loudly(monkeypatch: py
 
     monkeypatch.setattr("shared.costs.run.run_costs", run_costs)
     monkeypatch.setattr("shared.meters.run.check_bypass", lambda section, costs: BypassReport(enabled=False))
-    monkeypatch.setattr("shared.alerts.run.evaluate_and_notify", lambda section, costs, bypass: seen.append(costs))
+    monkeypatch.setattr("shared.billing.run.check_bill", lambda section: BillReport(enabled=False))
+    monkeypatch.setattr(
+        "shared.alerts.run.evaluate_and_notify", lambda section, costs, bypass, bills: seen.append(costs)
+    )
     with pytest.raises(CostUploadError) as raised:
         timers.costs_timer(settings)
     assert raised.value is failure

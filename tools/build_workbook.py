@@ -110,6 +110,16 @@ PANELS: tuple[Panel, ...] = (
         "table",
     ),
     Panel(
+        "bill-vs-cost",
+        "Our cost against the bill (Cost Management) per model account and settled day: the latest revision of each"
+        " comparison, its likely cause, and the days still pending (Cost Management throttled or unavailable)",
+        "bill-reconciliation-latest.kql",
+        '| where MeterGroup == "all"\n'
+        "| project Day, Account, Status, Currency, OurCost, BilledCost, GapCost, GapPercent, LikelyCause, Detail,"
+        " Revision\n| order by Day desc, Account asc",
+        "table",
+    ),
+    Panel(
         "unpriced-usage",
         "Unpriced usage (models missing from the price table)",
         "cost-summary-latest.kql",

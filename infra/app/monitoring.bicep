@@ -69,6 +69,9 @@ resource dataCollectionRule 'Microsoft.Insights/dataCollectionRules@2023-03-11' 
       'Custom-SyntheticTraffic_CL': {
         columns: logTables.SyntheticTraffic_CL.columns
       }
+      'Custom-BillReconciliation_CL': {
+        columns: logTables.BillReconciliation_CL.columns
+      }
     }
     destinations: {
       logAnalytics: [

@@ -33,6 +33,7 @@ var monitoringMetricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb'
 var storageTableDataContributorRoleId = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 var storageBlobDataOwnerRoleId = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var keyVaultSecretsUserRoleId = '4633458b-17de-408a-b874-0445c86b69e6'
+var costManagementReaderRoleId = '72fafb9e-0641-4937-9268-a91bfd8191a3'
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
   name: logAnalyticsName
@@ -73,6 +74,22 @@ resource readsModelDeployments 'Microsoft.Authorization/roleAssignments@2022-04-
     principalId: principalId
     principalType: principalType
     roleDefinitionId: modelAccountReaderRoleDefinitionId
+  }
+}
+
+// costs timer, bill check (shared/billing/): Cost Management's Query API on this resource group, the model
+// account's (BILL_CHECK_SCOPE=resourceGroup). Cost Management Reader is the role Microsoft documents for reading
+// cost data at a scope ("Cost Management Reader: Can view cost data and configuration", MicrosoftDocs/azure-docs
+// articles/cost-management-billing/costs/assign-access-acm-data.md; its actions: articles/role-based-access-control/
+// built-in-roles/management-and-governance.md): Microsoft.CostManagement/*/read and Consumption reads, plus
+// Microsoft.Support/* (support tickets). No narrower documented role exists; it is assigned on this one resource
+// group, not the subscription (BILL_CHECK_SCOPE=subscription needs it on the subscription, outside this template).
+resource readsBill 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(resourceGroup().id, principalId, costManagementReaderRoleId)
+  properties: {
+    principalId: principalId
+    principalType: principalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', costManagementReaderRoleId)
   }
 }
 

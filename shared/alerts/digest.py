@@ -24,6 +24,7 @@ KIND_LABELS = {
     "no_metrics": "pipeline health: token metrics missing",
     "reconciliation": "pipeline health: reconciliation",
     "bypass": "traffic that bypassed the gateway",
+    "bill_gap": "our cost against the bill (Cost Management)",
 }
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 from shared.alerts.data import CHART_DAYS, CHART_HOURS, AlertData
 from shared.alerts.findings import ChartBar, Contributor, Finding, Severity, format_value
 from shared.alerts.rules import Dimension, Kind, Period, Rule, RuleSet
+from shared.billing.outputs import BillReport, DayComparison
 from shared.costs.outputs import NO_CONSUMER, SubscriptionSpend
 from shared.errors import FileProblem, InputFileError
 from shared.meters.outputs import BypassReport, WindowComparison
@@ -105,6 +106,7 @@ class Inputs:
     clock: Clock
     fresh: Sequence[SubscriptionSpend]  # the costs run's day/month spend; empty without one
     bypass: BypassReport | None = None  # the bypass check after the costs run; None without one
+    bill: BillReport | None = None  # the bill check after it; None without one
 
 
 Evaluator = Callable[[Rule, Inputs], list[Finding]]
@@ -116,6 +118,7 @@ def evaluate(
     clock: Clock,
     fresh: Sequence[SubscriptionSpend] = (),
     bypass: BypassReport | None = None,
+    bill: BillReport | None = None,
 ) -> list[Finding]:
     """Every rule's findings. Raises InputFileError, before evaluating any, for a rule whose kind
     has no evaluator (parse_rules refuses unknown kinds: only a Rule built in code gets here)."""
@@ -131,7 +134,7 @@ def evaluate(
                 for index, rule in unknown
             ],
         )
-    inputs = Inputs(rules.currency, data, clock, fresh, bypass)
+    inputs = Inputs(rules.currency, data, clock, fresh, bypass, bill)
     findings: list[Finding] = []
     for rule in rules.rules:
         findings.extend(EVALUATORS[rule.kind](rule, inputs))
@@ -695,6 +698,78 @@ def _bypass(rule: Rule, inputs: Inputs) -> list[Finding]:
     return findings
 
 
+def _bill_span(comparison: DayComparison) -> PeriodSpan:
+    """A bill_gap finding is about one settled UTC day; mailed once per day and level."""
+    day = comparison.day
+    label = f"{day:%Y-%m-%d} (UTC day, settled)"
+    return PeriodSpan(day, day + timedelta(days=1), f"{day:%Y-%m-%d}", label, label)
+
+
+def _bill_rank(rule: Rule, comparison: DayComparison) -> int:
+    gap = comparison.gap_cost
+    if comparison.status != "compared" or abs(gap) < rule.min_amount or not gap:
+        return 0
+    percent = comparison.gap_percent
+    if percent is None:  # billed where we have no cost at all
+        return 2
+    if abs(percent) >= rule.critical_percent:
+        return 2
+    return 1 if abs(percent) > rule.tolerance_percent else 0
+
+
+def _bill_gap(rule: Rule, inputs: Inputs) -> list[Finding]:
+    """Per model account, its worst settled day (the latest of the worst): Cost Management's actual cost against our
+    cost for its deployments (shared/billing/). A day whose bill could not be read is pending: no alarm, no resolve."""
+    report = inputs.bill
+    if report is None or not report.enabled:
+        return []
+    by_account: dict[str, list[DayComparison]] = {}
+    for comparison in report.comparisons:
+        by_account.setdefault(comparison.account.casefold(), []).append(comparison)
+    findings = []
+    for _, comparisons in sorted(by_account.items()):
+        name = comparisons[-1].account_name
+        compared = [item for item in comparisons if item.status == "compared"]
+        pending = [item for item in comparisons if item.status == "pending"]
+        worst = max(compared, key=lambda item: (_bill_rank(rule, item), item.day), default=None)
+        if worst is None or (pending and _bill_rank(rule, worst) == 0):
+            latest = max(comparisons, key=lambda item: item.day)
+            reasons = "; ".join(report.pending_reasons) or "Cost Management was not read"
+            findings.append(
+                replace(
+                    _finding(rule, name, _bill_span(latest), Verdict(), value=Decimal(0), unit="%", clock=inputs.clock,
+                             summary=f"bill comparison pending for {len(pending)} days: {reasons}",
+                             scope_label=f"account {name}"),
+                    pending=True,
+                )
+            )  # fmt: skip
+            continue
+        rank = _bill_rank(rule, worst)
+        level, severity = _RANKED_LEVELS[rank]
+        percent = worst.gap_percent
+        shown = "no cost of ours" if percent is None else f"{percent:+.1f}%"
+        currency = worst.currency or inputs.currency
+        summary = (
+            f"{worst.day:%Y-%m-%d}: billed {format_value(worst.billed_cost, currency)}, our cost "
+            f"{format_value(worst.our_cost, currency)} ({shown}, gap {format_value(worst.gap_cost, currency)})"
+        )
+        summary += f", likely {worst.cause}" if rank and worst.cause else ", within tolerance" if not rank else ""
+        detail = (
+            f"account {worst.account}, {len(compared)} settled days compared"
+            + (f", {len(pending)} pending" if pending else "")
+            + f". Tolerance {format_value(rule.tolerance_percent, '%')} and at least "
+            f"{format_value(rule.min_amount, inputs.currency)}; critical from "
+            f"{format_value(rule.critical_percent, '%')}."
+            + (f" Evidence: {worst.detail}." if worst.detail else "")
+        )
+        findings.append(
+            _finding(rule, name, _bill_span(worst), Verdict(level, rank, severity, rule.tolerance_percent),
+                     value=abs(percent) if percent is not None else Decimal(100), unit="%", summary=summary,
+                     clock=inputs.clock, scope_label=f"account {name}", detail=detail)
+        )  # fmt: skip
+    return findings
+
+
 EVALUATORS: dict[Kind, Evaluator] = {
     "threshold": _threshold,
     "budget": _budget,
@@ -703,4 +778,5 @@ EVALUATORS: dict[Kind, Evaluator] = {
     "no_metrics": _no_metrics,
     "reconciliation": _reconciliation,
     "bypass": _bypass,
+    "bill_gap": _bill_gap,
 }

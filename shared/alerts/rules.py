@@ -23,7 +23,11 @@ Rule kinds (see shared/alerts/evaluate.py for how each is evaluated):
                   than tolerance_percent (default 1) of the gateway's exact tokens plus
                   stream_tolerance_percent (default 10) of its estimated ones, and at least min_tokens
                   (default 1000), is traffic that bypassed the gateway (or metrics lost on the way);
-                  critical once the gateway missed critical_percent (default 20) of the account's tokens.
+                  critical once the gateway missed critical_percent (default 20) of the account's tokens;
+  bill_gap        per model account, each settled UTC day's actual cost in Cost Management against our cost for
+                  its deployments (shared/billing/): a bill more than tolerance_percent (default 5) away from ours,
+                  by at least min_amount (default 1, in the file's currency), fires; critical from critical_percent
+                  (default 20). The email names the likely cause from the evidence.
 Scopes: "all", "<dimension>:<value>" (one member) or "each:<dimension>" (every member on its own),
 dimension one of subscription, user, model, api.
 Stdlib only: a rules file can be checked (tests, tools) without loading pandas or the Azure SDKs.
@@ -57,12 +61,14 @@ from shared.json_input import (
 Metric = Literal["cost", "tokens", "requests"]
 Period = Literal["hour", "day", "month"]
 Dimension = Literal["subscription", "user", "model", "api"]
-Kind = Literal["threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation", "bypass"]
+Kind = Literal["threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation", "bypass", "bill_gap"]
 
 METRICS: tuple[Metric, ...] = ("cost", "tokens", "requests")
 PERIODS: tuple[Period, ...] = ("hour", "day", "month")
 DIMENSIONS: tuple[Dimension, ...] = ("subscription", "user", "model", "api")
-KINDS: tuple[Kind, ...] = ("threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation", "bypass")
+KINDS: tuple[Kind, ...] = (
+    "threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation", "bypass", "bill_gap",
+)  # fmt: skip
 DEFAULT_BUDGET_PERCENTS = (Decimal(50), Decimal(80), Decimal(100))
 # A deliberately strict address check: one @, no spaces or angle brackets (header injection).
 _ADDRESS = re.compile(
@@ -114,6 +120,7 @@ class Rule:
     min_tokens: int = 1000  # reconciliation: less ground truth than this is not compared; bypass: smallest gap
     # bypass: critical once the gateway missed this share of the tokens the account processed.
     critical_percent: Decimal = Decimal(20)
+    min_amount: Decimal = Decimal(1)  # bill_gap: the smallest gap in money worth a mail
     description: str = ""
 
 
@@ -273,6 +280,14 @@ def _rule(f: Fields, groups: Mapping[str, tuple[str, ...]]) -> Rule | None:
         values["critical_percent"] = f.get(
             "critical_percent", number(above=0), Decimal(20), expected="a percentage > 0"
         )
+    elif kind == "bill_gap":
+        # Our cost is list price x metered tokens; Azure's is what it charges: a few percent apart is normal (rounding
+        # per meter, estimated streams). 5% / 20% are our defaults; the acceptance is a bill 15% above ours.
+        values["tolerance_percent"] = f.get("tolerance_percent", number(minimum=0), Decimal(5))
+        values["critical_percent"] = f.get(
+            "critical_percent", number(above=0), Decimal(20), expected="a percentage > 0"
+        )
+        values["min_amount"] = f.get("min_amount", number(minimum=0), Decimal(1), expected="an amount >= 0")
     f.unknown(f.used | {"kind", "name"}, f"a {kind or 'rule'} rule")
     if len(f.problems.items) > before or name is None or kind is None:
         return None

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from azure.monitor.query import LogsQueryClient
 
     from shared.alerts.state import AlertStateStore
+    from shared.billing.outputs import BillReport
     from shared.costs.outputs import CostRunSummary
     from shared.email.delivery import Transport
     from shared.meters.outputs import BypassReport
@@ -117,13 +118,15 @@ def evaluate_and_notify(
     settings: AlertSettings,
     cost_summary: CostRunSummary | None,
     bypass: BypassReport | None = None,
+    bill: BillReport | None = None,
     *,
     now: datetime | None = None,
     clients: AlertClients | None = None,
     wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> AlertRunSummary:
     """One alert run (see the module docstring; settings: shared/config.py's alerts section). `bypass`: the
-    bypass check's report (shared/meters/) for the `bypass` rules. `now` is the evaluation time (default: the
+    bypass check's report (shared/meters/) for the `bypass` rules, `bill` the bill check's (shared/billing/) for
+    the `bill_gap` rules. `now` is the evaluation time (default: the
     wall clock)."""
     from shared.alerts.data import ranges_for, read_alert_data
     from shared.alerts.evaluate import Clock, evaluate
@@ -135,7 +138,7 @@ def evaluate_and_notify(
     with_traffic = any(rule.kind in ("no_metrics", "reconciliation") for rule in rules.rules)
     data = read_alert_data(clients.query, settings.workspace_id, ranges, with_traffic=with_traffic, now=now)
     findings = evaluate(
-        rules, data, Clock(now, settings.window_minutes), cost_summary.spend if cost_summary else (), bypass
+        rules, data, Clock(now, settings.window_minutes), cost_summary.spend if cost_summary else (), bypass, bill
     )
     summary = AlertRunSummary(run_id=uuid.uuid4().hex, evaluated=len(findings))
     summary.firing = sum(finding.firing for finding in findings)

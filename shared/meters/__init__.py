@@ -7,6 +7,6 @@ windows (Azure Monitor Metrics - List through ARM), run.py sets them beside the 
 run already summed per window and deployment (no second query) and hands on a BypassReport
 (outputs.py, stdlib only) that the alert rules of kind `bypass` judge. A read that is throttled or fails
 is retried within a time budget and otherwise left pending: never compared, never silently skipped.
-May import: shared.azure_clients, shared.config, shared.errors, shared.windows, and of costs/ only
+May import: shared.azure_clients, shared.azure_retry, shared.config, shared.errors, shared.windows, and of costs/ only
 shared.costs.outputs. Never traffic/, alerts/ or email/.
 """

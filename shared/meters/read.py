@@ -20,25 +20,25 @@ per run, far inside ARM's read limits; the batch API exists for callers reading 
 
 Faults: over ARM's limits the answer is 429 with Retry-After (request-limits-and-throttling); 5xx and
 timeouts happen too. The SDK's own retries are off (AzureAccess.monitor_client): a Retry-After of minutes
-would hold the costs timer. Here each read is tried up to `attempts` times while the check's budget lasts,
-waiting Retry-After (or the retry delay); past that the account is pending, with the reason.
+would hold the costs timer. Each read goes through shared/azure_retry.py (the loop the bill check shares):
+tried up to `attempts` times while the check's budget lasts, waiting Retry-After (or the retry delay); past
+that the account is pending, with the reason.
 """
 
 from __future__ import annotations
 
-import email.utils
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import AzureServiceError, describe_azure_error
+from shared.azure_retry import Budget, ServicePending, call_within_budget, retry_after_seconds
 
 if TYPE_CHECKING:
     from azure.mgmt.monitor import MonitorManagementClient
 
     from shared.azure_clients import ModelAccount
+
+__all__ = ["Budget", "ServicePending", "read_account_tokens", "retry_after_seconds"]
 
 METRIC_NAMESPACE = "Microsoft.CognitiveServices/accounts"
 PROMPT_METRIC = "ProcessedPromptTokens"
@@ -50,10 +50,7 @@ DEPLOYMENT_DIMENSION = "ModelDeploymentName"
 TOP = 100
 # Time grains the metrics API aggregates to (its `interval`); the largest that divides the window is asked.
 GRAIN_MINUTES = {1: "PT1M", 5: "PT5M", 15: "PT15M", 30: "PT30M", 60: "PT1H", 360: "PT6H", 720: "PT12H", 1440: "P1D"}
-# One request's longest wait for an answer (azure-core's default read timeout is 300 s).
-REQUEST_TIMEOUT_SECONDS = 30.0
 READ_ROLE = "Microsoft.Insights/metrics/read on the account (infra's model account reader role, or Monitoring Reader)"
-_RETRIED_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -63,35 +60,6 @@ class AccountTokens:
     deployment: str
     prompt_tokens: int
     generated_tokens: int
-
-
-class MetricsPending(AzureServiceError):
-    """The account's metrics could not be read within the budget; `reason` says why (for the log line). The
-    check catches it: the comparison waits for the next run."""
-
-    def __init__(self, reason: str, retries: int = 0) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retries = retries
-
-
-@dataclass
-class Budget:
-    """The whole check's allowance: the same deadline for every account, `attempts` per read."""
-
-    seconds: float
-    attempts: int
-    retry_delay_seconds: float
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
-    _deadline: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._deadline = self.clock() + self.seconds
-
-    @property
-    def remaining(self) -> float:
-        return max(0.0, self._deadline - self.clock())
 
 
 def grain_minutes(window_minutes: int) -> int:
@@ -108,85 +76,25 @@ def read_account_tokens(
     budget: Budget,
 ) -> tuple[dict[tuple[datetime, str], AccountTokens], int, int]:
     """{(window start, deployment folded): tokens} over [start, end), the reads made and the retries.
-    Raises MetricsPending when the metrics could not be read completely."""
+    Raises ServicePending when the metrics could not be read completely (shared/azure_retry.py)."""
     grain = grain_minutes(window_minutes)
-    attempt, reads = 0, 0
-    while True:
-        attempt += 1
-        remaining = budget.remaining
-        if remaining <= 0:
-            raise MetricsPending(f"{account.name}: the check's {budget.seconds:g} s budget is spent", attempt - 1)
-        timeout = min(REQUEST_TIMEOUT_SECONDS, remaining)
-        reads += 1
-        try:
-            response = client.metrics.list(
-                account.resource_id,
-                timespan=f"{_iso(start)}/{_iso(end)}",
-                interval=GRAIN_MINUTES[grain],
-                metricnames=f"{PROMPT_METRIC},{GENERATED_METRIC}",
-                aggregation="Total",
-                top=TOP,
-                filter=f"{DEPLOYMENT_DIMENSION} eq '*'",
-                metricnamespace=METRIC_NAMESPACE,
-                connection_timeout=timeout,
-                read_timeout=timeout,
-            )
-        except Exception as error:  # azure.core errors and socket errors; anything else is a bug: re-raised
-            wait = _retry_wait(error, budget)
-            if wait is None or attempt >= budget.attempts or wait > budget.remaining:
-                raise MetricsPending(_reason(account, error, attempt, wait, budget), attempt - 1) from error
-            budget.sleep(wait)
-            continue
-        return _tokens(response, account, window_minutes), reads, attempt - 1
 
+    def read(timeout: float) -> Any:
+        return client.metrics.list(
+            account.resource_id,
+            timespan=f"{_iso(start)}/{_iso(end)}",
+            interval=GRAIN_MINUTES[grain],
+            metricnames=f"{PROMPT_METRIC},{GENERATED_METRIC}",
+            aggregation="Total",
+            top=TOP,
+            filter=f"{DEPLOYMENT_DIMENSION} eq '*'",
+            metricnamespace=METRIC_NAMESPACE,
+            connection_timeout=timeout,
+            read_timeout=timeout,
+        )
 
-def _retry_wait(error: Exception, budget: Budget) -> float | None:
-    """Seconds to wait before trying again, or None when trying again cannot help (or `error` is not Azure's)."""
-    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
-
-    if isinstance(error, (ServiceRequestError, ServiceResponseError)):  # connection failed, timed out
-        return budget.retry_delay_seconds
-    if isinstance(error, HttpResponseError):
-        if error.status_code not in _RETRIED_STATUS:
-            return None
-        asked = retry_after_seconds(getattr(error.response, "headers", None) or {})
-        return asked if asked is not None else budget.retry_delay_seconds
-    raise error
-
-
-def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Retry-After as seconds (RFC 9110: delay-seconds or an HTTP-date), or the millisecond variants Azure sends."""
-    lowered = {name.lower(): value for name, value in headers.items()}
-    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
-        if name in lowered:
-            try:
-                return max(0.0, float(lowered[name]) / 1000)
-            except ValueError:
-                pass
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def _reason(account: ModelAccount, error: Exception, attempt: int, wait: float | None, budget: Budget) -> str:
-    described = describe_azure_error(error)  # type: ignore[arg-type]
-    status = getattr(error, "status_code", None)
-    if status in (401, 403):
-        return f"{account.name}: {described}; the app's identity needs {READ_ROLE}"
-    if wait is None:
-        return f"{account.name}: {described}"
-    if attempt >= budget.attempts:
-        return f"{account.name}: {described} after {attempt} attempts"
-    return f"{account.name}: {described}; asked to wait {wait:g} s, past the {budget.remaining:.0f} s of budget left"
+    response, attempted = call_within_budget(read, budget, who=account.name, role=READ_ROLE)
+    return _tokens(response, account, window_minutes), attempted.requests, attempted.retries
 
 
 def _tokens(response: Any, account: ModelAccount, window_minutes: int) -> dict[tuple[datetime, str], AccountTokens]:
@@ -198,7 +106,7 @@ def _tokens(response: Any, account: ModelAccount, window_minutes: int) -> dict[t
             continue
         series_list = metric.timeseries or []
         if len(series_list) >= TOP:
-            raise MetricsPending(f"{account.name}: {len(series_list)} deployment series, the most one read returns")
+            raise ServicePending(f"{account.name}: {len(series_list)} deployment series, the most one read returns")
         for series in series_list:
             deployment = _deployment_of(series)
             for point in series.data or ():

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from shared.config import MeterSettings
 from shared.costs.outputs import CostRunSummary, DeploymentTokens
 from shared.meters.outputs import BypassReport, WindowComparison
-from shared.meters.read import AccountTokens, Budget, MetricsPending, read_account_tokens
+from shared.meters.read import AccountTokens, Budget, ServicePending, read_account_tokens
 from shared.windows import Window
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def check_bypass(
     for account in settings.model_accounts:
         try:
             found, reads, retries = _read(clients, account, windows, settings.window_minutes, budget)
-        except MetricsPending as pending:
+        except ServicePending as pending:
             report.pending_reasons.append(pending.reason)
             report.reads += pending.retries + 1
             report.retries += pending.retries

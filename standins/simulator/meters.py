@@ -42,6 +42,9 @@ class MeterRecord:
     prompt_tokens: int
     generated_tokens: int
     requests: int
+    # Of prompt_tokens, those read from the prompt cache (usage.prompt_tokens_details.cached_tokens): not a platform
+    # metric, but billed at the cached price, so the Cost Management stand-in (standins/cost_management.py) needs it.
+    cached_tokens: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +53,7 @@ class MeterRecord:
             "prompt_tokens": self.prompt_tokens,
             "generated_tokens": self.generated_tokens,
             "requests": self.requests,
+            "cached_tokens": self.cached_tokens,
         }
 
     @classmethod
@@ -60,6 +64,7 @@ class MeterRecord:
             prompt_tokens=int(raw["prompt_tokens"]),
             generated_tokens=int(raw["generated_tokens"]),
             requests=int(raw["requests"]),
+            cached_tokens=int(raw.get("cached_tokens", 0)),
         )
 
 
@@ -71,13 +76,14 @@ class TokenMeters:
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, datetime], list[int]] = {}
 
-    def record(self, deployment: str, prompt_tokens: int, generated_tokens: int) -> None:
+    def record(self, deployment: str, prompt_tokens: int, generated_tokens: int, cached_tokens: int = 0) -> None:
         minute = self._clock().astimezone(UTC).replace(second=0, microsecond=0)
         with self._lock:
-            counts = self._counts.setdefault((deployment, minute), [0, 0, 0])
+            counts = self._counts.setdefault((deployment, minute), [0, 0, 0, 0])
             counts[0] += prompt_tokens
             counts[1] += generated_tokens
             counts[2] += 1
+            counts[3] += cached_tokens
 
     def records(self) -> list[MeterRecord]:
         with self._lock:

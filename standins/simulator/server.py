@@ -115,7 +115,9 @@ async def _chat_completions(
         return payloads.server_error(headers)
     response = await simulator.delivery.send(request, completion, fault, headers)
     # The account meters what it generated, whoever called and whether or not the client read it all.
-    simulator.meters.record(deployment.name, completion.prompt_tokens, completion.completion_tokens)
+    simulator.meters.record(
+        deployment.name, completion.prompt_tokens, completion.completion_tokens, completion.cached_tokens
+    )
     return response
 
 

@@ -26,8 +26,10 @@ def rules_file(tmp_path: Path, *rules: dict[str, Any], groups: Any = None) -> Pa
 def test_sample_loads_with_every_rule_kind() -> None:
     rules = load_rules(SAMPLE)
     assert {rule.kind for rule in rules.rules} == {
-        "threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation", "bypass"
+        "threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation", "bypass", "bill_gap"
     }  # fmt: skip
+    bill = rules.rule("bill-gap")
+    assert bill is not None and (bill.tolerance_percent, bill.critical_percent, bill.min_amount) == (5, 20, 1)
     bypass = rules.rule("gateway-bypass")
     assert bypass is not None and (bypass.tolerance_percent, bypass.stream_tolerance_percent) == (1, 10)
     assert (bypass.min_tokens, bypass.critical_percent) == (1000, 20)

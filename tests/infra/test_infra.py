@@ -452,8 +452,11 @@ def test_role_assignments_use_named_role_ids_and_guid_names() -> None:
                 role_var = call["resource_name_1"]
                 assert role_var in template["variables"], f"{path.name}:{name}: role id not a named variable"
                 assert re.fullmatch(r"[0-9a-f-]{36}", template["variables"][role_var]["value"])
-            scope = accessor_path(guid["base_string"])
-            assert scope == [body["scope"], "id"], f"{path.name}:{name}: guid must start with its scope"
+            if "scope" in body:
+                scope = accessor_path(guid["base_string"])
+                assert scope == [body["scope"], "id"], f"{path.name}:{name}: guid must start with its scope"
+            else:  # assigned on the resource group the module deploys to
+                assert _is_resource_group_id(guid["base_string"]), f"{path.name}:{name}: guid must start with its scope"
             assert guid["extra_string_2"] == role_var
     assert found >= 8
 
@@ -543,6 +546,15 @@ def test_deployments_are_listed_with_a_custom_role_holding_only_the_read_action(
     reads = resource_body(app_module("rbac")["resources"]["readsModelDeployments"])
     assert reads["scope"] == "aiAccount"
     assert reads["properties"]["roleDefinitionId"] == "modelAccountReaderRoleDefinitionId"
+
+
+def test_the_bill_is_read_with_cost_management_reader_on_the_resource_group_only() -> None:
+    rbac = app_module("rbac")
+    body = resource_body(rbac["resources"]["readsBill"])
+    assert "scope" not in body, "the module's resource group: the model account's (BILL_CHECK_SCOPE default)"
+    assert rbac["variables"]["costManagementReaderRoleId"]["value"] == "72fafb9e-0641-4937-9268-a91bfd8191a3"
+    defaults = {s.name: s.default for s in SETTINGS}
+    assert defaults["BILL_CHECK_SCOPE"] == "resourceGroup"
 
 
 def test_storage_is_identity_only() -> None:
