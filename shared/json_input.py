@@ -21,7 +21,7 @@ All problems of a file are raised at once, as one InputFileError (shared/errors.
 of edits fixes them. A value read from a plain dict (a caller that parsed it itself) has no lines;
 its messages are `<file>: <field path>: ...`.
 
-The value checks (`text`, `number`, `whole`, `choice`, `boolean`, `share`; a caller's own is a
+The value checks (`text`, `number`, `whole`, `choice`, `boolean`, `share`, `email_address`; a caller's own is a
 Check too) are pure: one value in, the value typed out, or Invalid(expected). They know nothing of
 files, so shared/config.py can run the same ones on a setting's parsed text and word the message
 with the setting's name. Stdlib only.
@@ -314,6 +314,14 @@ text: Check[str] = Check(
 any_text: Check[str] = Check("a text", lambda value: value if isinstance(value, str) else None)
 boolean: Check[bool] = Check("true or false", lambda value: value if isinstance(value, bool) else None)
 share = number(minimum=0, maximum=1)
+# A deliberately strict address (alert recipients, the sender): one @, no spaces, angle brackets or line
+# breaks, which would add a header or a recipient; a dotless domain is allowed (the local outbox's
+# localhost). fullmatch: `$` also matches before a final newline.
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*")
+email_address: Check[str] = Check(
+    "an email address (one @, no spaces or angle brackets)",
+    lambda value: value if isinstance(value, str) and _ADDRESS.fullmatch(value) else None,
+)
 
 
 # --- problems, and reading objects field by field ------------------------------------------------

@@ -47,6 +47,7 @@ from shared.json_input import (
     any_text,
     boolean,
     choice,
+    email_address,
     number,
     parse_json_text,
     read_json_file,
@@ -64,10 +65,6 @@ PERIODS: tuple[Period, ...] = ("hour", "day", "month")
 DIMENSIONS: tuple[Dimension, ...] = ("subscription", "user", "model", "api")
 KINDS: tuple[Kind, ...] = ("threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation", "bypass")
 DEFAULT_BUDGET_PERCENTS = (Decimal(50), Decimal(80), Decimal(100))
-# A deliberately strict address check: one @, no spaces or angle brackets (header injection).
-_ADDRESS = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
-)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
@@ -173,10 +170,7 @@ _currency: Check[str] = Check(
     lambda value: value if isinstance(value, str) and re.fullmatch(r"[A-Z]{3}", value) else None,
 )
 # fullmatch: `$` also matches before a final newline, which let "ops@example.com\n" end the To header.
-_address: Check[str] = Check(
-    "an email address (one @, no spaces or angle brackets)",
-    lambda value: value if isinstance(value, str) and _ADDRESS.fullmatch(value) else None,
-)
+_address = email_address
 _name: Check[str] = Check(
     "a name of letters, digits, '.', '_' or '-' (at most 80)",
     lambda value: value if isinstance(value, str) and _NAME.fullmatch(value) else None,
