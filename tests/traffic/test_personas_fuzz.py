@@ -50,6 +50,10 @@ def test_any_value_at_any_field_loads_something_sendable_or_is_refused_by_field(
     assert len(calls) == 50 and {call.persona.name for call in calls} <= {p.name for p in personas}
 
 
+def _surrogates(text: str) -> bool:
+    return any("\ud800" <= char <= "\udfff" for char in text)  # not text: the reader refuses them (own test)
+
+
 _names = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=30)
 _shares = st.decimals(min_value=0, max_value=1, places=3)
 
@@ -59,7 +63,7 @@ _shares = st.decimals(min_value=0, max_value=1, places=3)
         st.fixed_dictionaries(
             {
                 "name": _names,
-                "subscription": hostile_text.map(str.strip).filter(bool),
+                "subscription": hostile_text.map(str.strip).filter(lambda text: text and not _surrogates(text)),
                 "subscription_key_setting": st.sampled_from(sorted(KEYS)),
                 "user_id": _names,
                 "deployment": _names,
