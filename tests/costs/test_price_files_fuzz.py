@@ -5,7 +5,7 @@ InputFileError naming file, line and field; valid catalogs round-trip through th
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -119,17 +119,23 @@ _rows = st.builds(
     currency=st.sampled_from(sorted(ISO_4217_MINOR_UNITS)),
     effective_from=st.none() | st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)),
     region=st.none() | st.sampled_from(["us", "eu", "swedencentral"]),
-    source=hostile_text.map(str.strip).filter(lambda text: bool(text) and "\ud800" not in text),
+    source=hostile_text.map(str.strip).filter(lambda text: bool(text) and not _lone_surrogates(text)),
 )
 
 
-@given(st.lists(_rows, max_size=8, unique_by=lambda row: (*row.key, row.effective_from)), hostile_text)
+def _lone_surrogates(text: str) -> bool:
+    return any("\ud800" <= char <= "\udfff" for char in text)  # not text: the reader refuses them (own test)
+
+
+@given(
+    st.lists(_rows, max_size=8, unique_by=lambda row: (*row.key, row.effective_from)),
+    hostile_text.filter(lambda text: not _lone_surrogates(text)),
+)
 def test_a_written_catalog_reads_back_the_same_rows(folder: Path, rows: list[CatalogPrice], note: str) -> None:
     path = folder / f"catalog-{next(_files)}.json"
-    path.write_text(catalog_text(rows, note=note, version="2026-11-30.1"), encoding="utf-8", errors="surrogatepass")
+    path.write_text(catalog_text(rows, note=note, version="2026-11-30.1"), encoding="utf-8")
     if not rows:
         with pytest.raises(InputFileError, match="prices: "):
             read_catalog(path)
         return
     assert read_catalog(path) == sorted(rows, key=CatalogPrice.sort_key)
-    assert datetime(2026, 1, 1, tzinfo=UTC)  # the table's prices are exact per token: checked above
