@@ -732,7 +732,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             raw = setting.default
         raw = raw.strip()
         if _NOT_TEXT.search(raw):
-            # os.environ decodes bytes that are not UTF-8 to lone surrogates (PEP 383), which no SDK, header or
+            # Python decodes environment bytes that are not UTF-8 to lone surrogates (PEP 383), which no SDK, header or
             # email can encode later; a NUL cannot be in a real environment at all.
             shown = "" if setting.secret else f"={raw!r}"  # repr spells a surrogate as \udcxx
             problems.append(f"app setting {setting.name}{shown} is not UTF-8 text; expected {setting.expected}")
