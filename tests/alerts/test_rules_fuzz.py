@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from shared.alerts.data import ranges_for
-from shared.alerts.rules import RuleSet, parse_rules
+from shared.alerts.rules import RuleSet, Scope, parse_rules
 from shared.errors import InputFileError
 from tests import ROOT
 from tests.support.fuzz import Mutation, json_text, loads, mutations, refused_clearly
@@ -83,6 +83,8 @@ def test_valid_rules_round_trip(
     rules = _load(document)
     assert rules.currency == "EUR" and rules.recipient_groups == {"team": tuple(addresses)}
     budget, spike = rules.rules
-    assert budget.scope.describe().replace(" ", ":", 1) in (scope, "all:traffic", "each:user".replace(":", " ", 1))
+    dimension, _, member = scope.partition(":")
+    expected_scope = {"all": Scope(None), "each": Scope("user")}.get(dimension) or Scope(dimension, member)
+    assert budget.scope == expected_scope
     assert budget.amount == Decimal(str(float(amount))) and budget.percents == tuple(Decimal(p) for p in percents)
     assert spike.baseline_days == baseline_days and spike.warning == 2 and spike.recipients == "team"
