@@ -37,7 +37,7 @@ from urllib.parse import urlparse
 
 from shared.azure_clients import AzureAccess, ModelAccount
 from shared.errors import ConfigError
-from shared.json_input import Check, Invalid, number, share, whole
+from shared.json_input import Check, Invalid, email_address, number, share, whole
 from shared.windows import divides_a_day
 
 # Where function_app.py is: relative paths in settings start here, in Azure and locally.
@@ -49,6 +49,7 @@ Delivery = Literal["smtp", "acs"]
 T = TypeVar("T")
 
 _NCRONTAB_FIELD = re.compile(r"^[0-9*/,\-A-Za-z?]+$")
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 def _schedule(value: str) -> str:
@@ -135,10 +136,11 @@ def _delivery(value: str) -> Delivery:
 
 
 def _email_address(value: str) -> str:
-    local, _, domain = value.rpartition("@")
-    if not local or not domain or " " in value:
-        raise Invalid("an email address, e.g. ai-gateway-alerts@contoso.com")
-    return value
+    # The recipients' check: a line break or a second address here became a header of every alert email.
+    try:
+        return email_address(value)
+    except Invalid:
+        raise Invalid("an email address, e.g. ai-gateway-alerts@contoso.com") from None
 
 
 def _app_path(value: str) -> Path:
@@ -167,6 +169,12 @@ def _model_accounts(value: str) -> tuple[ModelAccount, ...]:
         except ValueError as error:
             raise Invalid(f"comma-separated account resource ids; {error}") from None
     return tuple(dict.fromkeys(accounts))  # an account listed twice is read once
+
+
+def _optional_url(value: str) -> str:
+    # Shown as a link in every alert email: a web address, never javascript: or data: (the HTML escapes it,
+    # but a mail client follows it as written).
+    return _url(value) if value else ""
 
 
 def _optional_int(value: str) -> int | None:
@@ -639,10 +647,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ALERT_DASHBOARD_URL",
         ("alerts.dashboard_url",),
-        _text,
+        _optional_url,
         "",
         "Link to the cost dashboard shown in alert emails.",
-        "empty or a URL",
+        "empty or an absolute http(s) URL, e.g. https://portal.azure.com/#...",
     ),
     Setting(
         "AZURE_CLIENT_ID",
@@ -825,6 +833,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
                 continue
             raw = setting.default
         raw = raw.strip()
+        if _NOT_TEXT.search(raw):
+            # Python decodes environment bytes that are not UTF-8 to lone surrogates (PEP 383), which no SDK, header or
+            # email can encode later; a NUL cannot be in a real environment at all.
+            shown = "" if setting.secret else f"={raw!r}"  # repr spells a surrogate as \udcxx
+            problems.append(f"app setting {setting.name}{shown} is not UTF-8 text; expected {setting.expected}")
+            continue
         try:
             values[setting.name] = setting.parse(raw)
         except ValueError as error:

@@ -21,7 +21,7 @@ All problems of a file are raised at once, as one InputFileError (shared/errors.
 of edits fixes them. A value read from a plain dict (a caller that parsed it itself) has no lines;
 its messages are `<file>: <field path>: ...`.
 
-The value checks (`text`, `number`, `whole`, `choice`, `boolean`, `share`; a caller's own is a
+The value checks (`text`, `number`, `whole`, `choice`, `boolean`, `share`, `email_address`; a caller's own is a
 Check too) are pure: one value in, the value typed out, or Invalid(expected). They know nothing of
 files, so shared/config.py can run the same ones on a setting's parsed text and word the message
 with the setting's name. Stdlib only.
@@ -109,9 +109,33 @@ def parse_json_text(text: str, source: str, what: str, *, raw: bytes | None = No
         for path, obj in _objects(root, "")
         for key, line in obj.duplicates
     ]
-    if duplicates:
-        raise InputFileError(source, what, duplicates)
+    # JSON's "\ud800" escape decodes to a lone surrogate: no text, and no UTF-8 header, query or email can
+    # carry it later, so it is refused here with its field rather than failing a run far from the file.
+    not_text = [
+        FileProblem(source, line, path, f"{show(value)} holds a lone surrogate (an unpaired \\u escape); expected text")
+        for path, line, value in _strings(root, "", getattr(root, "line", 1))
+        if _LONE_SURROGATE.search(value)
+    ]
+    if duplicates or not_text:
+        raise InputFileError(source, what, duplicates + not_text)
     return JsonDocument(source, text, text.encode("utf-8") if raw is None else raw, root)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _strings(value: Any, path: str, line: int | None) -> Iterator[tuple[str, int | None, str]]:
+    """Every string of a parsed document, object keys included, with its path and line."""
+    if isinstance(value, str):
+        yield path, line, value
+    elif isinstance(value, JsonObject):
+        for key, member in value.items():
+            member_line = value.key_lines.get(key, line)
+            yield path_of(path, key), member_line, key
+            yield from _strings(member, path_of(path, key), member_line)
+    elif isinstance(value, JsonArray):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]", value.item_lines[index] if value.item_lines else line)
 
 
 class _LocatingDecoder(json.JSONDecoder):
@@ -216,6 +240,8 @@ def show(value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(value)
+    # A lone surrogate as JSON spells it, so the message itself can be printed and logged.
+    text = _LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -314,6 +340,14 @@ text: Check[str] = Check(
 any_text: Check[str] = Check("a text", lambda value: value if isinstance(value, str) else None)
 boolean: Check[bool] = Check("true or false", lambda value: value if isinstance(value, bool) else None)
 share = number(minimum=0, maximum=1)
+# A deliberately strict address (alert recipients, the sender): one @, no spaces, angle brackets or line
+# breaks, which would add a header or a recipient; a dotless domain is allowed (the local outbox's
+# localhost). fullmatch: `$` also matches before a final newline.
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*")
+email_address: Check[str] = Check(
+    "an email address (one @, no spaces or angle brackets)",
+    lambda value: value if isinstance(value, str) and _ADDRESS.fullmatch(value) else None,
+)
 
 
 # --- problems, and reading objects field by field ------------------------------------------------

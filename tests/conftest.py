@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from azure.identity import ManagedIdentityCredential
 from azure.monitor.query import LogsQueryClient
+from hypothesis import HealthCheck, settings
 
 from standins._server import free_port
 from standins.arm import ArmConfig, ArmDeployment, RunningArm, start_arm
@@ -29,6 +30,21 @@ from tests.support.costs import CostStack
 from tests.support.loop import LoopThread
 from tests.support.monitor import fresh_monitor_config
 from tests.support.sections import cost_section
+
+# The fuzz tests' example counts: "ci" (the default) keeps `make test` bounded; `--hypothesis-profile long`
+# searches far longer, on demand (README, Tests). No deadline: a shared 2-core machine has slow moments,
+# and speed is measured by the benchmarks, not here.
+settings.register_profile(
+    "ci", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.register_profile(
+    "long", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("hypothesis_profile", None) is None:  # the option, when given, has loaded its own
+        settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

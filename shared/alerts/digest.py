@@ -104,7 +104,13 @@ def _chart_view(notification: Notification) -> ChartView | None:
 def _item_view(notification: Notification) -> ItemView:
     finding = notification.finding
     value, threshold = _value_text(finding)
-    scope, _, summary = notification.subject.partition(": ")
+    # The subject is "<scope>: <summary>"; split after the known scope, since a member (a user id) may itself
+    # hold ": ", which moved part of it into the summary.
+    scope = notification.scope_label
+    if notification.subject.startswith(scope + ": "):
+        summary = notification.subject[len(scope) + 2 :]
+    else:
+        scope, _, summary = notification.subject.partition(": ")
     contributors: list[ContributorView] = []
     sentences: list[str] = []
     if finding is not None:

@@ -51,6 +51,7 @@ from shared.json_input import (
     any_text,
     boolean,
     choice,
+    email_address,
     number,
     parse_json_text,
     read_json_file,
@@ -70,10 +71,6 @@ KINDS: tuple[Kind, ...] = (
     "threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation", "bypass", "bill_gap",
 )  # fmt: skip
 DEFAULT_BUDGET_PERCENTS = (Decimal(50), Decimal(80), Decimal(100))
-# A deliberately strict address check: one @, no spaces or angle brackets (header injection).
-_ADDRESS = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$"
-)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
@@ -179,14 +176,16 @@ _currency: Check[str] = Check(
     "an ISO 4217 code such as USD",
     lambda value: value if isinstance(value, str) and re.fullmatch(r"[A-Z]{3}", value) else None,
 )
-_address: Check[str] = Check(
-    "an email address (one @, no spaces or angle brackets)",
-    lambda value: value if isinstance(value, str) and _ADDRESS.match(value) else None,
-)
+# fullmatch: `$` also matches before a final newline, which let "ops@example.com\n" end the To header.
+_address = email_address
 _name: Check[str] = Check(
     "a name of letters, digits, '.', '_' or '-' (at most 80)",
-    lambda value: value if isinstance(value, str) and _NAME.match(value) else None,
+    lambda value: value if isinstance(value, str) and _NAME.fullmatch(value) else None,
 )
+# How far back a rule may look: Log Analytics keeps data queryable for at most two years (interactive
+# retention up to 730 days, learn.microsoft.com/azure/azure-monitor/logs/data-retention-configure), and a
+# longer look-back ran the query range past year 1 (OverflowError) instead of being refused here.
+MAX_LOOKBACK_DAYS = 730
 
 
 def _groups(top: Fields) -> dict[str, tuple[str, ...]]:
@@ -252,7 +251,10 @@ def _rule(f: Fields, groups: Mapping[str, tuple[str, ...]]) -> Rule | None:
         )
     elif kind == "spike":
         values["period"] = f.get("window", choice(("hour", "day")), "hour")
-        values["baseline_days"] = f.get("baseline_days", whole(minimum=1), 7, expected="a whole number of days >= 1")
+        values["baseline_days"] = f.get(
+            "baseline_days", whole(minimum=1, maximum=MAX_LOOKBACK_DAYS), 7,
+            expected=f"a whole number of days from 1 to {MAX_LOOKBACK_DAYS}",
+        )  # fmt: skip
         values["min_value"] = f.get("min_value", _POSITIVE, expected="a number > 0 (minimum volume)")
         _levels(f, values, number(above=1), "a factor over the baseline > 1", prefix="factor_")
     elif kind == "unpriced":
@@ -260,10 +262,13 @@ def _rule(f: Fields, groups: Mapping[str, tuple[str, ...]]) -> Rule | None:
         values["metric"] = "tokens"
         _levels(f, values, _POSITIVE, "a number of tokens > 0", default_warning=Decimal(1))
     elif kind in ("no_metrics", "reconciliation"):
-        values["windows"] = f.get("windows", whole(minimum=1), 2 if kind == "no_metrics" else 3)
+        # Day-wide windows at the widest (COST_WINDOW_MINUTES divides a day): at most MAX_LOOKBACK_DAYS of them.
+        windows = whole(minimum=1, maximum=MAX_LOOKBACK_DAYS)
+        values["windows"] = f.get("windows", windows, 2 if kind == "no_metrics" else 3)
         values["grace_minutes"] = f.get(
-            "grace_minutes", whole(minimum=0), 15, expected="a whole number of minutes >= 0"
-        )
+            "grace_minutes", whole(minimum=0, maximum=MAX_LOOKBACK_DAYS * 24 * 60), 15,
+            expected=f"a whole number of minutes from 0 to {MAX_LOOKBACK_DAYS * 24 * 60} ({MAX_LOOKBACK_DAYS} days)",
+        )  # fmt: skip
         if kind == "reconciliation":
             values["tolerance_percent"] = f.get("tolerance_percent", number(minimum=0), Decimal(0))
             values["stream_tolerance_percent"] = f.get("stream_tolerance_percent", _POSITIVE, Decimal(10))

@@ -272,6 +272,27 @@ def _model_name(value: Any) -> str | None:
 
 model_name: Check[str] = Check("a model name in lower case", _model_name)
 
+# The one price check of price files (catalog rows, the native table, LiteLLM's map). Prices are held and
+# multiplied exactly (shared/money.py: 60 digits, Inexact and Overflow trapped), so a price must leave room
+# for a token count and the micro-unit rounding: a 61-digit price failed the table's read with
+# decimal.Inexact, a 10**70 one every costs run that priced it. A billion currency units per unit is far
+# above any model's price in any ISO 4217 currency (VND included); 30 digits far past any list price's.
+MAX_PRICE = Decimal(10**9)
+MAX_PRICE_DIGITS = 30
+PRICE_EXPECTED = f"a price, 0 to 1e9, at most {MAX_PRICE_DIGITS} digits"
+_price_range = number(minimum=0, maximum=MAX_PRICE)
+
+
+def _read_price(value: Any) -> Decimal | None:
+    try:
+        amount = _price_range(value)
+    except Invalid:
+        return None
+    return amount if len(amount.normalize().as_tuple().digits) <= MAX_PRICE_DIGITS else None
+
+
+price_amount: Check[Decimal] = Check(PRICE_EXPECTED, _read_price)
+
 # The one currency check of price files (the native table's too): a code we know the minor unit of.
 currency_code: Check[str] = Check(
     f"an ISO 4217 code such as USD or EUR (known: {', '.join(sorted(ISO_4217_MINOR_UNITS))})",
@@ -336,7 +357,7 @@ def _read_row(problems: Problems, path: str, line: int | None, raw: Any) -> Cata
     deployment_type = fields.get("deployment_type", choice(DEPLOYMENT_TYPES))
     tier = fields.get("tier", any_text, "")
     token_kind = fields.get("token_kind", choice(KINDS))
-    price = fields.get("price", number(minimum=0), expected="a number, 0 or more (a price)")
+    price = fields.get("price", price_amount)
     unit = fields.get("unit", choice(UNITS))
     currency = fields.get("currency", currency_code)
     effective_from = fields.optional("effective_from", iso_date)

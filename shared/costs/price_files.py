@@ -60,10 +60,11 @@ from shared.costs.catalog import (
     catalog_version,
     currency_code,
     plain_decimal,
+    price_amount,
 )
 from shared.costs.deployments import describe_price_key
 from shared.costs.price_table import BEGINNING_OF_TIME, ModelPrices, PriceTable, PtuHourPrice, preferred_aliases
-from shared.json_input import Check, Fields, JsonDocument, Problems, choice, number, read_json_file, show, text
+from shared.json_input import Check, Fields, JsonDocument, Problems, choice, read_json_file, show, text
 from shared.money import MONEY_CONTEXT
 from shared.windows import as_utc
 
@@ -75,8 +76,8 @@ TOKENS_PER_PRICE_UNIT: Mapping[str, int] = {
 _TOKENS_PER_CATALOG_UNIT = Decimal(1_000_000)  # catalog token prices are per 1M tokens
 
 _WHAT = "price table"
-_PRICE = number(minimum=0)
-_PRICE_EXPECTED = "a price >= 0"
+_PRICE = price_amount
+_PRICE_EXPECTED = price_amount.expected
 
 _NATIVE_TOP_KEYS = frozenset({"version", "currency", "unit", "models", "note", "source"})
 _PERIOD_KEYS = frozenset(
@@ -283,7 +284,10 @@ def _read_instant(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return as_utc(parsed)  # a date or naive datetime is UTC: Azure bills in UTC days
+    try:
+        return as_utc(parsed)  # a date or naive datetime is UTC: Azure bills in UTC days
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first instant a datetime holds in UTC
+        return None
 
 
 _instant = Check("an ISO date (YYYY-MM-DD, UTC) or datetime", _read_instant)
@@ -372,7 +376,9 @@ def _period(
                 frozenset({PTU_HOUR}),
                 f"a {deployment_type} period (its per-token prices are zero: a provisioned deployment bills PTU-hours)",
             )
-            ptu_price = prices.get(PTU_HOUR, _PRICE, expected=f"the price of one PTU-hour for {deployment_type}, >= 0")
+            ptu_price = prices.get(
+                PTU_HOUR, _PRICE, expected=f"the price of one PTU-hour for {deployment_type}: {_PRICE_EXPECTED}"
+            )
         if len(problems.items) > before or effective_from is None or ptu_price is None:
             return None
         return (

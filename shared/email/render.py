@@ -13,6 +13,7 @@ Jinja2 is imported on the first render (cold start); the rest is stdlib.
 
 from __future__ import annotations
 
+import email.policy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +29,13 @@ from shared.email.views import DigestView, ItemView
 if TYPE_CHECKING:
     import jinja2
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# Every character Python's str.splitlines() breaks on is a control character or one of \x85, \u2028,
+# \u2029; the email package refuses a header holding any of them (so one in a user id failed the digest).
+_CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# What a plain subject is not read back as: an encoded word is decoded, and the email package folds a
+# quote or backslash run so that the subject gains a leading space.
+_MISREAD = re.compile(r'=\?|["\\]')
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,44 @@ class Digest:
 
 
 def header_safe(value: str) -> str:
-    """No CR/LF or other control characters in a header value (no header injection)."""
-    return _CONTROL.sub(" ", value).strip()
+    """No CR/LF, other line breaks or control characters in a header value (no header injection), and text
+    that UTF-8 can carry."""
+    return _CONTROL.sub(" ", unicode_text(value)).strip()
+
+
+def unicode_text(value: str) -> str:
+    """A lone surrogate (a dimension value that was not UTF-8, as Python decodes one) as U+FFFD: no part of
+    an email can encode it, and it must not cost the whole digest."""
+    return _LONE_SURROGATE.sub("\ufffd", value)
+
+
+class _FoldedHeader(str):
+    """A header value folded so that it reads back as written. Plain ASCII is folded at its spaces (the
+    email package's own folding put a long subject's first word on a continuation line, and the reader got
+    a leading space); anything else goes as RFC 2047 encoded words throughout, so text shaped like an
+    encoded word ("=?utf-8?q?...?=" in a user id) is not decoded into other text by the reader. Its str()
+    is the value; only the wire differs."""
+
+    def __new__(cls, name: str, value: str) -> _FoldedHeader:
+        header = super().__new__(cls, value)
+        header.name = name
+        return header
+
+    name: str
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]  # copies keep the name (transports copy)
+        return self.name, str(self)
+
+    def fold(self, *, policy: email.policy.Policy) -> str:
+        import email.header
+
+        # A word longer than a line cannot be folded plainly: it would start a continuation line, read back
+        # with a leading space; encoded words split anywhere.
+        plain = str(self).isascii() and not _MISREAD.search(self) and max(map(len, self.split(" "))) <= 60
+        encoded = email.header.Header(
+            str(self), "us-ascii" if plain else "utf-8", header_name=self.name, maxlinelen=policy.max_line_length
+        )
+        return f"{self.name}: {encoded.encode(linesep=policy.linesep)}{policy.linesep}"
 
 
 def render(view: DigestView) -> Digest:
@@ -78,14 +121,15 @@ def render(view: DigestView) -> Digest:
 
 def build_message(digest: Digest, *, sender: str, recipients: Sequence[str], sent_at: datetime) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = digest.subject
+    subject = header_safe(digest.subject)
+    message["Subject"] = _FoldedHeader("Subject", subject)
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Date"] = format_datetime(sent_at)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "alerts.local")
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to alerts
-    message.set_content(digest.text)
-    message.add_alternative(digest.html, subtype="html")
+    message.set_content(unicode_text(digest.text))
+    message.add_alternative(unicode_text(digest.html), subtype="html")
     html_part = next(part for part in message.iter_parts() if part.get_content_type() == "text/html")
     for cid, png in digest.images:
         html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid.split('@')[0]}.png")

@@ -21,6 +21,7 @@ code and identical in Azure and the stand-in.)
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -55,9 +56,18 @@ def kql_string(value: str) -> str:
             escaped.append("\\t")
         elif ord(char) < 0x20:
             raise KqlParameterError(f"control character U+{ord(char):04X} cannot be passed in a KQL string")
+        elif "\ud800" <= char <= "\udfff":
+            # A lone surrogate (JSON's "\ud800", a non-UTF-8 environment variable): the query is sent as
+            # UTF-8, which cannot carry it.
+            raise KqlParameterError(f"lone surrogate U+{ord(char):04X} cannot be passed in a KQL string")
         else:
             escaped.append(char)
     return '"' + "".join(escaped) + '"'
+
+
+# KQL's long and timespan are 64-bit (a timespan counts 100 ns ticks): a value past them would wrap or fail.
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+_TICKS_PER_MICROSECOND = 10
 
 
 def kql_literal(value: ParamValue) -> str:
@@ -66,12 +76,26 @@ def kql_literal(value: ParamValue) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise KqlParameterError(f"datetime {value!r} has no time zone; pass an aware UTC datetime")
-        return f"datetime({value.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')})"
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:
+            raise KqlParameterError(f"datetime {value!r} is outside 0001-01-01..9999-12-31 in UTC") from None
+        # isoformat, not strftime: %Y writes year 999 as "999", which is no KQL datetime.
+        return f"datetime({utc.replace(tzinfo=None).isoformat(timespec='microseconds')}Z)"
     if isinstance(value, timedelta):
-        return f"{int(value.total_seconds() * 1000)}ms"
+        # Exactly, in ticks (100 ns): milliseconds from total_seconds() dropped the rest, and a parser may read
+        # "86400000001microseconds" through a float.
+        ticks = value // timedelta(microseconds=1) * _TICKS_PER_MICROSECOND
+        if not _LONG_MIN <= ticks <= _LONG_MAX:
+            raise KqlParameterError(f"timedelta {value!r} is outside KQL's timespan range")
+        return f"{ticks}tick"
     if isinstance(value, int):
+        if not _LONG_MIN <= value <= _LONG_MAX:
+            raise KqlParameterError(f"{value} does not fit KQL's 64-bit long")
         return f"long({value})"
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise KqlParameterError(f"{value!r} is not a finite number")
         return f"real({value!r})"
     if isinstance(value, str):
         return kql_string(value)

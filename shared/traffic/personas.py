@@ -10,13 +10,14 @@ checked with shared/json_input.py: every problem is reported with the file, line
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shared.errors import InputFileError
-from shared.json_input import Fields, Problems, choice, number, read_json_file, share, show, text, whole
+from shared.json_input import Check, Fields, Problems, choice, number, read_json_file, share, show, text, whole
 from shared.traffic.prompts import MIN_PROMPT_TOKENS
 
 PROMPT_DISTRIBUTIONS = ("uniform", "log_uniform")
@@ -40,6 +41,17 @@ _FIELDS = frozenset(
     }
 )
 _PROMPT_FIELDS = frozenset({"min", "max", "distribution"})
+# user_id goes out as the x-user-id header: an HTTP field value the SDK's transport sends as ASCII (a
+# non-ASCII one fails in the client before sending, a CR/LF one is refused by the HTTP layer), so every
+# call of such a persona would fail. Visible ASCII, spaces inside only.
+_HEADER_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+_header_value: Check[str] = Check(
+    "a non-empty string of visible ASCII characters (it is sent as the x-user-id HTTP header)",
+    lambda value: value.strip() if isinstance(value, str) and _HEADER_VALUE.fullmatch(value.strip()) else None,
+)
+# Relative weights; bounded so that their float sum stays finite (a weight past a float's range was inf,
+# and the plan could not draw from it).
+_WEIGHT = number(minimum=0, maximum=1_000_000)
 
 
 @dataclass(frozen=True)
@@ -111,14 +123,14 @@ def _persona(persona: Fields, subscription_keys: Mapping[str, str]) -> Persona:
         name=persona.get("name", text, fallback=""),
         subscription=persona.get("subscription", text, fallback=""),
         subscription_key_setting=key_setting,
-        user_id=persona.get("user_id", text, fallback=""),
+        user_id=persona.get("user_id", _header_value, fallback=""),
         deployment=persona.get("deployment", text, fallback=""),
         prompt_tokens=_prompt_size(persona),
         max_tokens=persona.get("max_tokens", whole(minimum=1), expected="a whole number of tokens >= 1", fallback=1),
         stream_share=float(persona.get("stream_share", share, 0, fallback=0)),
         include_usage_share=float(persona.get("include_usage_share", share, 1, fallback=0)),
         prefix_share=float(persona.get("prefix_share", share, 0, fallback=0)),
-        weight=float(persona.get("weight", number(minimum=0), 1, fallback=0)),
+        weight=float(persona.get("weight", _WEIGHT, 1, fallback=0)),
         subscription_key=_subscription_key(persona, key_setting, subscription_keys),
         # null: not sent, as when absent
         reasoning_effort=None if persona.raw.get("reasoning_effort") is None else effort,

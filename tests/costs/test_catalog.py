@@ -111,8 +111,8 @@ def test_every_bad_row_is_named_with_its_line_and_field(tmp_path: Path) -> None:
         "DataZoneBatch, GlobalProvisionedManaged, DataZoneProvisionedManaged, ProvisionedManaged, "
         'got "Global Standard"',
         '6: prices[2].token_kind: expected one of input, cached_input, cache_write, output, ptu_hour, got "reasoning"',
-        "7: prices[3].price: expected a number, 0 or more (a price), got -0.1",
-        '8: prices[4].price: expected a number, 0 or more (a price), got "0.20"',
+        "7: prices[3].price: expected a price, 0 to 1e9, at most 30 digits, got -0.1",
+        '8: prices[4].price: expected a price, 0 to 1e9, at most 30 digits, got "0.20"',
         '9: prices[5].effective_from: expected a date YYYY-MM-DD, got "2026-13-01"',
         "10: prices[6].token_kind: expected ptu_hour (a provisioned deployment bills PTU-hours) for "
         'ProvisionedManaged, got "input"',

@@ -324,7 +324,7 @@ def test_a_native_table_prices_ptu_hours_versions_and_cache_writes(tmp_path: Pat
         (
             {"m": [{"effective_from": "2026-01-01", "prices": {"input": 1, "output": 2, "cache_write": -1}}]},
             "models.m[0].prices.cache_write",
-            "expected a price >= 0, got -1",
+            "expected a price, 0 to 1e9, at most 30 digits, got -1",
         ),
     ],
     ids=[

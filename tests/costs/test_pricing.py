@@ -498,9 +498,14 @@ def test_litellm_version_key_is_used(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("model", "field", "value", "problem"),
     [
-        ("gpt-4o", "input_cost_per_token", -2.5e-06, "expected a price >= 0, got -0.0000025"),
-        ("azure/gpt-4o-mini", "cache_read_input_token_cost", "cheap", 'expected a price >= 0, got "cheap"'),
-        ("gpt-3.5-turbo", "output_cost_per_token", True, "expected a price >= 0, got true"),
+        ("gpt-4o", "input_cost_per_token", -2.5e-06, "expected a price, 0 to 1e9, at most 30 digits, got -0.0000025"),
+        (
+            "azure/gpt-4o-mini",
+            "cache_read_input_token_cost",
+            "cheap",
+            'expected a price, 0 to 1e9, at most 30 digits, got "cheap"',
+        ),
+        ("gpt-3.5-turbo", "output_cost_per_token", True, "expected a price, 0 to 1e9, at most 30 digits, got true"),
     ],
 )
 def test_bad_litellm_entry(tmp_path: Path, model: str, field: str, value: Any, problem: str) -> None:
@@ -564,15 +569,15 @@ def _price(model: str, index: int, **values: Any) -> Callable[[dict[str, Any]], 
 BAD_NATIVE = [
     # (case id, edit, model or None, field, problem)
     ("missing price", _edit(lambda d: d["models"]["gpt-4o"][1]["prices"].pop("output")),
-     "gpt-4o", "[1].prices.output", "missing; expected a price >= 0"),
+     "gpt-4o", "[1].prices.output", "missing; expected a price, 0 to 1e9, at most 30 digits"),
     ("negative price", _price("gpt-4o-mini", 0, input=-0.15),
-     "gpt-4o-mini", "[0].prices.input", "expected a price >= 0, got -0.15"),
+     "gpt-4o-mini", "[0].prices.input", "expected a price, 0 to 1e9, at most 30 digits, got -0.15"),
     ("non-numeric price", _price("gpt-4o", 0, input="5.00"),
-     "gpt-4o", "[0].prices.input", 'expected a price >= 0, got "5.00"'),
+     "gpt-4o", "[0].prices.input", 'expected a price, 0 to 1e9, at most 30 digits, got "5.00"'),
     ("boolean price", _price("gpt-4o", 1, cached_input=True),
-     "gpt-4o", "[1].prices.cached_input", "expected a price >= 0, got true"),
+     "gpt-4o", "[1].prices.cached_input", "expected a price, 0 to 1e9, at most 30 digits, got true"),
     ("NaN price", _price("gpt-4o", 0, output=float("nan")),
-     "gpt-4o", "[0].prices.output", "expected a price >= 0, got NaN"),
+     "gpt-4o", "[0].prices.output", "expected a price, 0 to 1e9, at most 30 digits, got NaN"),
     ("misspelt price key", _price("gpt-4o", 1, cache_input=1),
      "gpt-4o", "[1].prices.cache_input", "unknown field; expected some of cache_write, cached_input, input, output"),
     ("unknown currency, expected", _edit(lambda d: d.update(currency="USDOLLAR")),

@@ -68,7 +68,7 @@ def test_usage_query_binds_every_parameter() -> None:
                                                      "window_width": timedelta(minutes=30),
                                                      "user_hash_prefixes": ["0a", "8a"]})
     assert 'let user_hash_prefixes = dynamic(["0a", "8a"]);' in text
-    assert "let window_width = 1800000ms;" in text
+    assert "let window_width = 18000000000tick;" in text
 
 
 def test_packed_windows_unpack_to_one_row_per_window_and_key() -> None:

@@ -41,7 +41,7 @@ def test_shipped_query_binds_its_parameters() -> None:
     )
     assert "let start_time = datetime(2026-11-27T10:00:00.000000Z);" in text
     assert "let end_time = datetime(2026-11-27T11:00:00.000000Z);" in text
-    assert "let window_width = 900000ms;" in text
+    assert "let window_width = 9000000000tick;" in text  # 15 minutes in 100 ns ticks, exactly
 
 
 def test_unknown_parameter_is_an_error() -> None:

@@ -129,7 +129,7 @@ def test_unknown_and_empty_key_settings_are_named() -> None:
         ({"prompt_tokens": 500}, "personas[0].prompt_tokens: ", "got 500"),
         ({"max_tokens": 0}, "personas[0].max_tokens: ", "expected a whole number of tokens >= 1, got 0"),
         ({"max_tokens": 2.5}, "personas[0].max_tokens: ", ">= 1, got 2.5"),
-        ({"weight": -1}, "personas[0].weight: ", "expected a number, 0 or more, got -1"),
+        ({"weight": -1}, "personas[0].weight: ", "expected a number from 0 to 1000000, got -1"),
         (
             {"reasoning_effort": "max"},
             "personas[0].reasoning_effort: ",
@@ -138,6 +138,11 @@ def test_unknown_and_empty_key_settings_are_named() -> None:
         ({"deployment": ""}, "personas[0].deployment: ", 'expected a non-empty string, got ""'),
         ({"colour": "blue"}, "personas[0].colour: unknown field", "expected some of"),
         ({"name": None}, "personas[0].name: ", "expected a non-empty string, got null"),
+        (
+            {"user_id": "caf\u00e9"},
+            "personas[0].user_id: ",
+            "visible ASCII characters (it is sent as the x-user-id HTTP header)",
+        ),
     ],
 )
 def test_impossible_values_name_persona_field_and_expectation(
@@ -156,7 +161,8 @@ def test_problems_in_a_file_name_their_line(tmp_path: Path) -> None:
         load_personas(path, {"KEY_A": "secret"})
     lines = path.read_text(encoding="utf-8").splitlines()
     weight_line = next(number for number, line in enumerate(lines, 1) if '"weight": "x"' in line)
-    assert f'{path}:{weight_line}: personas[1].weight: expected a number, 0 or more, got "x"' in str(caught.value)
+    expected = 'personas[1].weight: expected a number from 0 to 1000000, got "x"'
+    assert f"{path}:{weight_line}: {expected}" in str(caught.value)
 
 
 def test_zero_total_weight_and_duplicates_are_refused() -> None:
