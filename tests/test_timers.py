@@ -30,7 +30,7 @@ def test_costs_timer_runs_the_alert_rules_on_what_the_costs_run_produced(monkeyp
     monkeypatch.setattr("shared.costs.run.run_costs", lambda section: summary if section is settings.costs else None)
     monkeypatch.setattr(
         "shared.meters.run.check_bypass",
-        lambda section, costs: report if (section, costs) == (settings.meters, summary) else None,
+        lambda section, costs, allowance: report if (section, costs) == (settings.meters, summary) else None,
     )
     bill = BillReport(enabled=False)
     monkeypatch.setattr("shared.billing.run.check_bill", lambda section: bill if section is settings.bill else None)
@@ -51,7 +51,9 @@ def test_costs_timer_alerts_on_what_did_upload_then_fails_loudly(monkeypatch: py
         raise failure
 
     monkeypatch.setattr("shared.costs.run.run_costs", run_costs)
-    monkeypatch.setattr("shared.meters.run.check_bypass", lambda section, costs: BypassReport(enabled=False))
+    monkeypatch.setattr(
+        "shared.meters.run.check_bypass", lambda section, costs, allowance: BypassReport(enabled=False)
+    )
     monkeypatch.setattr("shared.billing.run.check_bill", lambda section: BillReport(enabled=False))
     monkeypatch.setattr(
         "shared.alerts.run.evaluate_and_notify", lambda section, costs, bypass, bills: seen.append(costs)
