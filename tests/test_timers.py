@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from shared import timers
 from shared.billing.outputs import BillReport
 from shared.costs.run import CostRunSummary, CostUploadError
-from shared.meters.outputs import BypassReport
+from shared.meters.outputs import Allowance, BypassReport
 from tests import ROOT
 from tests.support.sections import settings_with
 
@@ -73,3 +75,25 @@ def test_traffic_timer_hands_the_traffic_section_and_the_apps_ingestion_clients(
     timers.traffic_timer(settings)
     assert calls == [(settings.traffic, settings.azure.logs_ingestion_client)]
 
+
+
+@pytest.mark.parametrize(
+    ("rules", "allowance"),
+    [
+        # The sample's gateway-bypass rule: 1% of the exact tokens, 10% of the estimated ones.
+        (None, Allowance(Decimal(1), Decimal(10))),
+        # Two bypass rules: the one that fires first, share by share.
+        ('[{"name": "a", "kind": "bypass", "tolerance_percent": 2, "stream_tolerance_percent": 5},'
+         ' {"name": "b", "kind": "bypass", "tolerance_percent": 0.5}]', Allowance(Decimal("0.5"), Decimal(5))),
+        ('[{"name": "u", "kind": "unpriced", "scope": "all"}]', None),  # no bypass rule: no allowance to write
+        ("[{", None),  # unreadable: the alert run reports it, naming file and line
+    ],
+)  # fmt: skip
+def test_the_bypass_check_writes_the_strictest_bypass_rules_allowance(
+    tmp_path: Path, rules: str | None, allowance: Allowance | None
+) -> None:
+    path = ROOT / "shared" / "alerts" / "alerts.sample.json"
+    if rules is not None:
+        path = tmp_path / "rules.json"
+        path.write_text('{"recipient_groups": {"p": ["p@example.com"]}, "rules": ' + rules + "}", encoding="utf-8")
+    assert timers.bypass_allowance(settings_with(ALERT_RULES_FILE=str(path)).alerts) == allowance
