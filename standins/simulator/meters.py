@@ -18,7 +18,8 @@ Metrics - List API from them, through ``GET /_standin/meters`` on the simulator 
 an Azure one).
 
 An account keeps its metrics ("platform and custom metrics are stored for 93 days", Azure Monitor Metrics
-overview, "Retention of metrics") and its bill whether or not anyone looks, while the local stack stops and starts: with a meters file (the stack's ``.local/meters.json``) the simulator starts with the
+overview, "Retention of metrics") and its bill whether or not anyone looks, while the local stack stops
+and starts: with a meters file (the stack's ``.local/meters.json``) the simulator starts with the
 counters it had and keeps the file current, so the account's metrics and bill of earlier days stay
 beside the gateway's metrics of those days in the monitor stand-in's file.
 """
