@@ -21,7 +21,10 @@ costs run reaches back to yesterday's first window).
 The calls: each "callers" entry calls its deployment every `every_minutes` minutes of the day through the gateway
 (plain calls: exact metrics, no cached tokens), prompt and completion sizes drawn around their means by a generator
 seeded with the day, so a day's history is the same on every start. A day is seeded once per data directory
-(``bill-demo-days.json``), since the monitor's DuckDB file and the meters file persist there.
+(``bill-demo-days.json``), since the monitor's DuckDB file and the meters file persist there. The metrics are sent
+with yesterday's timestamps, at most 48 hours old: the track API stand-in stores them as it stores every item;
+how old an item Application Insights itself accepts was not checked (the app never sends such items: only this
+local setup does).
 """
 
 from __future__ import annotations
