@@ -35,9 +35,11 @@ $(CHECKOV_STAMP): tools/checkov/requirements.txt
 
 # Stand-ins + local Functions host with the sample settings; Ctrl-C stops, RUN_FOR=<s> stops by itself.
 # BYPASS_SHARE=0.05: the bypass demo, that share of gpt-5.6-terra's calls skips the gateway's metering.
+# BILL_DEMO=1: the bill demo, yesterday's history seeded and billed over our prices (standins/history.py).
 BYPASS_SHARE ?=
+BILL_DEMO ?=
 run: setup
-	$(PY) -m standins.stack $(if $(BYPASS_SHARE),--bypass-share $(BYPASS_SHARE))
+	$(PY) -m standins.stack $(if $(BYPASS_SHARE),--bypass-share $(BYPASS_SHARE)) $(if $(BILL_DEMO),--bill-demo)
 
 # Stand-ins only, for `func start` users: then `cp .local/local.settings.json . && func start`.
 stack: setup

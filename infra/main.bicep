@@ -229,6 +229,7 @@ var appSettings = [
   { name: 'COST_RETRY_DELAY_SECONDS', value: '5' }
   { name: 'BYPASS_METRICS_ATTEMPTS', value: '3' }
   { name: 'BYPASS_METRICS_BUDGET_SECONDS', value: '60' }
+  { name: 'BYPASS_DCR_STREAM', value: logTables.MeterComparison_CL.stream }
   { name: 'BILL_CHECK_SCOPE', value: 'resourceGroup' }
   { name: 'BILL_CHECK_SETTLE_HOURS', value: '24' }
   { name: 'BILL_CHECK_DAYS', value: '3' }

@@ -317,7 +317,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOGS_INGESTION_ENDPOINT",
-        ("traffic.ingestion_endpoint", "costs.ingestion_endpoint", "bill.ingestion_endpoint"),
+        (
+            "traffic.ingestion_endpoint",
+            "costs.ingestion_endpoint",
+            "meters.ingestion_endpoint",
+            "bill.ingestion_endpoint",
+        ),
         _url,
         None,
         "Logs ingestion endpoint of the data collection rule the app uploads to.",
@@ -325,7 +330,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOGS_INGESTION_RULE_ID",
-        ("traffic.ingestion_rule_id", "costs.ingestion_rule_id", "bill.ingestion_rule_id"),
+        ("traffic.ingestion_rule_id", "costs.ingestion_rule_id", "meters.ingestion_rule_id", "bill.ingestion_rule_id"),
         _text,
         None,
         "Immutable id of that data collection rule.",
@@ -333,7 +338,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOG_ANALYTICS_WORKSPACE_ID",
-        ("costs.workspace_id", "alerts.workspace_id", "bill.workspace_id"),
+        ("costs.workspace_id", "alerts.workspace_id", "meters.workspace_id", "bill.workspace_id"),
         _text,
         None,
         "Workspace (customer) id of the Log Analytics workspace holding the token metrics.",
@@ -341,7 +346,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOG_ANALYTICS_ENDPOINT",
-        ("costs.query_endpoint", "alerts.query_endpoint", "bill.query_endpoint"),
+        ("costs.query_endpoint", "alerts.query_endpoint", "meters.query_endpoint", "bill.query_endpoint"),
         _url,
         "https://api.loganalytics.io",
         "Log Analytics query API endpoint (sovereign clouds and the local stand-in differ).",
@@ -469,7 +474,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_UPLOAD_ATTEMPTS",
-        ("costs.upload_attempts", "bill.upload_attempts"),
+        ("costs.upload_attempts", "meters.upload_attempts", "bill.upload_attempts"),
         _positive_int,
         "3",
         "Attempts per failed upload chunk before the window is left for the next run.",
@@ -506,8 +511,17 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_float,
         "60",
         "Most seconds the bypass check spends reading the accounts' metrics, waits included; a Retry-After past "
-        "it leaves the comparison pending (logged) for the next run.",
+        "it leaves the comparison pending (logged and written) for the next run.",
         "a number of seconds greater than 0",
+    ),
+    Setting(
+        "BYPASS_DCR_STREAM",
+        ("meters.ingestion_stream",),
+        _text,
+        "Custom-MeterComparison_CL",
+        "Data collection rule stream of the bypass check's comparisons (each final window x deployment, compared or "
+        "pending).",
+        "a DCR stream name",
     ),
     # Cost Management's data "is typically available ... within 8-24 hours. For pay-as-you-go subscriptions, it
     # could take up to 72 hours" (MicrosoftDocs/azure-docs articles/cost-management-billing/costs/
@@ -765,6 +779,13 @@ class MeterSettings:
     attempts: int  # per account metrics read, on 429 / 5xx / timeouts
     budget_seconds: float  # the whole check, waits included
     retry_delay_seconds: float  # pause after a failure without Retry-After
+    # Each comparison, compared or pending, goes to MeterComparison_CL (its latest revision read back first).
+    workspace_id: str
+    query_endpoint: str
+    ingestion_endpoint: str
+    ingestion_rule_id: str
+    ingestion_stream: str
+    upload_attempts: int
     azure: AzureAccess
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from shared.config import Settings
+    from shared.config import AlertSettings, Settings
     from shared.costs.outputs import CostRunSummary
+    from shared.meters.outputs import Allowance
     from shared.traffic.results import TrafficRunSummary
 
 
@@ -25,19 +26,37 @@ def traffic_timer(settings: Settings) -> TrafficRunSummary:
 
 
 def costs_timer(settings: Settings) -> CostRunSummary:
-    """One costs run, the bypass check on its final windows, then the alert rules on what they produced."""
+    """One costs run, the bypass check on its final windows, the bill check, then the alert rules on what they
+    produced."""
     from shared.alerts.run import evaluate_and_notify
     from shared.billing.run import check_bill
     from shared.costs.run import CostUploadError, run_costs
     from shared.meters.run import check_bypass
 
+    allowance = bypass_allowance(settings.alerts)
     try:
         summary = run_costs(settings.costs)
     except CostUploadError as error:
         # Windows that did upload still count: alert on them, then fail the run loudly.
-        bypass = check_bypass(settings.meters, error.summary)
+        bypass = check_bypass(settings.meters, error.summary, allowance=allowance)
         evaluate_and_notify(settings.alerts, error.summary, bypass, check_bill(settings.bill))
         raise
-    bypass = check_bypass(settings.meters, summary)
+    bypass = check_bypass(settings.meters, summary, allowance=allowance)
     evaluate_and_notify(settings.alerts, summary, bypass, check_bill(settings.bill))
     return summary
+
+
+def bypass_allowance(settings: AlertSettings) -> Allowance | None:
+    """The strictest `bypass` rule's allowance, which the bypass check writes beside each comparison; None without
+    such a rule, or when the rules file cannot be read (the alert run then fails on it, naming file and field)."""
+    from shared.alerts.rules import load_rules
+    from shared.errors import InputError
+    from shared.meters.outputs import Allowance
+
+    try:
+        rules = load_rules(settings.rules_file).rules
+    except InputError:
+        return None
+    return Allowance.strictest(
+        [Allowance(rule.tolerance_percent, rule.stream_tolerance_percent) for rule in rules if rule.kind == "bypass"]
+    )

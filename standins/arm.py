@@ -36,7 +36,8 @@ withdraws Microsoft.Insights/metrics/read, ``fail_metrics(status, retry_after_se
 metrics requests with that status (429 with Retry-After as ARM throttles).
 
 CLI: ``python -m standins.arm --config standins/stack.config.json --tls-dir .local/tls --identity-secret S
---simulator URL`` prints ``READY https://127.0.0.1:<port>``.
+--simulator URL`` prints ``READY https://127.0.0.1:<port>``; ``--cost-price-factor`` and ``--cost-lag-seconds``
+override the bill's price factor and lag (the bill demo, standins/history.py).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -443,10 +445,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, required=True, help="standins/stack.config.json")
     parser.add_argument("--tls-dir", type=Path, required=True, help="where the local CA and server cert live")
     parser.add_argument("--simulator", default=None, help="the model simulator's URL (its token meters)")
+    parser.add_argument(
+        "--cost-price-factor", type=Decimal, default=None,
+        help='overrides "cost_management"."price_factor" (the bill demo: a billed price list 15%% over ours)',
+    )  # fmt: skip
+    parser.add_argument(
+        "--cost-lag-seconds", type=float, default=None,
+        help='overrides "cost_management"."lag_seconds" (the bill demo: usage billed within a minute)',
+    )  # fmt: skip
     add_identity_secret_argument(parser)
     args = parser.parse_args(argv)
     stack_config = json.loads(args.config.read_text(encoding="utf-8"))
     config = config_from_stack(stack_config, args.tls_dir, identity_secret(parser, args), args.simulator)
+    if config.billing is not None:
+        if args.cost_price_factor is not None:
+            config.billing.price_factor = args.cost_price_factor
+        if args.cost_lag_seconds is not None:
+            config.billing.lag_seconds = args.cost_lag_seconds
     serve_cli(lambda: start_arm(config, host=args.host, port=args.port))
     sys.exit(0)
 

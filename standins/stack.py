@@ -8,6 +8,7 @@ Azurite; writes `.local/stack.json` (where everything is) and
 `.local/local.settings.json` (the sample settings pointed at the stack); then runs the local
 Functions host. It stops every process it started on Ctrl-C, SIGTERM or after RUN_FOR seconds.
 The services are rows of one table (STANDINS, then FUNCTIONS_HOST) that `start_services` walks.
+With --bill-demo it first hands the stand-ins the previous UTC day's history (standins/history.py).
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from standins._server import free_port
 from standins.arm import account_of
+from standins.history import BillDemo, Call, previous_day, seed_meters, seed_metrics
 from standins.processes import READY_PREFIX, Child, StackError, spawn, stop_all, wait_ready
 from standins.stack_info import (
     AcsEmailInfo,
@@ -87,6 +90,7 @@ class Launch:
     metrics_flush_seconds: float | None
     host_schedules: bool
     bypass_share: float | None = None  # overrides the gateway's "bypass"."share" (the bypass demo)
+    bill_demo: BillDemo | None = None  # stack.config.json "bill_demo" when --bill-demo (the bill demo)
 
     @classmethod
     def create(
@@ -98,13 +102,15 @@ class Launch:
         metrics_flush_seconds: float | None = None,
         host_schedules: bool = True,
         bypass_share: float | None = None,
+        bill_demo: bool = False,
     ) -> Launch:
         """Ports (the fixed defaults or free ones), fresh secrets, and ids stable per data directory."""
+        config = json.loads(config_file.read_text(encoding="utf-8"))
         return cls(
             python=sys.executable,
             data_dir=data_dir,
             config_file=config_file,
-            config=json.loads(config_file.read_text(encoding="utf-8")),
+            config=config,
             ports=_ports(fixed_ports),
             identity_secret=secrets.token_hex(32),
             identity_header=secrets.token_hex(16),
@@ -114,6 +120,7 @@ class Launch:
             metrics_flush_seconds=metrics_flush_seconds,
             host_schedules=host_schedules,
             bypass_share=bypass_share,
+            bill_demo=BillDemo.from_stack(config) if bill_demo else None,
         )
 
     @property
@@ -131,6 +138,11 @@ class Launch:
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    @property
+    def meters_file(self) -> Path:
+        """The simulator's token meters, kept across starts as the account keeps its metrics and bill."""
+        return self.data_dir / "meters.json"
 
     @property
     def subscriptions_file(self) -> Path:
@@ -187,7 +199,8 @@ def _monitor_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
 
 
 def _simulator_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
-    return ["--config", str(launch.config_file), "--port", _port(launch, "simulator")]
+    return ["--config", str(launch.config_file), "--port", _port(launch, "simulator"),
+            "--meters-file", str(launch.meters_file)]  # fmt: skip
 
 
 def _gateway_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
@@ -215,8 +228,12 @@ def _acs_email_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
 
 
 def _arm_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
-    return ["--config", str(launch.config_file), "--port", _port(launch, "arm"), "--tls-dir", str(launch.tls_dir),
+    args = ["--config", str(launch.config_file), "--port", _port(launch, "arm"), "--tls-dir", str(launch.tls_dir),
             "--identity-secret", launch.identity_secret, "--simulator", urls["simulator"]]  # fmt: skip
+    if launch.bill_demo is not None:
+        args += ["--cost-price-factor", str(launch.bill_demo.price_factor),
+                 "--cost-lag-seconds", f"{launch.bill_demo.lag_seconds:g}"]  # fmt: skip
+    return args
 
 
 def _azurite_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
@@ -409,8 +426,11 @@ def start_stack(
     config_file: Path = CONFIG_FILE,
     host_schedules: bool = True,
     bypass_share: float | None = None,
+    bill_demo: bool = False,
+    now: datetime | None = None,
 ) -> Stack:
-    """Start every stand-in (and the app host when asked); stop them all if any fails."""
+    """Start every stand-in (and the app host when asked); stop them all if any fails. `bill_demo`: hand the
+    stand-ins the day before `now`'s history first (standins/history.py)."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     launch = Launch.create(
@@ -420,6 +440,7 @@ def start_stack(
         metrics_flush_seconds=metrics_flush_seconds,
         host_schedules=host_schedules,
         bypass_share=bypass_share,
+        bill_demo=bill_demo,
     )
     config = launch.config
     children: list[Child] = []
@@ -430,9 +451,17 @@ def start_stack(
             launch.subscriptions_file,
             [{**sub, "key": subscriptions[sub["name"]]} for sub in config["subscriptions"]],
         )
+        history_day = previous_day(now or datetime.now(UTC))
+        history = (
+            seed_meters(launch.bill_demo, history_day, data_dir, launch.meters_file) if launch.bill_demo else []
+        )
         started = start_services(STANDINS, launch, children, echo=echo)
+        if launch.bill_demo is not None:
+            _seed_metrics(launch, started, history, history_day, echo=echo)
         info = _stack_info(launch, started, subscriptions, with_host=with_host)
         settings = app_settings_for(info)
+        if launch.bill_demo is not None:
+            settings.update(launch.bill_demo.app_settings)
         _write_private(launch.settings_file, {"IsEncrypted": False, "Values": settings})
         stack = Stack(data_dir, info, settings, children)
         _write_private(stack.stack_file, info.to_json())
@@ -442,6 +471,21 @@ def start_stack(
         stop_all(children)
         raise
     return stack
+
+
+def _seed_metrics(
+    launch: Launch, started: Mapping[str, Child], calls: list[Call], day: datetime, *, echo: bool
+) -> None:
+    try:
+        sent = seed_metrics(calls, day, launch.data_dir, launch.config_file, monitor_url=started["monitor"].url,
+                            instrumentation_key=launch.instrumentation_key, ca_cert=launch.ca_cert)  # fmt: skip
+    except Exception as error:  # a refused export, the monitor gone: the demo cannot run as documented
+        raise StackError(f"bill demo: the history of {day:%Y-%m-%d} could not reach the monitor: {error}") from error
+    if echo:
+        tokens = sum(call.prompt_tokens + call.completion_tokens for call in calls)
+        done = "seeded" if sent else f"seeded by an earlier start in {launch.data_dir}"
+        print(f"bill demo: {day:%Y-%m-%d} UTC {done} ({len(calls)} calls, {tokens:,} tokens, in the gateway's "
+              "metrics and the account's meters)", flush=True)  # fmt: skip
 
 
 def _streams() -> dict[str, str]:
@@ -477,6 +521,12 @@ def main(argv: list[str] | None = None) -> int:
         help='the bypass demo: this share of the calls to the "gateway"."bypass" deployment skips the gateway\'s '
         "metering (make run BYPASS_SHARE=0.05)",
     )
+    parser.add_argument(
+        "--bill-demo",
+        action="store_true",
+        help="the bill demo: seed the previous UTC day's history and bill it over our prices (stack.config.json "
+        '"bill_demo"; make run BILL_DEMO=1)',
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -491,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
             echo=True,
             metrics_flush_seconds=args.metrics_flush_seconds,
             bypass_share=args.bypass_share,
+            bill_demo=args.bill_demo,
         )
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -509,6 +560,12 @@ def main(argv: list[str] | None = None) -> int:
         "the first alert lands there within about two minutes; open the .eml in a mail client)",
         flush=True,
     )
+    if args.bill_demo:
+        print(
+            "  bill demo:         the first costs run compares yesterday with the Cost Management stand-in's bill "
+            "(billed over our list prices): a bill_gap alert lands in the outbox within about two minutes",
+            flush=True,
+        )
     if info.functions_url:
         print(
             f"  functions host:    {info.functions_url} "

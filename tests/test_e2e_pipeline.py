@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.identity import ManagedIdentityCredential
 from azure.monitor.query import LogsQueryClient, LogsQueryStatus
 from openai import AzureOpenAI
 
 from standins.stack import Stack
+from tests.support.stack import logs_client, run_timer
 
 pytestmark = pytest.mark.slow
 
@@ -45,16 +45,6 @@ def _post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None)
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         return response.status, response.read()
-
-
-def _logs_client(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> LogsQueryClient:
-    monkeypatch.setenv("IDENTITY_ENDPOINT", stack.info.identity.endpoint)
-    monkeypatch.setenv("IDENTITY_HEADER", stack.info.identity.header)
-    return LogsQueryClient(
-        ManagedIdentityCredential(),
-        endpoint=stack.info.monitor.endpoint,
-        connection_verify=str(stack.info.monitor.ca_cert),
-    )
 
 
 def _flush_metrics(stack: Stack) -> None:
@@ -124,7 +114,7 @@ def test_clients_through_gateway_produce_matching_metrics(local_stack: Stack, mo
     seen[(first_name, "gpt-5.6-terra")]["Prompt Tokens"] += raw_usage["prompt_tokens"]
 
     _flush_metrics(local_stack)
-    logs = _logs_client(local_stack, monkeypatch)
+    logs = logs_client(local_stack, monkeypatch)
     rows = _query_rows(
         logs,
         local_stack,
@@ -164,33 +154,11 @@ def test_clients_through_gateway_produce_matching_metrics(local_stack: Stack, mo
             assert properties.get(dimension), (dimension, properties)
 
 
-def _run_timer(stack: Stack, name: str, timeout_seconds: float = 120) -> dict[str, Any]:
-    """Fire a timer through the admin endpoint (as with Core Tools) and wait for that invocation."""
-    base = stack.info.functions_url
-    request = urllib.request.Request(
-        f"{base}/admin/functions/{name}",
-        data=b'{"input": ""}',
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 202
-        invocation_id = response.headers["X-Invocation-Id"]
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        state = json.loads(urllib.request.urlopen(f"{base}/admin/functions/{name}/status", timeout=10).read())
-        for invocation in state["invocations"]:
-            if invocation["id"] == invocation_id and invocation["status"] in ("Succeeded", "Failed"):
-                return dict(invocation)
-        time.sleep(0.2)
-    raise AssertionError(f"{name} did not finish in {timeout_seconds}s")
-
-
 def test_timers_run_through_the_local_host(local_stack: Stack) -> None:
-    traffic = _run_timer(local_stack, "traffic")
+    traffic = run_timer(local_stack, "traffic")
     assert traffic["status"] == "Succeeded", traffic
     _flush_metrics(local_stack)
-    costs = _run_timer(local_stack, "costs")
+    costs = run_timer(local_stack, "costs")
     assert costs["status"] == "Succeeded", costs
     assert datetime.now(UTC).year >= 2026
 
@@ -281,7 +249,7 @@ def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
         )
         return [
             row
-            for row in _query_rows(_logs_client(local_stack, monkeypatch), local_stack, query)
+            for row in _query_rows(logs_client(local_stack, monkeypatch), local_stack, query)
             if row["UserId"] == run_user
         ]
 

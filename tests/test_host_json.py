@@ -23,6 +23,7 @@ from shared.costs.query import usage_query
 from shared.errors import QueryError
 from shared.logs.parts import query_in_parts
 from shared.meters.run import MeterClients, check_bypass
+from shared.meters.table import LATEST_COLUMNS, LogsComparisons
 from shared.windows import Window
 from tests import ROOT
 from tests.support.sections import settings_with
@@ -53,7 +54,11 @@ class SlowLogsApi:
         if self.partial:
             error = SimpleNamespace(code="GatewayTimeout", message="the query ran out of time", details=None)
             return SimpleNamespace(status=LogsQueryStatus.PARTIAL, partial_error=error)
-        columns = TRAFFIC_COLUMNS if "SyntheticTraffic_CL" in query else USAGE_COLUMNS
+        columns = (
+            TRAFFIC_COLUMNS if "SyntheticTraffic_CL" in query
+            else LATEST_COLUMNS if "MeterComparison_CL" in query
+            else USAGE_COLUMNS
+        )  # fmt: skip
         return SimpleNamespace(status=LogsQueryStatus.SUCCESS, tables=[SimpleNamespace(columns=columns, rows=[])])
 
     def query_resource(self, resource_id: str, query: str, **kwargs: Any) -> Any:
@@ -99,27 +104,30 @@ class HangingMetricsApi:
 
 
 def bypass_check_worst_case() -> timedelta:
-    """The bypass check (shared/meters/) between the costs run and the alerts when no metrics read ever answers."""
+    """The bypass check (shared/meters/) between the costs run and the alerts when no metrics read ever answers
+    and the read of its latest comparisons (MeterComparison_CL) takes its whole server timeout."""
     clock = [0.0]
     settings = settings_with(COST_MODEL_ACCOUNTS=ACCOUNT).meters
     window = Window(NOW.replace(minute=0) - timedelta(hours=1), NOW.replace(minute=0))
     summary = CostRunSummary(started_at=NOW, revision=NOW, price_version="v")
     summary.windows = [WindowOutcome(window, True, 1, "uploaded")]
-    api = HangingMetricsApi(clock)
+    api, logs = HangingMetricsApi(clock), SlowLogsApi(partial=False)
+    table = LogsComparisons(settings, logs, SimpleNamespace(upload=lambda *args, **kwargs: None))  # type: ignore[arg-type]
     report = check_bypass(
-        settings, summary, clients=MeterClients(lambda subscription: api),  # type: ignore[arg-type,return-value]
+        settings, summary, clients=MeterClients(lambda subscription: api, table),  # type: ignore[arg-type,return-value]
         sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds), clock=lambda: clock[0],
     )  # fmt: skip
-    assert report.pending
-    return timedelta(seconds=clock[0])
+    assert report.pending and report.rows_written == 1  # the window's pending row
+    return timedelta(seconds=clock[0] + logs.seconds)
 
 
 def test_worst_case_is_measured_from_the_query_code() -> None:
     # 3 attempts x 600 s + pauses of 5 s and 10 s; then 600 s (alert usage, one attempt) + 180 s.
     assert usage_query_worst_case() == timedelta(seconds=3 * 600 + 5 + 10)
     assert alert_queries_worst_case() == timedelta(seconds=600 + 180)
-    # Its whole budget (BYPASS_METRICS_BUDGET_SECONDS), never more: a request's timeout is cut to what is left.
-    assert bypass_check_worst_case() == timedelta(seconds=60)
+    # Its whole budget (BYPASS_METRICS_BUDGET_SECONDS), never more: a request's timeout is cut to what is left;
+    # then the read of the latest comparisons, bounded by its server timeout (shared/logs/revisions.py).
+    assert bypass_check_worst_case() == timedelta(seconds=60 + 60)
     with pytest.raises(QueryError):  # a partial alert answer ends the alert step (no retry)
         read_alert_data(SlowLogsApi(partial=True), "w", ranges_for([], NOW, 60), with_traffic=True, now=NOW)  # type: ignore[arg-type]
 

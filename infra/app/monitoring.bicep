@@ -72,6 +72,9 @@ resource dataCollectionRule 'Microsoft.Insights/dataCollectionRules@2023-03-11' 
       'Custom-BillReconciliation_CL': {
         columns: logTables.BillReconciliation_CL.columns
       }
+      'Custom-MeterComparison_CL': {
+        columns: logTables.MeterComparison_CL.columns
+      }
     }
     destinations: {
       logAnalytics: [

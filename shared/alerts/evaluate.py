@@ -29,7 +29,7 @@ from shared.alerts.rules import Dimension, Kind, Period, Rule, RuleSet
 from shared.billing.outputs import BillReport, DayComparison
 from shared.costs.outputs import NO_CONSUMER, SubscriptionSpend
 from shared.errors import FileProblem, InputFileError
-from shared.meters.outputs import BypassReport, WindowComparison
+from shared.meters.outputs import Allowance, BypassReport, WindowComparison
 from shared.money import from_micros
 from shared.windows import start_of_day, start_of_month, window_containing
 
@@ -625,9 +625,7 @@ class _BypassVerdict:
 
 
 def _bypass_verdict(rule: Rule, comparison: WindowComparison) -> _BypassVerdict:
-    estimated = Decimal(comparison.gateway_estimated_tokens)
-    exact = Decimal(comparison.gateway_tokens) - estimated
-    allowance = (exact * rule.tolerance_percent + estimated * rule.stream_tolerance_percent) / 100
+    allowance = Allowance(rule.tolerance_percent, rule.stream_tolerance_percent).tokens(comparison)
     gap = Decimal(comparison.gap_tokens)
     verdict = _BypassVerdict(comparison, allowance, 0)
     if gap > allowance and gap >= rule.min_tokens:
@@ -679,7 +677,7 @@ def _bypass(rule: Rule, inputs: Inputs) -> list[Finding]:
             )
         else:
             summary += ", within tolerance"
-        exact = item.gateway_tokens - item.gateway_estimated_tokens
+        exact = item.gateway_exact_tokens
         detail = (
             f"account {item.account or '(none listed)'}: {item.account_prompt_tokens:,} prompt + "
             f"{item.account_generated_tokens:,} generated tokens. Allowed: "

@@ -18,7 +18,6 @@ One check:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict
@@ -34,8 +33,7 @@ from shared.billing.outputs import ALL, BillReport, DayComparison, GroupFigures
 from shared.billing.query import BilledRow, read_billed, scope_of
 from shared.billing.state import LastCheckStore, TableLastCheck
 from shared.config import BillSettings
-from shared.logs.kql import load_query
-from shared.logs.query import query_table
+from shared.logs.revisions import RevisionTable, as_instant, next_revision, read_latest, row_text, write_revision
 from shared.windows import start_of_day
 
 if TYPE_CHECKING:
@@ -172,7 +170,7 @@ def _check(
         report.retries += attempted.retries
         for row in rows:
             billed[(row.day, row.resource_id)].append(row)
-    revision = max([now, *(item.revision + timedelta(microseconds=1) for item in latest.values() if item.revision)])
+    revision = next_revision(now, (item.revision for item in latest.values()))
     written: list[tuple[DayComparison, str]] = []
     for day in days:
         for key, account in sorted(accounts.items()):
@@ -226,16 +224,13 @@ def _latest(
     client: LogsQueryClient, workspace_id: str, days: Sequence[datetime]
 ) -> dict[tuple[datetime, str], DayComparison]:
     """The latest revision of each (day, account folded), its groups attached."""
-    end = days[-1] + timedelta(days=1)
-    query = load_query(LATEST_FILE, {"start_time": days[0], "end_time": end})
-    rows = query_table(
-        client, workspace_id, "bill check: latest comparisons", query, (days[0], max(end, datetime.now(UTC))),
+    rows = read_latest(
+        client, workspace_id, "bill check: latest comparisons", LATEST_FILE, days[0], days[-1] + timedelta(days=1),
         LATEST_COLUMNS,
     )  # fmt: skip
     found: dict[tuple[datetime, str], DayComparison] = {}
     groups: dict[tuple[datetime, str], list[GroupFigures]] = defaultdict(list)
-    for raw in rows:
-        row = dict(zip(LATEST_COLUMNS, raw, strict=True))
+    for row in rows:
         key = (_as_datetime(row["Day"]), str(row["Account"]).casefold())
         if row["MeterGroup"] == ALL:
             found[key] = DayComparison(
@@ -254,33 +249,31 @@ def _latest(
 
 
 def _upload(settings: BillSettings, clients: BillClients, written: Sequence[tuple[DayComparison, str]]) -> bool:
-    from shared.logs.upload import UploadPolicy, upload_windows
-
     by_day: dict[datetime, list[str]] = defaultdict(list)
     for item, scope in written:
         by_day[item.day].extend(_records(item, scope))
-    policy = UploadPolicy(
-        what="bill comparison", rule_id=settings.ingestion_rule_id, stream=settings.ingestion_stream,
-        chunk_rows=5000, attempts=settings.upload_attempts, retry_delay_seconds=settings.retry_delay_seconds,
+    table = RevisionTable(
+        "bill comparison", settings.ingestion_rule_id, settings.ingestion_stream, settings.upload_attempts,
+        settings.retry_delay_seconds,
     )  # fmt: skip
-    uploaded = upload_windows(clients.ingestion, policy, sorted(by_day.items()))
-    return not uploaded.windows_failed
+    return not write_revision(clients.ingestion, table, by_day)
 
 
 def _records(item: DayComparison, scope: str) -> list[str]:
     """The comparison's rows: the account's whole day ("all") and each meter group, as JSON texts."""
     rows = []
+    revision = item.revision or datetime.now(UTC)
     for group in (all_group(item), *item.groups) if item.status == "compared" else (all_group(item),):
         whole = group.group == ALL
         rows.append(
-            json.dumps(
+            row_text(
                 {
-                    "TimeGenerated": _iso(item.revision or datetime.now(UTC)),
-                    "Day": _iso(item.day),
+                    "TimeGenerated": revision,
+                    "Day": item.day,
                     "Account": item.account,
                     "MeterGroup": group.group,
                     "Status": item.status,
-                    "Revision": _iso(item.revision or datetime.now(UTC)),
+                    "Revision": revision,
                     "Currency": item.currency,
                     "OurCost": float(group.our_cost),
                     "BilledCost": float(group.billed_cost),
@@ -294,8 +287,7 @@ def _records(item: DayComparison, scope: str) -> list[str]:
                     "LikelyCause": item.cause if whole else "",
                     "Detail": item.detail if whole else "",
                     "Scope": scope,
-                },
-                separators=(",", ":"),
+                }
             )
         )
     return rows
@@ -310,10 +302,5 @@ def _decimal(value: Any) -> Decimal:
 
 
 def _as_datetime(value: Any, *, day: bool = True) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    moment = as_instant(value)
     return start_of_day(moment) if day else moment
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -6,7 +6,8 @@ went through the gateway. After each costs run, read.py reads the accounts' metr
 windows (Azure Monitor Metrics - List through ARM), run.py sets them beside the gateway's tokens the costs
 run already summed per window and deployment (no second query) and hands on a BypassReport
 (outputs.py, stdlib only) that the alert rules of kind `bypass` judge. A read that is throttled or fails
-is retried within a time budget and otherwise left pending: never compared, never silently skipped.
-May import: shared.azure_clients, shared.azure_retry, shared.config, shared.errors, shared.windows, and of costs/ only
-shared.costs.outputs. Never traffic/, alerts/ or email/.
+is retried within a time budget and otherwise left pending: never compared, never silently skipped. Each
+comparison, pending ones included, is kept in MeterComparison_CL (table.py), which the workbook shows.
+May import: shared.azure_clients, shared.azure_retry, shared.config, shared.errors, shared.logs, shared.windows,
+and of costs/ only shared.costs.outputs. Never traffic/, alerts/ or email/.
 """

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal
 
 from shared.windows import Window
 
 Status = Literal["compared", "pending"]
+# How MeterComparison_CL states a pair: a compared pair no account published tokens for is "unpublished".
+Outcome = Literal["compared", "pending", "unpublished"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,41 @@ class WindowComparison:
         """Tokens the account processed that the gateway did not meter (negative: the gateway metered more)."""
         return self.account_tokens - self.gateway_tokens
 
+    @property
+    def gateway_exact_tokens(self) -> int:
+        return self.gateway_tokens - self.gateway_estimated_tokens
+
+    @property
+    def outcome(self) -> Outcome:
+        """"unpublished": the accounts were read, but none published tokens of this deployment in this window
+        while the gateway metered some (its metrics are not out yet, or it is in no account of COST_MODEL_ACCOUNTS).
+        Judged like any compared pair (the account shows nothing beyond the gateway: no bypass), told apart in
+        MeterComparison_CL so a reader does not take the missing metrics for a matching figure."""
+        if self.status == "pending":
+            return "pending"
+        return "unpublished" if not self.account and self.gateway_tokens else "compared"
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """Tokens the gateway may miss in a window before it is a bypass: a share of its exact tokens (plain calls,
+    metered from the response's usage) plus a share of its estimated ones (streamed calls): the `bypass` rule's
+    tolerance_percent and stream_tolerance_percent (shared/alerts/rules.py)."""
+
+    exact_percent: Decimal
+    estimated_percent: Decimal
+
+    def tokens(self, comparison: WindowComparison) -> Decimal:
+        exact = Decimal(comparison.gateway_exact_tokens) * self.exact_percent
+        return (exact + Decimal(comparison.gateway_estimated_tokens) * self.estimated_percent) / 100
+
+    @staticmethod
+    def strictest(allowances: list[Allowance]) -> Allowance | None:
+        """The smallest of each share (several `bypass` rules: the one that fires first); None for none."""
+        if not allowances:
+            return None
+        return Allowance(min(a.exact_percent for a in allowances), min(a.estimated_percent for a in allowances))
+
 
 @dataclass
 class BypassReport:
@@ -49,6 +87,8 @@ class BypassReport:
     reads: int = 0  # metrics requests made
     retries: int = 0
     duration_seconds: float = 0.0
+    rows_written: int = 0  # MeterComparison_CL rows written this run (new revisions)
+    table_problem: str = ""  # why the comparisons could not be read back or written ("": they were)
 
     @property
     def pending(self) -> bool:
@@ -77,7 +117,13 @@ class BypassReport:
             if self.pending
             else ""
         )
+        table = (
+            f"; MeterComparison_CL NOT WRITTEN (written by the next run): {self.table_problem}"
+            if self.table_problem
+            else f"; {self.rows_written} comparison rows written"
+        )
         return (
             f"bypass check: {span}, {len(self.comparisons)} window x deployment pairs, {statuses['compared']} compared"
-            f"{worst}{pending}; {self.reads} metrics reads ({self.retries} retries); {self.duration_seconds:.1f}s"
+            f"{worst}{pending}; {self.reads} metrics reads ({self.retries} retries){table}; "
+            f"{self.duration_seconds:.1f}s"
         )

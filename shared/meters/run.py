@@ -8,7 +8,10 @@ One check:
   3. sets them side by side: one WindowComparison per window x deployment either side saw; an account that
      could not be read leaves every pair of the run pending (a deployment cannot be placed in an account
      without the account's answer), named in the log line;
-  4. logs one line and returns the BypassReport the alert rules of kind `bypass` judge.
+  4. writes what it found to MeterComparison_CL (table.py): each pair, compared or pending, and each final window
+     without a pair, as a new revision only when it differs from the latest one; so the pending state is in the
+     table and the workbook, not only in the log line;
+  5. logs one line and returns the BypassReport the alert rules of kind `bypass` judge.
 Windows are compared only once final: the costs run waits COST_INGESTION_DELAY_MINUTES after a window's
 end, which covers the minutes platform metrics, like APIM's token metrics, take to arrive. The same final
 windows come back in the next runs (COST_RECOMPUTE_WINDOWS), so a pending pair is compared then.
@@ -20,13 +23,16 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from shared.config import MeterSettings
 from shared.costs.outputs import CostRunSummary, DeploymentTokens
-from shared.meters.outputs import BypassReport, WindowComparison
+from shared.errors import AzureServiceError
+from shared.logs.revisions import next_revision
+from shared.meters.outputs import Allowance, BypassReport, WindowComparison
 from shared.meters.read import AccountTokens, Budget, ServicePending, read_account_tokens
+from shared.meters.table import ComparisonStore, LogsComparisons, rows_of, to_write
 from shared.windows import Window
 
 if TYPE_CHECKING:
@@ -39,9 +45,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class MeterClients:
-    """The metrics client per subscription (one ARM client serves every account of a subscription)."""
+    """The metrics client per subscription (one ARM client serves every account of a subscription) and the table
+    the comparisons are kept in."""
 
     client_for: Callable[[str], MonitorManagementClient]
+    table: ComparisonStore
 
 
 def build_clients(settings: MeterSettings) -> MeterClients:
@@ -56,19 +64,27 @@ def build_clients(settings: MeterSettings) -> MeterClients:
             )
         return built[subscription_id]
 
-    return MeterClients(client_for)
+    table = LogsComparisons(
+        settings,
+        access.logs_query_client(settings.query_endpoint, credential),
+        access.logs_ingestion_client(settings.ingestion_endpoint, credential),
+    )
+    return MeterClients(client_for, table)
 
 
 def check_bypass(
     settings: MeterSettings,
     cost_summary: CostRunSummary,
     *,
+    allowance: Allowance | None = None,
     clients: MeterClients | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> BypassReport:
-    """One bypass check (see the module docstring). Never raises for the accounts' metrics: what could not be
-    read is pending in the report (and its line)."""
+    """One bypass check (see the module docstring). `allowance`: the strictest `bypass` rule's, written beside
+    each comparison (None: no such rule). Never raises for the accounts' metrics nor for the table: what could
+    not be read is pending in the report (and its line), what could not be written is named in the line."""
     if not settings.model_accounts:
         report = BypassReport(enabled=False)
         log.info(report.line())
@@ -99,12 +115,28 @@ def check_bypass(
         for key, tokens in found.items():
             accounts.setdefault(key, (tokens, account.resource_id))
     report.comparisons = _compare(windows, gateway, accounts, pending=bool(report.pending_reasons))
+    _keep(clients.table, report, allowance, wall_clock())
     report.duration_seconds = clock() - started
-    if report.pending_reasons:
+    if report.pending_reasons or report.table_problem:
         log.warning(report.line())
     else:
         log.info(report.line())
     return report
+
+
+def _keep(table: ComparisonStore, report: BypassReport, allowance: Allowance | None, now: datetime) -> None:
+    """Write what the report says that MeterComparison_CL does not say yet (shared/meters/table.py)."""
+    try:
+        latest = table.latest(report.windows)
+    except AzureServiceError as error:
+        report.table_problem = f"the latest comparisons could not be read: {error}"
+        return
+    rows = to_write(rows_of(report, allowance), latest, next_revision(now, (row.revision for row in latest.values())))
+    problems = table.write(rows) if rows else []
+    if problems:
+        report.table_problem = "; ".join(problems)
+    else:
+        report.rows_written = len(rows)
 
 
 def _read(

@@ -17,10 +17,13 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=_DEFAULT_CONFIG, help="stack config JSON")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--meters-file", type=Path, default=None, help="where the account's token meters persist across starts"
+    )
     args = parser.parse_args()
     config = load_simulator_config(args.config)
 
-    serve_cli(lambda: start_simulator(config, host=args.host, port=args.port))
+    serve_cli(lambda: start_simulator(config, host=args.host, port=args.port, meters_file=args.meters_file))
 
 
 if __name__ == "__main__":

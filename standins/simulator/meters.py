@@ -16,14 +16,22 @@ when its last byte has gone out.
 The counters are served to the ARM stand-in (standins/arm_metrics.py), which answers the Azure Monitor
 Metrics - List API from them, through ``GET /_standin/meters`` on the simulator (a stand-in route, not
 an Azure one).
+
+An account keeps its metrics ("platform and custom metrics are stored for 93 days", Azure Monitor Metrics
+overview, "Retention of metrics") and its bill whether or not anyone looks, while the local stack stops
+and starts: with a meters file (the stack's ``.local/meters.json``) the simulator starts with the
+counters it had and keeps the file current, so the account's metrics and bill of earlier days stay
+beside the gateway's metrics of those days in the monitor stand-in's file.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 Clock = Callable[[], datetime]
@@ -75,6 +83,7 @@ class TokenMeters:
         self._clock = clock
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, datetime], list[int]] = {}
+        self.changes = 0  # counts every change, so a saver can tell whether anything is new
 
     def record(self, deployment: str, prompt_tokens: int, generated_tokens: int, cached_tokens: int = 0) -> None:
         minute = self._clock().astimezone(UTC).replace(second=0, microsecond=0)
@@ -84,6 +93,18 @@ class TokenMeters:
             counts[1] += generated_tokens
             counts[2] += 1
             counts[3] += cached_tokens
+            self.changes += 1
+
+    def add(self, records: Iterable[MeterRecord]) -> None:
+        """Counters kept elsewhere (a meters file, a day's history), added to these."""
+        with self._lock:
+            for record in records:
+                counts = self._counts.setdefault((record.deployment, record.minute), [0, 0, 0, 0])
+                for index, value in enumerate(
+                    (record.prompt_tokens, record.generated_tokens, record.requests, record.cached_tokens)
+                ):
+                    counts[index] += value
+                self.changes += 1
 
     def records(self) -> list[MeterRecord]:
         with self._lock:
@@ -97,3 +118,18 @@ class TokenMeters:
 
 def records_json(records: Iterable[MeterRecord]) -> dict[str, Any]:
     return {"meters": [record.to_json() for record in records]}
+
+
+def read_meters_file(path: Path) -> list[MeterRecord]:
+    """The counters a meters file holds (none when there is no file yet)."""
+    if not path.exists():
+        return []
+    return [MeterRecord.from_json(raw) for raw in json.loads(path.read_text(encoding="utf-8"))["meters"]]
+
+
+def write_meters_file(path: Path, records: Iterable[MeterRecord]) -> None:
+    """Replace the file at once (a stop half way through a write leaves the previous file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".tmp")
+    partial.write_text(json.dumps(records_json(records)), encoding="utf-8")
+    partial.replace(path)

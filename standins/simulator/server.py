@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -17,11 +19,13 @@ from standins.simulator.completion import COMPLETION_TOKENS_HEADER, CompletionPl
 from standins.simulator.config import DeploymentConfig, SimulatorConfig
 from standins.simulator.delivery import Delivery
 from standins.simulator.faults import FAULT_HEADER, Fault, FaultPicker
-from standins.simulator.meters import TokenMeters, records_json
+from standins.simulator.meters import TokenMeters, read_meters_file, records_json, write_meters_file
 from standins.simulator.quota import MinuteQuota
 
 # The v1 surface has no api-version of its own; echoed in 429 messages like Azure does.
 _V1_API_VERSION = "v1"
+# How often the meters file is brought up to date (and once more at shutdown).
+METERS_SAVE_SECONDS = 10.0
 
 
 @dataclass
@@ -154,7 +158,11 @@ async def _meters(request: web.Request) -> web.Response:
     return web.json_response(records_json(request.app[_SIMULATOR].meters.records()))
 
 
-def create_app(config: SimulatorConfig, meters: TokenMeters | None = None) -> web.Application:
+def create_app(
+    config: SimulatorConfig, meters: TokenMeters | None = None, *, meters_file: Path | None = None
+) -> web.Application:
+    """`meters_file`: where the account's meters persist (standins/simulator/meters.py): read at start, kept
+    current every METERS_SAVE_SECONDS and at shutdown."""
     app = web.Application()
     closing = asyncio.Event()
     app[_SIMULATOR] = _Simulator(
@@ -173,6 +181,8 @@ def create_app(config: SimulatorConfig, meters: TokenMeters | None = None) -> we
         closing.set()
 
     app.on_shutdown.append(on_shutdown)
+    if meters_file is not None:
+        app.cleanup_ctx.append(_persisted(app[_SIMULATOR].meters, meters_file))
     app.router.add_post("/openai/deployments/{deployment}/chat/completions", _deployment_route)
     app.router.add_post("/openai/v1/chat/completions", _v1_route)
     app.router.add_get("/_standin/meters", _meters)
@@ -180,12 +190,46 @@ def create_app(config: SimulatorConfig, meters: TokenMeters | None = None) -> we
     return app
 
 
+def _persisted(meters: TokenMeters, path: Path) -> Callable[[web.Application], AsyncIterator[None]]:
+    """An aiohttp cleanup context: the file's counters in, then the file kept current until cleanup."""
+
+    async def persist(_: web.Application) -> AsyncIterator[None]:
+        meters.add(read_meters_file(path))
+        saved = meters.changes
+
+        async def save_now() -> None:
+            nonlocal saved
+            if meters.changes != saved:
+                saved = meters.changes
+                await asyncio.to_thread(write_meters_file, path, meters.records())
+
+        async def keep_saving() -> None:
+            while True:
+                await asyncio.sleep(METERS_SAVE_SECONDS)
+                await save_now()
+
+        task = asyncio.get_running_loop().create_task(keep_saving(), name="meters-file")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await save_now()
+
+    return persist
+
+
 async def start_simulator(
-    config: SimulatorConfig, host: str = "127.0.0.1", port: int = 0, *, meters: TokenMeters | None = None
+    config: SimulatorConfig,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    meters: TokenMeters | None = None,
+    meters_file: Path | None = None,
 ) -> RunningServer:
     """Serve the simulator; clients use ``.url`` as azure_endpoint (or ``.url + "/openai/v1"``). ``meters``:
-    the account's token meters (tests pass their own, with a clock; see meters_of)."""
-    return await start_app(create_app(config, meters), host=host, port=port)
+    the account's token meters (tests pass their own, with a clock; see meters_of); ``meters_file``: where they
+    persist."""
+    return await start_app(create_app(config, meters, meters_file=meters_file), host=host, port=port)
 
 
 def meters_of(server: RunningServer) -> TokenMeters:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -27,7 +28,9 @@ from standins.simulator import (
     simulator_config_from_mapping,
     start_simulator,
 )
+from standins.simulator.meters import read_meters_file
 from standins.simulator.prompt_cache import PromptPrefixCache
+from standins.simulator.server import meters_of
 from standins.tokenizer import count_chat_prompt_tokens, count_text_tokens
 from tests import ROOT
 
@@ -501,6 +504,26 @@ async def test_reasoning_models_refuse_max_tokens_and_take_max_completion_tokens
     # Older chat models still take max_tokens.
     legacy = await azure.chat.completions.create(model="gpt-35-turbo", messages=MESSAGES, max_tokens=4)
     assert legacy.usage is not None and legacy.usage.completion_tokens == 4
+
+
+async def test_the_account_keeps_its_meters_across_a_restart_in_its_meters_file(tmp_path: Path) -> None:
+    meters_file = tmp_path / "meters.json"
+    served = 0
+    for _ in range(2):  # two starts of the same data directory
+        server = await start_simulator(fast_config(), meters_file=meters_file)
+        try:
+            async with azure_client(server) as client:
+                completion = await client.chat.completions.create(
+                    model="gpt-5.6-luna", messages=MESSAGES, max_completion_tokens=4
+                )
+            assert completion.usage is not None
+            served += completion.usage.prompt_tokens + completion.usage.completion_tokens
+            meters = meters_of(server).records()
+        finally:
+            await server.stop()
+    assert sum(record.prompt_tokens + record.generated_tokens for record in meters) == served
+    assert sum(record.requests for record in meters) == 2
+    assert read_meters_file(meters_file) == meters  # written at the stop
 
 
 def test_config_loads_shipped_stack_config_and_rejects_typos() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from standins import stack_info as si
+from standins.history import BillDemo
 from standins.stack import (
     AZURITE_BIN,
     CONFIG_FILE,
@@ -54,7 +55,9 @@ def test_each_service_gets_the_argv_it_always_got(tmp_path: Path) -> None:
                                "--db", str(tmp_path / "monitor.duckdb"), "--tls-dir", tls,
                                "--workspace-id", launch.workspace_id, "--rule-id", launch.rule_id,
                                "--ikey", ikey, "--identity-secret", secret]  # fmt: skip
-    assert argv["simulator"] == ["python", "-m", "standins.simulator", "--config", str(CONFIG_FILE), "--port", "7800"]
+    # The account's meters persist in the data directory, as its metrics and bill do in Azure.
+    assert argv["simulator"] == ["python", "-m", "standins.simulator", "--config", str(CONFIG_FILE), "--port", "7800",
+                                 "--meters-file", str(tmp_path / "meters.json")]  # fmt: skip
     assert argv["gateway"] == ["python", "-m", "standins.gateway", "--config", str(CONFIG_FILE), "--port", "7801",
                                "--subscriptions", str(tmp_path / "subscriptions.json"),
                                "--backend", f"{config['gateway']['backend_id']}=http://127.0.0.1:7800",
@@ -87,6 +90,13 @@ def test_optional_arguments(tmp_path: Path) -> None:
     # make run BYPASS_SHARE=0.05: the bypass demo.
     assert _argv(gateway, _launch(tmp_path, bypass_share=0.05))[-2:] == ["--bypass-share", "0.05"]
     assert _argv(FUNCTIONS_HOST, _launch(tmp_path, host_schedules=False))[-1] == "--no-schedules"
+    # make run BILL_DEMO=1: the bill demo's billed price list and lag (stack.config.json "bill_demo").
+    arm = next(spec for spec in STANDINS if spec.name == "arm")
+    demo = BillDemo.from_stack(json.loads(CONFIG_FILE.read_text(encoding="utf-8")))
+    assert _argv(arm, _launch(tmp_path, bill_demo=demo))[-4:] == [
+        "--cost-price-factor", "1.15", "--cost-lag-seconds", "60",
+    ]  # fmt: skip
+    assert "--cost-price-factor" not in _argv(arm, _launch(tmp_path))
 
 
 def test_free_ports_unless_fixed(tmp_path: Path) -> None:

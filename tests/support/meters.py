@@ -15,6 +15,7 @@ from shared.config import MeterSettings
 from shared.costs.outputs import CostRunSummary, DeploymentTokens, WindowOutcome
 from shared.meters.outputs import BypassReport
 from shared.meters.run import MeterClients
+from shared.meters.table import ComparisonStore, InMemoryComparisons
 from shared.windows import Window
 from standins.arm import RunningArm
 from tests.support.arm import MODEL_ACCOUNT
@@ -33,10 +34,13 @@ def meter_settings(arm: RunningArm, **values: Any) -> MeterSettings:
     return replace(base, **values)
 
 
-def meter_clients(arm: RunningArm) -> MeterClients:
-    """The clients the app builds (AzureAccess.monitor_client) for the stand-in."""
+def meter_clients(arm: RunningArm, table: ComparisonStore | None = None) -> MeterClients:
+    """The metrics clients the app builds (AzureAccess.monitor_client) for the stand-in; the comparisons go to
+    `table` (default: the in-memory twin of MeterComparison_CL)."""
     access = local_azure(arm.ca_path)
-    return MeterClients(lambda subscription: access.monitor_client(arm.url, subscription))
+    return MeterClients(
+        lambda subscription: access.monitor_client(arm.url, subscription), table or InMemoryComparisons()
+    )
 
 
 def gateway_summary(window: Window, tokens: dict[str, tuple[int, int]], *, final: bool = True) -> CostRunSummary:
