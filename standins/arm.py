@@ -306,24 +306,32 @@ class ArmService:
             next_link = f"{request.url.origin()}{request.path}?{query}"
         return web.json_response(query_result(scope, page, next_link))
 
-    async def list_deployments(self, request: web.Request) -> web.Response:
+    def _account_request_refusal(self, request: web.Request, api_version: str) -> web.Response | None:
+        """ARM's answers to a request on the account that names no or another api-version (400) or another
+        account (404), as every call on the account gets them before authorization; None when neither."""
         version = request.query.get("api-version")
         if not version:
             return error_response(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
-        if version != API_VERSION:
+        if version != api_version:
             return error_response(
                 400, "InvalidApiVersionParameter",
-                f"The api-version '{version}' is invalid. The supported versions are '{API_VERSION}'.",
+                f"The api-version '{version}' is invalid. The supported versions are '{api_version}'.",
             )  # fmt: skip
-        account = self.config.account
         info = request.match_info
-        if not account.is_this(info["subscription"], info["group"], info["account"]):
+        if not self.config.account.is_this(info["subscription"], info["group"], info["account"]):
             return error_response(
                 404, "ResourceNotFound",
                 f"The Resource '{_PROVIDER}/accounts/{info['account']}' under resource group "
                 f"'{info['group']}' was not found.",
             )  # fmt: skip
-        refusal = self._refusal(request, account, self.granted_client_ids, READ_ACTION)
+        return None
+
+    async def list_deployments(self, request: web.Request) -> web.Response:
+        version = request.query.get("api-version")
+        account = self.config.account
+        refusal = self._account_request_refusal(request, API_VERSION) or self._refusal(
+            request, account, self.granted_client_ids, READ_ACTION
+        )
         if refusal is not None:
             return refusal
         with self._lock:
@@ -344,23 +352,10 @@ class ArmService:
 
     async def list_metrics(self, request: web.Request) -> web.Response:
         """Azure Monitor Metrics - List on the account (standins/arm_metrics.py)."""
-        version = request.query.get("api-version")
-        if not version:
-            return error_response(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
-        if version != METRICS_API_VERSION:
-            return error_response(
-                400, "InvalidApiVersionParameter",
-                f"The api-version '{version}' is invalid. The supported versions are '{METRICS_API_VERSION}'.",
-            )  # fmt: skip
         account = self.config.account
-        info = request.match_info
-        if not account.is_this(info["subscription"], info["group"], info["account"]):
-            return error_response(
-                404, "ResourceNotFound",
-                f"The Resource '{_PROVIDER}/accounts/{info['account']}' under resource group "
-                f"'{info['group']}' was not found.",
-            )  # fmt: skip
-        refusal = self._refusal(request, account, self.metrics_granted_client_ids, METRICS_READ_ACTION)
+        refusal = self._account_request_refusal(request, METRICS_API_VERSION) or self._refusal(
+            request, account, self.metrics_granted_client_ids, METRICS_READ_ACTION
+        )
         if refusal is not None:
             return refusal
         with self._lock:

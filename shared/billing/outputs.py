@@ -25,8 +25,24 @@ PRICE = "discount/price differs"
 NONE = ""
 
 
+class _Gap:
+    """The bill against our cost, for a day or one of its meter groups."""
+
+    our_cost: Decimal
+    billed_cost: Decimal
+
+    @property
+    def gap_cost(self) -> Decimal:
+        return self.billed_cost - self.our_cost
+
+    @property
+    def gap_percent(self) -> Decimal | None:
+        """The bill over our cost, in percent of ours (None when we have no cost)."""
+        return self.gap_cost * 100 / self.our_cost if self.our_cost else None
+
+
 @dataclass(frozen=True)
-class GroupFigures:
+class GroupFigures(_Gap):
     """One meter group of one account and day: our figures and the bill's."""
 
     group: str
@@ -35,13 +51,6 @@ class GroupFigures:
     our_tokens: int
     billed_tokens: int  # the billed quantity in tokens (0 where the meter bills no tokens: PTU-hours)
 
-    @property
-    def gap_cost(self) -> Decimal:
-        return self.billed_cost - self.our_cost
-
-    @property
-    def gap_percent(self) -> Decimal | None:
-        return self.gap_cost * 100 / self.our_cost if self.our_cost else None
 
     @property
     def list_price_per_1m(self) -> Decimal | None:
@@ -54,7 +63,7 @@ class GroupFigures:
 
 
 @dataclass(frozen=True)
-class DayComparison:
+class DayComparison(_Gap):
     """One model account's UTC day: our cost (the summaries) against Azure's actual cost (Cost Management)."""
 
     day: datetime
@@ -74,14 +83,6 @@ class DayComparison:
     def account_name(self) -> str:
         return self.account.rstrip("/").rpartition("/")[2]
 
-    @property
-    def gap_cost(self) -> Decimal:
-        return self.billed_cost - self.our_cost
-
-    @property
-    def gap_percent(self) -> Decimal | None:
-        """The bill over our cost, in percent of ours (None when we have no cost that day)."""
-        return self.gap_cost * 100 / self.our_cost if self.our_cost else None
 
 
 @dataclass
