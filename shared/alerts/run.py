@@ -33,6 +33,7 @@ from shared.alerts.state import AlertRecord
 from shared.alerts.transitions import subject_of, transition
 from shared.config import AlertSettings, app_relative
 from shared.errors import DeliveryError
+from shared.timing import timed
 
 if TYPE_CHECKING:
     from azure.monitor.query import LogsQueryClient
@@ -63,8 +64,10 @@ class AlertRunSummary:
     skipped: int = 0  # claimed by an overlapping run, or lost the write race to one
     held: int = 0  # findings that could not be judged (pending comparisons): their alerts left as they are
     delivery_errors: list[str] = field(default_factory=list)
+    step_seconds: dict[str, float] = field(default_factory=dict)  # read, evaluate, claim, render, send
 
     def line(self) -> str:
+        steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.step_seconds.items())
         return (
             f"alerts run {self.run_id[:8]}: {self.evaluated} evaluated, {self.firing} firing"
             + (f", {self.held} held (comparison pending)" if self.held else "")
@@ -72,6 +75,7 @@ class AlertRunSummary:
             f"{len(self.notifications)} notifications in {self.emails_sent} emails; {self.pending} pending; "
             f"{self.skipped} left to an overlapping run"
             + (f"; delivery failed: {'; '.join(self.delivery_errors)}" if self.delivery_errors else "")
+            + (f"; {steps}" if steps else "")
         )
 
 
@@ -131,16 +135,21 @@ def evaluate_and_notify(
     now = (now or wall_clock()).astimezone(UTC)
     rules = load_rules(settings.rules_file)
     clients = clients or build_clients(settings)
+    summary = AlertRunSummary(run_id=uuid.uuid4().hex)
+    steps = summary.step_seconds
     ranges = ranges_for(rules.rules, now, settings.window_minutes)
     with_traffic = any(rule.kind in ("no_metrics", "reconciliation") for rule in rules.rules)
-    data = read_alert_data(clients.query, settings.workspace_id, ranges, with_traffic=with_traffic, now=now)
-    findings = evaluate(
-        rules, data, Clock(now, settings.window_minutes), cost_summary.spend if cost_summary else (), bypass
-    )
-    summary = AlertRunSummary(run_id=uuid.uuid4().hex, evaluated=len(findings))
+    with timed(steps, "read"):
+        data = read_alert_data(clients.query, settings.workspace_id, ranges, with_traffic=with_traffic, now=now)
+    with timed(steps, "evaluate"):
+        findings = evaluate(
+            rules, data, Clock(now, settings.window_minutes), cost_summary.spend if cost_summary else (), bypass
+        )
+    summary.evaluated = len(findings)
     summary.firing = sum(finding.firing for finding in findings)
     summary.held = sum(finding.pending for finding in findings)
-    claimed = _claim(settings, rules, findings, clients.state, summary, wall_clock())
+    with timed(steps, "claim"):
+        claimed = _claim(settings, rules, findings, clients.state, summary, wall_clock())
     _deliver(settings, rules, claimed, clients, summary, wall_clock)
     log.info(summary.line())
     if summary.delivery_errors:
@@ -206,15 +215,17 @@ def _deliver(
     for group, items in sorted(groups.items()):
         recipients = rules.recipient_groups[group]
         sent_at = wall_clock()
-        digest = render_digest(
-            [notification for _, notification in items],
-            rules_file=app_relative(settings.rules_file),  # as configured: the file a reader edits
-            generated_at=sent_at,
-            dashboard_url=settings.dashboard_url,
-        )
-        message = build_message(digest, sender=settings.sender, recipients=recipients, sent_at=sent_at)
+        with timed(summary.step_seconds, "render"):
+            digest = render_digest(
+                [notification for _, notification in items],
+                rules_file=app_relative(settings.rules_file),  # as configured: the file a reader edits
+                generated_at=sent_at,
+                dashboard_url=settings.dashboard_url,
+            )
+            message = build_message(digest, sender=settings.sender, recipients=recipients, sent_at=sent_at)
         try:
-            clients.transport.send(message, recipients)
+            with timed(summary.step_seconds, "send"):
+                clients.transport.send(message, recipients)
         except DeliveryError as error:
             summary.delivery_errors.append(f"group {group}: {error}")
             summary.pending += len(items)
