@@ -16,7 +16,7 @@ from azure.core.exceptions import HttpResponseError, ResourceModifiedError, Reso
 from azure.monitor.query import LogsQueryStatus
 
 from shared import errors
-from shared.alerts.data import USAGE_COLUMNS as ALERT_USAGE_COLUMNS
+from shared.alerts.data import QUERY_COLUMNS as ALERT_QUERY_COLUMNS
 from shared.alerts.data import Ranges, read_alert_data
 from shared.alerts.run import AlertDeliveryError
 from shared.alerts.state import AlertRecord, TableAlertStateStore
@@ -85,7 +85,7 @@ def test_http_error_of_the_alert_queries_is_a_query_error() -> None:
     with pytest.raises(errors.QueryError, match=r"^alert usage query for .* failed: HTTP 503"):
         read_alert_data(FailingQueryClient(http_503()), "w", ranges, with_traffic=True, now=START)  # type: ignore[arg-type]
     # The usage answered, the synthetic-traffic query failed.
-    client = FailingQueryClient(http_503(), succeed=1, columns=ALERT_USAGE_COLUMNS)
+    client = FailingQueryClient(http_503(), succeed=1, columns=ALERT_QUERY_COLUMNS)
     with pytest.raises(errors.QueryError, match=r"^alert data query failed: HTTP 503: ServiceUnavailable"):
         read_alert_data(client, "w", ranges, with_traffic=True, now=START)  # type: ignore[arg-type]
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from azure.monitor.query import LogsQueryStatus
 
-from shared.alerts.data import TRAFFIC_COLUMNS, USAGE_COLUMNS, ranges_for, read_alert_data
+from shared.alerts.data import QUERY_COLUMNS, TRAFFIC_COLUMNS, ranges_for, read_alert_data
 from shared.config import SETTINGS
 from shared.costs.outputs import CostRunSummary, WindowOutcome
 from shared.costs.query import usage_query
@@ -53,7 +53,7 @@ class SlowLogsApi:
         if self.partial:
             error = SimpleNamespace(code="GatewayTimeout", message="the query ran out of time", details=None)
             return SimpleNamespace(status=LogsQueryStatus.PARTIAL, partial_error=error)
-        columns = TRAFFIC_COLUMNS if "SyntheticTraffic_CL" in query else USAGE_COLUMNS
+        columns = TRAFFIC_COLUMNS if "SyntheticTraffic_CL" in query else QUERY_COLUMNS
         return SimpleNamespace(status=LogsQueryStatus.SUCCESS, tables=[SimpleNamespace(columns=columns, rows=[])])
 
     def query_resource(self, resource_id: str, query: str, **kwargs: Any) -> Any:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from shared.alerts.rules import Rule
 from shared.logs.kql import load_query
+from shared.logs.packed import Packing, unpack
 from shared.logs.parts import PartedQuery, query_in_parts
 from shared.logs.query import query_table
 from shared.windows import start_of_day, start_of_month, window_containing
@@ -24,10 +25,16 @@ from shared.windows import start_of_day, start_of_month, window_containing
 if TYPE_CHECKING:
     from azure.monitor.query import LogsQueryClient
 
-USAGE_COLUMNS = (
-    "Bucket", "Model", "Deployment", "SubscriptionId", "UserId", "ApiId", "Currency", "Unpriced",
-    "Requests", "TotalTokens", "CostMicros", "EstimatedTokens", "EstimatedCostMicros",
-)  # fmt: skip
+# The alert usage query answers one row per key with its buckets packed (shared/logs/packed.py); unpacked,
+# one row per bucket x key: USAGE_COLUMNS = Bucket, the keys, the counts.
+PACKING = Packing(
+    "alert usage query",
+    ("Model", "Deployment", "SubscriptionId", "UserId", "ApiId", "Currency", "Unpriced"),
+    ("Bucket", "Requests", "TotalTokens", "CostMicros", "EstimatedTokens", "EstimatedCostMicros"),
+    "bucket",
+)
+QUERY_COLUMNS = (*PACKING.keys, "Buckets")
+USAGE_COLUMNS = PACKING.columns
 TRAFFIC_COLUMNS = (
     "RunId", "Subscription", "UserId", "Deployment", "CallsOk", "CallsUsageUnseen", "TotalTokens",
     "ExactTotalTokens", "ExactUncertainCalls", "StreamedCallsOk", "StreamedTotalTokens", "StreamedUsageUnseen",
@@ -85,13 +92,15 @@ def read_alert_data(
     # clock, even when `now` is given), so the query timespan runs from the range start to then.
     until = max(now, datetime.now(UTC)) + timedelta(minutes=5)
     # Split on whole days: a day bucket never straddles two parts, nor does a window's revision.
-    parted = query_in_parts(
+    # Each part unpacked and typed as it arrives: a part's rows (and their Python objects) go before the next comes.
+    frames: list[pd.DataFrame] = []
+    query_in_parts(
         client,
         workspace_id,
         PartedQuery(
             what="alert usage",
             file="alert-usage.kql",
-            columns=USAGE_COLUMNS,
+            columns=QUERY_COLUMNS,
             split_unit_minutes=24 * 60,
             # A partial answer for another reason: this run sends nothing, the next asks again (so no pause).
             attempts=1,
@@ -101,8 +110,9 @@ def read_alert_data(
         ),
         ranges.start,
         ranges.end,
+        each_part=lambda rows: frames.append(_typed_usage(pd.DataFrame(unpack(rows, PACKING)))),
     )
-    usage = usage_frame([list(row) for row in parted.rows])
+    usage = pd.concat(frames, ignore_index=True) if frames else usage_frame([])
     traffic_rows: list[list[Any]] = []
     if with_traffic:
         # A partial result would under-count spend and resolve alerts that still fire: query_table refuses it.
@@ -121,7 +131,11 @@ def read_alert_data(
 
 
 def usage_frame(rows: list[list[Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=list(USAGE_COLUMNS))
+    """Unpacked usage rows (USAGE_COLUMNS each) as the typed frame the rules read."""
+    return _typed_usage(pd.DataFrame(rows, columns=list(USAGE_COLUMNS)))
+
+
+def _typed_usage(frame: pd.DataFrame) -> pd.DataFrame:
     frame["Bucket"] = pd.to_datetime(frame["Bucket"], utc=True)
     for name in ("Model", "Deployment", "SubscriptionId", "UserId", "ApiId", "Currency"):
         frame[name] = frame[name].fillna("").astype(str)

@@ -103,7 +103,7 @@ class PartedQuery:
 
 @dataclass
 class PartedResult:
-    rows: list[Any] = field(default_factory=list)  # the parts' rows, oldest part first
+    rows: list[Any] = field(default_factory=list)  # the parts' rows, oldest part first (none with each_part)
     queries: int = 0
     splits: int = 0
     retries: int = 0
@@ -117,8 +117,11 @@ def query_in_parts(
     end: datetime,
     *,
     sleep: Callable[[float], None] = time.sleep,
+    each_part: Callable[[list[Any]], None] | None = None,
 ) -> PartedResult:
-    """Every row of the query over [start, end), in as many parts as the limits require; or raises QueryError."""
+    """Every row of the query over [start, end), in as many parts as the limits require; or raises QueryError.
+    With `each_part`, each part's rows go to it as they arrive and the result keeps none: a caller that
+    turns rows into compact columns holds one part's rows at a time, not the whole answer's."""
     result = PartedResult()
     pending = [QueryPart(start, end)]
     while pending:
@@ -135,7 +138,10 @@ def query_in_parts(
             log.info("%s for %s exceeds the query limits; splitting it in two", spec.what, part.describe())
             pending.extend(reversed(halves))  # oldest first, only for readable logs
             continue
-        result.rows.extend(rows)
+        if each_part is not None:
+            each_part(rows)
+        else:
+            result.rows.extend(rows)
     return result
 
 
