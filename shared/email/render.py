@@ -68,7 +68,7 @@ def render(view: DigestView) -> Digest:
     text = "\n\n".join(
         [
             f"AI gateway cost alerts, {view.generated_at}: {view.counts}",
-            *(_item_text(item, view.rules_file) for item in view.items),
+            *(text for item in view.items for text in _item_text(item, view.rules_file)),
             f"Change or silence a rule in {view.rules_file}.",
         ]
         + ([f"Dashboard: {view.dashboard_url}"] if view.dashboard_url else [])
@@ -106,7 +106,8 @@ def _templates() -> jinja2.Environment:
     )
 
 
-def _item_text(item: ItemView, rules_file: str) -> str:
+def _item_text(item: ItemView, rules_file: str) -> list[str]:
+    """The item's paragraph, and the line for the alerts like it left out, if any."""
     lines = [f"[{item.badge}] {item.subject}"]
     if item.has_figures:
         lines += [f"  {sentence}" for sentence in item.sentences]
@@ -119,4 +120,4 @@ def _item_text(item: ItemView, rules_file: str) -> str:
             # The latest seven bars only; the PNG shows them all.
             lines.append("    " + "  ".join(f"{bar.label} {bar.value.normalize():f}" for bar in item.chart.bars[-7:]))
     lines.append(f"  Rule: {item.rule} in {rules_file}")
-    return "\n".join(lines)
+    return ["\n".join(lines), *([f"... {item.more}"] if item.more else [])]
