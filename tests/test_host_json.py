@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from azure.monitor.query import LogsQueryStatus
 
-from shared.alerts.data import QUERY_COLUMNS, TRAFFIC_COLUMNS, ranges_for, read_alert_data
+from shared.alerts.data import QUERY_COLUMNS, SIZE_COLUMNS, TRAFFIC_COLUMNS, ranges_for, read_alert_data
 from shared.config import SETTINGS
 from shared.costs.outputs import CostRunSummary, WindowOutcome
 from shared.costs.query import usage_query
@@ -53,7 +53,10 @@ class SlowLogsApi:
         if self.partial:
             error = SimpleNamespace(code="GatewayTimeout", message="the query ran out of time", details=None)
             return SimpleNamespace(status=LogsQueryStatus.PARTIAL, partial_error=error)
-        columns = TRAFFIC_COLUMNS if "SyntheticTraffic_CL" in query else QUERY_COLUMNS
+        columns = (
+            TRAFFIC_COLUMNS if "SyntheticTraffic_CL" in query else SIZE_COLUMNS if "KeyCharacters" in query
+            else QUERY_COLUMNS
+        )  # fmt: skip
         return SimpleNamespace(status=LogsQueryStatus.SUCCESS, tables=[SimpleNamespace(columns=columns, rows=[])])
 
     def query_resource(self, resource_id: str, query: str, **kwargs: Any) -> Any:
@@ -78,7 +81,8 @@ def usage_query_worst_case() -> timedelta:
 
 
 def alert_queries_worst_case() -> timedelta:
-    """The alert rules' two queries after a costs run, each taking its server timeout."""
+    """The alert rules' queries after a costs run (usage size, usage, synthetic traffic), each taking its
+    server timeout."""
     api = SlowLogsApi(partial=False)
     read_alert_data(api, "w", ranges_for([], NOW, 60), with_traffic=True, now=NOW)  # type: ignore[arg-type]
     return timedelta(seconds=api.seconds)
@@ -115,9 +119,10 @@ def bypass_check_worst_case() -> timedelta:
 
 
 def test_worst_case_is_measured_from_the_query_code() -> None:
-    # 3 attempts x 600 s + pauses of 5 s and 10 s; then 600 s (alert usage, one attempt) + 180 s.
+    # 3 attempts x 600 s + pauses of 5 s and 10 s; then the alert usage size (180 s), the usage (600 s, one
+    # attempt) and the synthetic traffic (180 s).
     assert usage_query_worst_case() == timedelta(seconds=3 * 600 + 5 + 10)
-    assert alert_queries_worst_case() == timedelta(seconds=600 + 180)
+    assert alert_queries_worst_case() == timedelta(seconds=180 + 600 + 180)
     # Its whole budget (BYPASS_METRICS_BUDGET_SECONDS), never more: a request's timeout is cut to what is left.
     assert bypass_check_worst_case() == timedelta(seconds=60)
     with pytest.raises(QueryError):  # a partial alert answer ends the alert step (no retry)

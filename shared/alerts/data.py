@@ -3,7 +3,9 @@
 Two queries (shared/logs/kql/alert-usage.kql, shared/logs/kql/alert-synthetic-traffic.kql), sized by the
 rules: the usage range reaches back to the start of the month, the chart's 14 days and each spike
 rule's baseline; windows are kept one by one from `detail_from` on (hours matter there) and summed
-per UTC day before it. Import only inside a run: it imports pandas.
+per UTC day before it. The usage answer packs each key's buckets (shared/logs/packed.py) and is counted
+first (alert-usage-size.kql), so a tenant of 100,000 users is asked in the user parts it needs at once and
+typed part by part. Import only inside a run: it imports pandas.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pandas as pd
 from shared.alerts.rules import Rule
 from shared.logs.kql import load_query
 from shared.logs.packed import Packing, unpack
-from shared.logs.parts import PartedQuery, query_in_parts
+from shared.logs.parts import MAX_USER_PARTS, PartedQuery, query_in_parts
 from shared.logs.query import query_table
 from shared.windows import start_of_day, start_of_month, window_containing
 
@@ -35,6 +37,19 @@ PACKING = Packing(
 )
 QUERY_COLUMNS = (*PACKING.keys, "Buckets")
 USAGE_COLUMNS = PACKING.columns
+SIZE_COLUMNS = ("Keys", "KeyCharacters", "Entries")  # alert-usage-size.kql
+# What the usage answer weighs, to ask a large one in user parts at once (alert-usage-size.kql says why): an entry
+# as Log Analytics writes a packed bucket, '[\"2026-11-27T10:00:00.0000000Z\",31,60000,150000,0,0],' (the stand-in's
+# are shorter), and a row's quotes, separators and flag besides its key strings. A part is planned to this much of
+# the query API's ~64 MB, leaving room for the estimate's error; one still cut at the limit is split as any is.
+ENTRY_BYTES = 64
+ROW_BYTES = 64
+PART_BYTES = 56 * 1024 * 1024
+# Parts asked at once: one is downloaded and typed here while the service works on the next (the query API runs
+# five of a user's queries at once). Two keep at most two parts' rows in memory.
+PARTS_AT_ONCE = 2
+# Key columns kept as categories: millions of rows name a few models and subscriptions and some 100,000 users.
+_KEYS = ("Model", "Deployment", "SubscriptionId", "UserId", "ApiId", "Currency")
 TRAFFIC_COLUMNS = (
     "RunId", "Subscription", "UserId", "Deployment", "CallsOk", "CallsUsageUnseen", "TotalTokens",
     "ExactTotalTokens", "ExactUncertainCalls", "StreamedCallsOk", "StreamedTotalTokens", "StreamedUsageUnseen",
@@ -92,6 +107,7 @@ def read_alert_data(
     # clock, even when `now` is given), so the query timespan runs from the range start to then.
     until = max(now, datetime.now(UTC)) + timedelta(minutes=5)
     # Split on whole days: a day bucket never straddles two parts, nor does a window's revision.
+    user_parts = _user_parts(client, workspace_id, ranges, until)
     # Each part unpacked and typed as it arrives: a part's rows (and their Python objects) go before the next comes.
     frames: list[pd.DataFrame] = []
     query_in_parts(
@@ -111,8 +127,10 @@ def read_alert_data(
         ranges.start,
         ranges.end,
         each_part=lambda rows: frames.append(_typed_usage(pd.DataFrame(unpack(rows, PACKING)))),
+        user_parts=user_parts,
+        concurrency=PARTS_AT_ONCE,
     )
-    usage = pd.concat(frames, ignore_index=True) if frames else usage_frame([])
+    usage = _combined(frames) if frames else usage_frame([])
     traffic_rows: list[list[Any]] = []
     if with_traffic:
         # A partial result would under-count spend and resolve alerts that still fire: query_table refuses it.
@@ -130,9 +148,42 @@ def read_alert_data(
     return AlertData(ranges, usage, traffic_frame(traffic_rows))
 
 
+def _user_parts(client: LogsQueryClient, workspace_id: str, ranges: Ranges, until: datetime) -> int:
+    """How many user parts the usage answer needs to fit the query API's size limit (a power of two), from
+    the size of the answer counted first (alert-usage-size.kql)."""
+    query = load_query(
+        "alert-usage-size.kql",
+        {"start_time": ranges.start, "end_time": ranges.end, "detail_from": ranges.detail_from},
+    )
+    rows = query_table(client, workspace_id, "alert usage size query", query, (ranges.start, until), SIZE_COLUMNS)
+    keys, key_characters, entries = (int(value or 0) for value in rows[0]) if rows else (0, 0, 0)
+    needed = (keys * ROW_BYTES + key_characters + entries * ENTRY_BYTES) / PART_BYTES
+    parts = 1
+    while parts < needed and parts < MAX_USER_PARTS:
+        parts *= 2
+    return parts
+
+
 def usage_frame(rows: list[list[Any]]) -> pd.DataFrame:
     """Unpacked usage rows (USAGE_COLUMNS each) as the typed frame the rules read."""
     return _typed_usage(pd.DataFrame(rows, columns=list(USAGE_COLUMNS)))
+
+
+def _combined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The parts' typed frames as one, each key column a category over all parts (codes, not a string pointer
+    per row: a third of the memory at 3 million rows), joined column by column without an object copy."""
+    from pandas.api.types import union_categoricals
+
+    columns: dict[str, Any] = {}
+    for name in USAGE_COLUMNS:
+        if name in _KEYS:
+            parts = [frame[name].astype("category") for frame in frames]
+            columns[name] = pd.Series(union_categoricals(parts, sort_categories=True))
+        else:
+            columns[name] = pd.concat([frame[name] for frame in frames], ignore_index=True)
+        for frame in frames:
+            del frame[name]  # the part's copy goes as soon as the whole column is built
+    return pd.DataFrame(columns)
 
 
 def _typed_usage(frame: pd.DataFrame) -> pd.DataFrame:

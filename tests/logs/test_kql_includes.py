@@ -17,7 +17,9 @@ from shared.logs.kql import KQL_DIR, expand_includes, load_query, read_query
 
 BLOCK_FILE = "latest-complete-revision.kql"
 INCLUDE = f"// include: {BLOCK_FILE}"
-READERS = ("cost-summary-latest.kql", "cost-totals-by-subscription-day.kql", "alert-usage.kql")
+READERS = (
+    "cost-summary-latest.kql", "cost-totals-by-subscription-day.kql", "alert-usage.kql", "alert-usage-size.kql"
+)
 START = datetime(2026, 11, 27, tzinfo=UTC)
 
 
