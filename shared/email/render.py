@@ -76,13 +76,21 @@ def render(view: DigestView) -> Digest:
     return Digest(view.subject, text + "\n", page, tuple(images))
 
 
-def build_message(digest: Digest, *, sender: str, recipients: Sequence[str], sent_at: datetime) -> EmailMessage:
+def message_id_for(unique: str, sender: str) -> str:
+    """An RFC 5322 Message-ID, "<unique@the sender's domain>": `unique` must be unique for all time (a run id)."""
+    return f"<{unique}@{_domain(sender)}>"
+
+
+def build_message(
+    digest: Digest, *, sender: str, recipients: Sequence[str], sent_at: datetime, message_id: str = ""
+) -> EmailMessage:
+    """The email; `message_id` names it (every attempt to send one email carries the same), else a new one."""
     message = EmailMessage()
     message["Subject"] = digest.subject
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Date"] = format_datetime(sent_at)
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "alerts.local")
+    message["Message-ID"] = message_id or make_msgid(domain=_domain(sender))
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to alerts
     message.set_content(digest.text)
     message.add_alternative(digest.html, subtype="html")
@@ -90,6 +98,10 @@ def build_message(digest: Digest, *, sender: str, recipients: Sequence[str], sen
     for cid, png in digest.images:
         html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid.split('@')[0]}.png")
     return message
+
+
+def _domain(sender: str) -> str:
+    return sender.rpartition("@")[2] or "alerts.local"
 
 
 @cache

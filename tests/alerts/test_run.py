@@ -228,10 +228,10 @@ class BlockingTransport:
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def send(self, message: EmailMessage, recipients: Sequence[str]) -> None:
+    def send(self, message: EmailMessage, recipients: Sequence[str], *, attempt: int = 1) -> None:
         self.entered.set()
         assert self.release.wait(30)
-        self.inner.send(message, recipients)
+        self.inner.send(message, recipients, attempt=attempt)
 
 
 def test_overlapping_runs_cannot_both_send(world: AlertWorld) -> None:
