@@ -49,7 +49,7 @@ def digest_view(
         top, rest = group[:TOP_PER_RULE_AND_LEVEL], group[TOP_PER_RULE_AND_LEVEL:]
         views = [_item_view(notification) for notification in top]
         if rest:
-            views[-1] = replace(views[-1], more=_more_line(rest))
+            views[-1] = replace(views[-1], more=_more_line(group, rest))
         items += views
         shown += top
     return DigestView(
@@ -84,10 +84,10 @@ def _rank(group: Sequence[Notification]) -> int:
     return max((n.finding.rank for n in group if n.finding is not None), default=0)
 
 
-def _more_line(rest: Sequence[Notification]) -> str:
+def _more_line(group: Sequence[Notification], rest: Sequence[Notification]) -> str:
     """The one line for a group's alerts past the cap: how many, and their value together where one adds up."""
     first = rest[0]
-    rule = first.finding.rule if first.finding is not None else None
+    rule = next((n.finding.rule for n in group if n.finding is not None), None)  # a cleared scope has no finding
     noun = f"{rule.scope.dimension}s" if rule is not None and rule.scope.each else "alerts"
     where = "resolved" if first.severity == "resolved" else f"at {first.level or first.severity}"
     line = f"and {len(rest):,} more {noun} {where} under {first.rule_name}"

@@ -70,7 +70,7 @@ class AlertRunSummary:
     emails_sent: int = 0
     pending: int = 0  # claimed but not delivered (retried next run)
     skipped: int = 0  # claimed by an overlapping run, or lost the write race to one
-    resent: int = 0  # emails handed over again after a run recorded no outcome (same Message-ID)
+    resent: int = 0  # emails handed over again after a run recorded no outcome (same Message-ID; ACS checks first)
     held: int = 0  # findings that could not be judged (pending comparisons): their alerts left as they are
     delivery_errors: list[str] = field(default_factory=list)
     step_seconds: dict[str, float] = field(default_factory=dict)  # read, evaluate, claim, render, send
@@ -82,7 +82,7 @@ class AlertRunSummary:
             + (f", {self.held} held (comparison pending)" if self.held else "")
             + "; "
             f"{len(self.notifications)} notifications in {self.emails_sent} emails"
-            + (f" ({self.resent} sent again, same Message-ID)" if self.resent else "")
+            + (f" ({self.resent} after an unrecorded earlier attempt, same Message-ID)" if self.resent else "")
             + f"; {self.pending} pending; {self.skipped} left to an overlapping run"
             + (f"; delivery failed: {'; '.join(self.delivery_errors)}" if self.delivery_errors else "")
             + (f"; {steps}" if steps else "")

@@ -79,7 +79,6 @@ class SmtpTransport:
 class SentEmail:
     message: EmailMessage  # as a recipient receives it: serialised and parsed back
     recipients: tuple[str, ...]  # the envelope: who it was delivered to
-    attempt: int = 1  # as the caller numbered it (the twin, like SMTP, sends every attempt)
 
 
 class InMemoryTransport:
@@ -105,7 +104,8 @@ class InMemoryTransport:
             self._planned += [refused] * count
 
     def send(self, message: EmailMessage, recipients: Sequence[str], *, attempt: int = 1) -> None:
-        # Serialised now, as a real transport does: later changes to `message` do not reach the copy.
+        # Like SMTP, every attempt is delivered. Serialised now, as a real transport does: later changes to
+        # `message` do not reach the copy.
         received = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
         assert isinstance(received, EmailMessage)
         with self._lock:
@@ -114,7 +114,7 @@ class InMemoryTransport:
                 raise DeliveryError(f"in-memory transport: {planned}")
             accepted = tuple(address for address in recipients if address not in planned)
             if accepted:
-                self.sent.append(SentEmail(received, accepted, attempt))
+                self.sent.append(SentEmail(received, accepted))
         refused = sorted(set(recipients) & planned)
         if refused:
             raise DeliveryError(f"in-memory transport refused recipients {refused}")
