@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import repeat
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -39,10 +39,34 @@ class Packing:
         return (self.entry[0], *self.keys, *self.entry[1:])
 
 
+@dataclass(frozen=True)
+class Unpacked:
+    """A packed answer taken apart: each key once with how many entries it packed, and the entries' fields."""
+
+    packing: Packing
+    keys: dict[str, list[Any]]  # one value per answer row, for each key column
+    counts: list[int]  # entries per answer row
+    fields: dict[str, list[Any]]  # one value per entry, for each entry field: starts as UTC datetimes
+
+    def columns(self) -> dict[str, list[Any]]:
+        """One value per entry x key in each of packing.columns, the keys repeated."""
+        columns = dict(self.fields)
+        for name, values in self.keys.items():
+            columns[name] = list(chain.from_iterable(map(repeat, values, self.counts)))
+        return {name: columns[name] for name in self.packing.columns}
+
+
 def unpack(rows: Iterable[Iterable[Any]], packing: Packing) -> dict[str, list[Any]]:
     """One value per entry x key in each of packing.columns: starts as UTC datetimes, keys repeated, the
     other fields as sent. Raises QueryError naming the key of a cell that is no list of whole entries."""
+    return unpack_keyed(rows, packing).columns()
+
+
+def unpack_keyed(rows: Iterable[Iterable[Any]], packing: Packing) -> Unpacked:
+    """The answer's keys once each and its entries' fields (for a caller that turns keys into codes, not one
+    string per entry). Raises QueryError as unpack does."""
     keys: list[list[Any]] = [[] for _ in packing.keys]
+    counts: list[int] = []
     width = len(packing.entry)
     fields: list[list[Any]] = [[] for _ in packing.entry]
     getters = [itemgetter(index) for index in range(width)]
@@ -57,16 +81,16 @@ def unpack(rows: Iterable[Iterable[Any]], packing: Packing) -> dict[str, list[An
                 f"{packing.what}: key {key} has a {packing.noun} entry {bad!r}, expected [{', '.join(packing.entry)}]"
             )
         for column, value in zip(keys, key, strict=True):
-            column.extend(repeat(value, len(parsed)))
+            column.append(value)
+        counts.append(len(parsed))
         # Field i of this key's entries in one C-level pass each; the parsed lists go when the row is done.
         for field, getter in zip(fields, getters, strict=True):
             field.extend(map(getter, parsed))
     # An answer repeats a few starts: parse each distinct one once.
     starts = {text: _utc(text, packing) for text in set(fields[0])}
-    columns = {packing.entry[0]: list(map(starts.__getitem__, fields[0]))}
-    columns.update(zip(packing.keys, keys, strict=True))
-    columns.update(zip(packing.entry[1:], fields[1:], strict=True))
-    return columns
+    fields[0] = list(map(starts.__getitem__, fields[0]))
+    return Unpacked(packing, dict(zip(packing.keys, keys, strict=True)), counts,
+                    dict(zip(packing.entry, fields, strict=True)))  # fmt: skip
 
 
 def _utc(text: Any, packing: Packing) -> datetime:
