@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_STAMP := .local/checkov-venv/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup chromium run stack test test-fast lint bench-gateway bench-traffic bench-costs workbook local-settings-azure screenshot-email prices catalog reprice clean
+.PHONY: setup chromium run stack test test-fast lint bench-gateway bench-traffic bench-costs bench-alerts workbook local-settings-azure screenshot-email prices catalog reprice clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) chromium
 
@@ -66,6 +66,11 @@ bench-traffic: setup
 # 10 million metric rows; (b) needs about 13 GB of memory. BENCH_COSTS_ARGS="--keep DIR" reuses the data.
 bench-costs: setup
 	$(PY) -m bench.costs_10m $(BENCH_COSTS_ARGS)
+
+# One alert run over 100,000 users' summaries with 5,000 firing (target: under 30 s and 1 GB), then the run after it.
+# BENCH_ALERTS_ARGS="--users 20000 --firing 1000 --keep DIR" for another size, or to reuse the generated data.
+bench-alerts: setup
+	$(PY) -m bench.alerts_scale $(BENCH_ALERTS_ARGS)
 
 # Regenerate infra/app/workbook.json after changing shared/logs/kql (a test fails while it is stale).
 workbook: setup

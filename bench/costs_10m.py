@@ -22,22 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.support import peak_rss_mb, run_phase, with_monitor
+
 T0 = datetime(2026, 11, 26, tzinfo=UTC)
 METRICS = ("Prompt Tokens", "Completion Tokens", "Total Tokens")
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # -- phases (each in its own process) -------------------------------------------------------------
@@ -193,14 +187,7 @@ def costs_run(stack_file: Path, upload: bool) -> dict[str, Any]:
 
 
 def _phase(*args: str) -> dict[str, Any]:
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "bench.costs_10m", "phase", *args], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise RuntimeError(f"phase {args[0]} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    result["process_seconds"] = time.perf_counter() - started
-    return result
+    return run_phase("bench.costs_10m", *args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             "costs": lambda: costs_run(args.target, upload=not args.no_upload),
         }
         result = runners[args.name]()
-        result["peak_rss_mb"] = _peak_rss_mb()
+        result["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps(result))
         return 0
 
@@ -246,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     _clear_summaries(db)
     for _ in range(args.rounds):
         runs.append(_phase("duckdb", str(db)))
-        costs_runs.append(_with_monitor(work, db, lambda stack_file: _phase(
+        costs_runs.append(with_monitor(work, db, lambda stack_file: _phase(
             "costs", str(stack_file), *(["--no-upload"] if args.no_upload else []))))
         _clear_summaries(db)
     figures["duckdb_sql"] = min(runs, key=lambda run: float(run["seconds"]))
@@ -294,28 +281,6 @@ def _clear_summaries(db: Path) -> None:
         con.execute('DELETE FROM "TokenCostSummary_CL"')
         con.execute("CHECKPOINT")
 
-
-def _with_monitor(work: Path, db: Path, measure: Any) -> dict[str, Any]:
-    """The identity and monitor stand-ins as the local stack starts them, serving `db` (work/monitor.duckdb)."""
-    from standins.processes import Child, stop_all
-    from standins.stack import Launch, standins_named, start_services
-
-    launch = Launch.create(work)
-    assert launch.monitor_db == db, f"the monitor stand-in serves {launch.monitor_db}, not {db}"
-    children: list[Child] = []
-    try:
-        started = start_services(standins_named("identity", "monitor"), launch, children, echo=False)
-        stack_file = work / "bench-stack.json"
-        stack_file.write_text(json.dumps({
-            "url": started["monitor"].url, "workspace_id": launch.workspace_id, "rule_id": launch.rule_id,
-            "ca": str(launch.ca_cert),
-            "identity_env": {"IDENTITY_ENDPOINT": f"{started['identity'].url}/msi/token",
-                             "IDENTITY_HEADER": launch.identity_header},
-        }))
-        result: dict[str, Any] = measure(stack_file)
-        return result
-    finally:
-        stop_all(children)
 
 if __name__ == "__main__":
     raise SystemExit(main())

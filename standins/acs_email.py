@@ -26,6 +26,9 @@ Each accepted, not failed, operation writes one ``.eml`` to the outbox, named an
 the SMTP stand-in's (standins.mail), so ``.local/outbox`` reads the same whichever delivery ran:
 From/To/Cc/Subject, the custom headers, text + html alternatives, inline images (Content-ID =
 contentId) and attachments, plus ``X-Envelope-To`` (Bcc included) and ``X-ACS-Operation-Id``.
+A ``Message-ID`` custom header is the email's when it is an RFC 2822 id (``<left@right>``); an invalid
+one is replaced by the service's own, and with ``x-ms-acsemail-validate-message-id: true`` an invalid or
+already used one is a 400 (learn.microsoft.com/azure/communication-services/concepts/email/email-headers).
 
 Fault hooks for tests (in-process): ``refuse_next_send(429, retry_after_seconds=2)`` answers the
 next POST with that status, and ``fail_next_operation(code, message)`` lets the next accepted
@@ -77,6 +80,10 @@ MAX_RECIPIENTS = 50
 SEND_PATH = "/emails:send"
 OPERATIONS_PATH = "/emails/operations"
 IGNORE_DUPLICATE_CONTENT_ID = "x-ms-acsemail-ignore-duplicate-content-id"
+VALIDATE_MESSAGE_ID = "x-ms-acsemail-validate-message-id"
+# The docs' examples: <guid@domain.com> and <...-NVZOA======@microsoft.com> valid; guid@domain.com, <guid> and
+# <guid.domain> invalid.
+_MESSAGE_ID = re.compile(r"^<[^<>@\s]+@[^<>@\s]+>$")
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
 # Headers the service sets itself; a custom header with one of these names is not copied.
 _OWN_HEADERS = frozenset({"from", "to", "cc", "bcc", "subject", "content-type", "mime-version"})
@@ -150,6 +157,7 @@ class AcsEmailService:
         self._refusals: deque[Refusal] = deque()
         self._failures: deque[dict[str, str]] = deque()
         self._sequence = itertools.count(1)
+        self._message_ids: set[str] = set()  # of the emails written, for x-ms-acsemail-validate-message-id
 
     def refuse_next_send(
         self, status: int = 429, *, retry_after_seconds: int | None = None, code: str = "", message: str = ""
@@ -238,6 +246,8 @@ class AcsEmailService:
                     400, "BadRequest", f"Operation-Id {operation_id} was already used for a different request."
                 )
             return existing, True  # a retry: the same operation, nothing sent again
+        if _header_true(body, VALIDATE_MESSAGE_ID):
+            self._check_message_id(_custom_header(body, "Message-ID"))
         error = self._failures.popleft() if self._failures else None
         operation = _Operation(operation_id, fingerprint, api_version, self.config.running_polls, error)
         self.operations[operation_id] = operation
@@ -245,8 +255,16 @@ class AcsEmailService:
             self._write_eml(operation_id, body)
         return operation, False
 
+    def _check_message_id(self, message_id: str | None) -> None:
+        """x-ms-acsemail-validate-message-id: an invalid or already used Message-ID is refused, not replaced."""
+        if message_id is None or not _MESSAGE_ID.match(message_id):
+            raise _bad(f"The internet message ID '{message_id}' is not a valid RFC 2822 message ID.")
+        if message_id in self._message_ids:
+            raise _bad(f"The internet message ID '{message_id}' is a duplicate.")
+
     def _write_eml(self, operation_id: str, body: dict[str, Any]) -> Path:
         message, envelope = build_eml(operation_id, body)
+        self._message_ids.add(str(message["Message-ID"]))
         content = f"X-Envelope-To: {', '.join(envelope)}\r\n".encode() + message.as_bytes(policy=SMTP)
         name = eml_file_name(datetime.now(UTC), next(self._sequence), str(message["Message-ID"]).strip("<>"))
         return write_atomically(self.config.outbox_dir / name, content)
@@ -280,10 +298,15 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 def _header_true(body: dict[str, Any], name: str) -> bool:
+    return str(_custom_header(body, name)).lower() == "true"
+
+
+def _custom_header(body: dict[str, Any], name: str) -> str | None:
+    """The value of the body's custom header `name` (any case), None when absent."""
     headers = body.get("headers")
     if not isinstance(headers, dict):
-        return False
-    return any(key.lower() == name and str(value).lower() == "true" for key, value in headers.items())
+        return None
+    return next((str(value) for key, value in headers.items() if key.lower() == name.lower()), None)
 
 
 def _bad(message: str) -> AcsRequestError:
@@ -399,6 +422,8 @@ def build_eml(operation_id: str, body: dict[str, Any]) -> tuple[EmailMessage, li
     message["Subject"] = body["content"]["subject"]
     custom = {name: value for name, value in (body.get("headers") or {}).items() if name.lower() not in _OWN_HEADERS}
     for name, value in custom.items():
+        if name.lower() == "message-id" and not _MESSAGE_ID.match(value):
+            continue  # an invalid id is dropped and the service names the email itself
         message[name] = value
     if "Message-ID" not in message:
         message["Message-ID"] = f"<{operation_id}@{body['senderAddress'].rpartition('@')[2]}>"

@@ -16,7 +16,8 @@ from azure.core.exceptions import HttpResponseError, ResourceModifiedError, Reso
 from azure.monitor.query import LogsQueryStatus
 
 from shared import errors
-from shared.alerts.data import USAGE_COLUMNS as ALERT_USAGE_COLUMNS
+from shared.alerts.data import QUERY_COLUMNS as ALERT_QUERY_COLUMNS
+from shared.alerts.data import SIZE_COLUMNS as ALERT_SIZE_COLUMNS
 from shared.alerts.data import Ranges, read_alert_data
 from shared.alerts.run import AlertDeliveryError
 from shared.alerts.state import AlertRecord, TableAlertStateStore
@@ -35,15 +36,19 @@ USAGE = usage_query(cost_section())  # the token usage query as the default sett
 
 
 class FailingQueryClient:
-    """Answers `succeed` queries with an empty table of `columns`, then raises `error`."""
+    """Answers `succeed` queries with an empty table of `columns` (or of each `answers` in turn), then raises
+    `error`."""
 
-    def __init__(self, error: Exception, *, succeed: int = 0, columns: tuple[str, ...] = ()) -> None:
-        self.error, self.succeed, self.columns = error, succeed, columns
+    def __init__(
+        self, error: Exception, *, succeed: int = 0, columns: tuple[str, ...] = (),
+        answers: tuple[tuple[str, ...], ...] = (),
+    ) -> None:  # fmt: skip
+        self.error, self.succeed, self.answers = error, succeed, list(answers) or [columns] * succeed
 
     def query_workspace(self, workspace_id: str, query: str, **kwargs: Any) -> Any:
         if self.succeed > 0:
             self.succeed -= 1
-            table = SimpleNamespace(columns=list(self.columns), rows=[])
+            table = SimpleNamespace(columns=list(self.answers.pop(0)), rows=[])
             return SimpleNamespace(status=LogsQueryStatus.SUCCESS, tables=[table], partial_error=None)
         raise self.error
 
@@ -82,10 +87,13 @@ def test_no_connection_is_a_query_error_naming_the_sdk_error() -> None:
 
 def test_http_error_of_the_alert_queries_is_a_query_error() -> None:
     ranges = Ranges(start=START, detail_from=START, end=START + timedelta(hours=1), traffic_start=START)
-    with pytest.raises(errors.QueryError, match=r"^alert usage query for .* failed: HTTP 503"):
+    with pytest.raises(errors.QueryError, match=r"^alert usage size query failed: HTTP 503"):
         read_alert_data(FailingQueryClient(http_503()), "w", ranges, with_traffic=True, now=START)  # type: ignore[arg-type]
+    client = FailingQueryClient(http_503(), succeed=1, answers=(ALERT_SIZE_COLUMNS,))
+    with pytest.raises(errors.QueryError, match=r"^alert usage query for .* failed: HTTP 503"):
+        read_alert_data(client, "w", ranges, with_traffic=True, now=START)  # type: ignore[arg-type]
     # The usage answered, the synthetic-traffic query failed.
-    client = FailingQueryClient(http_503(), succeed=1, columns=ALERT_USAGE_COLUMNS)
+    client = FailingQueryClient(http_503(), succeed=2, answers=(ALERT_SIZE_COLUMNS, ALERT_QUERY_COLUMNS))
     with pytest.raises(errors.QueryError, match=r"^alert data query failed: HTTP 503: ServiceUnavailable"):
         read_alert_data(client, "w", ranges, with_traffic=True, now=START)  # type: ignore[arg-type]
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from azure.monitor.query import LogsQueryStatus
 
-from shared.alerts.data import TRAFFIC_COLUMNS, USAGE_COLUMNS, ranges_for, read_alert_data
+from shared.alerts.data import QUERY_COLUMNS, SIZE_COLUMNS, TRAFFIC_COLUMNS, ranges_for, read_alert_data
 from shared.config import SETTINGS
 from shared.costs.outputs import CostRunSummary, WindowOutcome
 from shared.costs.query import usage_query
@@ -57,7 +57,8 @@ class SlowLogsApi:
         columns = (
             TRAFFIC_COLUMNS if "SyntheticTraffic_CL" in query
             else LATEST_COLUMNS if "MeterComparison_CL" in query
-            else USAGE_COLUMNS
+            else SIZE_COLUMNS if "KeyCharacters" in query
+            else QUERY_COLUMNS
         )  # fmt: skip
         return SimpleNamespace(status=LogsQueryStatus.SUCCESS, tables=[SimpleNamespace(columns=columns, rows=[])])
 
@@ -83,7 +84,8 @@ def usage_query_worst_case() -> timedelta:
 
 
 def alert_queries_worst_case() -> timedelta:
-    """The alert rules' two queries after a costs run, each taking its server timeout."""
+    """The alert rules' queries after a costs run (usage size, usage, synthetic traffic), each taking its
+    server timeout."""
     api = SlowLogsApi(partial=False)
     read_alert_data(api, "w", ranges_for([], NOW, 60), with_traffic=True, now=NOW)  # type: ignore[arg-type]
     return timedelta(seconds=api.seconds)
@@ -122,9 +124,10 @@ def bypass_check_worst_case() -> timedelta:
 
 
 def test_worst_case_is_measured_from_the_query_code() -> None:
-    # 3 attempts x 600 s + pauses of 5 s and 10 s; then 600 s (alert usage, one attempt) + 180 s.
+    # 3 attempts x 600 s + pauses of 5 s and 10 s; then the alert usage size (180 s), the usage (600 s, one
+    # attempt) and the synthetic traffic (180 s).
     assert usage_query_worst_case() == timedelta(seconds=3 * 600 + 5 + 10)
-    assert alert_queries_worst_case() == timedelta(seconds=600 + 180)
+    assert alert_queries_worst_case() == timedelta(seconds=180 + 600 + 180)
     # Its whole budget (BYPASS_METRICS_BUDGET_SECONDS), never more: a request's timeout is cut to what is left;
     # then the read of the latest comparisons, bounded by its server timeout (shared/logs/revisions.py).
     assert bypass_check_worst_case() == timedelta(seconds=60 + 60)

@@ -9,9 +9,11 @@ from alerts/ (alerts/run.py is its only caller).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 
-from shared.alerts.findings import Finding, Notification, format_value
+from shared.alerts.findings import SEVERITY_ORDER, Finding, Notification, format_value
 from shared.email.render import Digest, header_safe, render
 from shared.email.views import BarView, ChartView, ContributorView, DigestView, ItemView
 
@@ -26,6 +28,10 @@ KIND_LABELS = {
     "bypass": "traffic that bypassed the gateway",
     "bill_gap": "our cost against the bill (Cost Management)",
 }
+# A digest shows at most this many alerts of one rule and level (the largest first) and says how many more there
+# are in one line: 5,000 users over a threshold at once make a readable email, not a 5,000-item one. Every one of
+# them is in the alert state all the same (shared/alerts/run.py marks the whole digest sent).
+TOP_PER_RULE_AND_LEVEL = 20
 
 
 def render_digest(
@@ -38,21 +44,69 @@ def render_digest(
 def digest_view(
     notifications: Sequence[Notification], *, rules_file: str, generated_at: datetime, dashboard_url: str = ""
 ) -> DigestView:
-    ordered = sorted(notifications, key=lambda n: n.order)
+    items: list[ItemView] = []
+    shown: list[Notification] = []
+    for group in _groups(notifications):
+        top, rest = group[:TOP_PER_RULE_AND_LEVEL], group[TOP_PER_RULE_AND_LEVEL:]
+        views = [_item_view(notification) for notification in top]
+        if rest:
+            views[-1] = replace(views[-1], more=_more_line(group, rest))
+        items += views
+        shown += top
     return DigestView(
-        subject=subject_line(ordered),
-        counts=_counts(ordered),
+        subject=subject_line(shown, len(notifications)),
+        counts=_counts(notifications),
         generated_at=f"{generated_at:%Y-%m-%d %H:%M} UTC",
-        items=tuple(_item_view(notification) for notification in ordered),
+        items=tuple(items),
         rules_file=rules_file,
         dashboard_url=dashboard_url,
     )
 
 
-def subject_line(notifications: Sequence[Notification]) -> str:
+def _groups(notifications: Sequence[Notification]) -> list[list[Notification]]:
+    """The notifications by rule and level, the most severe groups first (then by rule, the higher level first).
+    A group over the cap is ordered by value, the largest first, so its top ones are shown; others by subject."""
+    groups: dict[tuple[int, str, str], list[Notification]] = {}
+    for notification in sorted(notifications, key=lambda n: n.order):
+        key = (SEVERITY_ORDER[notification.severity], notification.rule_name, notification.level)
+        groups.setdefault(key, []).append(notification)
+    for group in groups.values():
+        if len(group) > TOP_PER_RULE_AND_LEVEL:
+            group.sort(key=_value_key)
+    return [groups[key] for key in sorted(groups, key=lambda key: (key[0], key[1], -_rank(groups[key]), key[2]))]
+
+
+def _value_key(notification: Notification) -> tuple[bool, Decimal]:
+    finding = notification.finding
+    return (finding is None, -(finding.value if finding is not None else Decimal(0)))
+
+
+def _rank(group: Sequence[Notification]) -> int:
+    return max((n.finding.rank for n in group if n.finding is not None), default=0)
+
+
+def _more_line(group: Sequence[Notification], rest: Sequence[Notification]) -> str:
+    """The one line for a group's alerts past the cap: how many, and their value together where one adds up."""
+    first = rest[0]
+    rule = next((n.finding.rule for n in group if n.finding is not None), None)  # a cleared scope has no finding
+    noun = f"{rule.scope.dimension}s" if rule is not None and rule.scope.each else "alerts"
+    where = "resolved" if first.severity == "resolved" else f"at {first.level or first.severity}"
+    line = f"and {len(rest):,} more {noun} {where} under {first.rule_name}"
+    findings = [n.finding for n in rest]
+    units = {finding.unit for finding in findings if finding is not None}
+    if first.severity != "resolved" and None not in findings and len(units) == 1 and units != {"%"}:
+        total = sum((finding.value for finding in findings if finding is not None), Decimal(0))
+        line += f": {format_value(total, units.pop())} together"
+    return line
+
+
+def subject_line(notifications: Sequence[Notification], total: int | None = None) -> str:
+    """The subject: the first notification as the digest orders them, and how many more (of `total`, default all
+    given)."""
     first = notifications[0]
+    count = len(notifications) if total is None else total
     tag = "RESOLVED" if first.severity == "resolved" else first.severity.upper()
-    more = f" (+{len(notifications) - 1} more)" if len(notifications) > 1 else ""
+    more = f" (+{count - 1:,} more)" if count > 1 else ""
     return header_safe(f"[{tag}] {first.subject}{more}")
 
 
@@ -61,7 +115,7 @@ def _counts(notifications: Sequence[Notification]) -> str:
     for severity in ("critical", "warning", "resolved"):
         count = sum(1 for n in notifications if n.severity == severity)
         if count:
-            parts.append(f"{count} {severity}")
+            parts.append(f"{count:,} {severity}")
     return ", ".join(parts)
 
 

@@ -183,7 +183,9 @@ def _members(frame: pd.DataFrame, rule: Rule, currency: str, extra: Iterable[str
         return {"": _as_unit(values.sum(), rule.metric)}
     assert rule.scope.dimension is not None
     sums = values.groupby(scoped[COLUMN[rule.scope.dimension]]).sum()
-    members = {str(name): _as_unit(total, rule.metric) for name, total in sums.items() if name != NO_CONSUMER}
+    # As plain lists: iterating a Series of a million members item by item is most of a large run.
+    pairs = zip(sums.index.tolist(), sums.tolist(), strict=True)
+    members = {str(name): _as_unit(total, rule.metric) for name, total in pairs if name != NO_CONSUMER}
     for name in extra:
         members.setdefault(name, Decimal(0))
     return members
@@ -193,13 +195,6 @@ def _scope_label(rule: Rule, member: str) -> str:
     if rule.scope.dimension is None:
         return "all traffic"
     return f"{rule.scope.dimension} {member or rule.scope.value}"
-
-
-def _member_rows(frame: pd.DataFrame, rule: Rule, member: str) -> pd.DataFrame:
-    scoped = _in_scope(frame, rule)
-    if rule.scope.each and rule.scope.dimension is not None:
-        return scoped[scoped[COLUMN[rule.scope.dimension]] == member]
-    return scoped
 
 
 def _fresh_values(rule: Rule, currency: str, fresh: Sequence[SubscriptionSpend]) -> dict[str, Decimal] | None:
@@ -227,43 +222,111 @@ def _fresh_values(rule: Rule, currency: str, fresh: Sequence[SubscriptionSpend])
 # -- details shown in the email --------------------------------------------------------------------
 
 
-def _contributors(rows: pd.DataFrame, rule: Rule, currency: str) -> tuple[Contributor, ...]:
-    values = _measure(rows, rule.metric, currency)
-    total = values.sum()
-    if not total:
-        return ()
-    found: list[Contributor] = []
-    dimensions = _CONTRIBUTOR_DIMENSIONS[rule.scope.dimension]
-    for dimension in dimensions:
-        sums = values.groupby(rows[COLUMN[dimension]]).sum().sort_values(ascending=False)
-        for name, value in list(sums.items())[:TOP_CONTRIBUTORS]:
-            if value > 0:
-                share = (Decimal(int(value)) * 100 / Decimal(int(total))).quantize(Decimal("0.1"))
-                shown = NO_CONSUMER_LABEL if name == NO_CONSUMER else str(name)
-                found.append(Contributor(dimension, shown, _as_unit(value, rule.metric), share))
-    return tuple(found)
+def _with_details(
+    findings: list[Finding], rows: pd.DataFrame, span: PeriodSpan, currency: str, clock: Clock
+) -> list[Finding]:
+    """The findings of one rule, the firing ones with the email's details: top contributors and estimated
+    share over the span, and the chart, from `rows` (the usage the rule reads, any members). Computed for
+    every firing member at once: a rule with thousands of members firing groups the rows once, never per member."""
+    firing = {finding.member for finding in findings if finding.firing}
+    if not firing:
+        return findings
+    rule = findings[0].rule
+    scoped = _in_scope(rows, rule)
+    if rule.scope.each:
+        assert rule.scope.dimension is not None
+        scoped = scoped[scoped[COLUMN[rule.scope.dimension]].isin(firing)]
+        members = scoped[COLUMN[rule.scope.dimension]].rename("member")
+    else:
+        members = pd.Series("", index=scoped.index, name="member")  # the one member: the rule's scope
+    values = _measure(scoped, rule.metric, currency)
+    in_period = (scoped["Bucket"] >= pd.Timestamp(span.start)) & (scoped["Bucket"] < pd.Timestamp(span.end))
+    totals = values[in_period].groupby(members[in_period]).sum()
+    contributors = _contributors(rule, scoped[in_period], values[in_period], members[in_period], totals)
+    charts, title = _charts(rule, scoped, values, members, firing, currency, clock)
+    estimated = _estimated_percents(rule, scoped[in_period], members[in_period], totals, currency)
+    return [
+        replace(finding, contributors=tuple(contributors.get(finding.member, ())), chart=charts[finding.member],
+                chart_title=title, estimated_percent=estimated.get(finding.member))
+        if finding.firing else finding
+        for finding in findings
+    ]  # fmt: skip
 
 
-def _chart(rows: pd.DataFrame, rule: Rule, currency: str, clock: Clock) -> tuple[tuple[ChartBar, ...], str]:
-    values = _measure(rows, rule.metric, currency)
+def _contributors(
+    rule: Rule, rows: pd.DataFrame, values: pd.Series, members: pd.Series, totals: pd.Series
+) -> dict[str, list[Contributor]]:
+    """Per member, the top contributors by each dimension the rule's scope does not fix, the largest first
+    (equal ones by name), with their share of the member's total; none for a member whose total is 0."""
+    found: dict[str, list[Contributor]] = {}
+    for dimension in _CONTRIBUTOR_DIMENSIONS[rule.scope.dimension]:
+        sums = values.groupby([members, rows[COLUMN[dimension]].rename("name")]).sum()  # by member, then name
+        ranked = sums[sums > 0].rename("value").reset_index()
+        ranked = ranked.sort_values(["member", "value"], ascending=[True, False], kind="stable")
+        for member, name, value in ranked.groupby("member", sort=False).head(TOP_CONTRIBUTORS).itertuples(index=False):
+            total = totals[member]
+            if not total:
+                continue
+            share = (Decimal(int(value)) * 100 / Decimal(int(total))).quantize(Decimal("0.1"))
+            shown = NO_CONSUMER_LABEL if name == NO_CONSUMER else str(name)
+            found.setdefault(member, []).append(Contributor(dimension, shown, _as_unit(value, rule.metric), share))
+    return found
+
+
+def _charts(
+    rule: Rule,
+    rows: pd.DataFrame,
+    values: pd.Series,
+    members: pd.Series,
+    wanted: Iterable[str],
+    currency: str,
+    clock: Clock,
+) -> tuple[dict[str, tuple[ChartBar, ...]], str]:
+    """Each wanted member's chart bars (every bar, 0 where there was no usage), and the charts' title."""
     unit = _unit(rule, currency)
     # A spike is about the latest *ended* hour or day: that is the chart's last (highlighted) bar.
     ended = 1 if rule.kind == "spike" else 0
     if rule.period == "hour":
         first = clock.hour_start - timedelta(hours=CHART_HOURS - 1 + ended)
         keys = [first + timedelta(hours=i) for i in range(CHART_HOURS)]
-        by = rows["Bucket"].dt.floor("h")
+        floor = "h"
         title = f"{rule.metric} per hour, last {CHART_HOURS} hours ({unit}, UTC)"
         fmt = "%H:00"
     else:
         first = start_of_day(clock.now) - timedelta(days=CHART_DAYS - 1 + ended)
         keys = [first + timedelta(days=i) for i in range(CHART_DAYS)]
-        by = rows["Bucket"].dt.floor("D")
+        floor = "D"
         title = f"{rule.metric} per day, last {CHART_DAYS} days ({unit}, UTC)"
         fmt = "%m-%d"
-    sums = values.groupby(by).sum() if not rows.empty else pd.Series(dtype="int64")
-    bars = tuple(ChartBar(key.strftime(fmt), _as_unit(sums.get(pd.Timestamp(key), 0), rule.metric)) for key in keys)
-    return bars, title
+    recent = rows["Bucket"] >= pd.Timestamp(first)  # a bar's rows all start at or after its start
+    sums = values[recent].groupby([members[recent], rows.loc[recent, "Bucket"].dt.floor(floor)]).sum().to_dict()
+    labelled = [(key.strftime(fmt), pd.Timestamp(key)) for key in keys]
+    zero = _as_unit(0, rule.metric)
+    charts = {
+        member: tuple(
+            ChartBar(label, _as_unit(sums[(member, at)], rule.metric) if (member, at) in sums else zero)
+            for label, at in labelled
+        )
+        for member in wanted
+    }
+    return charts, title
+
+
+def _estimated_percents(
+    rule: Rule, rows: pd.DataFrame, members: pd.Series, totals: pd.Series, currency: str
+) -> dict[str, Decimal]:
+    """Per member, how much of its cost (or tokens) rests on tokens APIM estimated, in percent; a member
+    whose total is 0 (and any rule of requests) has none."""
+    if rule.metric not in ("cost", "tokens"):
+        return {}
+    parts = _measure(rows, rule.metric, currency, estimated=True).groupby(members).sum()
+    return {
+        str(member): (Decimal(int(parts[member])) * 100 / Decimal(int(whole))).quantize(
+            Decimal("0.1"), rounding=ROUND_HALF_EVEN
+        )
+        for member, whole in totals.items()
+        if whole
+    }
 
 
 def _finding(
@@ -282,34 +345,16 @@ def _finding(
     scope_label: str = "",
 ) -> Finding:
     """The finding of one scope member; with `rows` (the member's usage), a firing one gets the
-    email's details: top contributors and estimated share over the span, and the chart.
+    email's details (_with_details; a rule of many members adds them to all its findings at once).
     `scope_label` defaults to the rule's scope and the member ("subscription team-a")."""
-    contributors: tuple[Contributor, ...] = ()
-    chart: tuple[ChartBar, ...] = ()
-    title = ""
-    estimated: Decimal | None = None
-    if verdict.level and rows is not None:  # details only for what will be mailed
-        in_period = _between(rows, span.start, span.end)
-        contributors = _contributors(in_period, rule, currency)
-        chart, title = _chart(rows, rule, currency, clock)
-        estimated = _estimated_percent(in_period, rule, currency)
-    return Finding(
+    finding = Finding(
         rule=rule, member=member, scope_label=scope_label or _scope_label(rule, member), period_key=span.key,
         window_label=span.label, level=verdict.level, rank=verdict.rank, severity=verdict.severity, value=value,
-        threshold=verdict.threshold, unit=unit, summary=summary, detail=detail, contributors=contributors, chart=chart,
-        chart_title=title, estimated_percent=estimated,
+        threshold=verdict.threshold, unit=unit, summary=summary, detail=detail,
     )  # fmt: skip
-
-
-def _estimated_percent(rows: pd.DataFrame, rule: Rule, currency: str) -> Decimal | None:
-    """How much of the rows' cost (or tokens) rests on tokens APIM estimated, in percent."""
-    if rule.metric not in ("cost", "tokens"):
-        return None
-    whole = _measure(rows, rule.metric, currency).sum()
-    if not whole:
-        return None
-    part = _measure(rows, rule.metric, currency, estimated=True).sum()
-    return (Decimal(int(part)) * 100 / Decimal(int(whole))).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
+    if verdict.level and rows is not None:  # details only for what will be mailed
+        [finding] = _with_details([finding], rows, span, currency, clock)
+    return finding
 
 
 def _levels(rule: Rule, value: Decimal) -> Verdict:
@@ -344,28 +389,23 @@ def _threshold(rule: Rule, inputs: Inputs) -> list[Finding]:
             relation = "over" if verdict.level else "under"
             summary += f", {relation} the {verdict.level or 'warning'} level {format_value(verdict.threshold, unit)}"
         findings.append(
-            _finding(rule, member, span, verdict, value=value, unit=unit, summary=summary, clock=inputs.clock,
-                     rows=_member_rows(inputs.data.usage, rule, member), currency=inputs.currency)
-        )  # fmt: skip
-    return findings
+            _finding(rule, member, span, verdict, value=value, unit=unit, summary=summary, clock=inputs.clock)
+        )
+    return _with_details(findings, inputs.data.usage, span, inputs.currency, inputs.clock)
 
 
 def _budget(rule: Rule, inputs: Inputs) -> list[Finding]:
     span, values = _period_values(rule, inputs)
     unit = _unit(rule, inputs.currency)
-    return [
-        _budget_finding(rule, member, span, spent, unit, inputs, _member_rows(inputs.data.usage, rule, member))
-        for member, spent in sorted(values.items())
-    ]
+    findings = [_budget_finding(rule, member, span, spent, unit, inputs) for member, spent in sorted(values.items())]
+    return _with_details(findings, inputs.data.usage, span, inputs.currency, inputs.clock)
 
 
 # Exceeding is worse than any lower percentage, not as bad as having exceeded (100% = 10000).
 _FORECAST_RANK = 9999
 
 
-def _budget_finding(
-    rule: Rule, member: str, span: PeriodSpan, spent: Decimal, unit: str, inputs: Inputs, rows: pd.DataFrame
-) -> Finding:
+def _budget_finding(rule: Rule, member: str, span: PeriodSpan, spent: Decimal, unit: str, inputs: Inputs) -> Finding:
     assert rule.amount is not None
     percent = spent * 100 / rule.amount
     crossed = [p for p in rule.percents if percent >= p]
@@ -396,7 +436,7 @@ def _budget_finding(
         verdict = Verdict("forecast", _FORECAST_RANK, "warning", rule.amount)
         summary += f", projected to exceed {when}"
     return _finding(rule, member, span, verdict, value=spent, unit=unit, summary=summary, clock=inputs.clock,
-                    detail=detail, rows=rows, currency=inputs.currency)  # fmt: skip
+                    detail=detail)  # fmt: skip
 
 
 def _latest_ended(rule: Rule, clock: Clock) -> PeriodSpan:
@@ -436,10 +476,9 @@ def _spike(rule: Rule, inputs: Inputs) -> list[Finding]:
         )
         findings.append(
             _finding(rule, member, span, verdict, value=value, unit=unit, summary=summary, clock=inputs.clock,
-                     detail=f"minimum volume {format_value(rule.min_value, unit)}",
-                     rows=_member_rows(usage, rule, member), currency=currency)
+                     detail=f"minimum volume {format_value(rule.min_value, unit)}")
         )  # fmt: skip
-    return findings
+    return _with_details(findings, usage, span, currency, inputs.clock)
 
 
 def _unpriced(rule: Rule, inputs: Inputs) -> list[Finding]:
@@ -453,10 +492,9 @@ def _unpriced(rule: Rule, inputs: Inputs) -> list[Finding]:
             _finding(rule, member, span, _levels(rule, tokens), value=tokens, unit="tokens",
                      summary=f"{format_value(tokens, 'tokens')} with no price {span.phrase}", clock=inputs.clock,
                      detail="these tokens are not in any cost: add the model to the price table "
-                            "or map the deployment to a priced model",
-                     rows=_member_rows(usage[usage["Unpriced"]], rule, member))
+                            "or map the deployment to a priced model")
         )  # fmt: skip
-    return findings
+    return _with_details(findings, usage[usage["Unpriced"]], span, "", inputs.clock)
 
 
 def _health_span(rule: Rule, clock: Clock) -> PeriodSpan:

@@ -13,12 +13,20 @@ One run:
   5. sends one digest per recipient group (shared/alerts/digest.py decides what it says, shared/email/
      render.py lays it out, shared/email/delivery.py or acs.py sends it); delivered notifications are
      marked sent, failed ones stay pending for the next run.
+Exactly once where it can be, at most one more copy per crash where it cannot: the claim (step 4) is written
+before the send and records the email's Message-ID and the attempt; "sent" is written after. A run that ends
+in between (killed, or its sent write lost) leaves a claim whose lease expires; the next run sends the same
+email again under the same Message-ID (which mail clients thread, and many dedupe) as attempt n+1. Over SMTP
+nothing can tell whether the first was accepted, so the recipients may get it twice, never more per such
+crash; Communication Services is first asked for the earlier attempts' operations (shared/email/acs.py) and
+sends nothing if one succeeded. A notice that stopped firing meanwhile is resolved, not dropped: it may be out.
 Raises AlertDeliveryError (after recording state) when some digest could not be delivered.
 Heavy imports (pandas, Azure SDKs) happen inside evaluate_and_notify.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections import defaultdict
@@ -33,6 +41,7 @@ from shared.alerts.state import AlertRecord
 from shared.alerts.transitions import subject_of, transition
 from shared.config import AlertSettings, app_relative
 from shared.errors import DeliveryError
+from shared.timing import timed
 
 if TYPE_CHECKING:
     from azure.monitor.query import LogsQueryClient
@@ -62,17 +71,22 @@ class AlertRunSummary:
     emails_sent: int = 0
     pending: int = 0  # claimed but not delivered (retried next run)
     skipped: int = 0  # claimed by an overlapping run, or lost the write race to one
+    resent: int = 0  # emails handed over again after a run recorded no outcome (same Message-ID; ACS checks first)
     held: int = 0  # findings that could not be judged (pending comparisons): their alerts left as they are
     delivery_errors: list[str] = field(default_factory=list)
+    step_seconds: dict[str, float] = field(default_factory=dict)  # read, evaluate, claim, render, send
 
     def line(self) -> str:
+        steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.step_seconds.items())
         return (
             f"alerts run {self.run_id[:8]}: {self.evaluated} evaluated, {self.firing} firing"
             + (f", {self.held} held (comparison pending)" if self.held else "")
             + "; "
-            f"{len(self.notifications)} notifications in {self.emails_sent} emails; {self.pending} pending; "
-            f"{self.skipped} left to an overlapping run"
+            f"{len(self.notifications)} notifications in {self.emails_sent} emails"
+            + (f" ({self.resent} after an unrecorded earlier attempt, same Message-ID)" if self.resent else "")
+            + f"; {self.pending} pending; {self.skipped} left to an overlapping run"
             + (f"; delivery failed: {'; '.join(self.delivery_errors)}" if self.delivery_errors else "")
+            + (f"; {steps}" if steps else "")
         )
 
 
@@ -134,16 +148,21 @@ def evaluate_and_notify(
     now = (now or wall_clock()).astimezone(UTC)
     rules = load_rules(settings.rules_file)
     clients = clients or build_clients(settings)
+    summary = AlertRunSummary(run_id=uuid.uuid4().hex)
+    steps = summary.step_seconds
     ranges = ranges_for(rules.rules, now, settings.window_minutes)
     with_traffic = any(rule.kind in ("no_metrics", "reconciliation") for rule in rules.rules)
-    data = read_alert_data(clients.query, settings.workspace_id, ranges, with_traffic=with_traffic, now=now)
-    findings = evaluate(
-        rules, data, Clock(now, settings.window_minutes), cost_summary.spend if cost_summary else (), bypass, bill
-    )
-    summary = AlertRunSummary(run_id=uuid.uuid4().hex, evaluated=len(findings))
+    with timed(steps, "read"):
+        data = read_alert_data(clients.query, settings.workspace_id, ranges, with_traffic=with_traffic, now=now)
+    with timed(steps, "evaluate"):
+        findings = evaluate(
+            rules, data, Clock(now, settings.window_minutes), cost_summary.spend if cost_summary else (), bypass, bill
+        )
+    summary.evaluated = len(findings)
     summary.firing = sum(finding.firing for finding in findings)
     summary.held = sum(finding.pending for finding in findings)
-    claimed = _claim(settings, rules, findings, clients.state, summary, wall_clock())
+    with timed(steps, "claim"):
+        claimed = _claim(settings, rules, findings, clients.state, summary, wall_clock())
     _deliver(settings, rules, claimed, clients, summary, wall_clock)
     log.info(summary.line())
     if summary.delivery_errors:
@@ -171,14 +190,15 @@ def _claim(
         if stored is None and (finding is None or not finding.firing):
             continue
         record = stored or AlertRecord(key=key, rule=finding.rule.name if finding else "", member=_member(key))
-        if rules.rule(record.rule) is None:
+        rule = rules.rule(record.rule)
+        if rule is None:
             continue  # a rule no longer in the file: its state stays as it was
         if record.claimed_by_other(summary.run_id, at):
             summary.skipped += 1
             continue
         updated = transition(record, finding, at)
         if updated.pending_kind:
-            updated = replace(updated, claimed_by=summary.run_id, claimed_until=lease_until)
+            updated = _claimed(updated, record, settings, summary.run_id, rule.recipients, lease_until)
         if updated == record and stored is not None:
             continue
         written = store.write(updated)
@@ -188,6 +208,26 @@ def _claim(
         if written.pending_kind:
             claimed.append((written, _notification(written, finding)))
     return claimed
+
+
+def _claimed(
+    updated: AlertRecord, before: AlertRecord, settings: AlertSettings, run_id: str, group: str, lease_until: datetime
+) -> AlertRecord:
+    """The record as this run claims its pending notification, before sending it: the email's Message-ID (the
+    one an earlier attempt used when the notification is the same, else this run's for the group) and the
+    attempt it is."""
+    from shared.email.render import message_id_for
+
+    same = (updated.pending_kind, updated.pending_period, updated.pending_level) == (
+        before.pending_kind,
+        before.pending_period,
+        before.pending_level,
+    )
+    if not (same and before.message_id):
+        group_tag = hashlib.sha256(group.encode()).hexdigest()[:12]
+        updated = replace(updated, message_id=message_id_for(f"alerts.{run_id}.{group_tag}", settings.sender))
+        updated = replace(updated, send_attempts=0)
+    return replace(updated, send_attempts=updated.send_attempts + 1, claimed_by=run_id, claimed_until=lease_until)
 
 
 def _deliver(
@@ -201,23 +241,37 @@ def _deliver(
     from shared.alerts.digest import render_digest
     from shared.email.render import build_message
 
-    groups: dict[str, list[tuple[AlertRecord, Notification]]] = defaultdict(list)
+    # One email per recipient group and Message-ID: this run's claims share one; a notification an earlier
+    # attempt may have delivered goes again in the email it was in.
+    groups: dict[tuple[str, str], list[tuple[AlertRecord, Notification]]] = defaultdict(list)
     for record, notification in claimed:
         rule = rules.rule(record.rule)
         assert rule is not None
-        groups[rule.recipients].append((record, notification))
-    for group, items in sorted(groups.items()):
+        groups[(rule.recipients, record.message_id)].append((record, notification))
+    for (group, message_id), items in sorted(groups.items()):
         recipients = rules.recipient_groups[group]
+        attempt = max(record.send_attempts for record, _ in items)
+        maybe_out = [record for record, _ in items if record.send_attempts > 1]
         sent_at = wall_clock()
-        digest = render_digest(
-            [notification for _, notification in items],
-            rules_file=app_relative(settings.rules_file),  # as configured: the file a reader edits
-            generated_at=sent_at,
-            dashboard_url=settings.dashboard_url,
-        )
-        message = build_message(digest, sender=settings.sender, recipients=recipients, sent_at=sent_at)
+        with timed(summary.step_seconds, "render"):
+            digest = render_digest(
+                [notification for _, notification in items],
+                rules_file=app_relative(settings.rules_file),  # as configured: the file a reader edits
+                generated_at=sent_at,
+                dashboard_url=settings.dashboard_url,
+            )
+            message = build_message(
+                digest, sender=settings.sender, recipients=recipients, sent_at=sent_at, message_id=message_id
+            )
+        if maybe_out:
+            log.warning(
+                "alert email %s to group %s, attempt %d: an earlier attempt's outcome was never recorded (the run "
+                "ended after claiming it); sending it again under the same Message-ID",
+                message_id, group, attempt,
+            )  # fmt: skip
         try:
-            clients.transport.send(message, recipients)
+            with timed(summary.step_seconds, "send"):
+                clients.transport.send(message, recipients, attempt=attempt)
         except DeliveryError as error:
             summary.delivery_errors.append(f"group {group}: {error}")
             summary.pending += len(items)
@@ -226,6 +280,7 @@ def _deliver(
                     log.warning("alert %s changed while its delivery failed; left to the other run", record.key)
             continue
         summary.emails_sent += 1
+        summary.resent += bool(maybe_out)
         for record, notification in items:
             summary.notifications.append(notification)
             if clients.state.write(record.sent(sent_at)) is None:

@@ -9,7 +9,11 @@ one partition per app).
 It remembers the period and level last notified (so each rule x scope x period x level is mailed
 once, and a higher level in the same period escalates), whether the recipients were told it fires
 (so a clear sends one resolved notice), and a pending notification that has not been delivered yet
-(so a delivery failure is retried by the next run).
+(so a delivery failure is retried by the next run), with the Message-ID of the email carrying it and
+how many sends of that email were started: the claim that records them is written before the send,
+so a run that ends between the transport's acceptance and the "sent" write leaves a record that says
+which email may already be out (shared/alerts/run.py resends that email, same Message-ID, and the
+Communication Services transport first asks the service whether it was: shared/email/acs.py).
 
 Two overlapping runs cannot both send: every write is conditional on the ETag read (or is an
 insert that fails when the entity exists), and a run only mails what it *claimed* in such a write
@@ -55,6 +59,10 @@ class AlertRecord:
     pending_severity: str = ""
     pending_subject: str = ""
     pending_since: datetime | None = None
+    # The email carrying the pending notification ("<...@domain>"), chosen when it is first claimed and kept
+    # until it is sent, so every attempt to deliver it is the same email to its recipients.
+    message_id: str = ""
+    send_attempts: int = 0  # sends of that email started (each claimed before it is handed to the transport)
     claimed_by: str = ""
     claimed_until: datetime | None = None
     sent_at: datetime | None = None
@@ -78,7 +86,14 @@ class AlertRecord:
         return replace(done, sent_at=at, claimed_by="", claimed_until=None, **NO_PENDING)
 
     def released(self) -> AlertRecord:
+        """The record after a send that failed: unclaimed, its Message-ID and attempts kept for the retry."""
         return replace(self, claimed_by="", claimed_until=None)
+
+    @property
+    def maybe_delivered(self) -> bool:
+        """A notification whose send was started by a run that then recorded no outcome (it ended, or was
+        killed, between its claim and its "sent" write): the email may have reached the recipients."""
+        return bool(self.pending_kind) and bool(self.claimed_by) and self.send_attempts > 0
 
 
 NO_PENDING: dict[str, Any] = {
@@ -89,6 +104,8 @@ NO_PENDING: dict[str, Any] = {
     "pending_severity": "",
     "pending_subject": "",
     "pending_since": None,
+    "message_id": "",
+    "send_attempts": 0,
 }
 
 
@@ -192,6 +209,8 @@ def _entity(record: AlertRecord) -> dict[str, Any]:
         "PendingRank": record.pending_rank,
         "PendingSeverity": record.pending_severity,
         "PendingSubject": record.pending_subject,
+        "MessageId": record.message_id,
+        "SendAttempts": record.send_attempts,
         "ClaimedBy": record.claimed_by,
     }
     # Table storage has no null: an absent property is how "no time" is stored.
@@ -221,6 +240,8 @@ def _from_entity(entity: Mapping[str, Any]) -> AlertRecord:
         pending_severity=str(entity.get("PendingSeverity", "")),
         pending_subject=str(entity.get("PendingSubject", "")),
         pending_since=_aware(entity.get("PendingSince")),
+        message_id=str(entity.get("MessageId", "")),
+        send_attempts=int(entity.get("SendAttempts", 0)),
         claimed_by=str(entity.get("ClaimedBy", "")),
         claimed_until=_aware(entity.get("ClaimedUntil")),
         sent_at=_aware(entity.get("SentAt")),

@@ -5,7 +5,8 @@ Rules, in order:
     level in the same period (escalation), or in a new period, or after a resolved notice (a new
     episode: telling "resolved" and then staying silent while it burns again would mislead);
   * a finding that no longer fires sends one resolved notice, and only if the recipients had been
-    told it fired; a firing notice that was never delivered is dropped instead (nothing to tell);
+    told it fired, or may have been (its send was started by a run that recorded no outcome: the email
+    may be out); a firing notice that was never delivered is dropped instead (nothing to tell);
   * a pending notification stays until delivered; a newer, higher one replaces it.
 Pure functions, stdlib only.
 """
@@ -52,14 +53,14 @@ def transition(record: AlertRecord, finding: Finding | None, now: datetime) -> A
             pending_since=record.pending_since or now,
         )
     # Not firing (or no data for its scope any more).
-    if record.open:
+    if record.open or record.maybe_delivered:
         if record.pending_kind == "resolved":
             return record
         subject = subject_of(finding, resolved=True) if finding else f"{_scope_of(record)}: resolved, no usage"
         return replace(
             record,
             pending_kind="resolved",
-            pending_period=finding.period_key if finding else record.notified_period,
+            pending_period=finding.period_key if finding else (record.notified_period or record.pending_period),
             pending_level="",
             pending_rank=0,
             pending_severity="resolved",

@@ -9,6 +9,6 @@ windows repriced on purpose, for `python -m tools.reprice`), clients.py the serv
 hands on is in outputs.py (CostRunSummary, SubscriptionSpend), the one module of costs/ that alerts/ may
 import. catalog.py is the price catalog (rows by deployment type and token kind) that catalog_retail.py and
 catalog_litellm.py import from public sources for `python -m tools.prices`; the shipped price table is one.
-May import: shared.azure_clients, shared.config, shared.errors, shared.json_input, shared.money, shared.windows,
-shared.logs. Never traffic/, alerts/ or email/.
+May import: shared.azure_clients, shared.config, shared.errors, shared.json_input, shared.money, shared.timing,
+shared.windows, shared.logs. Never traffic/, alerts/ or email/.
 """

@@ -11,17 +11,14 @@ partial result.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from datetime import datetime, timedelta
-from itertools import repeat
-from operator import itemgetter
+from datetime import timedelta
 from typing import Any
 
 from shared.config import CostSettings
-from shared.errors import ConfigError, QueryError
+from shared.errors import ConfigError
+from shared.logs.packed import Packing, unpack
 from shared.logs.parts import PartedQuery
-from shared.windows import as_utc
 
 QUERY_FILES: dict[str, str] = {
     "AppMetrics": "token-usage-by-window.kql",
@@ -45,7 +42,8 @@ TOKEN_COLUMNS = (
 # What the query returns: the key, and per window [WindowStart, *TOKEN_COLUMNS] in "Windows".
 QUERY_COLUMNS = (*KEY_COLUMNS, "Windows")
 # What unpack_windows returns: one row per window x key.
-USAGE_COLUMNS = ("WindowStart", *KEY_COLUMNS, *TOKEN_COLUMNS)
+PACKING = Packing("token usage query", KEY_COLUMNS, ("WindowStart", *TOKEN_COLUMNS), "window")
+USAGE_COLUMNS = PACKING.columns
 
 
 def usage_query(settings: CostSettings) -> PartedQuery:
@@ -74,42 +72,6 @@ def usage_query(settings: CostSettings) -> PartedQuery:
 
 
 def unpack_windows(rows: Iterable[Iterable[Any]]) -> dict[str, list[Any]]:
-    """Query rows (QUERY_COLUMNS) -> USAGE_COLUMNS as columns, one value per window x key.
-
-    Log Analytics sends a dynamic cell as its JSON text; a parsed list is taken as it is too.
-    Built column by column (a key repeated once per window, the windows' entries transposed at
-    once): a run unpacks hundreds of thousands of windows.
-    """
-    keys: list[list[Any]] = [[] for _ in KEY_COLUMNS]
-    entries: list[Any] = []
-    for row in rows:
-        *key, windows = row
-        parsed = json.loads(windows) if isinstance(windows, str) else windows
-        if not isinstance(parsed, list):
-            raise QueryError(f"token usage query: key {key} has windows {parsed!r}, expected a list")
-        for column, value in zip(keys, key, strict=True):
-            column.extend(repeat(value, len(parsed)))
-        entries.extend(parsed)
-    width = 1 + len(TOKEN_COLUMNS)
-    if set(map(type, entries)) - {list} or set(map(len, entries)) - {width}:
-        first = next(index for index, entry in enumerate(entries) if not isinstance(entry, list) or len(entry) != width)
-        raise QueryError(
-            f"token usage query: key {[column[first] for column in keys]} has a window entry {entries[first]!r}, "
-            f"expected [{', '.join(('WindowStart', *TOKEN_COLUMNS))}]"
-        )
-    # Column i of the entries in one C-level pass each (zip(*entries) is slower at this width).
-    values = [list(map(itemgetter(index), entries)) for index in range(width)]
-    # A result repeats a few window starts: parse each distinct one once.
-    starts = {text: _utc(text) for text in set(values[0])}
-    columns = {"WindowStart": list(map(starts.__getitem__, values[0]))}
-    columns.update(zip(KEY_COLUMNS, keys, strict=True))
-    columns.update(zip(TOKEN_COLUMNS, values[1:], strict=True))
-    return {name: columns[name] for name in USAGE_COLUMNS}
-
-
-def _utc(text: Any) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(str(text))
-    except ValueError as error:
-        raise QueryError(f"token usage query: a window start {text!r} is not an ISO 8601 date-time") from error
-    return as_utc(parsed)
+    """Query rows (QUERY_COLUMNS) -> USAGE_COLUMNS as columns, one value per window x key
+    (shared/logs/packed.py: a run unpacks hundreds of thousands of windows)."""
+    return unpack(rows, PACKING)

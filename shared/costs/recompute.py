@@ -28,8 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -41,6 +40,7 @@ from shared.costs.outputs import WindowOutcome
 from shared.costs.pricing import DeploymentMap, PriceTable, load_deployment_map, load_price_table
 from shared.costs.progress import WindowProgress
 from shared.logs.upload import UploadReport
+from shared.timing import timed
 from shared.windows import PlannedWindow, Window
 
 if TYPE_CHECKING:
@@ -266,16 +266,6 @@ def recompute(
                 done.progress.append(replace(previous, final=item.final))
         done.outcomes.append(WindowOutcome(item.window, item.final, content.rows, status))
     return done
-
-
-@contextmanager
-def timed(steps: dict[str, float], name: str) -> Iterator[None]:
-    """Adds the seconds the block takes to steps[name] (the summary line's per-step figures)."""
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        steps[name] = steps.get(name, 0.0) + time.monotonic() - started
 
 
 def restatement_line(restated: Sequence[Restatement], price_version: str) -> str:

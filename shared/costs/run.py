@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING, Any
 from shared.config import CostSettings
 from shared.costs.clients import CostClients
 from shared.costs.outputs import CostRunSummary, DeploymentTokens, SubscriptionSpend, WindowOutcome
-from shared.costs.recompute import held_line, load_inputs, recompute, restatement_line, timed
+from shared.costs.recompute import held_line, load_inputs, recompute, restatement_line
 from shared.errors import UploadError
 from shared.money import from_micros
+from shared.timing import timed
 from shared.windows import plan_windows, start_of_day, start_of_month
 
 if TYPE_CHECKING:

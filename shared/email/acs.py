@@ -20,13 +20,25 @@ hand-written client got wrong or had to re-implement:
   (azure/core/pipeline/policies/_retry.py is_retry, _is_method_retryable). The SDK sends no
   Repeatability-* headers, which the ACS docs say its SDKs send (1.1.0 has none).
 
-Idempotency: the Operation-Id is derived from the message's Message-ID, so every attempt to send
-one message (the SDK's own POST retries, or a caller sending the same message again) names the
-same operation. Azure's REST guidelines make a repeated Operation-Id with an identical request a
-retry of that operation, and a different request with it a 400 (microsoft/api-guidelines
-azure/Guidelines.md #lro-operation-id-unique-except-retries); the ACS spec itself only says the id
-identifies the operation. A digest re-rendered by a later run has a new Message-ID: across runs,
-duplicates are prevented by the alert state's claims (shared/alerts/run.py), not here.
+Idempotency: the Operation-Id ("This is the ID provided by the customer to identify the long running
+operation", the 2025-09-01 spec) is derived from the message's Message-ID and the caller's attempt
+number, so the SDK's own POST retries of one attempt name the same operation: Azure's REST guidelines
+make a repeated Operation-Id with an identical request a retry of that operation, and a different
+request with it a 400 (microsoft/api-guidelines azure/Guidelines.md #lro-operation-id-unique-except-
+retries). Across runs the alert state keeps an email's Message-ID until it is marked sent
+(shared/alerts/run.py); a later attempt at it (a run that ended after handing it over and before
+recording it) first reads the earlier attempts' operations (GET /emails/operations/{id}, the spec's
+Email_GetSendResult): Succeeded (a Running one is waited for) means the email went out, and nothing is
+sent again; not found (404) or Failed, and it is sent under the next attempt's own Operation-Id (a
+failed operation's id is never reused for a changed request). That closes the duplicate on this
+transport as long as the service keeps the earlier operation (its retention is not documented; when
+it is gone, the email is sent once more, with the same Message-ID). The Message-ID itself travels as a
+custom header, which ACS puts on the email when it is a valid RFC 2822 id (learn.microsoft.com/azure/
+communication-services/concepts/email/email-headers: an invalid one is replaced by the service's own),
+so recipients see one id for every attempt, as over SMTP. The repeatability headers
+(Repeatability-Request-ID / -First-Sent, learn.microsoft.com/rest/api/communication/repeatable-requests)
+are not used: the service tracks them for 5 minutes and refuses older ones with 412, and alert runs are
+15 minutes apart; the 2025-09-01 spec has the Operation-Id instead.
 
 Every failure raises DeliveryError; the caller keeps the notifications pending.
 The SDK is imported inside send() (cold start).
@@ -36,6 +48,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -46,10 +59,16 @@ from typing import TYPE_CHECKING, Any
 from shared.errors import DeliveryError
 
 if TYPE_CHECKING:
+    from azure.communication.email import EmailClient
     from azure.core.credentials import TokenCredential
     from azure.core.exceptions import AzureError
 
 SERVICE = "Communication Services email"
+# The GA version azure-communication-email 1.1.0 defaults to, pinned so the operation reads speak the same.
+API_VERSION = "2025-09-01"
+# A later attempt reads at most this many earlier attempts' operations (an outage can pile attempts up).
+LOOKBACK_ATTEMPTS = 8
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,16 +82,17 @@ class AcsEmailTransport:
     # Only between polls the service sends no Retry-After for (it sends one while running).
     polling_interval_seconds: float = 5.0
 
-    def send(self, message: EmailMessage, recipients: Sequence[str]) -> None:
+    def send(self, message: EmailMessage, recipients: Sequence[str], *, attempt: int = 1) -> None:
         from azure.communication.email import EmailClient
         from azure.core.exceptions import AzureError
 
         body = acs_request_body(message, self.sender, recipients)
-        operation_id = acs_operation_id(message)
+        operation_id = acs_operation_id(message, attempt)
         deadline = time.monotonic() + self.timeout_seconds
         client = EmailClient(
             self.endpoint,
             self.credential,
+            api_version=API_VERSION,
             connection_verify=self.ca_bundle or True,
             polling_interval=self.polling_interval_seconds,
             # RetryPolicy's absolute timeout over the POST and its retries (checked before each try).
@@ -82,6 +102,8 @@ class AcsEmailTransport:
         )
         try:
             with client:
+                if attempt > 1 and self._sent_before(client, message, attempt, deadline):
+                    return
                 poller = client.begin_send(body, operation_id=operation_id)
                 # result(timeout) returns when the wait ends, done or not; failures raise here.
                 poller.result(timeout=max(0.0, deadline - time.monotonic()))
@@ -96,9 +118,45 @@ class AcsEmailTransport:
             raise delivery_error(error, operation_id) from error
 
 
-def acs_operation_id(message: EmailMessage) -> str:
-    """The Operation-Id for a message: the same for every attempt to send it (a GUID, as the API wants)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mid:{message['Message-ID']}"))
+    def _sent_before(self, client: EmailClient, message: EmailMessage, attempt: int, deadline: float) -> bool:
+        """Whether an earlier attempt at this email succeeded at the service (newest first; a running one is
+        waited for until the deadline)."""
+        for earlier in range(attempt - 1, max(0, attempt - 1 - LOOKBACK_ATTEMPTS), -1):
+            operation_id = acs_operation_id(message, earlier)
+            status = self._final_status(client, operation_id, deadline)
+            if status == "succeeded":
+                log.info("%s: %s went out with attempt %d (operation %s); not sent again",
+                         SERVICE, message["Message-ID"], earlier, operation_id)  # fmt: skip
+                return True
+        return False
+
+    def _final_status(self, client: EmailClient, operation_id: str, deadline: float) -> str:
+        """The operation's terminal status in lower case; "" when the service has no such operation (404)."""
+        from azure.core.rest import HttpRequest
+
+        while True:
+            request = HttpRequest("GET", f"/emails/operations/{operation_id}", params={"api-version": API_VERSION})
+            response = client.send_request(request)
+            if response.status_code == 404:
+                return ""
+            response.raise_for_status()  # anything else unexpected: DeliveryError, tried again by the next run
+            status = str(response.json().get("status", "")).lower()
+            if status not in ("notstarted", "running"):
+                return status
+            wait_seconds = float(response.headers.get("retry-after") or self.polling_interval_seconds)
+            if time.monotonic() + wait_seconds > deadline:
+                raise DeliveryError(
+                    f"{SERVICE} operation {operation_id} (an earlier attempt) still {status} after "
+                    f"{self.timeout_seconds:g} s; it may still be sent"
+                )
+            time.sleep(wait_seconds)
+
+
+def acs_operation_id(message: EmailMessage, attempt: int = 1) -> str:
+    """The Operation-Id of one attempt at a message (a GUID, as the API wants): the same for the SDK's retries of
+    that attempt, its own for every attempt."""
+    name = f"mid:{message['Message-ID']}" + (f"#{attempt}" if attempt > 1 else "")
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
 
 
 def delivery_error(error: AzureError, operation_id: str) -> DeliveryError:
@@ -165,7 +223,9 @@ def acs_request_body(message: EmailMessage, sender: str, recipients: Sequence[st
         "senderAddress": sender,
         "recipients": {"to": [{"address": address} for address in recipients]},
         "content": {"subject": str(message["Subject"]), "plainText": text, "html": html},
-        "headers": {"Auto-Submitted": "auto-generated"},
+        # The email's own Message-ID, which ACS keeps when valid: every attempt reaches recipients as one email.
+        "headers": {"Auto-Submitted": "auto-generated"}
+        | ({"Message-ID": str(message["Message-ID"])} if message["Message-ID"] else {}),
     }
     if attachments:
         body["attachments"] = attachments

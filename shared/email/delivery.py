@@ -27,7 +27,13 @@ from shared.errors import DeliveryError
 
 
 class Transport(Protocol):
-    def send(self, message: EmailMessage, recipients: Sequence[str]) -> None: ...
+    def send(self, message: EmailMessage, recipients: Sequence[str], *, attempt: int = 1) -> None:
+        """Deliver the message to the recipients, or raise DeliveryError. `attempt`: the how-manieth time this
+        email (its Message-ID) is handed to a transport; from 2 on, an earlier attempt may have been delivered
+        (its run recorded no outcome): a transport that can ask its service sends nothing if one was
+        (shared/email/acs.py), one that cannot sends it again (SMTP: the same Message-ID reaches the recipients
+        twice)."""
+        ...
 
 
 def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
@@ -51,7 +57,8 @@ class SmtpTransport:
     # Not a setting: per socket operation, well within a run; a slower relay is a failed delivery, retried next run.
     timeout_seconds: float = 30.0
 
-    def send(self, message: EmailMessage, recipients: Sequence[str]) -> None:
+    def send(self, message: EmailMessage, recipients: Sequence[str], *, attempt: int = 1) -> None:
+        # SMTP has no way to ask whether an earlier attempt was accepted: every attempt is sent.
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds) as smtp:
                 smtp.ehlo()
@@ -96,8 +103,9 @@ class InMemoryTransport:
         with self._lock:
             self._planned += [refused] * count
 
-    def send(self, message: EmailMessage, recipients: Sequence[str]) -> None:
-        # Serialised now, as a real transport does: later changes to `message` do not reach the copy.
+    def send(self, message: EmailMessage, recipients: Sequence[str], *, attempt: int = 1) -> None:
+        # Like SMTP, every attempt is delivered. Serialised now, as a real transport does: later changes to
+        # `message` do not reach the copy.
         received = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
         assert isinstance(received, EmailMessage)
         with self._lock:

@@ -111,7 +111,7 @@ def render(view: DigestView) -> Digest:
     text = "\n\n".join(
         [
             f"AI gateway cost alerts, {view.generated_at}: {view.counts}",
-            *(_item_text(item, view.rules_file) for item in view.items),
+            *(text for item in view.items for text in _item_text(item, view.rules_file)),
             f"Change or silence a rule in {view.rules_file}.",
         ]
         + ([f"Dashboard: {view.dashboard_url}"] if view.dashboard_url else [])
@@ -119,14 +119,22 @@ def render(view: DigestView) -> Digest:
     return Digest(view.subject, text + "\n", page, tuple(images))
 
 
-def build_message(digest: Digest, *, sender: str, recipients: Sequence[str], sent_at: datetime) -> EmailMessage:
+def message_id_for(unique: str, sender: str) -> str:
+    """An RFC 5322 Message-ID, "<unique@the sender's domain>": `unique` must be unique for all time (a run id)."""
+    return f"<{unique}@{_domain(sender)}>"
+
+
+def build_message(
+    digest: Digest, *, sender: str, recipients: Sequence[str], sent_at: datetime, message_id: str = ""
+) -> EmailMessage:
+    """The email; `message_id` names it (every attempt to send one email carries the same), else a new one."""
     message = EmailMessage()
     subject = header_safe(digest.subject)
     message["Subject"] = _FoldedHeader("Subject", subject)
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Date"] = format_datetime(sent_at)
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "alerts.local")
+    message["Message-ID"] = message_id or make_msgid(domain=_domain(sender))
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to alerts
     message.set_content(unicode_text(digest.text))
     message.add_alternative(unicode_text(digest.html), subtype="html")
@@ -134,6 +142,10 @@ def build_message(digest: Digest, *, sender: str, recipients: Sequence[str], sen
     for cid, png in digest.images:
         html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid.split('@')[0]}.png")
     return message
+
+
+def _domain(sender: str) -> str:
+    return sender.rpartition("@")[2] or "alerts.local"
 
 
 @cache
@@ -150,7 +162,8 @@ def _templates() -> jinja2.Environment:
     )
 
 
-def _item_text(item: ItemView, rules_file: str) -> str:
+def _item_text(item: ItemView, rules_file: str) -> list[str]:
+    """The item's paragraph, and the line for the alerts like it left out, if any."""
     lines = [f"[{item.badge}] {item.subject}"]
     if item.has_figures:
         lines += [f"  {sentence}" for sentence in item.sentences]
@@ -163,4 +176,4 @@ def _item_text(item: ItemView, rules_file: str) -> str:
             # The latest seven bars only; the PNG shows them all.
             lines.append("    " + "  ".join(f"{bar.label} {bar.value.normalize():f}" for bar in item.chart.bars[-7:]))
     lines.append(f"  Rule: {item.rule} in {rules_file}")
-    return "\n".join(lines)
+    return ["\n".join(lines), *([f"... {item.more}"] if item.more else [])]

@@ -64,6 +64,9 @@ class ItemView:
     contributors: tuple[ContributorView, ...]
     rule: str
     rule_description: str
+    # A line after this item for the alerts like it the digest leaves out ("and 4,980 more users at critical
+    # under ...: $124,500.00 together"); "" for none.
+    more: str = ""
 
 
 @dataclass(frozen=True)

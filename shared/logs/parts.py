@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -103,7 +104,7 @@ class PartedQuery:
 
 @dataclass
 class PartedResult:
-    rows: list[Any] = field(default_factory=list)  # the parts' rows, oldest part first
+    rows: list[Any] = field(default_factory=list)  # the parts' rows, oldest part first (none with each_part)
     queries: int = 0
     splits: int = 0
     retries: int = 0
@@ -117,26 +118,59 @@ def query_in_parts(
     end: datetime,
     *,
     sleep: Callable[[float], None] = time.sleep,
+    each_part: Callable[[list[Any]], None] | None = None,
+    user_parts: int = 1,
+    concurrency: int = 1,
 ) -> PartedResult:
-    """Every row of the query over [start, end), in as many parts as the limits require; or raises QueryError."""
+    """Every row of the query over [start, end), in as many parts as the limits require; or raises QueryError.
+    With `each_part`, each part's rows go to it as they arrive and the result keeps none: a caller that
+    turns rows into compact columns holds one part's rows at a time, not the whole answer's. `user_parts`
+    (a power of two up to MAX_USER_PARTS): ask that many user slices of the range from the start, for a
+    caller that knows its answer is too large to come whole (each answer cut at the limit is thrown away).
+    `concurrency`: parts asked at once (the query API runs five of a user's queries at once and queues the
+    rest: learn.microsoft.com/azure/azure-monitor/fundamentals/service-limits#user-query-throttling); their
+    answers are handled one at a time in this thread, as they come."""
+    if user_parts < 1 or user_parts > MAX_USER_PARTS or user_parts & (user_parts - 1):
+        raise ValueError(f"user_parts must be a power of two from 1 to {MAX_USER_PARTS}, got {user_parts}")
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     result = PartedResult()
-    pending = [QueryPart(start, end)]
-    while pending:
-        part = pending.pop()
-        rows = _ask(client, workspace_id, spec, part, result, sleep)
-        if rows is None:
-            halves = part.split(spec.split_unit_minutes)
-            if halves is None:
-                raise QueryError(
-                    f"{spec.what} for {part.describe()} exceeds the query API's result limits even in "
-                    f"{MAX_USER_PARTS} user parts{'; ' + spec.limit_hint if spec.limit_hint else ''}"
-                )
-            result.splits += 1
-            log.info("%s for %s exceeds the query limits; splitting it in two", spec.what, part.describe())
-            pending.extend(reversed(halves))  # oldest first, only for readable logs
-            continue
-        result.rows.extend(rows)
+    pending = [QueryPart(start, end, user_parts, index) for index in reversed(range(user_parts))]
+    asked: dict[Future[tuple[list[Any] | None, int]], QueryPart] = {}
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="query-part") as pool:
+        try:
+            while pending or asked:
+                while pending and len(asked) < concurrency:
+                    part = pending.pop()
+                    asked[pool.submit(_ask, client, workspace_id, spec, part, sleep)] = part
+                done, _ = wait(asked, return_when=FIRST_COMPLETED)
+                for future in done:
+                    part = asked.pop(future)
+                    rows, attempts = future.result()
+                    result.queries += attempts
+                    result.retries += attempts - 1
+                    if rows is None:
+                        pending.extend(reversed(_halves(spec, part)))  # oldest first, only for readable logs
+                        result.splits += 1
+                    elif each_part is not None:
+                        each_part(rows)
+                    else:
+                        result.rows.extend(rows)
+        finally:
+            for future in asked:
+                future.cancel()  # after a failure: parts not started yet are not asked
     return result
+
+
+def _halves(spec: PartedQuery, part: QueryPart) -> tuple[QueryPart, QueryPart]:
+    halves = part.split(spec.split_unit_minutes)
+    if halves is None:
+        raise QueryError(
+            f"{spec.what} for {part.describe()} exceeds the query API's result limits even in "
+            f"{MAX_USER_PARTS} user parts{'; ' + spec.limit_hint if spec.limit_hint else ''}"
+        )
+    log.info("%s for %s exceeds the query limits; splitting it in two", spec.what, part.describe())
+    return halves
 
 
 def _ask(
@@ -144,10 +178,10 @@ def _ask(
     workspace_id: str,
     spec: PartedQuery,
     part: QueryPart,
-    result: PartedResult,
     sleep: Callable[[float], None],
-) -> list[Any] | None:
-    """The part's rows; None when the answer hit a size limit (split it); raises otherwise."""
+) -> tuple[list[Any] | None, int]:
+    """The part's rows, None when the answer hit a size limit (split it), and how many times it was asked;
+    raises otherwise."""
     query = load_query(
         spec.file,
         {
@@ -161,15 +195,13 @@ def _ask(
     partial: PartialResultError | None = None
     for attempt in range(1, spec.attempts + 1):
         if partial is not None:
-            result.retries += 1
             retry = attempt - 1
             log.warning(
                 "%s returned a partial result (%s); retry %d of %d", what, partial.reason, retry, spec.attempts - 1
             )
             sleep(spec.retry_delay_seconds * retry)
-        result.queries += 1
         try:
-            return query_table(
+            rows = query_table(
                 client,
                 workspace_id,
                 what,
@@ -181,7 +213,9 @@ def _ask(
             )
         except PartialResultError as error:
             if error.size_limit:
-                return None
+                return None, attempt
             partial = error
+        else:
+            return rows, attempt
     reason = partial.reason if partial is not None else "no attempt made"
     raise QueryError(f"{what} returned a partial result {spec.attempts} times: {reason}") from partial

@@ -9,9 +9,9 @@ import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from shared.alerts.digest import digest_view, subject_line
+from shared.alerts.digest import TOP_PER_RULE_AND_LEVEL, digest_view, subject_line
 from shared.alerts.findings import ChartBar, Contributor, Finding, Notification
-from shared.alerts.rules import Rule
+from shared.alerts.rules import Rule, Scope
 from tests import ROOT
 from tools.screenshot_email import RULES_FILE, inline_html, sample_message
 
@@ -142,3 +142,33 @@ def test_the_view_holds_plain_values_only() -> None:
 
     walk(view)
     assert seen <= {"shared.email.views", "builtins", "decimal"}
+
+
+def test_a_rule_and_level_past_the_cap_shows_its_largest_and_one_line_for_the_rest() -> None:
+    each_user = Rule(name="per-user", kind="threshold", recipients="g", scope=Scope("user"))
+    warnings = [
+        _notification(_finding(each_user, member=f"u{index:02d}", value=Decimal(index)), rule_name="per-user",
+                      key=f"per-user|u{index:02d}", subject=f"user u{index:02d}: ${index}.00 today")
+        for index in range(1, 26)
+    ]  # fmt: skip
+    critical = _notification(None, rule_name="other", severity="critical", level="critical", subject="b: paged")
+    view = digest_view([*warnings, critical], rules_file="r.json", generated_at=NOW)
+    assert view.counts == "1 critical, 25 warning" and view.subject == "[CRITICAL] b: paged (+25 more)"
+    shown = [item.subject for item in view.items]
+    assert len(view.items) == 1 + TOP_PER_RULE_AND_LEVEL
+    assert shown[1:] == [f"user u{index:02d}: ${index}.00 today" for index in range(25, 5, -1)]  # the largest first
+    assert [item.more for item in view.items if item.more] == [
+        "and 5 more users at warning under per-user: $15.00 together"  # 1 + 2 + 3 + 4 + 5
+    ]
+    assert view.items[-1].more  # right after the last one shown
+
+
+def test_the_rest_line_totals_only_what_adds_up() -> None:
+    each_sub = Rule(name="recon", kind="reconciliation", recipients="g")
+    percents = [_notification(_finding(each_sub, value=Decimal(index), unit="%"), rule_name="recon")
+                for index in range(22)]  # fmt: skip
+    resolved = [_notification(None, rule_name="gone", kind="resolved", severity="resolved", level="")
+                for _ in range(23)]  # fmt: skip
+    lines = [item.more for item in digest_view([*percents, *resolved], rules_file="r", generated_at=NOW).items]
+    assert [line for line in lines if line] == ["and 2 more alerts at warning under recon",
+                                                "and 3 more alerts resolved under gone"]  # fmt: skip

@@ -228,10 +228,10 @@ class BlockingTransport:
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def send(self, message: EmailMessage, recipients: Sequence[str]) -> None:
+    def send(self, message: EmailMessage, recipients: Sequence[str], *, attempt: int = 1) -> None:
         self.entered.set()
         assert self.release.wait(30)
-        self.inner.send(message, recipients)
+        self.inner.send(message, recipients, attempt=attempt)
 
 
 def test_overlapping_runs_cannot_both_send(world: AlertWorld) -> None:
@@ -253,3 +253,146 @@ def test_overlapping_runs_cannot_both_send(world: AlertWorld) -> None:
     assert len(world.messages()) == 1
     assert evaluate_and_notify(world.settings, None, now=NOW, clients=world.clients()).emails_sent == 0
 
+
+
+class Killed(Exception):
+    """The run ends here, as a host killed mid-run: nothing after it runs."""
+
+
+class KilledAfterSend:
+    """The transport accepts the email, then the run ends before it records that (before the "sent" write)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def send(self, message: EmailMessage, recipients: Sequence[str], *, attempt: int = 1) -> None:
+        self.inner.send(message, recipients, attempt=attempt)
+        raise Killed("host killed after the transport accepted the email")
+
+
+def after_lease(settings: AlertSettings, minutes: int = 1) -> Callable[[], dt.datetime]:
+    """A wall clock past the lease a run takes on what it claims (now), so a crashed run's claims can be taken."""
+    return lambda: dt.datetime.now(UTC) + dt.timedelta(seconds=settings.lease_seconds, minutes=minutes)
+
+
+def crashed_after_accept(world: AlertWorld, clients: AlertClients, now: dt.datetime = NOW) -> str:
+    """An alert run killed between the transport's acceptance and its state write; the Message-ID it claimed."""
+    clients.transport = KilledAfterSend(clients.transport)
+    with pytest.raises(Killed):
+        evaluate_and_notify(world.settings, None, now=now, clients=clients)
+    [record] = world.clients().state.load().values()
+    assert record.maybe_delivered and record.send_attempts == 1 and record.message_id
+    return record.message_id
+
+
+def test_a_run_killed_after_smtp_accepted_sends_once_more_with_the_same_message_id_then_never(
+    world: AlertWorld,
+) -> None:
+    spend(world.stack, NOW - dt.timedelta(minutes=15), 8)  # $0.80: crosses 50 % and 80 %
+    run_costs(world.stack.settings, now=NOW, clients=world.stack.clients(), sleep=lambda _: None)
+    message_id = crashed_after_accept(world, world.clients())
+    [first] = world.messages()
+    assert first["Message-ID"] == message_id
+    # Within the crashed run's lease its claim stands: nobody sends it.
+    assert evaluate_and_notify(world.settings, None, now=NOW, clients=world.clients()).emails_sent == 0
+    again = evaluate_and_notify(world.settings, None, now=NOW, clients=world.clients(),
+                                wall_clock=after_lease(world.settings))  # fmt: skip
+    assert (again.emails_sent, again.resent, len(again.notifications)) == (1, 1, 1)
+    first_copy, second_copy = world.messages()
+    # SMTP cannot say whether the first got through: the same email again, one Message-ID for mail clients to
+    # thread or drop as a duplicate.
+    assert second_copy["Message-ID"] == first_copy["Message-ID"] == message_id
+    assert second_copy["Subject"] == first_copy["Subject"] == "[WARNING] all traffic: $0.80 today, 80% of $1.00 budget"
+    [record] = world.clients().state.load().values()
+    assert record.open and not record.pending_kind and not record.claimed_by and record.message_id == ""
+    for minutes in (2, 3):
+        quiet = evaluate_and_notify(world.settings, None, now=NOW, clients=world.clients(),
+                                    wall_clock=after_lease(world.settings, minutes))  # fmt: skip
+        assert quiet.emails_sent == 0
+    assert len(world.messages()) == 2  # never a third time
+
+
+def test_a_run_killed_after_communication_services_accepted_is_not_sent_again(
+    world: AlertWorld, loop_thread: LoopThread, cost_identity: tuple[str, dict[str, str]]
+) -> None:
+    """The next run asks the service for the crashed attempt's operation, finds it succeeded, sends nothing."""
+    assert world.settings.azure.ca_bundle is not None
+    acs = loop_thread.run(start_acs_email(AcsEmailConfig(
+        outbox_dir=world.outbox, tls_dir=world.settings.azure.ca_bundle.parent, identity_secret=cost_identity[0],
+        sender_domains=("example.com",),
+    )))  # fmt: skip
+    settings = replace(world.settings, delivery="acs", acs_endpoint=acs.url)
+    world.smtp_down()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in cost_identity[1].items():
+                patch.setenv(name, value)
+            spend(world.stack, NOW - dt.timedelta(minutes=15), 8)
+            run_costs(world.stack.settings, now=NOW, clients=world.stack.clients(), sleep=lambda _: None)
+            clients = replace(build_clients(settings), state=world.clients().state)
+            message_id = crashed_after_accept(world, clients)
+            [delivered] = world.messages()
+            assert delivered["Message-ID"] == message_id  # ACS kept the email's own id
+            again = evaluate_and_notify(settings, None, now=NOW, clients=replace(build_clients(settings),
+                                        state=world.clients().state), wall_clock=after_lease(settings))  # fmt: skip
+            assert (again.emails_sent, again.resent) == (1, 1)
+            assert len(world.messages()) == 1 and len(acs.service.operations) == 1  # no second operation
+            [record] = world.clients().state.load().values()
+            assert record.open and not record.pending_kind
+            quiet = evaluate_and_notify(settings, None, now=NOW, clients=replace(build_clients(settings),
+                                        state=world.clients().state), wall_clock=after_lease(settings, 2))  # fmt: skip
+            assert quiet.emails_sent == 0 and len(world.messages()) == 1
+    finally:
+        loop_thread.run(acs.stop())
+
+
+def test_an_alert_that_may_have_been_mailed_and_then_cleared_is_resolved_not_dropped(world: AlertWorld) -> None:
+    spend(world.stack, NOW - dt.timedelta(minutes=15), 8)
+    run_costs(world.stack.settings, now=NOW, clients=world.stack.clients(), sleep=lambda _: None)
+    crashed_after_accept(world, world.clients())
+    tomorrow = NOW + dt.timedelta(days=1)
+    spend(world.stack, tomorrow - dt.timedelta(minutes=10), 1)  # $0.10: no longer over any level
+    run_costs(world.stack.settings, now=tomorrow, clients=world.stack.clients(), sleep=lambda _: None)
+    resolved = evaluate_and_notify(world.settings, None, now=tomorrow, clients=world.clients(),
+                                   wall_clock=after_lease(world.settings))  # fmt: skip
+    assert resolved.emails_sent == 1 and resolved.resent == 0  # a new email: the resolved notice
+    fired, notice = world.messages()
+    assert notice["Subject"] == "[RESOLVED] all traffic: resolved, $0.10 today, 10% of $1.00 budget"
+    assert notice["Message-ID"] != fired["Message-ID"]
+    [record] = world.clients().state.load().values()
+    assert not record.open and not record.pending_kind
+
+
+def test_a_digest_shows_the_top_alerts_of_a_rule_and_level_and_the_state_holds_every_one(world: AlertWorld) -> None:
+    """25 users over a threshold at once: 20 in the email and a line for the rest; all 25 told, none mailed again;
+    when they clear, 25 resolved notices in one email of the same shape."""
+    world.settings.rules_file.write_text(json.dumps({
+        "currency": "USD", "recipient_groups": {"finops": ["finops@example.com"]},
+        "rules": [{"name": "daily-user-cost", "kind": "threshold", "metric": "cost", "window": "day",
+                   "scope": "each:user", "warning": 0.05, "recipients": "finops"}],
+    }))  # fmt: skip
+    users = [f"user-{index:02d}" for index in range(25)]
+    for index, user in enumerate(users):
+        spend(world.stack, NOW - dt.timedelta(minutes=15), 1 + index % 3, user=user)  # $0.10, $0.20 or $0.30
+    first = world.costs_then_alerts(NOW)
+    assert (first.emails_sent, len(first.notifications)) == (1, 25)
+    [message] = world.messages()
+    text, page = text_of(message), html_of(message)
+    assert text.count("[WARNING] user user-") == 20 and page.count("Rule <code>daily-user-cost</code>") == 20
+    # The largest shown (eight of $0.30, eight of $0.20, four of the nine of $0.10); the rest in one line, totalled.
+    assert [text.count(f"${cost} today") for cost in ("0.30", "0.20", "0.10")] == [8, 8, 4]
+    rest = "and 5 more users at warning under daily-user-cost: $0.50 together"
+    assert f"... {rest}" in text and rest in page
+    assert message["Subject"].lstrip() == "[WARNING] user user-02: $0.30 today, over the warning level $0.05 (+24 more)"
+    assert len([part for part in message.walk() if part.get_content_type() == "image/png"]) == 20
+    records = world.clients().state.load()
+    assert sorted(record.member for record in records.values()) == users
+    assert all(record.open and not record.pending_kind for record in records.values())
+    assert world.costs_then_alerts(NOW + dt.timedelta(minutes=1)).emails_sent == 0  # none mailed again
+    tomorrow = NOW + dt.timedelta(days=1)
+    spend(world.stack, tomorrow - dt.timedelta(minutes=10), 0, user=users[0])  # a quiet day for everyone
+    cleared = world.costs_then_alerts(tomorrow)
+    assert (cleared.emails_sent, len(cleared.notifications)) == (1, 25)
+    resolved = text_of(world.messages()[-1])
+    assert resolved.count("[RESOLVED] ") == 20 and "... and 5 more users resolved under daily-user-cost" in resolved
+    assert not any(record.open for record in world.clients().state.load().values())

@@ -25,6 +25,7 @@ from shared.errors import DeliveryError
 from standins._server import free_port
 from standins.acs_email import (
     ACS_AUDIENCE,
+    VALIDATE_MESSAGE_ID,
     AcsRequestError,
     RunningAcsEmail,
     validate_message,
@@ -252,3 +253,76 @@ def test_content_id_needs_an_api_version_that_has_it_and_duplicates_can_be_allow
     body = _valid_body()
     body["attachments"].append(dict(body["attachments"][0]))
     validate_message(body, GA_API_VERSION, ("contoso.test",), ignore_duplicate_content_ids=True)
+
+
+# -- a later attempt at an email that may be out (a run ended between acceptance and its state write) -----------
+
+
+def test_the_email_reaches_recipients_under_its_own_message_id(acs: RunningAcsEmail) -> None:
+    message = sample_message()
+    _transport(acs).send(message, [RECIPIENT])
+    [stored] = acs.service.messages()
+    assert _read(stored)["Message-ID"] == message["Message-ID"]  # what a resend carries too, as over SMTP
+
+
+def test_a_later_attempt_after_one_that_went_out_sends_nothing(acs: RunningAcsEmail) -> None:
+    message, transport = sample_message(), _transport(acs)
+    transport.send(message, [RECIPIENT])  # attempt 1 went out; its run ended before recording it
+    transport.send(message, [RECIPIENT], attempt=2)  # the next run's attempt reads attempt 1's operation first
+    assert len(acs.service.messages()) == 1
+    assert list(acs.service.operations) == [acs_operation_id(message)]
+
+
+def test_a_later_attempt_after_a_failed_one_is_sent_as_an_operation_of_its_own(acs: RunningAcsEmail) -> None:
+    message, transport = sample_message(), _transport(acs)
+    acs.service.fail_next_operation()
+    with pytest.raises(DeliveryError, match="Failed: EmailDropped"):
+        transport.send(message, [RECIPIENT])
+    transport.send(message, [RECIPIENT], attempt=2)
+    assert len(acs.service.messages()) == 1
+    # A failed operation's id is never reused (a changed request under it would be a 400).
+    assert list(acs.service.operations) == [acs_operation_id(message), acs_operation_id(message, 2)]
+    assert acs_operation_id(message, 2) != acs_operation_id(message)
+
+
+def test_a_later_attempt_after_one_that_never_reached_the_service_sends(acs: RunningAcsEmail) -> None:
+    message = sample_message()
+    _transport(acs).send(message, [RECIPIENT], attempt=3)  # attempts 1 and 2 ended before their POST: 404 each
+    assert len(acs.service.messages()) == 1 and list(acs.service.operations) == [acs_operation_id(message, 3)]
+
+
+def test_a_later_attempt_waits_for_an_earlier_one_still_running(make_acs: Callable[..., RunningAcsEmail]) -> None:
+    acs = make_acs(running_polls=2)  # each status read says Running twice (Retry-After 1 s), then Succeeded
+    message = sample_message()
+    with pytest.raises(DeliveryError, match=r"still Running after 0\.5 s; it may still be sent"):
+        _transport(acs, timeout_seconds=0.5).send(message, [RECIPIENT])
+    started = time.monotonic()
+    _transport(acs).send(message, [RECIPIENT], attempt=2)
+    assert time.monotonic() - started >= 1.0  # waited out the service's Retry-After
+    assert len(acs.service.messages()) == 1 and len(acs.service.operations) == 1
+
+
+def test_the_stand_in_keeps_a_valid_message_id_replaces_an_invalid_one_and_can_refuse_both_ways(
+    acs: RunningAcsEmail, identity: Identity
+) -> None:
+    """learn.microsoft.com/azure/communication-services/concepts/email/email-headers: the customer's internet
+    message ID is used when valid (<guid@domain.com>), else removed and made by the service; with
+    x-ms-acsemail-validate-message-id: true an invalid or duplicate one is a Bad Request."""
+    token = TokenSigner(identity.secret).issue(ACS_AUDIENCE + "/")[0]
+
+    def post(headers: dict[str, str]) -> requests.Response:
+        body = _valid_body() | {"headers": headers}
+        return requests.post(f"{acs.url}/emails:send", params={"api-version": GA_API_VERSION}, json=body,
+                             headers={"Authorization": f"Bearer {token}"}, verify=str(acs.ca_path),
+                             timeout=10)  # fmt: skip
+
+    assert post({"Message-ID": "<alerts.run-1@contoso.test>"}).status_code == 202
+    assert post({"Message-ID": "alerts.run-2@contoso.test"}).status_code == 202  # no angle brackets: replaced
+    kept, replaced = (_read(path)["Message-ID"] for path in acs.service.messages())
+    assert kept == "<alerts.run-1@contoso.test>" and replaced != "alerts.run-2@contoso.test"
+    validate = {VALIDATE_MESSAGE_ID: "true"}
+    for message_id, reason in (("<guid.domain>", "not a valid"), ("<alerts.run-1@contoso.test>", "duplicate")):
+        refused = post({"Message-ID": message_id, **validate})
+        assert refused.status_code == 400 and reason in refused.json()["error"]["message"]
+    assert post({"Message-ID": "<alerts.run-3@contoso.test>", **validate}).status_code == 202
+    assert len(acs.service.messages()) == 3

@@ -1,8 +1,9 @@
 """The email Transport contract, held by the SMTP transport (on the SMTP outbox stand-in, STARTTLS +
 AUTH), the Communication Services one (on the ACS stand-in, managed identity) and their in-memory
-twin: what arrives, to whom, and how a failed send looks. A twin that drifts fails here. The twin
-models SMTP, where the envelope and the message's own headers travel apart; Communication Services
-builds From, To, Date and Message-ID itself (tests/email/test_acs.py has its details)."""
+twin: what arrives, to whom, under which Message-ID, how a failed send looks and what a later attempt at
+a message that went out does. A twin that drifts fails here. The twin models SMTP, where the envelope and
+the message's own headers travel apart; Communication Services builds From, To and Date itself and keeps
+the Message-ID (tests/email/test_acs.py has its details)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,11 @@ class Harness:
     delivered: Callable[[], list[tuple[EmailMessage, list[str]]]]  # each message as received, with its envelope
     break_service: Callable[[], None]  # the next send fails as this transport's fails when its service is down
     restore_service: Callable[[], None]
-    # SMTP and the twin deliver the message's own From, To, Date and Message-ID; ACS writes its own.
+    # SMTP and the twin deliver the message's own From, To and Date; ACS writes its own.
     keeps_own_headers: bool = True
+    # ACS reads an earlier attempt's operation before a later one and sends nothing if it went out; SMTP (and its
+    # twin) cannot ask, so a later attempt is another copy under the same Message-ID.
+    asks_before_resending: bool = False
 
 
 def _in_memory() -> Iterator[Harness]:
@@ -71,6 +75,7 @@ def _acs(start_acs: Callable[..., RunningAcsEmail]) -> Iterator[Harness]:
         break_service=acs.service.fail_next_operation,  # the operation ends Failed
         restore_service=lambda: None,
         keeps_own_headers=False,
+        asks_before_resending=True,
     )
 
 
@@ -112,8 +117,9 @@ def test_a_sent_message_arrives_whole_for_its_recipients(harness: Harness) -> No
     assert received["Subject"].lstrip() == message["Subject"]
     assert received["Auto-Submitted"] == "auto-generated"
     assert received["To"] == (message["To"] if harness.keeps_own_headers else ", ".join(RECIPIENTS))
-    for header in ("From", "Date", "Message-ID") if harness.keeps_own_headers else ():
+    for header in ("From", "Date") if harness.keeps_own_headers else ():
         assert received[header] == message[header], header
+    assert received["Message-ID"] == message["Message-ID"]  # every attempt at an email is one email to its readers
     for kind in ("plain", "html"):
         sent_part, received_part = message.get_body((kind,)), received.get_body((kind,))
         assert sent_part is not None and received_part is not None
@@ -140,6 +146,14 @@ def test_a_send_while_the_service_is_down_raises_and_delivers_nothing(harness: H
     harness.restore_service()
     harness.transport.send(sample_message(), RECIPIENTS)  # the caller retries later: it goes out once
     assert len(harness.delivered()) == 1
+
+
+def test_a_later_attempt_at_a_message_that_went_out(harness: Harness) -> None:
+    message = sample_message()
+    harness.transport.send(message, RECIPIENTS)
+    harness.transport.send(message, RECIPIENTS, attempt=2)  # its run recorded no outcome: it may be out
+    copies = [received["Message-ID"] for received, _ in harness.delivered()]
+    assert copies == [message["Message-ID"]] * (1 if harness.asks_before_resending else 2)
 
 
 def test_the_message_is_taken_as_it_was_when_sent(harness: Harness) -> None:

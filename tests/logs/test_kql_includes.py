@@ -18,7 +18,7 @@ from shared.logs.kql import KQL_DIR, expand_includes, load_query, read_query
 BLOCK_FILE = "latest-complete-revision.kql"
 INCLUDE = f"// include: {BLOCK_FILE}"
 READERS = (
-    "cost-summary-latest.kql", "cost-totals-by-subscription-day.kql", "alert-usage.kql",
+    "cost-summary-latest.kql", "cost-totals-by-subscription-day.kql", "alert-usage.kql", "alert-usage-size.kql",
     "bill-our-cost-by-deployment-day.kql",
 )  # fmt: skip
 START = datetime(2026, 11, 27, tzinfo=UTC)
