@@ -90,6 +90,15 @@ class AlertRunSummary:
         )
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A notification this run claimed (its record as written) and will send."""
+
+    record: AlertRecord
+    notification: Notification
+    maybe_delivered: bool  # this email was attempted by a run that recorded no outcome: it may already be out
+
+
 class AlertDeliveryError(DeliveryError):
     """Some digest was not delivered (its alerts stay pending); carries the run's summary."""
 
@@ -177,7 +186,7 @@ def _claim(
     store: AlertStateStore,
     summary: AlertRunSummary,
     at: datetime,
-) -> list[tuple[AlertRecord, Notification]]:
+) -> list[Claimed]:
     by_key = {finding.key: finding for finding in findings}
     records = store.load()
     claimed = []
@@ -206,7 +215,9 @@ def _claim(
             summary.skipped += 1  # an overlapping run changed it first; it owns the notification
             continue
         if written.pending_kind:
-            claimed.append((written, _notification(written, finding)))
+            # The same email again (its Message-ID kept) after a run that recorded no outcome for it.
+            again = record.maybe_delivered and written.message_id == record.message_id
+            claimed.append(Claimed(written, _notification(written, finding), again))
     return claimed
 
 
@@ -233,7 +244,7 @@ def _claimed(
 def _deliver(
     settings: AlertSettings,
     rules: RuleSet,
-    claimed: Sequence[tuple[AlertRecord, Notification]],
+    claimed: Sequence[Claimed],
     clients: AlertClients,
     summary: AlertRunSummary,
     wall_clock: Callable[[], datetime],
@@ -243,19 +254,19 @@ def _deliver(
 
     # One email per recipient group and Message-ID: this run's claims share one; a notification an earlier
     # attempt may have delivered goes again in the email it was in.
-    groups: dict[tuple[str, str], list[tuple[AlertRecord, Notification]]] = defaultdict(list)
-    for record, notification in claimed:
-        rule = rules.rule(record.rule)
+    groups: dict[tuple[str, str], list[Claimed]] = defaultdict(list)
+    for item in claimed:
+        rule = rules.rule(item.record.rule)
         assert rule is not None
-        groups[(rule.recipients, record.message_id)].append((record, notification))
+        groups[(rule.recipients, item.record.message_id)].append(item)
     for (group, message_id), items in sorted(groups.items()):
         recipients = rules.recipient_groups[group]
-        attempt = max(record.send_attempts for record, _ in items)
-        maybe_out = [record for record, _ in items if record.send_attempts > 1]
+        attempt = max(item.record.send_attempts for item in items)
+        maybe_out = any(item.maybe_delivered for item in items)  # not after a failure the run saw and recorded
         sent_at = wall_clock()
         with timed(summary.step_seconds, "render"):
             digest = render_digest(
-                [notification for _, notification in items],
+                [item.notification for item in items],
                 rules_file=app_relative(settings.rules_file),  # as configured: the file a reader edits
                 generated_at=sent_at,
                 dashboard_url=settings.dashboard_url,
@@ -275,17 +286,17 @@ def _deliver(
         except DeliveryError as error:
             summary.delivery_errors.append(f"group {group}: {error}")
             summary.pending += len(items)
-            for record, _ in items:
-                if clients.state.write(record.released()) is None:
-                    log.warning("alert %s changed while its delivery failed; left to the other run", record.key)
+            for item in items:
+                if clients.state.write(item.record.released()) is None:
+                    log.warning("alert %s changed while its delivery failed; left to the other run", item.record.key)
             continue
         summary.emails_sent += 1
-        summary.resent += bool(maybe_out)
-        for record, notification in items:
-            summary.notifications.append(notification)
-            if clients.state.write(record.sent(sent_at)) is None:
+        summary.resent += maybe_out
+        for item in items:
+            summary.notifications.append(item.notification)
+            if clients.state.write(item.record.sent(sent_at)) is None:
                 # Only after our lease expired can another run have taken it: it may mail it again.
-                log.warning("alert %s was taken over after its lease; it may be mailed twice", record.key)
+                log.warning("alert %s was taken over after its lease; it may be mailed twice", item.record.key)
 
 
 def _member(key: str) -> str:
