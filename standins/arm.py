@@ -250,9 +250,13 @@ class ArmService:
     async def query_costs(self, request: web.Request) -> web.Response:
         """Cost Management Query API at a subscription or resource group (standins/cost_management.py)."""
         version = request.query.get("api-version")
-        refused = _api_version_refusal(version, COST_API_VERSION)
-        if refused is not None:
-            return refused
+        if not version:
+            return error_response(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
+        if version != COST_API_VERSION:
+            return error_response(
+                400, "InvalidApiVersionParameter",
+                f"The api-version '{version}' is invalid. The supported versions are '{COST_API_VERSION}'.",
+            )  # fmt: skip
         account = self.config.account
         info = request.match_info
         group = info.get("group")
@@ -305,9 +309,14 @@ class ArmService:
     def _account_request_refusal(self, request: web.Request, api_version: str) -> web.Response | None:
         """ARM's answers to a request on the account that names no or another api-version (400) or another
         account (404), as every call on the account gets them before authorization; None when neither."""
-        refused = _api_version_refusal(request.query.get("api-version"), api_version)
-        if refused is not None:
-            return refused
+        version = request.query.get("api-version")
+        if not version:
+            return error_response(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
+        if version != api_version:
+            return error_response(
+                400, "InvalidApiVersionParameter",
+                f"The api-version '{version}' is invalid. The supported versions are '{api_version}'.",
+            )  # fmt: skip
         info = request.match_info
         if not self.config.account.is_this(info["subscription"], info["group"], info["account"]):
             return error_response(
@@ -454,15 +463,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def _api_version_refusal(version: str | None, supported: str) -> web.Response | None:
-    """ARM's 400 for a request without the api-version or with another one; None when it is the supported one."""
-    if not version:
-        return error_response(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
-    if version != supported:
-        return error_response(
-            400, "InvalidApiVersionParameter",
-            f"The api-version '{version}' is invalid. The supported versions are '{supported}'.",
-        )  # fmt: skip
-    return None
