@@ -190,4 +190,5 @@ def _item_view(notification: Notification) -> ItemView:
         contributors=tuple(contributors),
         rule=notification.rule_name,
         rule_description=rule.description if rule is not None else "",
+        ref=notification.ref,
     )

@@ -5,6 +5,7 @@ Stdlib only, shared by the evaluation (pandas), the state store and the digest (
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal
@@ -102,3 +103,16 @@ class Notification:
     @property
     def order(self) -> tuple[int, str]:
         return (SEVERITY_ORDER[self.severity], self.subject)
+
+    @property
+    def ref(self) -> str:
+        return notification_ref(self.key, self.period_key, self.level, self.kind)
+
+
+def notification_ref(key: str, period_key: str, level: str, kind: str) -> str:
+    """A short id of one notification: rule x scope member x period x level reached (fired and escalated alike),
+    or its resolve. Every email carrying it shows it, so a reader can quote it and a check can count the emails
+    each notification reached (bench/soak: exactly one). A hash, so hostile scope values (even undecodable bytes)
+    never reach it."""
+    reached = "resolved" if kind == "resolved" else level
+    return hashlib.sha256("\x1f".join((key, period_key, reached)).encode("utf-8", "surrogatepass")).hexdigest()[:16]

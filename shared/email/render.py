@@ -176,4 +176,6 @@ def _item_text(item: ItemView, rules_file: str) -> list[str]:
             # The latest seven bars only; the PNG shows them all.
             lines.append("    " + "  ".join(f"{bar.label} {bar.value.normalize():f}" for bar in item.chart.bars[-7:]))
     lines.append(f"  Rule: {item.rule} in {rules_file}")
+    if item.ref:
+        lines.append(f"  Ref:  {item.ref}")
     return ["\n".join(lines), *([f"... {item.more}"] if item.more else [])]

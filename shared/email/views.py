@@ -67,6 +67,8 @@ class ItemView:
     # A line after this item for the alerts like it the digest leaves out ("and 4,980 more users at critical
     # under ...: $124,500.00 together"); "" for none.
     more: str = ""
+    # The notification's short id (shared/alerts/findings.py notification_ref); "" for none.
+    ref: str = ""
 
 
 @dataclass(frozen=True)

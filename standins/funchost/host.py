@@ -29,6 +29,10 @@ log = logging.getLogger("funchost")
 # A scheduled run that starts this much after its occurrence (e.g. because the previous run
 # overran) is reported to the function as past due.
 DEFAULT_PAST_DUE_TOLERANCE_SECONDS = 0.5
+# The schedule loop re-reads the wall clock at least this often, so a step of the clock (NTP, a VM
+# resumed after a pause, the soak's stepped clock in bench/soak) fires what fell due within a second,
+# as one past-due run, instead of after the sleep computed before the step.
+CLOCK_RECHECK_SECONDS = 1.0
 # How long stop() lets running invocations finish (the host's graceful shutdown).
 DEFAULT_DRAIN_SECONDS = 30.0
 
@@ -106,7 +110,7 @@ class LocalFunctionsHost:
             assert due is not None
             # Sleep on the wall clock, re-checking, so the run never starts before its occurrence.
             while (remaining := (due - utc_now()).total_seconds()) > 0:
-                await asyncio.sleep(remaining)
+                await asyncio.sleep(min(remaining, CLOCK_RECHECK_SECONDS))
             invocation = self.trigger(runner.function.name, reason=_fired_reason(), scheduled_at=due)
             # The run is its own task: cancelling this loop (stop) leaves it to finish and drain.
             await invocation.done.wait()

@@ -172,3 +172,22 @@ def test_the_rest_line_totals_only_what_adds_up() -> None:
     lines = [item.more for item in digest_view([*percents, *resolved], rules_file="r", generated_at=NOW).items]
     assert [line for line in lines if line] == ["and 2 more alerts at warning under recon",
                                                 "and 3 more alerts resolved under gone"]  # fmt: skip
+
+
+def test_each_notification_shows_its_ref_which_names_key_period_and_level_reached() -> None:
+    from shared.alerts.findings import notification_ref
+
+    fired = notification_ref("budget|all", "2026-11-27", "80", "fired")
+    assert fired == notification_ref("budget|all", "2026-11-27", "80", "escalated")  # the level reached, however
+    others = {
+        notification_ref("budget|all", "2026-11-27", "100", "escalated"),
+        notification_ref("budget|all", "2026-11-28", "80", "fired"),
+        notification_ref("budget|user:a", "2026-11-27", "80", "fired"),
+        notification_ref("budget|all", "2026-11-27", "80", "resolved"),
+    }
+    assert fired not in others and len(others) == 4
+    message = sample_message()
+    page, text = inline_html(message)
+    refs = [line.split()[-1] for line in text.splitlines() if line.startswith("  Ref:  ")]
+    assert len(refs) == len(set(refs)) == 4  # the sample digest's four alerts
+    assert all(len(ref) == 16 and f"ref <code>{ref}</code>" in page for ref in refs)
