@@ -62,13 +62,14 @@ def test_the_clock_library_is_rebuilt_only_when_its_source_changed(tmp_path: Pat
     assert build_library(tmp_path) == library and library.stat().st_mtime_ns == built
 
 
-def _eml(outbox: Path, name: str, message_id: str, refs: list[str], *, smtp: bool = True) -> None:
+def _eml(outbox: Path, name: str, message_id: str, refs: list[tuple[str, str]], *, smtp: bool = True) -> None:
     message = EmailMessage()
     if smtp:
         message["Return-Path"] = "<alerts@localhost>"  # what the SMTP outbox adds; the ACS one does not
     message["Message-ID"] = message_id
     message["Subject"] = "alerts"
-    message.set_content("AI gateway cost alerts\n\n" + "".join(f"[WARNING] x\n  Ref:  {ref}\n" for ref in refs))
+    body = "".join(f"[WARNING] x\n  Rule: {ref[1]} in rules.json\n  Ref:  {ref[0]}\n" for ref in refs)
+    message.set_content("AI gateway cost alerts\n\n" + body)
     (outbox / name).write_bytes(message.as_bytes())
 
 
@@ -81,27 +82,35 @@ def test_the_email_check_counts_duplicates_resends_pending_lost_and_oracle_misse
     day1 = notification_ref(budget.key, "2026-12-01", "100%", "fired")
     day2 = notification_ref(budget.key, "2026-12-02", "100%", "escalated")
     user_ref = notification_ref(user.key, "2026-12-01T10", "warning", "fired")
-    _eml(outbox, "1.eml", "<a@x>", [day1, user_ref])
-    _eml(outbox, "2.eml", "<a@x>", [day1, user_ref])  # the same email again: the residual case, not a duplicate
-    _eml(outbox, "3.eml", "<b@x>", [user_ref], smtp=False)  # another email with the same notification: a duplicate
+    _eml(outbox, "1.eml", "<a@x>", [(day1, "daily"), (user_ref, "per-user")])
+    # The same email again: the residual case, not a duplicate.
+    _eml(outbox, "2.eml", "<a@x>", [(day1, "daily"), (user_ref, "per-user")])
+    # Another email with the same notification: a duplicate; and a pipeline-health rule that spoke: a false alarm.
+    _eml(outbox, "3.eml", "<b@x>", [(user_ref, "per-user"), ("feedfacefeedface", "recon")], smtp=False)
     pending = replace(user, key="per-user|u2", member="u2", notified_period="", notified_level="",
                       pending_kind="fired", pending_period="2026-12-01T11", pending_level="warning")  # fmt: skip
     records = {record.key: record for record in (budget, user, pending)}
-    spend = {"2026-12-01": Decimal("0.30"), "2026-12-02": Decimal("0.09"), "2026-12-03": Decimal("0.02")}
-    result = check_emails(outbox, records, ("daily", Decimal("0.05"), Decimal(100)), spend)
+    spend = {"2026-12-01": Decimal("0.30"), "2026-12-02": Decimal("0.09"), "2026-12-03": Decimal("0.03"),
+             "2026-12-04": Decimal("0.02")}  # fmt: skip
+    kinds = {"daily": "budget", "per-user": "threshold", "recon": "reconciliation"}
+    result = check_emails(outbox, records, ("daily", Decimal("0.05"), (Decimal(50), Decimal(100))), spend, kinds)
     assert (result.emails, result.distinct_emails, result.resent_same_email) == (3, 2, 1)
-    assert result.by_transport == {"smtp": 2, "acs": 1} and result.notifications == 2
+    assert result.by_transport == {"smtp": 2, "acs": 1} and result.notifications == 3
+    assert result.per_rule == {"daily": 1, "per-user": 1, "recon": 1}
+    assert result.false_alarms == ["recon (ref feedfacefeedface)"]
     assert result.duplicates == [f"ref {user_ref} in 2 emails"]
     assert result.pending_at_end == ["per-user|u2 fired 2026-12-01T11 warning"]
-    # The state says day 2 was mailed at 100%, and no email carries it; the oracle also misses day 2 only
-    # (day 3 never crossed the budget).
+    # The state says day 2 was mailed at 100%, and no email carries it. The oracle wants each day's highest level
+    # reached once: day 2's 100% and day 3's 50% are missing; day 4 (40%) reached no level.
     assert result.sent_not_mailed == ["daily| 2026-12-02 100%"] and day2 not in {day1, user_ref}
-    assert result.oracle_days == 2 and result.oracle_misses == ["daily 2026-12-02: spent 0.09, 0 emails"]
+    assert result.oracle_days == 3
+    assert result.oracle_misses == ["daily 2026-12-02: spent 0.09, 100% in 0 emails",
+                                    "daily 2026-12-03: spent 0.03, 50% in 0 emails"]  # fmt: skip
     assert not result.ok
 
 
-@pytest.mark.parametrize("refs", [[], ["0123456789abcdef"]])
-def test_an_outbox_that_holds_each_notification_once_passes(tmp_path: Path, refs: list[str]) -> None:
+@pytest.mark.parametrize("refs", [[], [("0123456789abcdef", "daily")]])
+def test_an_outbox_that_holds_each_notification_once_passes(tmp_path: Path, refs: list[tuple[str, str]]) -> None:
     _eml(tmp_path, "1.eml", "<a@x>", refs)
     result = check_emails(tmp_path, {}, None, {})
     assert result.ok and result.notifications == len(refs)

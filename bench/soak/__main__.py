@@ -54,6 +54,9 @@ SOAK_SETTINGS = {
     "COST_RETRY_DELAY_SECONDS": "1",
     # 20 calls spread over budget - upload reserve - request timeout = 1 s: a run takes seconds, not the sample's 8.
     "TRAFFIC_TIME_BUDGET_SECONDS": "8",
+    # Amounts the soak's traffic crosses often (fires, escalations, resolves to count); pipeline-health rules that
+    # must stay quiet.
+    "ALERT_RULES_FILE": "bench/soak/alerts.soak.json",
 }
 DEFAULT_FAULTS: dict[str, dict[str, float]] = {
     "monitor.query": {"500": 0.02, "429": 0.02, "partial": 0.02, "timeout": 0.01},
@@ -535,10 +538,15 @@ class Soak:
                 f"distinct, {emails['notifications']} notifications; duplicates {len(emails['duplicates'])}, same "
                 f"email resent {emails['resent_same_email']}, pending at end {len(emails['pending_at_end'])}, sent "
                 f"but not mailed {len(emails['sent_not_mailed'])}, budget oracle {emails['oracle_days']} days / "
-                f"{len(emails['oracle_misses'])} missed"
+                f"{len(emails['oracle_misses'])} missed, false alarms {len(emails['false_alarms'])}"
             )
+            print(f"    notifications per rule: {emails['per_rule']}")
             for line in (
-                emails["duplicates"] + emails["pending_at_end"] + emails["sent_not_mailed"] + emails["oracle_misses"]
+                emails["duplicates"]
+                + emails["pending_at_end"]
+                + emails["sent_not_mailed"]
+                + emails["oracle_misses"]
+                + emails["false_alarms"]
             )[:15]:
                 print(f"    ! {line}")
         segments = [segment for segment in figures.rss_segments if len(segment) >= 8]

@@ -257,14 +257,19 @@ class EmailCheck:
     oracle_days: int = 0
     oracle_misses: list[str] = field(default_factory=list)
     by_transport: dict[str, int] = field(default_factory=dict)  # a dict: asdict() garbles a Counter
+    per_rule: dict[str, int] = field(default_factory=dict)  # notifications mailed per rule
+    false_alarms: list[str] = field(default_factory=list)  # notifications of the rules that must stay quiet
 
     @property
     def ok(self) -> bool:
-        return not (self.duplicates or self.pending_at_end or self.sent_not_mailed or self.oracle_misses)
+        return not (
+            self.duplicates or self.pending_at_end or self.sent_not_mailed or self.oracle_misses or self.false_alarms
+        )
 
 
-def read_outbox(outbox: Path) -> list[tuple[str, list[str], str]]:
-    """(Message-ID, refs, transport) of every .eml; transport "acs" when the ACS stand-in wrote it."""
+def read_outbox(outbox: Path) -> list[tuple[str, list[tuple[str, str]], str]]:
+    """(Message-ID, [(rule, ref)], transport) of every .eml; transport "acs" when the ACS stand-in wrote it (the SMTP
+    outbox adds Return-Path). An item's rule is the "  Rule: <name> in <file>" line just before its ref."""
     found = []
     for path in sorted(outbox.glob("*.eml")):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
@@ -273,20 +278,31 @@ def read_outbox(outbox: Path) -> list[tuple[str, list[str], str]]:
             if part.get_content_type() == "text/plain":
                 text = str(part.get_content())
                 break
-        refs = [line.split()[-1] for line in text.splitlines() if line.startswith("  Ref:  ")]
+        items, rule = [], ""
+        for line in text.splitlines():
+            if line.startswith("  Rule: "):
+                rule = line[len("  Rule: ") :].rpartition(" in ")[0]
+            elif line.startswith("  Ref:  "):
+                items.append((rule, line.split()[-1]))
         transport = "smtp" if message.get("Return-Path") else "acs"
-        found.append((str(message.get("Message-ID", "")).strip(), refs, transport))
+        found.append((str(message.get("Message-ID", "")).strip(), items, transport))
     return found
+
+
+# Rules that watch the pipeline itself: under the soak's faults they must stay quiet (a notification is a false alarm).
+QUIET_KINDS = ("reconciliation", "bypass", "no_metrics", "unpriced", "bill_gap")
 
 
 def check_emails(
     outbox: Path,
     records: Mapping[str, Any],
-    daily_budget: tuple[str, Decimal, Decimal] | None,
+    daily_budget: tuple[str, Decimal, Sequence[Decimal]] | None,
     day_spend: Mapping[str, Decimal],
+    rule_kinds: Mapping[str, str] | None = None,
 ) -> EmailCheck:
-    """`records`: the final alert state (key -> AlertRecord). `daily_budget`: (rule name, amount, top percent) of a
-    day-budget rule over all traffic, the oracle; `day_spend`: each whole soak day's final spend."""
+    """`records`: the final alert state (key -> AlertRecord). `daily_budget`: (rule name, amount, threshold percents)
+    of a day-budget rule over all traffic, the oracle; `day_spend`: each whole soak day's final spend. `rule_kinds`:
+    rule name -> kind, to count the quiet rules' notifications as false alarms."""
     from shared.alerts.findings import notification_ref
 
     result = EmailCheck()
@@ -296,11 +312,17 @@ def check_emails(
     result.distinct_emails = len(deliveries)
     result.resent_same_email = sum(count - 1 for count in deliveries.values())
     emails_of: dict[str, set[str]] = defaultdict(set)
-    for message_id, refs, transport in delivered:
+    rule_of: dict[str, str] = {}
+    for message_id, items, transport in delivered:
         result.by_transport[transport] = result.by_transport.get(transport, 0) + 1
-        for ref in refs:
+        for rule, ref in items:
             emails_of[ref].add(message_id)
+            rule_of[ref] = rule
     result.notifications = len(emails_of)
+    for rule in rule_of.values():
+        result.per_rule[rule] = result.per_rule.get(rule, 0) + 1
+    quiet = {name for name, kind in (rule_kinds or {}).items() if kind in QUIET_KINDS}
+    result.false_alarms = [f"{rule_of[ref]} (ref {ref})" for ref in sorted(rule_of) if rule_of[ref] in quiet]
     result.duplicates = [f"ref {ref} in {len(ids)} emails" for ref, ids in sorted(emails_of.items()) if len(ids) > 1]
     for record in records.values():
         if record.pending_kind:
@@ -312,15 +334,18 @@ def check_emails(
             if ref not in emails_of:
                 result.sent_not_mailed.append(f"{record.key} {record.notified_period} {record.notified_level}")
     if daily_budget is not None:
-        rule, amount, top_percent = daily_budget
+        rule, amount, percents = daily_budget
         key = next((record.key for record in records.values() if record.rule == rule), f"{rule}|")
         for day, spent in sorted(day_spend.items()):
-            if spent * 100 < amount * top_percent:
+            reached = [percent for percent in percents if spent * 100 >= amount * percent]
+            if not reached:
                 continue
             result.oracle_days += 1
-            ref = notification_ref(key, day, f"{top_percent.normalize():f}%", "fired")
+            ref = notification_ref(key, day, f"{reached[-1].normalize():f}%", "fired")
             if len(emails_of.get(ref, ())) != 1:
-                result.oracle_misses.append(f"{rule} {day}: spent {spent}, {len(emails_of.get(ref, ()))} emails")
+                result.oracle_misses.append(
+                    f"{rule} {day}: spent {spent}, {reached[-1].normalize():f}% in {len(emails_of.get(ref, ()))} emails"
+                )
     return result
 
 
@@ -364,18 +389,19 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(values)
     end = args.start + timedelta(days=args.days)
     money = check_money(settings, args.start, end)
+    rules = load_rules(settings.alerts.rules_file).rules
     budget = next(
         (
             rule
-            for rule in load_rules(settings.alerts.rules_file).rules
+            for rule in rules
             if rule.kind == "budget" and rule.period == "day" and rule.scope.dimension is None
         ),
         None,
     )
     spend = day_spend(settings, [args.start + timedelta(days=n) for n in range(int(args.days))])
     records = build_clients(settings.alerts).state.load()
-    oracle = (budget.name, budget.amount, budget.percents[-1]) if budget is not None and budget.amount else None
-    emails = check_emails(args.outbox, records, oracle, spend)
+    oracle = (budget.name, budget.amount, budget.percents) if budget is not None and budget.amount else None
+    emails = check_emails(args.outbox, records, oracle, spend, {rule.name: rule.kind for rule in rules})
     print(
         json.dumps(
             {
