@@ -302,6 +302,9 @@ class Soak:
         self.start()
         week_end = self.start_at + timedelta(days=args.days)
         end = week_end + timedelta(hours=args.drain_hours)
+        # The last two days of a week or longer kill no host, so one host life spans some 50 costs runs: the memory
+        # figure (RSS after each costs run of that life) then says whether a run leaves anything behind.
+        self.kills_until = week_end - timedelta(days=2) if args.days >= 4 else week_end
         events = plan_events(self.rng, self.start_at, args.days, args.azurite_outages, args.clock_pauses)
         self.events_done: dict[str, int] = {}
         faults_on = not args.no_faults
@@ -350,7 +353,12 @@ class Soak:
 
     def step(self, due: list[str], draining: bool) -> None:
         """Wait until the runs that fell due are over, killing or doubling a costs run when drawn."""
-        kill = "costs" in due and "traffic" not in due and not draining and self.rng.random() < self.args.kill_share
+        kill = (
+            "costs" in due
+            and "traffic" not in due
+            and self.clock.now() < self.kills_until
+            and self.rng.random() < self.args.kill_share
+        )
         overlap = "costs" in due and not draining and self.rng.random() < self.args.overlap_share
         typical = statistics.median(self.costs_seconds) if self.costs_seconds else 3.0
         kill_after = self.rng.uniform(0.05, typical)
