@@ -54,6 +54,9 @@ QUERY_COLUMNS = (
     "EstimatedRequests", "EstimatedTotalTokens", "CostMicros", "EstimatedCostMicros", "NotFinalRows", "Windows",
     "Revision",
 )  # fmt: skip
+# A few days' rows per caller: two minutes is ample, and it bounds what the export adds to the costs timer's worst case
+# (tests/test_host_json.py; the query API's default is 3 minutes).
+SERVER_TIMEOUT_SECONDS = 120
 # BillingCurrency of a day whose rows are all unpriced (no currency known; every cost of it is 0).
 FALLBACK_CURRENCY = "USD"
 
@@ -184,7 +187,7 @@ def read_rows(
     # Summaries carry TimeGenerated = their revision time, after their window: ask up to now.
     found = query_table(
         client, workspace_id, "focus export: cost per day and caller", text, (first_day, max(end, datetime.now(UTC))),
-        QUERY_COLUMNS,
+        QUERY_COLUMNS, server_timeout_seconds=SERVER_TIMEOUT_SECONDS,
     )  # fmt: skip
     return [dict(zip(QUERY_COLUMNS, row, strict=True)) for row in found]
 
