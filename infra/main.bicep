@@ -80,6 +80,14 @@ param costSchedule string = '0 */15 * * * *'
 @description('Table storage table holding the costs progress.')
 param costStateTable string = 'CostProgress'
 
+@description('Blob container of the FOCUS export (each final UTC day\'s cost rows, one CSV a day), in the app\'s storage account.')
+@minLength(3)
+@maxLength(63)
+param focusExportContainer string = 'focus-exports'
+
+@description('BillingAccountId written in the FOCUS export (your EA enrollment or MCA billing profile); empty: each model account\'s subscription.')
+param focusBillingAccountId string = ''
+
 @description('Where the costs timer reads the token metrics: AppMetrics (the workspace) or customMetrics (the Application Insights component, queried resource-centric; the app and the developer then also get read on the component).')
 @allowed(['AppMetrics', 'customMetrics'])
 param costMetricsSchema string = 'AppMetrics'
@@ -135,6 +143,7 @@ module storage 'app/storage.bicep' = {
     tags: tags
     deploymentContainerName: deploymentContainerName
     costStateTable: costStateTable
+    focusExportContainerName: focusExportContainer
   }
 }
 
@@ -237,6 +246,10 @@ var appSettings = [
   { name: 'BILL_CHECK_ATTEMPTS', value: '3' }
   { name: 'BILL_CHECK_BUDGET_SECONDS', value: '60' }
   { name: 'BILL_DCR_STREAM', value: logTables.BillReconciliation_CL.stream }
+  { name: 'FOCUS_EXPORT_CONTAINER', value: storage.outputs.focusExportContainerName }
+  { name: 'FOCUS_EXPORT_BLOB_ENDPOINT', value: storage.outputs.blobEndpoint }
+  { name: 'FOCUS_EXPORT_DAYS', value: '3' }
+  { name: 'FOCUS_BILLING_ACCOUNT_ID', value: focusBillingAccountId }
   { name: 'ALERT_RULES_FILE', value: 'shared/alerts/alerts.sample.json' }
   { name: 'ALERT_STATE_TABLE', value: 'AlertState' }
   { name: 'ALERT_DELIVERY', value: 'acs' }

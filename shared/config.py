@@ -13,6 +13,7 @@ tools/write_local_settings.py list the same names, and tests keep them in step.
     ├── alerts     AlertSettings    the alert run after it (shared/alerts/, shared/email/)
     ├── meters     MeterSettings    the bypass check between them (shared/meters/)
     ├── bill       BillSettings     the daily check against the bill (shared/billing/), after the bypass check
+    ├── focus      FocusSettings    the daily FOCUS export to Blob storage (shared/focus/), after the bill check
     └── azure      AzureAccess      managed identity and extra CAs; costs, meters and alerts hold the same one
                                     (defined in azure_clients.py beside the clients it builds)
 
@@ -185,6 +186,21 @@ def _text(value: str) -> str:
     return value
 
 
+# Azure's container names: 3-63 characters, lowercase letters, digits and single hyphens, starting and ending with a
+# letter or digit (https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata,
+# "Container names"). Azurite accepts more, so the check is here: a name Azure refuses fails at start, not in Azure.
+_CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def _optional_container(value: str) -> str:
+    if value and not _CONTAINER.match(value):
+        raise Invalid(
+            "empty (no export) or a blob container name: 3-63 lowercase letters, digits and single hyphens, "
+            "starting and ending with a letter or digit, e.g. focus-exports"
+        )
+    return value
+
+
 def _optional_text(value: str) -> str | None:
     return value or None
 
@@ -338,7 +354,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOG_ANALYTICS_WORKSPACE_ID",
-        ("costs.workspace_id", "alerts.workspace_id", "meters.workspace_id", "bill.workspace_id"),
+        ("costs.workspace_id", "alerts.workspace_id", "meters.workspace_id", "bill.workspace_id", "focus.workspace_id"),
         _text,
         None,
         "Workspace (customer) id of the Log Analytics workspace holding the token metrics.",
@@ -346,7 +362,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOG_ANALYTICS_ENDPOINT",
-        ("costs.query_endpoint", "alerts.query_endpoint", "meters.query_endpoint", "bill.query_endpoint"),
+        (
+            "costs.query_endpoint",
+            "alerts.query_endpoint",
+            "meters.query_endpoint",
+            "bill.query_endpoint",
+            "focus.query_endpoint",
+        ),
         _url,
         "https://api.loganalytics.io",
         "Log Analytics query API endpoint (sovereign clouds and the local stand-in differ).",
@@ -403,7 +425,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_DEPLOYMENT_MAP",
-        ("costs.deployment_map_path",),
+        ("costs.deployment_map_path", "focus.deployment_map_path"),
         _optional_app_path,
         "shared/costs/prices/deployments.json",
         "Deployment → model map; empty: deployment names are model names. Relative paths start at the app root.",
@@ -411,7 +433,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_MODEL_ACCOUNTS",
-        ("costs.model_accounts", "meters.model_accounts", "bill.model_accounts"),
+        ("costs.model_accounts", "meters.model_accounts", "bill.model_accounts", "focus.model_accounts"),
         _model_accounts,
         "",
         "ARM resource ids (comma-separated) of the Foundry / Azure OpenAI accounts behind the gateway: each costs run "
@@ -424,7 +446,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "AZURE_RESOURCE_MANAGER_ENDPOINT",
-        ("costs.resource_manager_endpoint", "meters.resource_manager_endpoint", "bill.resource_manager_endpoint"),
+        (
+            "costs.resource_manager_endpoint",
+            "meters.resource_manager_endpoint",
+            "bill.resource_manager_endpoint",
+            "focus.resource_manager_endpoint",
+        ),
         _url,
         "https://management.azure.com",
         "Azure Resource Manager endpoint the deployments and the accounts' metrics are read at (sovereign clouds and "
@@ -441,10 +468,15 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "COST_STATE_CONNECTION_STRING",
-        ("costs.state_connection_string", "alerts.state_connection_string", "bill.state_connection_string"),
+        (
+            "costs.state_connection_string",
+            "alerts.state_connection_string",
+            "bill.state_connection_string",
+            "focus.storage_connection_string",
+        ),
         _optional_text,
         "",
-        "Table storage connection string for the costs progress (Azurite locally); empty in Azure.",
+        "Storage connection string for the costs progress and the FOCUS export (Azurite locally); empty in Azure.",
         "empty or a storage connection string",
         secret=True,  # a connection string may carry the account key
     ),
@@ -587,6 +619,41 @@ SETTINGS: tuple[Setting, ...] = (
         "Custom-BillReconciliation_CL",
         "Data collection rule stream of the bill comparisons.",
         "a DCR stream name",
+    ),
+    Setting(
+        "FOCUS_EXPORT_CONTAINER",
+        ("focus.container",),
+        _optional_container,
+        "",
+        "Blob container the costs timer writes each final UTC day's cost rows to, in FOCUS 1.2 columns (one CSV per "
+        "day, after the bill check); empty: no export.",
+        "empty or a blob container name (3-63 lowercase letters, digits and hyphens)",
+    ),
+    Setting(
+        "FOCUS_EXPORT_BLOB_ENDPOINT",
+        ("focus.blob_endpoint",),
+        _optional_url,
+        "",
+        "Blob service endpoint the FOCUS export writes to with the managed identity in Azure; empty: the blob "
+        "endpoint of COST_STATE_CONNECTION_STRING (Azurite locally).",
+        "empty or https://<account>.blob.core.windows.net",
+    ),
+    Setting(
+        "FOCUS_EXPORT_DAYS",
+        ("focus.days",),
+        _positive_int,
+        "3",
+        "Final UTC days the FOCUS export writes again on every costs run (a day restated since is rewritten).",
+        "a whole number of days greater than 0",
+    ),
+    Setting(
+        "FOCUS_BILLING_ACCOUNT_ID",
+        ("focus.billing_account_id",),
+        _optional_text,
+        "",
+        "BillingAccountId of the FOCUS rows (your EA enrollment or MCA billing profile, as Cost Management's own FOCUS "
+        "export has it); empty: each model account's subscription.",
+        "empty or a billing account id, e.g. /providers/Microsoft.Billing/billingAccounts/<id>",
     ),
     Setting(
         "ALERT_RULES_FILE",
@@ -816,6 +883,25 @@ class BillSettings:
 
 
 @dataclass(frozen=True)
+class FocusSettings:
+    """Everything the FOCUS export needs (shared/focus/export.py): the summaries' final days as FOCUS rows in Blob
+    storage."""
+
+    container: str  # "": no export
+    blob_endpoint: str  # with the managed identity in Azure; "": the connection string's blob endpoint
+    storage_connection_string: str | None = field(repr=False)  # Azurite locally (may hold a storage key)
+    days: int  # final days written again each run
+    billing_account_id: str | None  # None: each model account's subscription
+    workspace_id: str
+    query_endpoint: str
+    # Where each deployment's model version and account come from: the costs run's own discovery and map.
+    model_accounts: tuple[ModelAccount, ...]
+    resource_manager_endpoint: str
+    deployment_map_path: Path | None
+    azure: AzureAccess
+
+
+@dataclass(frozen=True)
 class Settings:
     schedules: Schedules
     traffic: TrafficSettings
@@ -823,6 +909,7 @@ class Settings:
     alerts: AlertSettings
     meters: MeterSettings
     bill: BillSettings
+    focus: FocusSettings
     azure: AzureAccess
 
 
@@ -833,12 +920,13 @@ SECTIONS: dict[str, type[Any]] = {
     "alerts": AlertSettings,
     "meters": MeterSettings,
     "bill": BillSettings,
+    "focus": FocusSettings,
     "azure": AzureAccess,
 }
 # Section fields no single setting fills: the persona keys (named by the persona file) and the
 # Azure access the costs, meters and alert runs share.
 COLLECTED: frozenset[str] = frozenset(
-    {"traffic.subscription_keys", "costs.azure", "alerts.azure", "meters.azure", "bill.azure"}
+    {"traffic.subscription_keys", "costs.azure", "alerts.azure", "meters.azure", "bill.azure", "focus.azure"}
 )
 
 
@@ -884,6 +972,13 @@ def _cross_setting_problems(values: Mapping[str, Any]) -> list[str]:
             "app settings COST_STATE_CONNECTION_STRING and COST_STATE_TABLE_ENDPOINT are both empty; expected "
             "one of them (the table endpoint with the managed identity in Azure, a connection string locally)"
         )
+    blob_reachable = values["FOCUS_EXPORT_BLOB_ENDPOINT"] or values["COST_STATE_CONNECTION_STRING"]
+    if values["FOCUS_EXPORT_CONTAINER"] and not blob_reachable:
+        problems.append(
+            "app setting FOCUS_EXPORT_BLOB_ENDPOINT is empty with FOCUS_EXPORT_CONTAINER set; expected the blob "
+            "endpoint (https://<account>.blob.core.windows.net) with the managed identity, or "
+            "COST_STATE_CONNECTION_STRING locally"
+        )
     if values["ALERT_DELIVERY"] == "acs" and not values["ALERT_ACS_ENDPOINT"]:
         problems.append("app setting ALERT_ACS_ENDPOINT is empty; expected the ACS endpoint with ALERT_DELIVERY=acs")
     return problems
@@ -896,7 +991,7 @@ def _sections(values: Mapping[str, Any], environ: Mapping[str, str]) -> Settings
             section, _, name = target.partition(".")
             by_section[section][name] = values[setting.name]
     azure = AzureAccess(**by_section.pop("azure"))
-    for name in ("costs", "alerts", "meters", "bill"):
+    for name in ("costs", "alerts", "meters", "bill", "focus"):
         by_section[name]["azure"] = azure
     by_section["traffic"]["subscription_keys"] = _subscription_keys(values["TRAFFIC_PERSONAS_FILE"], environ)
     return Settings(
@@ -906,6 +1001,7 @@ def _sections(values: Mapping[str, Any], environ: Mapping[str, str]) -> Settings
         alerts=AlertSettings(**by_section["alerts"]),
         meters=MeterSettings(**by_section["meters"]),
         bill=BillSettings(**by_section["bill"]),
+        focus=FocusSettings(**by_section["focus"]),
         azure=azure,
     )
 

@@ -2,7 +2,8 @@
 
 The one module that knows the costs timer runs costs, then the bypass check on the windows it
 made final (the model accounts' own meters, shared/meters/), then the bill check on the settled
-days (Cost Management, shared/billing/: it reads Cost Management once a day), then the alert rules
+days (Cost Management, shared/billing/: it reads Cost Management once a day), then the FOCUS export of the final
+days (shared/focus/: one CSV a day in Blob storage, when FOCUS_EXPORT_CONTAINER is set), then the alert rules
 on what they produced, so costs/ never imports alerts/ and traffic/ and costs/ never meet. Every value comes
 from the settings parsed at start (shared/config.py); no module below reads the environment.
 """
@@ -31,6 +32,7 @@ def costs_timer(settings: Settings) -> CostRunSummary:
     from shared.alerts.run import evaluate_and_notify
     from shared.billing.run import check_bill
     from shared.costs.run import CostUploadError, run_costs
+    from shared.focus.export import export_focus
     from shared.meters.run import check_bypass
 
     allowance = bypass_allowance(settings.alerts)
@@ -39,10 +41,14 @@ def costs_timer(settings: Settings) -> CostRunSummary:
     except CostUploadError as error:
         # Windows that did upload still count: alert on them, then fail the run loudly.
         bypass = check_bypass(settings.meters, error.summary, allowance=allowance)
-        evaluate_and_notify(settings.alerts, error.summary, bypass, check_bill(settings.bill))
+        bill = check_bill(settings.bill)
+        export_focus(settings.focus, error.summary.final_through)
+        evaluate_and_notify(settings.alerts, error.summary, bypass, bill)
         raise
     bypass = check_bypass(settings.meters, summary, allowance=allowance)
-    evaluate_and_notify(settings.alerts, summary, bypass, check_bill(settings.bill))
+    bill = check_bill(settings.bill)
+    export_focus(settings.focus, summary.final_through)
+    evaluate_and_notify(settings.alerts, summary, bypass, bill)
     return summary
 
 

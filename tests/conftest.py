@@ -5,13 +5,14 @@ tests share. Plain helpers are in tests/support/.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from azure.identity import ManagedIdentityCredential
@@ -59,20 +60,22 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
 
 
-# Table storage only: what the progress and alert state stores use.
+# Table storage only: what the progress and alert state stores use; Blob storage: the FOCUS export.
 AZURITE_TABLE = ROOT / "node_modules" / ".bin" / "azurite-table"
+AZURITE_BLOB = ROOT / "node_modules" / ".bin" / "azurite-blob"
 
 
-@pytest.fixture(scope="module")
-def azurite() -> Iterator[str]:
-    """A Table storage connection string (Azurite, its own process, killed by its pid)."""
-    if not AZURITE_TABLE.exists():
+@contextlib.contextmanager
+def _azurite(service: Literal["table", "blob"]) -> Iterator[str]:
+    """One Azurite service in its own process (killed by its pid), in memory; its connection string."""
+    binary = AZURITE_TABLE if service == "table" else AZURITE_BLOB
+    if not binary.exists():
         pytest.skip("Azurite is not installed (run `make setup`)")
     port = free_port()
     process = subprocess.Popen(
-        [str(AZURITE_TABLE), "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--inMemoryPersistence",
-         "--tableHost", "127.0.0.1",
-         "--tablePort", str(port)],
+        [str(binary), "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--inMemoryPersistence",
+         f"--{service}Host", "127.0.0.1",
+         f"--{service}Port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -86,10 +89,24 @@ def azurite() -> Iterator[str]:
         else:
             raise RuntimeError(f"Azurite exited with {process.wait()}")
         yield (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-               f"TableEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};")
+               f"{service.capitalize()}Endpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};")
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def azurite() -> Iterator[str]:
+    """A Table storage connection string (Azurite)."""
+    with _azurite("table") as connection_string:
+        yield connection_string
+
+
+@pytest.fixture(scope="module")
+def azurite_blob() -> Iterator[str]:
+    """A Blob storage connection string (Azurite)."""
+    with _azurite("blob") as connection_string:
+        yield connection_string
 
 
 @pytest.fixture(scope="module")

@@ -123,6 +123,20 @@ def bypass_check_worst_case() -> timedelta:
     return timedelta(seconds=clock[0] + logs.seconds)
 
 
+def focus_export_worst_case() -> timedelta:
+    """The FOCUS export's one query (shared/focus/export.py), taking its whole server timeout; its blob writes are in
+    the allowance."""
+    from dataclasses import replace
+
+    from shared.focus.export import export_focus
+    from shared.focus.store import InMemoryDayFiles
+
+    api = SlowLogsApi(partial=False)
+    settings = replace(settings_with().focus, container="focus-exports")
+    export_focus(settings, NOW, query=api, files=InMemoryDayFiles(), deployments=[])  # type: ignore[arg-type]
+    return timedelta(seconds=api.seconds)
+
+
 def test_worst_case_is_measured_from_the_query_code() -> None:
     # 3 attempts x 600 s + pauses of 5 s and 10 s; then the alert usage size (180 s), the usage (600 s, one
     # attempt) and the synthetic traffic (180 s).
@@ -131,6 +145,7 @@ def test_worst_case_is_measured_from_the_query_code() -> None:
     # Its whole budget (BYPASS_METRICS_BUDGET_SECONDS), never more: a request's timeout is cut to what is left;
     # then the read of the latest comparisons, bounded by its server timeout (shared/logs/revisions.py).
     assert bypass_check_worst_case() == timedelta(seconds=60 + 60)
+    assert focus_export_worst_case() == timedelta(seconds=120)  # one query, bounded by its server timeout
     with pytest.raises(QueryError):  # a partial alert answer ends the alert step (no retry)
         read_alert_data(SlowLogsApi(partial=True), "w", ranges_for([], NOW, 60), with_traffic=True, now=NOW)  # type: ignore[arg-type]
 
@@ -142,8 +157,8 @@ def test_function_timeout_covers_the_slowest_costs_run() -> None:
     # measures, shared/azure_retry.py); its two Log Analytics queries and upload are in the allowance.
     bill_check = timedelta(seconds=float(defaults["BILL_CHECK_BUDGET_SECONDS"] or 0))
     needed = (
-        usage_query_worst_case() + bypass_check_worst_case() + bill_check + alert_queries_worst_case()
-        + UPLOAD_AND_EMAIL_ALLOWANCE
+        usage_query_worst_case() + bypass_check_worst_case() + bill_check + focus_export_worst_case()
+        + alert_queries_worst_case() + UPLOAD_AND_EMAIL_ALLOWANCE
     )
     timeout = function_timeout()
     assert timeout >= needed, f"host.json functionTimeout {timeout} < the slowest costs run {needed}"

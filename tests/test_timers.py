@@ -35,13 +35,23 @@ def test_costs_timer_runs_the_alert_rules_on_what_the_costs_run_produced(monkeyp
         lambda section, costs, allowance: report if (section, costs) == (settings.meters, summary) else None,
     )
     bill = BillReport(enabled=False)
-    monkeypatch.setattr("shared.billing.run.check_bill", lambda section: bill if section is settings.bill else None)
+
+    def check_bill(section: Any) -> BillReport | None:
+        seen.append("bill")
+        return bill if section is settings.bill else None
+
+    monkeypatch.setattr("shared.billing.run.check_bill", check_bill)
+    monkeypatch.setattr(
+        "shared.focus.export.export_focus",
+        lambda section, final_through: seen.append(("focus", section, final_through)),
+    )
     monkeypatch.setattr(
         "shared.alerts.run.evaluate_and_notify",
         lambda section, costs, bypass, bills: seen.append((section, costs, bypass, bills)),
     )
     assert timers.costs_timer(settings) is summary
-    assert seen == [(settings.alerts, summary, report, bill)]
+    # The FOCUS export after the bill check, on the days the costs run made final, then the alert rules.
+    assert seen == ["bill", ("focus", settings.focus, summary.final_through), (settings.alerts, summary, report, bill)]
 
 
 def test_costs_timer_alerts_on_what_did_upload_then_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ param location string
 param tags object = {}
 param deploymentContainerName string
 param costStateTable string
+param focusExportContainerName string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35: Flex Consumption without VNet integration reaches its storage over the public endpoint; access is Entra ID only (no shared keys), which is the control here.
@@ -45,6 +46,16 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// The FOCUS export's daily CSV files (shared/focus/); the app's Storage Blob Data Owner on the account covers it.
+// Type and properties: Azure/bicep-types-az generated/storage/microsoft.storage/2023-05-01/types.md (containers, publicAccess).
+resource focusExportContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobServices
+  name: focusExportContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 resource tableServices 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -59,3 +70,4 @@ output id string = storage.id
 output name string = storage.name
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
 output tableEndpoint string = storage.properties.primaryEndpoints.table
+output focusExportContainerName string = focusExportContainer.name
