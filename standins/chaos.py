@@ -268,8 +268,9 @@ def retry_after(plan: ChaosPlan) -> dict[str, str]:
 
 def drop_connection(request: web.BaseRequest) -> None:
     """Close the connection without an answer: the client sees it closed with no response (requests/azure-core:
-    "Remote end closed connection without response", a ServiceResponseError the SDKs retry). The caller
-    returns any response afterwards; aiohttp has nothing left to write it to."""
+    "Remote end closed connection without response", a ServiceResponseError, which azure-core retries only for
+    idempotent methods, so never for the POSTs of the query and ingestion APIs). The caller returns any response
+    afterwards; aiohttp has nothing left to write it to."""
     if request.transport is not None:
         request.transport.abort()
 

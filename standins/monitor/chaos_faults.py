@@ -5,21 +5,25 @@ Shapes, as the services send them:
 - query 500 / 503: the OneAPI error object of a fatal error (learn.microsoft.com/azure/azure-monitor/logs/api/
   response-format, "Azure Monitor Log Analytics API errors"); the codes are the stand-in's choice, the
   service documents none for these statuses (clients act on the status);
-- query 429: throttled, with Retry-After (learn.microsoft.com/azure/azure-monitor/service-limits, Log
-  Analytics "User query throttling": 429 with a Retry-After to honour);
+- query 429: throttled, with Retry-After (the query API's per-user rate limits: learn.microsoft.com/azure/
+  azure-monitor/service-limits; not re-read for this change: the code "ThrottledError" is the stand-in's choice,
+  the status and the header are what azure-core acts on);
 - query "partial": the real answer, its first table cut to half its rows, plus the ``error`` member a
   non-fatal error adds to a 200 (response-format: "If a non-fatal error occurs during query execution, the
   response status code is 200 OK ... also contains an error object"); the message names no result-set limit,
   so the app must ask again rather than split (shared/logs/parts.py), and never takes the rows as the answer;
 - query "timeout": held `timeout_seconds`, then the connection dropped with no answer (an idle timeout
-  between client and service; standins/chaos.py hold_then_drop);
-- ingestion 500 / 503 / 429 (+ Retry-After) / 413: ``{"error": {"code", "message"}}`` as the Logs Ingestion
-  API answers (learn.microsoft.com/azure/azure-monitor/logs/logs-ingestion-api-overview, "Limits and
-  restrictions": 413 for a call over 1 MB, 429 with Retry-After when throttled); 413 is the body this stand-in
-  sends for a real oversized call (errors.content_too_large);
+  between client and service; standins/chaos.py hold_then_drop). The service's own timeout is a 504
+  (learn.microsoft.com/azure/azure-monitor/logs/api/timeouts); a drop is the harder case, as azure-core does
+  not retry a POST whose answer never came;
+- ingestion 500 / 503 / 429 (+ Retry-After) / 413: ``{"error": {"code", "message"}}``, the body this stand-in
+  already sends for the API's own refusals (errors.ingestion_error; 413 is exactly its answer to a call over
+  1 MB, errors.content_too_large). The API's limits (1 MB per call, throttling with Retry-After) are in
+  learn.microsoft.com/azure/azure-monitor/logs/logs-ingestion-api-overview; its 5xx/429 codes are not
+  published and were not checked against a recorded answer;
 - ingestion "drop_after_accept": the rows are stored as usual, then the connection drops before the 204; the
-  client retries and the rows land twice, the at-least-once delivery the API gives (the same page: a client
-  retries a failed call; nothing deduplicates it).
+  client cannot tell, retries (shared/logs/upload.py does; azure-core does not retry the POST) and the rows
+  land twice: nothing in the API deduplicates a resent call.
 """
 
 from __future__ import annotations

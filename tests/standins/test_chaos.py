@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 from standins.chaos import INJECTED_LOG_NAME, POINT_KINDS, Chaos, ChaosPlanError, count_injected, load_plan
 from standins.stack import STANDINS, Launch
 from tests import ROOT
+from tests.support.chaos import write_plan
 
 EXAMPLE = {
     "seed": 7, "retry_after_seconds": 2, "timeout_seconds": 4, "late_minutes": 90,
@@ -29,14 +29,6 @@ EXAMPLE = {
         "gateway.metrics": {"late": 0.03},
     },
 }  # fmt: skip
-
-
-def write_plan(path: Path, plan: dict[str, Any] | str) -> Path:
-    """Replace the control file as the soak driver does: a temp file renamed over it."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(plan if isinstance(plan, str) else json.dumps(plan), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 class FakeMonotonic:

@@ -44,8 +44,8 @@ from standins.gateway.sinks import InMemorySink
 from standins.mail import MailConfig, start_mail
 from standins.monitor import MonitorConfig, RunningMonitor, start_monitor
 from standins.tls import ensure_tls
-from tests.standins.test_chaos import write_plan
 from tests.support.arm import MODEL_ACCOUNT, TEST_ACCOUNT, arm_client
+from tests.support.chaos import write_plan
 from tests.support.loop import LoopThread
 from tests.support.monitor import fresh_monitor_config
 
