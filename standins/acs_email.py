@@ -32,7 +32,8 @@ already used one is a 400 (learn.microsoft.com/azure/communication-services/conc
 
 Fault hooks for tests (in-process): ``refuse_next_send(429, retry_after_seconds=2)`` answers the
 next POST with that status, and ``fail_next_operation(code, message)`` lets the next accepted
-operation end Failed (nothing written).
+operation end Failed (nothing written). Injected faults (standins/chaos.py, point ``acs.send``, kinds
+500 / 503; ``--chaos FILE``) answer a send the same way, with the spec's ErrorResponse body.
 
 CLI: ``python -m standins.acs_email --outbox .local/outbox --tls-dir .local/tls --sender-domain
 localhost --identity-secret S`` prints ``READY https://127.0.0.1:<port>``.
@@ -63,6 +64,7 @@ from aiohttp import web
 
 from standins._server import RunningHttpsService, serve_cli, start_https_service
 from standins.bearer import add_identity_secret_argument, bearer_auth_middleware, identity_secret
+from standins.chaos import add_chaos_argument, chaos_from
 from standins.identity import TokenSigner
 from standins.mail import eml_file_name, write_atomically
 
@@ -99,16 +101,29 @@ class AcsEmailConfig:
     # Azure's examples say 20 / 100 s; locally a second keeps runs quick with the same protocol.
     retry_after_seconds: int = 1
     running_polls: int = 1  # status GETs answered Running before the terminal status
+    chaos_file: Path | None = None  # fault injection (standins/chaos.py); None: none
 
 
 @dataclass(frozen=True)
 class Refusal:
-    """A scripted answer to one POST, instead of processing it."""
+    """A scripted (or injected) answer to one POST, instead of processing it."""
 
     status: int
     code: str
     message: str
     retry_after_seconds: int | None = None
+
+    @classmethod
+    def of(
+        cls, status: int, *, retry_after_seconds: int | None = None, code: str = "", message: str = ""
+    ) -> Refusal:
+        default_code = {429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable"}
+        return cls(
+            status,
+            code or default_code.get(status, f"Http{status}"),
+            message or f"Refused by the stand-in's fault hook (HTTP {status}).",
+            retry_after_seconds,
+        )
 
 
 @dataclass
@@ -158,19 +173,21 @@ class AcsEmailService:
         self._failures: deque[dict[str, str]] = deque()
         self._sequence = itertools.count(1)
         self._message_ids: set[str] = set()  # of the emails written, for x-ms-acsemail-validate-message-id
+        self._chaos = chaos_from(config.chaos_file)
 
     def refuse_next_send(
         self, status: int = 429, *, retry_after_seconds: int | None = None, code: str = "", message: str = ""
     ) -> None:
-        default_code = {429: "TooManyRequests", 500: "InternalServerError", 503: "ServiceUnavailable"}
-        self._refusals.append(
-            Refusal(
-                status,
-                code or default_code.get(status, f"Http{status}"),
-                message or f"Refused by the stand-in's fault hook (HTTP {status}).",
-                retry_after_seconds,
-            )
-        )
+        self._refusals.append(Refusal.of(status, retry_after_seconds=retry_after_seconds, code=code, message=message))
+
+    def _next_refusal(self) -> Refusal | None:
+        """A scripted refusal first, else an injected fault, else None (the send is processed)."""
+        if self._refusals:
+            return self._refusals.popleft()
+        kind = self._chaos.inject("acs.send", SEND_PATH) if self._chaos is not None else None
+        if kind is None:
+            return None
+        return Refusal.of(int(kind), message=f"The service failed to process the request (HTTP {kind}).")
 
     def fail_next_operation(
         self, code: str = "EmailDropped", message: str = "Email was dropped after several attempts to deliver."
@@ -184,8 +201,8 @@ class AcsEmailService:
     async def send(self, request: web.Request) -> web.Response:
         try:
             api_version = _api_version(request)
-            if self._refusals:
-                refusal = self._refusals.popleft()
+            refusal = self._next_refusal()
+            if refusal is not None:
                 retry = {} if refusal.retry_after_seconds is None else {"Retry-After": str(refusal.retry_after_seconds)}
                 return error_response(refusal.status, refusal.code, refusal.message, retry)
             body = await _json_body(request)
@@ -498,6 +515,7 @@ def _parse_args(argv: list[str] | None) -> tuple[AcsEmailConfig, str, int]:
     parser.add_argument("--retry-after-seconds", type=int, default=1)
     parser.add_argument("--running-polls", type=int, default=1)
     add_identity_secret_argument(parser)
+    add_chaos_argument(parser)
     args = parser.parse_args(argv)
     secret = identity_secret(parser, args)
     config = AcsEmailConfig(
@@ -507,6 +525,7 @@ def _parse_args(argv: list[str] | None) -> tuple[AcsEmailConfig, str, int]:
         sender_domains=tuple(args.sender_domain),
         retry_after_seconds=args.retry_after_seconds,
         running_polls=args.running_polls,
+        chaos_file=args.chaos,
     )
     return config, args.host, args.port
 

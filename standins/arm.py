@@ -28,7 +28,11 @@ model_version, sku, capacity, created_at), under the account in its "arm" sectio
 
 Hooks for tests (in-process): ``add_deployment(...)`` creates a deployment as the portal would,
 ``granted_client_ids`` (None: every identity holds Reader) withdraws the role, ``fail_next(status)`` answers
-the next list request with that status.
+the next list request with that status. Injected faults (standins/chaos.py, point ``arm``, kinds 500 / 503 /
+429 with Retry-After; ``--chaos FILE``) answer any of the three reads (deployments, metrics, Cost Management)
+through the same answers as the scripted faults: ARM's throttling is 429 with Retry-After
+(learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling), Cost Management's
+429 carries its QPU retry header (standins/cost_management.py).
 
 The account's token metrics (Azure Monitor Metrics - List under the account, standins/arm_metrics.py) come
 from the simulator's meters (``--simulator URL``; in-process, any MeterSource). Hooks: ``metrics_granted_client_ids``
@@ -68,6 +72,7 @@ from standins.arm_metrics import (
     parse_query,
 )
 from standins.bearer import add_identity_secret_argument, bearer_auth_middleware, identity_secret
+from standins.chaos import add_chaos_argument, chaos_from
 from standins.cost_management import (
     API_VERSION as COST_API_VERSION,
 )
@@ -158,6 +163,7 @@ class ArmConfig:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # The account's bill (Cost Management); None: every query answers 503, as a backend that is down.
     billing: BillingConfig | None = None
+    chaos_file: Path | None = None  # fault injection (standins/chaos.py); None: none
 
 
 def config_from_stack(
@@ -198,6 +204,24 @@ def error_response(status: int, code: str, message: str, headers: Mapping[str, s
     return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
+Fault = tuple[int, float | None]  # a status and the Retry-After it sends (None: none)
+
+
+def fault_response(fault: Fault, *, cost: bool = False) -> web.Response:
+    """The answer of a failing or throttling read, scripted or injected. Cost Management (`cost`) names its
+    throttling wait in its own QPU header."""
+    status, retry_after = fault
+    if status == 429:
+        if cost:
+            headers = {QPU_RETRY_HEADER: f"{retry_after:g}"} if retry_after is not None else None
+            return error_response(429, "429", "Too many requests. Please retry.", headers)
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+        return error_response(429, "TooManyRequests", "The request is being throttled.", headers)  # ARM's throttling
+    headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+    code = {500: "InternalServerError"}.get(status, "ServiceUnavailable" if status >= 500 else "BadRequest")
+    return error_response(status, code, "Scripted fault.", headers)
+
+
 def _auth_error(reason: str) -> dict[str, Any]:
     return {"error": {"code": "InvalidAuthenticationToken", "message": f"The access token is invalid: {reason}"}}
 
@@ -217,7 +241,7 @@ class ArmService:
     granted_client_ids: set[str] | None = None
     # Who holds Microsoft.Insights/metrics/read on the account; None: every identity.
     metrics_granted_client_ids: set[str] | None = None
-    _faults: list[int] = field(default_factory=list)
+    _faults: list[Fault] = field(default_factory=list)
     _metrics_faults: list[tuple[int, float | None]] = field(default_factory=list)
     metrics_requests: int = 0
     # Who holds Cost Management Reader on the scope; None: every identity.
@@ -228,14 +252,23 @@ class ArmService:
 
     def __post_init__(self) -> None:
         self.signer = TokenSigner(self.config.identity_secret)
+        self._chaos = chaos_from(self.config.chaos_file)
+
+    def _injected(self, request: web.Request) -> Fault | None:
+        """An injected fault for this read, or None."""
+        kind = self._chaos.inject("arm", f"{request.method} {request.path}") if self._chaos is not None else None
+        if kind is None:
+            return None
+        assert self._chaos is not None
+        return int(kind), (self._chaos.plan.retry_after_seconds if kind == "429" else None)
 
     def add_deployment(self, deployment: ArmDeployment) -> None:
         with self._lock:
             self.config.deployments = [d for d in self.config.deployments if d.name != deployment.name] + [deployment]
 
-    def fail_next(self, status: int) -> None:
+    def fail_next(self, status: int, retry_after_seconds: float | None = None) -> None:
         with self._lock:
-            self._faults.append(status)
+            self._faults.append((status, retry_after_seconds))
 
     def fail_metrics(self, status: int, retry_after_seconds: float | None = None, *, times: int = 1) -> None:
         """The next `times` metrics requests answer `status` (429 and 503 with Retry-After when given)."""
@@ -270,13 +303,9 @@ class ArmService:
         with self._lock:
             self.cost_requests += 1
             fault = self._cost_faults.pop(0) if self._cost_faults else None
+        fault = fault or self._injected(request)
         if fault is not None:
-            status, retry_after = fault
-            if status == 429:
-                headers = {QPU_RETRY_HEADER: f"{retry_after:g}"} if retry_after is not None else None
-                return error_response(429, "429", "Too many requests. Please retry.", headers)
-            headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
-            return error_response(status, "ServiceUnavailable", "Scripted fault.", headers)
+            return fault_response(fault, cost=True)
         billing = self.config.billing
         if billing is None or self.config.meters is None:
             return error_response(503, "ServiceUnavailable", "Cost Management is temporarily unavailable.")
@@ -337,8 +366,9 @@ class ArmService:
         with self._lock:
             fault = self._faults.pop(0) if self._faults else None
             deployments = list(self.config.deployments)
+        fault = fault or self._injected(request)
         if fault is not None:
-            return error_response(fault, "InternalServerError" if fault >= 500 else "Conflict", "Scripted fault.")
+            return fault_response(fault)
         try:
             start = int(request.query.get("$skipToken", "0"))
         except ValueError:
@@ -361,15 +391,9 @@ class ArmService:
         with self._lock:
             self.metrics_requests += 1
             fault = self._metrics_faults.pop(0) if self._metrics_faults else None
+        fault = fault or self._injected(request)
         if fault is not None:
-            status, retry_after = fault
-            headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
-            if status == 429:  # ARM's throttling answer (request-limits-and-throttling)
-                return error_response(
-                    429, "TooManyRequests", "The request is being throttled.", headers
-                )
-            return error_response(status, "ServiceUnavailable" if status >= 500 else "BadRequest", "Scripted fault.",
-                                  headers)  # fmt: skip
+            return fault_response(fault)
         now = self.config.clock()
         try:
             query = parse_query(request.query, now)
@@ -449,9 +473,11 @@ def main(argv: list[str] | None = None) -> None:
         help='overrides "cost_management"."lag_seconds" (the bill demo: usage billed within a minute)',
     )  # fmt: skip
     add_identity_secret_argument(parser)
+    add_chaos_argument(parser)
     args = parser.parse_args(argv)
     stack_config = json.loads(args.config.read_text(encoding="utf-8"))
     config = config_from_stack(stack_config, args.tls_dir, identity_secret(parser, args), args.simulator)
+    config.chaos_file = args.chaos
     if config.billing is not None:
         if args.cost_price_factor is not None:
             config.billing.price_factor = args.cost_price_factor

@@ -7,6 +7,12 @@ client sent, preceded by ``Return-Path`` and ``X-Envelope-To`` (the envelope is 
 message itself, and Bcc recipients exist only there). Files are written to a temp name and
 renamed, so a reader that lists ``*.eml`` never sees half a message.
 
+Injected faults (standins/chaos.py, point ``smtp``, one draw per message at MAIL; ``--chaos FILE``), as RFC 5321
+lets a relay answer (section 4.2.2 reply codes; 4yz are transient, section 4.2.1: the client tries again later):
+"refuse" answers MAIL with 451 (Requested action aborted: local error in processing), so nothing is stored;
+"drop_after_data" stores the message, then closes the connection without the final 250 reply to DATA (the
+client cannot know it was accepted: section 6.1's duplicate case, the known one of issue 14).
+
 In-process: ``with start_mail(MailConfig(...)) as mail: ...`` (runs on its own thread and loop,
 so blocking clients such as smtplib work from any thread, including an event loop's).
 CLI: ``python -m standins.mail --outbox .local/outbox --port 2525 --user u --password p
@@ -37,9 +43,10 @@ from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from standins._server import free_port, require_loopback, serve_until_signalled
+from standins.chaos import Chaos, add_chaos_argument, chaos_from
 
 log = logging.getLogger("standins.mail")
 
@@ -50,6 +57,9 @@ SERVER_NAME = "mail.standin.local"
 BIND_ATTEMPTS = 5
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 MESSAGE_ID_IN_NAME_MAX_CHARS = 60
+# Marks an envelope whose connection drops after DATA (an injected fault); and how long to wait for the drop.
+_DROP_AFTER_DATA = "chaos_drop_after_data"
+_DROP_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,7 @@ class MailConfig:
     tls_cert: Path | None = None  # PEM; enables STARTTLS together with tls_key
     tls_key: Path | None = None
     require_starttls: bool = False  # True: refuse every command but EHLO/STARTTLS/QUIT before TLS
+    chaos_file: Path | None = None  # fault injection (standins/chaos.py); None: none
 
 
 def server_tls_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
@@ -74,8 +85,11 @@ def server_tls_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
 class OutboxHandler:
     """aiosmtpd handler: authenticates against one configured account and stores messages."""
 
-    def __init__(self, outbox_dir: Path, username: str | None, password: str | None) -> None:
+    def __init__(
+        self, outbox_dir: Path, username: str | None, password: str | None, chaos: Chaos | None = None
+    ) -> None:
         self.outbox_dir = outbox_dir
+        self._chaos = chaos
         self._username = (username or "").encode()
         self._password = (password or "").encode()
         # Several messages can arrive in the same microsecond; the counter keeps names unique
@@ -96,12 +110,33 @@ class OutboxHandler:
             log.warning("rejected AUTH %s for user %r", mechanism, auth_data.login.decode(errors="replace"))
         return AuthResult(success=ok, handled=False)
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> object:
+        """The message's one fault draw; without a fault, aiosmtpd's own MAIL handling (MISSING)."""
+        kind = self._chaos.draw("smtp") if self._chaos is not None else None
+        if kind == "refuse":
+            assert self._chaos is not None
+            self._chaos.record("smtp", kind, f"MAIL FROM:<{address}> answered 451")
+            return "451 4.3.0 Requested action aborted: local error in processing; try again later"
+        if kind == "drop_after_data":
+            setattr(envelope, _DROP_AFTER_DATA, True)
+        return MISSING
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content
         if content is None:
             return "554 Transaction failed: no message data"
         path = self.store(envelope.mail_from or "", list(envelope.rcpt_tos), content)
         log.info("stored message from %s to %s as %s", envelope.mail_from, envelope.rcpt_tos, path.name)
+        transport = server.transport
+        if getattr(envelope, _DROP_AFTER_DATA, False) and self._chaos is not None and isinstance(
+            transport, asyncio.Transport
+        ):
+            self._chaos.record("smtp", "drop_after_data", f"{path.name} stored, connection closed before 250")
+            transport.abort()
+            # The connection's loss cancels this session's task (aiosmtpd's connection_lost), 250 unsent.
+            await asyncio.sleep(_DROP_GRACE_SECONDS)
         return "250 Message accepted for delivery"
 
     def store(self, mail_from: str, rcpt_tos: list[str], content: bytes) -> Path:
@@ -193,7 +228,7 @@ def start_mail(config: MailConfig) -> RunningMail:
     if config.require_starttls and tls_context is None:
         raise ValueError("mail stand-in: require_starttls needs tls_cert/tls_key")
     config.outbox_dir.mkdir(parents=True, exist_ok=True)
-    handler = OutboxHandler(config.outbox_dir, config.username, config.password)
+    handler = OutboxHandler(config.outbox_dir, config.username, config.password, chaos_from(config.chaos_file))
 
     last_error: OSError | None = None
     for _ in range(BIND_ATTEMPTS if config.port == 0 else 1):
@@ -229,6 +264,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tls-cert", type=Path, default=None, help="server cert PEM (instead of --tls-dir)")
     parser.add_argument("--tls-key", type=Path, default=None, help="server key PEM (instead of --tls-dir)")
     parser.add_argument("--require-starttls", action="store_true")
+    add_chaos_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -256,6 +292,7 @@ def main(argv: list[str] | None = None) -> None:
         tls_cert=cert,
         tls_key=key,
         require_starttls=args.require_starttls,
+        chaos_file=args.chaos,
     )
 
     async def start() -> Callable[[], Awaitable[None]]:

@@ -91,6 +91,7 @@ class Launch:
     host_schedules: bool
     bypass_share: float | None = None  # overrides the gateway's "bypass"."share" (the bypass demo)
     bill_demo: BillDemo | None = None  # stack.config.json "bill_demo" when --bill-demo (the bill demo)
+    chaos_file: Path | None = None  # fault-injection control file the stand-ins watch (standins/chaos.py)
 
     @classmethod
     def create(
@@ -103,6 +104,7 @@ class Launch:
         host_schedules: bool = True,
         bypass_share: float | None = None,
         bill_demo: bool = False,
+        chaos_file: Path | None = None,
     ) -> Launch:
         """Ports (the fixed defaults or free ones), fresh secrets, and ids stable per data directory."""
         config = json.loads(config_file.read_text(encoding="utf-8"))
@@ -121,6 +123,7 @@ class Launch:
             host_schedules=host_schedules,
             bypass_share=bypass_share,
             bill_demo=BillDemo.from_stack(config) if bill_demo else None,
+            chaos_file=chaos_file,
         )
 
     @property
@@ -187,6 +190,10 @@ def _port(launch: Launch, name: str) -> str:
     return str(launch.ports[name])
 
 
+def _chaos_args(launch: Launch) -> list[str]:
+    return [] if launch.chaos_file is None else ["--chaos", str(launch.chaos_file)]
+
+
 def _identity_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
     return ["--port", _port(launch, "identity"), "--secret", launch.identity_secret,
             "--identity-header", launch.identity_header]  # fmt: skip
@@ -195,7 +202,8 @@ def _identity_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
 def _monitor_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
     return ["--port", _port(launch, "monitor"), "--db", str(launch.monitor_db), "--tls-dir", str(launch.tls_dir),
             "--workspace-id", launch.workspace_id, "--rule-id", launch.rule_id,
-            "--ikey", launch.instrumentation_key, "--identity-secret", launch.identity_secret]  # fmt: skip
+            "--ikey", launch.instrumentation_key, "--identity-secret", launch.identity_secret,
+            *_chaos_args(launch)]  # fmt: skip
 
 
 def _simulator_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
@@ -209,7 +217,7 @@ def _gateway_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
             "--backend", f"{launch.config['gateway']['backend_id']}={urls['simulator']}",
             "--appinsights-connection-string",
             f"InstrumentationKey={launch.instrumentation_key};IngestionEndpoint={urls['monitor']}/",
-            "--ca-cert", str(launch.ca_cert)]  # fmt: skip
+            "--ca-cert", str(launch.ca_cert), *_chaos_args(launch)]  # fmt: skip
     if launch.metrics_flush_seconds is not None:
         args += ["--metrics-flush-seconds", str(launch.metrics_flush_seconds)]
     if launch.bypass_share is not None:
@@ -219,17 +227,19 @@ def _gateway_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
 
 def _mail_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
     return ["--outbox", str(launch.outbox_dir), "--port", _port(launch, "smtp"), "--tls-dir", str(launch.tls_dir),
-            "--user", SMTP_USERNAME, "--password", SMTP_PASSWORD]  # fmt: skip
+            "--user", SMTP_USERNAME, "--password", SMTP_PASSWORD, *_chaos_args(launch)]  # fmt: skip
 
 
 def _acs_email_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
     return ["--port", _port(launch, "acs_email"), "--outbox", str(launch.outbox_dir), "--tls-dir", str(launch.tls_dir),
-            "--sender-domain", _sender_domain(), "--identity-secret", launch.identity_secret]  # fmt: skip
+            "--sender-domain", _sender_domain(), "--identity-secret", launch.identity_secret,
+            *_chaos_args(launch)]  # fmt: skip
 
 
 def _arm_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
     args = ["--config", str(launch.config_file), "--port", _port(launch, "arm"), "--tls-dir", str(launch.tls_dir),
-            "--identity-secret", launch.identity_secret, "--simulator", urls["simulator"]]  # fmt: skip
+            "--identity-secret", launch.identity_secret, "--simulator", urls["simulator"],
+            *_chaos_args(launch)]  # fmt: skip
     if launch.bill_demo is not None:
         args += ["--cost-price-factor", str(launch.bill_demo.price_factor),
                  "--cost-lag-seconds", f"{launch.bill_demo.lag_seconds:g}"]  # fmt: skip
@@ -428,9 +438,11 @@ def start_stack(
     bypass_share: float | None = None,
     bill_demo: bool = False,
     now: datetime | None = None,
+    chaos_file: Path | None = None,
 ) -> Stack:
     """Start every stand-in (and the app host when asked); stop them all if any fails. `bill_demo`: hand the
-    stand-ins the day before `now`'s history first (standins/history.py)."""
+    stand-ins the day before `now`'s history first (standins/history.py). `chaos_file`: the fault-injection
+    control file the monitor, gateway, mail, ACS and ARM stand-ins watch (standins/chaos.py)."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     launch = Launch.create(
@@ -441,6 +453,7 @@ def start_stack(
         host_schedules=host_schedules,
         bypass_share=bypass_share,
         bill_demo=bill_demo,
+        chaos_file=chaos_file.resolve() if chaos_file is not None else None,
     )
     config = launch.config
     children: list[Child] = []

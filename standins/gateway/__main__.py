@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from standins._server import serve_cli
+from standins.chaos import add_chaos_argument, chaos_from
 from standins.gateway.config import GatewayConfigError, load_gateway_config
 from standins.gateway.policy import PolicyError
 from standins.gateway.server import start_gateway
@@ -52,6 +53,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed in READY)")
+    add_chaos_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -73,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
 
     try:
-        serve_cli(lambda: start_gateway(config, host=args.host, port=args.port))
+        chaos = chaos_from(args.chaos)
+        serve_cli(lambda: start_gateway(config, host=args.host, port=args.port, chaos=chaos))
     except (PolicyError, GatewayConfigError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -3,6 +3,12 @@
 A row stands for every measurement of one metric with one dimension set in one UTC minute:
 Sum, ItemCount, Min and Max. Closed minutes leave every ``flush_seconds``; shutdown and
 ``flush_all`` also send the open minute. A failed export keeps its rows for the next flush.
+
+Injected lateness (standins/chaos.py, point ``gateway.metrics``, kind "late", one draw per row leaving the
+aggregator): the row is held back and sent with the first flush `late_minutes` later by the exporter's clock,
+as Application Insights data occasionally lands long after it was sent (average ingestion latency is 20 s to
+3 minutes and varies per item: learn.microsoft.com/azure/azure-monitor/logs/data-ingestion-time). Held rows
+leave at shutdown like the rest; ``flush_all`` does not send them early.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from standins.chaos import Chaos
 from standins.gateway.sinks import AggregatedMetric, MetricSink
 
 log = logging.getLogger(__name__)
@@ -84,11 +91,15 @@ class MetricAggregator:
 class MetricsExporter:
     """Owns the aggregator, the sink and the retry backlog; flushes on a timer and at stop."""
 
-    def __init__(self, sink: MetricSink, *, flush_seconds: float, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, sink: MetricSink, *, flush_seconds: float, clock: Clock = utc_now, chaos: Chaos | None = None
+    ) -> None:
         self.sink = sink
         self.aggregator = MetricAggregator(clock)
         self._flush_seconds = flush_seconds
         self._pending: list[AggregatedMetric] = []
+        self._chaos = chaos
+        self._held: list[tuple[datetime, AggregatedMetric]] = []  # late rows and when they may leave
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -106,10 +117,16 @@ class MetricsExporter:
     async def flush_all(self) -> int:
         return await self._flush(include_open_minute=True)
 
-    async def _flush(self, *, include_open_minute: bool) -> int:
-        """Export the backlog plus drained rows; returns how many rows were accepted."""
+    @property
+    def held(self) -> Sequence[AggregatedMetric]:
+        """Rows held back as late (injected), not yet due."""
+        return tuple(row for _, row in self._held)
+
+    async def _flush(self, *, include_open_minute: bool, release_held: bool = False) -> int:
+        """Export the backlog, the held rows now due and the drained rows; returns how many rows were accepted."""
         async with self._lock:
-            batch = self._pending + self.aggregator.drain(include_open_minute=include_open_minute)
+            drained = self._hold_late(self.aggregator.drain(include_open_minute=include_open_minute))
+            batch = self._pending + self._due(release_held) + drained
             self._pending = []
             if not batch:
                 return 0
@@ -120,6 +137,30 @@ class MetricsExporter:
                 rejected = batch
             self._keep(rejected)
             return len(batch) - len(rejected)
+
+    def _hold_late(self, rows: list[AggregatedMetric]) -> list[AggregatedMetric]:
+        """The rows to send now; the ones drawn late are held until `late_minutes` from now."""
+        if self._chaos is None or not rows:
+            return rows
+        now = self.aggregator.clock()
+        sent: list[AggregatedMetric] = []
+        for row in rows:
+            if self._chaos.draw("gateway.metrics") != "late":
+                sent.append(row)
+                continue
+            due = now + timedelta(minutes=self._chaos.plan.late_minutes)
+            self._held.append((due, row))
+            detail = f"{row.name} of {row.minute:%Y-%m-%dT%H:%MZ} held until {due:%Y-%m-%dT%H:%MZ}"
+            self._chaos.record("gateway.metrics", "late", detail)
+        return sent
+
+    def _due(self, everything: bool) -> list[AggregatedMetric]:
+        if not self._held:
+            return []
+        now = self.aggregator.clock()
+        due = [row for when, row in self._held if everything or when <= now]
+        self._held = [] if everything else [(when, row) for when, row in self._held if when > now]
+        return due
 
     def _keep(self, rows: list[AggregatedMetric]) -> None:
         overflow = len(rows) - MAX_PENDING_ROWS
@@ -147,7 +188,7 @@ class MetricsExporter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self.flush_all()
+        await self._flush(include_open_minute=True, release_held=True)
         if self._pending:
             log.error("%d metric rows could not be exported before shutdown", len(self._pending))
         await self.sink.close()

@@ -20,6 +20,7 @@ from multidict import CIMultiDict, MultiDict
 from yarl import URL
 
 from standins._server import RunningServer, start_app
+from standins.chaos import Chaos
 from standins.gateway.config import BypassConfig, GatewayConfig, GatewayConfigError, SubscriptionConfig
 from standins.gateway.context import ExpressionError, GatewayIdentity, RequestContext
 from standins.gateway.executor import run_inbound, run_outbound
@@ -329,12 +330,15 @@ def load_policy(config: GatewayConfig) -> CompiledPolicy:
     return policy
 
 
-def create_app(config: GatewayConfig, sink: MetricSink, *, clock: Clock = utc_now) -> web.Application:
-    """The gateway application; raises PolicyError / GatewayConfigError for what it cannot run."""
+def create_app(
+    config: GatewayConfig, sink: MetricSink, *, clock: Clock = utc_now, chaos: Chaos | None = None
+) -> web.Application:
+    """The gateway application; raises PolicyError / GatewayConfigError for what it cannot run. `chaos`: injected
+    metric lateness (standins/gateway/metrics.py)."""
     state = GatewayState(
         config=config,
         policy=load_policy(config),
-        exporter=MetricsExporter(sink, flush_seconds=config.metrics_flush_seconds, clock=clock),
+        exporter=MetricsExporter(sink, flush_seconds=config.metrics_flush_seconds, clock=clock, chaos=chaos),
         subscriptions_by_key={sub.key: sub for sub in config.subscriptions},
         identity=GatewayIdentity(config.location, config.gateway_id),
         bypass=BypassPicker(config.bypass),
@@ -388,10 +392,11 @@ async def start_gateway(
     port: int = 0,
     *,
     clock: Clock = utc_now,
+    chaos: Chaos | None = None,
 ) -> RunningServer:
     """Start the gateway in this event loop; ``await server.stop()`` flushes metrics and stops it."""
     return await start_app(
-        create_app(config, sink or default_sink(config), clock=clock), host=host, port=port
+        create_app(config, sink or default_sink(config), clock=clock, chaos=chaos), host=host, port=port
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from standins._server import serve_cli
 from standins.bearer import add_identity_secret_argument, identity_secret
+from standins.chaos import add_chaos_argument
 from standins.monitor.app import start_monitor
 from standins.monitor.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_ROWS, MonitorConfig
 from standins.monitor.schema import DEFAULT_SCHEMA_PATH
@@ -28,6 +29,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[MonitorConfig, str, int]:
     parser.add_argument("--max-rows", type=int, default=DEFAULT_MAX_ROWS)
     parser.add_argument("--max-response-bytes", type=int, default=DEFAULT_MAX_RESPONSE_BYTES)
     parser.add_argument("--schema", type=Path, default=DEFAULT_SCHEMA_PATH)
+    add_chaos_argument(parser)
     args = parser.parse_args(argv)
     secret = identity_secret(parser, args)
     config = MonitorConfig(
@@ -40,6 +42,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[MonitorConfig, str, int]:
         max_rows=args.max_rows,
         max_response_bytes=args.max_response_bytes,
         schema_path=args.schema,
+        chaos_file=args.chaos,
     )
     return config, args.host, args.port
 

@@ -10,9 +10,11 @@ from typing import Any
 from aiohttp import web
 
 from standins._server import RunningServer, start_app
+from standins.chaos import Chaos
 from standins.identity import TokenSigner
 from standins.monitor import errors
 from standins.monitor.auth import bearer_auth_middleware
+from standins.monitor.chaos_faults import chaos_middleware
 from standins.monitor.config import MonitorConfig
 from standins.monitor.ingestion_api import INGESTION_PATH_PREFIX, IngestionApi
 from standins.monitor.query_api import QUERY_PATH_PREFIX, QueryApi
@@ -38,10 +40,10 @@ def _protected(path: str) -> Callable[[str], dict[str, Any]] | None:
 
 
 def build_monitor_app(config: MonitorConfig, store: MonitorStore) -> web.Application:
-    app = web.Application(
-        client_max_size=MAX_REQUEST_BYTES,
-        middlewares=[bearer_auth_middleware(TokenSigner(config.identity_secret), _protected)],
-    )
+    middlewares = [bearer_auth_middleware(TokenSigner(config.identity_secret), _protected)]
+    if config.chaos_file is not None:  # inside the bearer check: faults meet only requests Azure would serve
+        middlewares.append(chaos_middleware(Chaos(config.chaos_file)))
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=middlewares)
     QueryApi(config, store).add_routes(app)
     IngestionApi(config, store).add_routes(app)
     TrackApi(config, store).add_routes(app)

@@ -34,6 +34,7 @@ class MonitorConfig:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     schema_path: Path = DEFAULT_SCHEMA_PATH
     app_resource_id: str = DEFAULT_APP_RESOURCE_ID
+    chaos_file: Path | None = None  # fault injection (standins/chaos.py); None: none
 
     def __post_init__(self) -> None:
         uuid.UUID(self.workspace_id)

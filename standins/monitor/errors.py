@@ -86,8 +86,8 @@ def kql_error(exc: KqlError | duckdb.Error) -> dict[str, Any]:
     return query_error("BadArgumentError", "The request had some invalid properties", inner)
 
 
-def partial_error(limit_message: str) -> dict[str, Any]:
-    """The ``error`` member of a 200 response whose rows were cut at a result-set limit."""
+def partial_error(message: str, inner_code: str = RECORD_LIMIT_CODE) -> dict[str, Any]:
+    """The ``error`` member of a 200 response whose rows were cut (by default at a result-set limit)."""
     return {
         "code": "PartialError",
         "message": "There were some errors when processing your query.",
@@ -97,8 +97,8 @@ def partial_error(limit_message: str) -> dict[str, Any]:
                 "code": "EngineError",
                 "message": "Something went wrong processing your query on the server.",
                 "innererror": {
-                    "code": RECORD_LIMIT_CODE,
-                    "message": limit_message,
+                    "code": inner_code,
+                    "message": message,
                     "severity": 2,
                     "severityName": "Error",
                 },
@@ -123,3 +123,8 @@ def size_limit_message(max_bytes: int) -> str:
 
 def ingestion_error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
+
+
+def content_too_large(max_bytes: int) -> dict[str, Any]:
+    """The Logs Ingestion API's 413 body for a call over its per-call limit."""
+    return ingestion_error("ContentLengthLimitExceeded", f"The request body exceeds {max_bytes} bytes.")

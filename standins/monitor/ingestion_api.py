@@ -137,9 +137,7 @@ class IngestionApi:
                 f"Stream '{stream}' is not declared in data collection rule '{rule_id}'.",
             )
         if request.content_length is not None and request.content_length > MAX_CALL_BYTES:
-            return _error(
-                413, "ContentLengthLimitExceeded", f"The request body exceeds {MAX_CALL_BYTES} bytes."
-            )
+            return web.json_response(errors.content_too_large(MAX_CALL_BYTES), status=413)
         try:
             body = await read_body(request)
             # Decoding and checking a 1 MiB body takes a while: off the event loop, like the insert.
