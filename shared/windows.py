@@ -9,7 +9,10 @@ Each run computes, oldest first:
     not final) up to and including the open window that contains `now`: nothing is skipped, even
     after the timer was off for a while;
   * the last `recompute_windows` final windows again, so metrics that arrive late (Azure Monitor
-    ingestion takes minutes, sometimes longer) are counted in the window they belong to.
+    ingestion takes minutes, sometimes longer) are counted in the window they belong to. "Last" counts
+    from the watermark as well as from `now`: runs that failed (storage down, the host killed) owe the
+    windows they would have recomputed, so the first run after them recomputes those too (found by the
+    chaos soak, bench/soak: a late row of a window final just before two failed runs was never counted).
 A window is final once `now` is `ingestion_delay` past its end; younger windows (the open one
 included) are written as provisional so a budget crossed ten minutes ago is visible now.
 Stdlib only, so the modules that need window arithmetic (config, costs' outputs, alerts) stay cheap to import.
@@ -101,7 +104,11 @@ def plan_windows(
     # The newest window that is final now (ingestion_delay may span several windows).
     newest_final_end = window_containing(now - ingestion_delay, window_minutes).start
     recompute_from = newest_final_end - recompute_windows * width
-    first = recompute_from if final_through is None else min(recompute_from, final_through)
+    # The last run that succeeded made final the windows ending at or before final_through; it recomputed the
+    # windows before them, newest first, so the ones it did not reach (recompute_windows - 1 of them before
+    # final_through) are owed by the runs that failed since: equal to recompute_from when no run failed.
+    owed_from = None if final_through is None else final_through - max(recompute_windows - 1, 0) * width
+    first = recompute_from if owed_from is None else min(recompute_from, owed_from)
     first = min(first, open_window.start)
     return [
         PlannedWindow(window, is_final(window, now, ingestion_delay))

@@ -30,8 +30,20 @@ def test_window_is_provisional_until_the_delay_has_passed() -> None:
 
 
 def test_after_an_outage_every_window_since_the_watermark_is_computed() -> None:
+    # Plus the two final windows before the watermark whose recomputations the missed runs owed.
     planned = plan(NOW, NOW - 30 * H)
-    assert planned[0] == ("26 04:00", True) and len(planned) == 31 and planned[-1] == ("27 10:00", False)
+    assert planned[0] == ("26 02:00", True) and len(planned) == 33 and planned[-1] == ("27 10:00", False)
+
+
+def test_runs_that_failed_leave_their_recomputations_to_the_next_run() -> None:
+    # Steady hourly runs: the watermark is the last run's newest final end; the plan is the same as on a first run.
+    steady = plan(NOW, datetime(2026, 11, 27, 9, tzinfo=UTC))
+    assert steady == [("27 07:00", True), ("27 08:00", True), ("27 09:00", True), ("27 10:00", False)]
+    # The 08:20 and 09:20 runs failed: the last success (07:20) made 06:00 final. Those runs would have computed
+    # 05:00-07:00 and 06:00-08:00, so 05:00 and 06:00 (whose late rows only they could count) come too.
+    after_failures = plan(NOW, datetime(2026, 11, 27, 7, tzinfo=UTC))
+    assert [start for start, _ in after_failures] == ["27 05:00", "27 06:00", "27 07:00", "27 08:00", "27 09:00",
+                                                       "27 10:00"]  # fmt: skip
 
 
 def test_no_recompute_only_open_and_unfinished_windows() -> None:

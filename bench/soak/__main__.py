@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import json
 import os
 import random
@@ -42,6 +41,7 @@ from typing import Any
 
 from bench.soak.checks import utc_day
 from bench.soak.clock import SteppedClock
+from standins.chaos import count_injected
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ("traffic", "costs")
@@ -205,17 +205,6 @@ def write_chaos(path: Path, seed: int, faults: dict[str, dict[str, float]], late
     temporary.replace(path)
 
 
-def count_injected(path: Path) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            with contextlib.suppress(ValueError, KeyError):
-                entry = json.loads(line)
-                name = f"{entry['point']} {entry['kind']}"
-                counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
 class Soak:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -239,12 +228,7 @@ class Soak:
         write_chaos(
             self.chaos_file, self.args.seed, {} if self.args.no_faults else DEFAULT_FAULTS, self.args.late_minutes
         )
-        extra: dict[str, Any] = {}
-        if "chaos_file" in inspect.signature(start_stack).parameters:
-            extra["chaos_file"] = self.chaos_file
-        else:
-            print("note: this stack has no chaos control file (standins/chaos.py): stand-in faults are off", flush=True)
-        self.stack = start_stack(self.data_dir, metrics_flush_seconds=1.0, **extra)
+        self.stack = start_stack(self.data_dir, metrics_flush_seconds=1.0, chaos_file=self.chaos_file)
         # TRAFFIC_SEED stays empty: each run draws (and logs) its own, so the week is not one run 504 times.
         self.settings_values = dict(self.stack.settings) | SOAK_SETTINGS
         self.settings_file = self.data_dir / "soak.settings.json"
@@ -447,7 +431,7 @@ class Soak:
             leftovers = self.stack.stop() if hasattr(self, "stack") else []
             figures.leftover_processes = leftovers + self.stray_processes()
             figures.real_seconds = time.monotonic() - real_start
-            injected = count_injected(self.data_dir / "chaos-injected.jsonl")
+            injected = {f"{point} {kind}": count for (point, kind), count in count_injected(self.chaos_file).items()}
             figures.injected = injected | {
                 f"driver {kind}": count for kind, count in getattr(self, "events_done", {}).items()
             }
