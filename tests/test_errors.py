@@ -118,14 +118,27 @@ class FailingIngestion:
 
 
 def test_failed_ground_truth_upload_is_an_upload_error_naming_stream_and_status() -> None:
-    sdk_error = http_503()
+    client = FailingIngestion(http_503())
     with pytest.raises(errors.UploadError) as caught:
-        upload_ground_truth(
-            FailingIngestion(sdk_error), rule_id="dcr-1", stream_name="Custom-S", rows=[{"a": 1}], timeout_seconds=1
-        )
+        upload_ground_truth(client, rule_id="dcr-1", stream_name="Custom-S", rows=[{"a": 1}], timeout_seconds=1,
+                            sleep=lambda _: None)  # fmt: skip
     # Worded as every SDK error is (shared.errors.describe_azure_error): the HTTP status, then the service's code.
-    assert "stream Custom-S of data collection rule dcr-1 failed: HTTP 503: ServiceUnavailable" in str(caught.value)
-    assert "ServiceUnavailable" in str(caught.value) and caught.value.__cause__ is sdk_error
+    assert "stream Custom-S of data collection rule dcr-1 failed after 3 attempts: HTTP 503: ServiceUnavailable" in str(
+        caught.value
+    )
+    assert client.calls == 3  # sent again: a dropped connection may have lost the rows, or not (readers count once)
+
+
+def test_ground_truth_sent_again_after_a_dropped_connection_arrives() -> None:
+    class DropsFirst(FailingIngestion):
+        def upload(self, *args: Any, **kwargs: Any) -> None:
+            self.calls += 1
+            if self.calls == 1:
+                raise self.error
+
+    client = DropsFirst(ServiceRequestError("connection reset"))
+    upload_ground_truth(client, rule_id="d", stream_name="s", rows=[{"a": 1}], timeout_seconds=1, sleep=lambda _: None)
+    assert client.calls == 2
 
 
 def test_a_bug_in_the_upload_path_is_not_reported_as_an_upload_failure() -> None:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from azure.monitor.ingestion import LogsIngestionClient
@@ -53,12 +53,15 @@ class UploadPolicy:
     retry_delay_seconds: float
     # Not a setting: enough to overlap serializing and compressing with the service's time per request.
     concurrency: int = 4  # upload() calls in flight at once
+    # Connect and read timeout of each request (the SDK's defaults when None): a caller with a deadline bounds it.
+    timeout_seconds: float | None = None
 
 
 @dataclass(frozen=True)
 class _ChunkOutcome:
     failed: int  # rows still not accepted after every attempt
     retries: int
+    errors: tuple[str, ...] = ()  # why the last attempt failed
 
 
 @dataclass
@@ -68,6 +71,7 @@ class UploadReport:
     windows_failed: list[datetime] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     retries: int = 0
+    errors: list[str] = field(default_factory=list)  # why the rows still not accepted failed, once each
 
 
 def upload_windows(
@@ -93,6 +97,7 @@ def upload_windows(
         outcomes = [upload(chunk) for chunk in chunks]
 
     report = UploadReport(retries=sum(outcome.retries for outcome in outcomes))
+    report.errors = list(dict.fromkeys(error for outcome in outcomes for error in outcome.errors))
     failed_by_window = [0] * len(windows)
     for (index, _), outcome in zip(chunks, outcomes, strict=True):
         failed_by_window[index] += outcome.failed
@@ -116,6 +121,7 @@ def _upload_chunk(
 ) -> _ChunkOutcome:
     pending: list[str] = list(chunk)
     retries = 0
+    errors: list[str] = []
     for attempt in range(1, policy.attempts + 1):
         failed, errors = _try_upload(client, policy, pending)
         if not failed:
@@ -140,7 +146,7 @@ def _upload_chunk(
                 attempt,
                 "; ".join(errors),
             )
-    return _ChunkOutcome(len(pending), retries)
+    return _ChunkOutcome(len(pending), retries, tuple(errors))
 
 
 def _try_upload(
@@ -153,9 +159,13 @@ def _try_upload(
 
     failed: list[str] = []
     errors: list[str] = []
+    timeouts: dict[str, Any] = (
+        {} if policy.timeout_seconds is None
+        else {"connection_timeout": policy.timeout_seconds, "read_timeout": policy.timeout_seconds}
+    )  # fmt: skip
     for body, sent in request_bodies(rows):
         try:
-            client.upload(policy.rule_id, policy.stream, io.BytesIO(gzip_body(body)))
+            client.upload(policy.rule_id, policy.stream, io.BytesIO(gzip_body(body)), **timeouts)
         except (AzureError, OSError) as error:
             # What stops a request fails its rows, which are retried: the SDK raises AzureError for
             # HTTP, auth and network failures after its own retries; OSError is a socket error it did

@@ -7,10 +7,12 @@ reconciliation blame the metrics pipeline for a gap that is ours.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from shared.errors import UploadError, azure_service_error
+from shared.errors import UploadError
 
 
 class IngestionClient(Protocol):
@@ -24,6 +26,12 @@ class IngestionClient(Protocol):
 IngestionClientFactory = Callable[[str], IngestionClient]
 
 
+# Requests per upload: the same request again after a failure (a dropped connection is not retried by the SDK
+# itself, and the rows may or may not have landed: readers count a re-sent row once, alert-synthetic-traffic.kql).
+GROUND_TRUTH_ATTEMPTS = 3
+GROUND_TRUTH_RETRY_DELAY_SECONDS = 0.5
+
+
 def upload_ground_truth(
     client: IngestionClient,
     *,
@@ -31,27 +39,22 @@ def upload_ground_truth(
     stream_name: str,
     rows: Sequence[dict[str, Any]],
     timeout_seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> None:
+    """Upload the run's rows through shared/logs/upload.py (one body, sent again after a failure, up to
+    GROUND_TRUTH_ATTEMPTS times); raises UploadError naming stream, rule and why when they never got in."""
     if not rows:
         return
-    from azure.core.exceptions import AzureError
+    from shared.logs.revisions import row_text
+    from shared.logs.upload import UploadPolicy, upload_windows
 
-    try:
-        # Without on_error the client raises on the first failed chunk, which is what we want.
-        client.upload(
-            rule_id=rule_id,
-            stream_name=stream_name,
-            logs=list(rows),
-            connection_timeout=timeout_seconds,
-            read_timeout=timeout_seconds,
+    policy = UploadPolicy("ground truth", rule_id, stream_name, chunk_rows=len(rows), attempts=GROUND_TRUTH_ATTEMPTS,
+                          retry_delay_seconds=GROUND_TRUTH_RETRY_DELAY_SECONDS, concurrency=1,
+                          timeout_seconds=timeout_seconds)  # fmt: skip
+    # Anything but an Azure or socket error is a bug of ours, not an upload failure, and propagates as itself.
+    report = upload_windows(client, policy, [(datetime.now(UTC), [row_text(row) for row in rows])], sleep=sleep)  # type: ignore[arg-type]
+    if report.windows_failed:
+        raise UploadError(
+            f"uploading {len(rows)} ground-truth rows to stream {stream_name} of data collection rule {rule_id} "
+            f"failed after {GROUND_TRUTH_ATTEMPTS} attempts: {'; '.join(report.errors)}"
         )
-    except (AzureError, OSError) as error:
-        # Any such failure means the record is lost. The SDK raises AzureError for HTTP, auth
-        # (credential errors are ClientAuthenticationError) and network failures after its retries;
-        # OSError is a socket error it did not wrap. Anything else is a bug of ours, not an upload
-        # failure, and propagates as itself.
-        raise azure_service_error(
-            UploadError,
-            f"uploading {len(rows)} ground-truth rows to stream {stream_name} of data collection rule {rule_id}",
-            error,
-        ) from error

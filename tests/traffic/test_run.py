@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import gzip
 import json
 import logging
 import re
@@ -202,6 +203,8 @@ class FakeIngestion:
     def upload(self, rule_id: str, stream_name: str, logs: list[Any], **kwargs: Any) -> None:
         if self.fail:
             raise HttpResponseError("(Forbidden) caller lacks Monitoring Metrics Publisher")
+        if hasattr(logs, "read"):  # a prepared body (shared/logs/upload.py): gzip'ed JSON array
+            logs = json.loads(gzip.decompress(logs.read()))
         json.dumps(logs)  # what the SDK sends must be JSON
         self.uploads.append((rule_id, stream_name, logs))
 
