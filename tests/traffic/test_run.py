@@ -9,8 +9,8 @@ injected: send times and retry waits are asserted exactly, never against wall-cl
 from __future__ import annotations
 
 import asyncio
-import heapq
 import gzip
+import heapq
 import json
 import logging
 import re
