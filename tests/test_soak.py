@@ -62,13 +62,15 @@ def test_the_clock_library_is_rebuilt_only_when_its_source_changed(tmp_path: Pat
     assert build_library(tmp_path) == library and library.stat().st_mtime_ns == built
 
 
-def _eml(outbox: Path, name: str, message_id: str, refs: list[tuple[str, str]], *, smtp: bool = True) -> None:
+def _eml(outbox: Path, name: str, message_id: str, refs: list[tuple[str, ...]], *, smtp: bool = True) -> None:
+    """refs: (ref, rule) or (ref, rule, first line of the item)."""
     message = EmailMessage()
     if smtp:
         message["Return-Path"] = "<alerts@localhost>"  # what the SMTP outbox adds; the ACS one does not
     message["Message-ID"] = message_id
     message["Subject"] = "alerts"
-    body = "".join(f"[WARNING] x\n  Rule: {ref[1]} in rules.json\n  Ref:  {ref[0]}\n" for ref in refs)
+    heads = [(*ref, "[WARNING] x: $1")[2] for ref in refs]
+    body = "".join(f"{head}\n  Rule: {ref[1]} in rules.json\n  Ref:  {ref[0]}\n" for head, ref in zip(heads, refs, strict=True))
     message.set_content("AI gateway cost alerts\n\n" + body)
     (outbox / name).write_bytes(message.as_bytes())
 
@@ -97,8 +99,8 @@ def test_the_email_check_counts_duplicates_resends_pending_lost_and_oracle_misse
     assert (result.emails, result.distinct_emails, result.resent_same_email) == (3, 2, 1)
     assert result.by_transport == {"smtp": 2, "acs": 1} and result.notifications == 3
     assert result.per_rule == {"daily": 1, "per-user": 1, "recon": 1}
-    assert result.false_alarms == ["recon (ref feedfacefeedface)"]
-    assert result.duplicates == [f"ref {user_ref} in 2 emails"]
+    assert result.false_alarms == ["recon x  (ref feedfacefeedface)"]
+    assert result.duplicates == [f"ref {user_ref} (per-user, x) in emails 0 and 2"]
     assert result.pending_at_end == ["per-user|u2 fired 2026-12-01T11 warning"]
     # The state says day 2 was mailed at 100%, and no email carries it. The oracle wants each day's highest level
     # reached once: day 2's 100% and day 3's 50% are missing; day 4 (40%) reached no level.
@@ -114,3 +116,32 @@ def test_an_outbox_that_holds_each_notification_once_passes(tmp_path: Path, refs
     _eml(tmp_path, "1.eml", "<a@x>", refs)
     result = check_emails(tmp_path, {}, None, {})
     assert result.ok and result.notifications == len(refs)
+
+
+def test_the_same_level_mailed_again_after_a_resolve_is_a_new_incident_not_a_duplicate(tmp_path: Path) -> None:
+    fired = notification_ref("recon|team-a", "2026-12-01", "critical", "fired")
+    resolved = notification_ref("recon|team-a", "2026-12-01", "critical", "resolved")
+    other = notification_ref("recon|team-b", "2026-12-01", "critical", "fired")
+    _eml(tmp_path, "1.eml", "<a@x>", [(fired, "recon", "[CRITICAL] subscription team-a: 8% fewer"),
+                                      (other, "recon", "[CRITICAL] subscription team-b: 9% fewer")])  # fmt: skip
+    _eml(tmp_path, "2.eml", "<b@x>", [(resolved, "recon", "[RESOLVED] subscription team-a: resolved, 0%")])
+    _eml(tmp_path, "3.eml", "<c@x>", [(fired, "recon", "[CRITICAL] subscription team-a: 11% fewer"),
+                                      (other, "recon", "[CRITICAL] subscription team-b: 9% fewer")])  # fmt: skip
+    result = check_emails(tmp_path, {}, None, {})
+    # team-a fired, resolved, fired again: mailed twice by design; team-b was never resolved: a duplicate.
+    assert result.refired_after_resolve == 1
+    assert result.duplicates == [f"ref {other} (recon, subscription team-b) in emails 0 and 2"]
+
+
+def test_a_health_alarm_on_a_window_holding_a_late_metric_row_is_counted_apart(tmp_path: Path) -> None:
+    def item(ref: str, window: str) -> str:
+        return f"[CRITICAL] deployment d: gap\n  Window:    {window}\n  Rule: bypass in r.json\n  Ref:  {ref}\n"
+
+    message = EmailMessage()
+    message["Message-ID"] = "<a@x>"
+    message.set_content(item("a" * 16, "2026-12-01 23:00–01:00 UTC") + item("b" * 16, "2026-12-01 03:00–04:00 UTC"))
+    (tmp_path / "1.eml").write_bytes(message.as_bytes())
+    late = [datetime(2026, 12, 2, 0, 40, tzinfo=UTC)]  # inside the first window, which crosses midnight
+    result = check_emails(tmp_path, {}, None, {}, {"bypass": "bypass"}, late)
+    assert result.late_row_alarms == 1
+    assert result.false_alarms == ["bypass deployment d 2026-12-01 03:00–04:00 UTC (ref bbbbbbbbbbbbbbbb)"]

@@ -456,6 +456,8 @@ class Soak:
                 str(self.args.days),
                 "--outbox",
                 str(self.stack.info.outbox_dir),
+                "--chaos-log",
+                str(self.data_dir / "chaos-injected.jsonl"),
             ],
             cwd=ROOT,
             capture_output=True,
@@ -530,7 +532,10 @@ class Soak:
                 f"distinct, {emails['notifications']} notifications; duplicates {len(emails['duplicates'])}, same "
                 f"email resent {emails['resent_same_email']}, pending at end {len(emails['pending_at_end'])}, sent "
                 f"but not mailed {len(emails['sent_not_mailed'])}, budget oracle {emails['oracle_days']} days / "
-                f"{len(emails['oracle_misses'])} missed, false alarms {len(emails['false_alarms'])}"
+                f"{len(emails['oracle_misses'])} missed, fired again after a resolve "
+                f"{emails['refired_after_resolve']}, "
+                f"health alarms on windows with late metric rows {emails['late_row_alarms']}, other false alarms "
+                f"{len(emails['false_alarms'])}"
             )
             print(f"    notifications per rule: {emails['per_rule']}")
             for line in (

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import itertools
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -258,6 +260,8 @@ class EmailCheck:
     oracle_misses: list[str] = field(default_factory=list)
     by_transport: dict[str, int] = field(default_factory=dict)  # a dict: asdict() garbles a Counter
     per_rule: dict[str, int] = field(default_factory=dict)  # notifications mailed per rule
+    late_row_alarms: int = 0  # quiet rules' alarms whose window holds a late metric row (counted apart)
+    refired_after_resolve: int = 0  # the same rule x scope x period x level mailed again after its resolve
     false_alarms: list[str] = field(default_factory=list)  # notifications of the rules that must stay quiet
 
     @property
@@ -267,9 +271,25 @@ class EmailCheck:
         )
 
 
-def read_outbox(outbox: Path) -> list[tuple[str, list[tuple[str, str]], str]]:
-    """(Message-ID, [(rule, ref)], transport) of every .eml; transport "acs" when the ACS stand-in wrote it (the SMTP
-    outbox adds Return-Path). An item's rule is the "  Rule: <name> in <file>" line just before its ref."""
+@dataclass(frozen=True)
+class MailedItem:
+    rule: str
+    ref: str
+    scope: str  # the scope label the item's first line names ("subscription team-a")
+    resolved: bool
+    window: str = ""  # its "Window:" line: "2026-12-01 01:00–02:00 UTC"
+
+
+@dataclass(frozen=True)
+class Mailed:
+    message_id: str
+    transport: str  # "smtp", or "acs" when the Communication Services stand-in wrote it (no Return-Path)
+    items: tuple[MailedItem, ...]
+
+
+def read_outbox(outbox: Path) -> list[Mailed]:
+    """Every .eml in delivery order (the outboxes name files by their arrival time). An item starts with its
+    "[LEVEL] scope: ..." line; its rule is the "  Rule: <name> in <file>" line and its ref the "  Ref:  " one."""
     found = []
     for path in sorted(outbox.glob("*.eml")):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
@@ -278,14 +298,20 @@ def read_outbox(outbox: Path) -> list[tuple[str, list[tuple[str, str]], str]]:
             if part.get_content_type() == "text/plain":
                 text = str(part.get_content())
                 break
-        items, rule = [], ""
+        items: list[MailedItem] = []
+        head, rule, window = "", "", ""
         for line in text.splitlines():
-            if line.startswith("  Rule: "):
+            if line.startswith("["):
+                head, window = line, ""
+            elif line.startswith("  Window:"):
+                window = line.partition(":")[2].strip()
+            elif line.startswith("  Rule: "):
                 rule = line[len("  Rule: ") :].rpartition(" in ")[0]
             elif line.startswith("  Ref:  "):
-                items.append((rule, line.split()[-1]))
+                scope = head.partition("] ")[2].partition(": ")[0]
+                items.append(MailedItem(rule, line.split()[-1], scope, head.startswith("[RESOLVED"), window))
         transport = "smtp" if message.get("Return-Path") else "acs"
-        found.append((str(message.get("Message-ID", "")).strip(), items, transport))
+        found.append(Mailed(str(message.get("Message-ID", "")).strip(), transport, tuple(items)))
     return found
 
 
@@ -301,31 +327,57 @@ def check_emails(
     daily_budget: tuple[str, Decimal, Sequence[Decimal]] | None,
     day_spend: Mapping[str, Decimal],
     rule_kinds: Mapping[str, str] | None = None,
+    late_minutes: Sequence[datetime] = (),
 ) -> EmailCheck:
     """`records`: the final alert state (key -> AlertRecord). `daily_budget`: (rule name, amount, threshold percents)
     of a day-budget rule over all traffic, the oracle; `day_spend`: each whole soak day's final spend. `rule_kinds`:
-    rule name -> kind, to count the quiet rules' notifications as false alarms."""
+    rule name -> kind, to count the quiet rules' notifications as false alarms; one whose window holds a metric row
+    the gateway sent late (`late_minutes`, the chaos log's held rows) is counted apart: at the time it was judged,
+    a row that late looked lost (the rules cannot tell), and its resolve follows once the row lands."""
     from shared.alerts.findings import notification_ref
 
     result = EmailCheck()
     delivered = read_outbox(outbox)
     result.emails = len(delivered)
-    deliveries = Counter(message_id for message_id, _, _ in delivered)
+    deliveries = Counter(mailed.message_id for mailed in delivered)
     result.distinct_emails = len(deliveries)
     result.resent_same_email = sum(count - 1 for count in deliveries.values())
-    emails_of: dict[str, set[str]] = defaultdict(set)
+    emails_of: dict[str, list[int]] = defaultdict(list)  # ref -> positions of the distinct emails carrying it
     rule_of: dict[str, str] = {}
-    for message_id, items, transport in delivered:
-        result.by_transport[transport] = result.by_transport.get(transport, 0) + 1
-        for rule, ref in items:
-            emails_of[ref].add(message_id)
-            rule_of[ref] = rule
+    resolved_at: dict[tuple[str, str], list[int]] = defaultdict(list)  # (rule, scope) -> positions of its resolves
+    first_position: dict[str, int] = {}
+    for position, mailed in enumerate(delivered):
+        result.by_transport[mailed.transport] = result.by_transport.get(mailed.transport, 0) + 1
+        if first_position.setdefault(mailed.message_id, position) != position:
+            continue  # the same email delivered again: counted above
+        for item in mailed.items:
+            emails_of[item.ref].append(position)
+            rule_of[item.ref] = item.rule
+            if item.resolved:
+                resolved_at[(item.rule, item.scope)].append(position)
+    scope_of = {item.ref: item.scope for mailed in delivered for item in mailed.items}
     result.notifications = len(emails_of)
     for rule in rule_of.values():
         result.per_rule[rule] = result.per_rule.get(rule, 0) + 1
     quiet = {name for name, kind in (rule_kinds or {}).items() if kind in QUIET_KINDS}
-    result.false_alarms = [f"{rule_of[ref]} (ref {ref})" for ref in sorted(rule_of) if rule_of[ref] in quiet]
-    result.duplicates = [f"ref {ref} in {len(ids)} emails" for ref, ids in sorted(emails_of.items()) if len(ids) > 1]
+    window_of = {item.ref: item.window for mailed in delivered for item in mailed.items}
+    resolves = resolve_refs(delivered)
+    for ref in sorted(rule_of):
+        if rule_of[ref] not in quiet or ref in resolves:
+            continue
+        if any(_in_window(minute, window_of[ref]) for minute in late_minutes):
+            result.late_row_alarms += 1
+        else:
+            result.false_alarms.append(f"{rule_of[ref]} {scope_of[ref]} {window_of[ref]} (ref {ref})")
+    for ref, positions in sorted(emails_of.items()):
+        # The same level of the same period again after the alert was resolved in between is a new incident (the
+        # rules mail it again), not a duplicate.
+        resolved_between = resolved_at.get((rule_of[ref], scope_of[ref]), [])
+        for earlier, later in itertools.pairwise(positions):
+            if any(earlier < at < later for at in resolved_between):
+                result.refired_after_resolve += 1
+            else:
+                result.duplicates.append(f"ref {ref} ({rule_of[ref]}, {scope_of[ref]}) in emails {earlier} and {later}")
     for record in records.values():
         if record.pending_kind:
             result.pending_at_end.append(
@@ -349,6 +401,36 @@ def check_emails(
                     f"{rule} {day}: spent {spent}, {reached[-1].normalize():f}% in {len(emails_of.get(ref, ()))} emails"
                 )
     return result
+
+
+def resolve_refs(delivered: Sequence[Mailed]) -> set[str]:
+    return {item.ref for mailed in delivered for item in mailed.items if item.resolved}
+
+
+def _in_window(minute: datetime, window: str) -> bool:
+    """Whether `minute` lies in an item's window text, "2026-12-01 22:00–01:00 UTC" (an end at or before the start
+    is the next day's)."""
+    match = re.match(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d)\u2013(\d\d:\d\d) UTC$", window)
+    if match is None:
+        return False
+    start = datetime.fromisoformat(f"{match[1]}T{match[2]}+00:00")
+    end = datetime.fromisoformat(f"{match[1]}T{match[3]}+00:00")
+    if end <= start:
+        end += timedelta(days=1)
+    return start <= minute < end
+
+
+def late_rows(chaos_log: Path) -> list[datetime]:
+    """The minutes whose metric rows the gateway's chaos held back ("... of 2026-12-01T02:40Z held until ...")."""
+    if not chaos_log.exists():
+        return []
+    found = []
+    for line in chaos_log.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        match = re.search(r"of (\d{4}-\d\d-\d\dT\d\d:\d\d)Z held", entry.get("detail", ""))
+        if entry.get("kind") == "late" and match:
+            found.append(datetime.fromisoformat(match[1] + ":00+00:00"))
+    return found
 
 
 def day_spend(settings: Any, days: Iterable[datetime]) -> dict[str, Decimal]:
@@ -385,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=datetime.fromisoformat, required=True)
     parser.add_argument("--days", type=float, required=True)
     parser.add_argument("--outbox", type=Path, required=True)
+    parser.add_argument("--chaos-log", type=Path, default=None, help="chaos-injected.jsonl (late rows explain alarms)")
     args = parser.parse_args(argv)
     values = json.loads(args.settings.read_text(encoding="utf-8"))["Values"]
     os.environ.update({key: values[key] for key in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER") if key in values})
@@ -403,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     spend = day_spend(settings, [args.start + timedelta(days=n) for n in range(int(args.days))])
     records = build_clients(settings.alerts).state.load()
     oracle = (budget.name, budget.amount, budget.percents) if budget is not None and budget.amount else None
-    emails = check_emails(args.outbox, records, oracle, spend, {rule.name: rule.kind for rule in rules})
+    late = late_rows(args.chaos_log) if args.chaos_log else []
+    emails = check_emails(args.outbox, records, oracle, spend, {rule.name: rule.kind for rule in rules}, late)
     print(
         json.dumps(
             {
