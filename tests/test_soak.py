@@ -70,7 +70,9 @@ def _eml(outbox: Path, name: str, message_id: str, refs: list[tuple[str, ...]], 
     message["Message-ID"] = message_id
     message["Subject"] = "alerts"
     heads = [(*ref, "[WARNING] x: $1")[2] for ref in refs]
-    body = "".join(f"{head}\n  Rule: {ref[1]} in rules.json\n  Ref:  {ref[0]}\n" for head, ref in zip(heads, refs, strict=True))
+    body = "".join(
+        f"{head}\n  Rule: {ref[1]} in rules.json\n  Ref:  {ref[0]}\n" for head, ref in zip(heads, refs, strict=True)
+    )
     message.set_content("AI gateway cost alerts\n\n" + body)
     (outbox / name).write_bytes(message.as_bytes())
 
