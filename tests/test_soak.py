@@ -129,9 +129,11 @@ def test_the_same_level_mailed_again_after_a_resolve_is_a_new_incident_not_a_dup
     _eml(tmp_path, "2.eml", "<b@x>", [(resolved, "recon", "[RESOLVED] subscription team-a: resolved, 0%")])
     _eml(tmp_path, "3.eml", "<c@x>", [(fired, "recon", "[CRITICAL] subscription team-a: 11% fewer"),
                                       (other, "recon", "[CRITICAL] subscription team-b: 9% fewer")])  # fmt: skip
+    _eml(tmp_path, "4.eml", "<d@x>", [(resolved, "recon", "[RESOLVED] subscription team-a: resolved, 0%")])
     result = check_emails(tmp_path, {}, None, {})
-    # team-a fired, resolved, fired again: mailed twice by design; team-b was never resolved: a duplicate.
-    assert result.refired_after_resolve == 1
+    # team-a fired, resolved, fired again, resolved again: each mailed twice by design; team-b was never resolved in
+    # between: a duplicate.
+    assert result.refired_after_resolve == 2
     assert result.duplicates == [f"ref {other} (recon, subscription team-b) in emails 0 and 2"]
 
 

@@ -261,7 +261,8 @@ class EmailCheck:
     by_transport: dict[str, int] = field(default_factory=dict)  # a dict: asdict() garbles a Counter
     per_rule: dict[str, int] = field(default_factory=dict)  # notifications mailed per rule
     late_row_alarms: int = 0  # quiet rules' alarms whose window holds a late metric row (counted apart)
-    refired_after_resolve: int = 0  # the same rule x scope x period x level mailed again after its resolve
+    # The same rule x scope x period x level mailed again after its resolve (or the same resolve after a new fire).
+    refired_after_resolve: int = 0
     false_alarms: list[str] = field(default_factory=list)  # notifications of the rules that must stay quiet
 
     @property
@@ -344,7 +345,8 @@ def check_emails(
     result.resent_same_email = sum(count - 1 for count in deliveries.values())
     emails_of: dict[str, list[int]] = defaultdict(list)  # ref -> positions of the distinct emails carrying it
     rule_of: dict[str, str] = {}
-    resolved_at: dict[tuple[str, str], list[int]] = defaultdict(list)  # (rule, scope) -> positions of its resolves
+    # (rule, scope, resolved) -> positions of the emails with such an item
+    kind_at: dict[tuple[str, str, bool], list[int]] = defaultdict(list)
     first_position: dict[str, int] = {}
     for position, mailed in enumerate(delivered):
         result.by_transport[mailed.transport] = result.by_transport.get(mailed.transport, 0) + 1
@@ -353,9 +355,9 @@ def check_emails(
         for item in mailed.items:
             emails_of[item.ref].append(position)
             rule_of[item.ref] = item.rule
-            if item.resolved:
-                resolved_at[(item.rule, item.scope)].append(position)
+            kind_at[(item.rule, item.scope, item.resolved)].append(position)
     scope_of = {item.ref: item.scope for mailed in delivered for item in mailed.items}
+    is_resolve = {item.ref: item.resolved for mailed in delivered for item in mailed.items}
     result.notifications = len(emails_of)
     for rule in rule_of.values():
         result.per_rule[rule] = result.per_rule.get(rule, 0) + 1
@@ -370,11 +372,11 @@ def check_emails(
         else:
             result.false_alarms.append(f"{rule_of[ref]} {scope_of[ref]} {window_of[ref]} (ref {ref})")
     for ref, positions in sorted(emails_of.items()):
-        # The same level of the same period again after the alert was resolved in between is a new incident (the
-        # rules mail it again), not a duplicate.
-        resolved_between = resolved_at.get((rule_of[ref], scope_of[ref]), [])
+        # The same level of the same period again after the alert was resolved in between (or the same resolve
+        # after it fired again in between) is a new incident, which the rules mail again: not a duplicate.
+        opposite = kind_at.get((rule_of[ref], scope_of[ref], not is_resolve[ref]), [])
         for earlier, later in itertools.pairwise(positions):
-            if any(earlier < at < later for at in resolved_between):
+            if any(earlier < at < later for at in opposite):
                 result.refired_after_resolve += 1
             else:
                 result.duplicates.append(f"ref {ref} ({rule_of[ref]}, {scope_of[ref]}) in emails {earlier} and {later}")
