@@ -221,10 +221,28 @@ MAX_LOOKBACK_DAYS = 730
 
 
 _GROUP = 'an object {"group": ["address", ...]} or {"group": {"email": [...], "teams": "SETTING", ...}}'
-_setting_name: Check[str] = Check(
-    "the name of an app setting (letters, digits, '_') that holds the URL, never the URL itself",
-    lambda value: value if isinstance(value, str) and _SETTING_NAME.fullmatch(value) else None,
-)
+_SETTING_EXPECTED = "the name of an app setting (letters, digits, '_') that holds the URL, never the URL itself"
+
+
+def _setting(fields: Fields, key: str) -> str | None:
+    """The app setting a channel field names; a problem, without the value (it may be a webhook URL: a secret), if
+    it is not a setting name."""
+    fields.used.add(key)
+    value = fields.raw.get(key)
+    if isinstance(value, str) and _SETTING_NAME.fullmatch(value):
+        return value
+    if key not in fields.raw:
+        fields.problems.add(fields.line, fields.path_of(key), f"missing; expected {_SETTING_EXPECTED}")
+    else:
+        fields.problem(key, f"expected {_SETTING_EXPECTED}, got {_kind_of(value)} (not shown)")
+    return None
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, str):
+        return "a URL" if "://" in value else "text that is not a setting name"
+    kinds = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", list: "a list"}
+    return kinds.get(type(value), "an object")
 
 
 def _groups(top: Fields) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[ChannelTarget, ...]]]:
@@ -269,12 +287,12 @@ def _channel_group(group: Fields | None, source: str) -> tuple[list[str], list[C
             if hook is None:
                 continue
             hook.unknown({"url_setting", "secret_setting", "_comment"}, "a webhook channel")
-            url = hook.get("url_setting", _setting_name)
-            secret = hook.get("secret_setting", _setting_name)
+            url = _setting(hook, "url_setting")
+            secret = _setting(hook, "secret_setting")
             if url is not None and secret is not None:
                 targets.append(ChannelTarget(kind, url, secret, where))
         else:
-            url = group.get(kind, _setting_name)
+            url = _setting(group, kind)
             if url is not None:
                 targets.append(ChannelTarget(kind, url, None, where))
     if not addresses and not targets and len(group.problems.items) == before:

@@ -276,7 +276,8 @@ def _claimed(
     if not (same and before.message_id):
         group_tag = hashlib.sha256(group.encode()).hexdigest()[:12]
         updated = replace(updated, message_id=message_id_for(f"alerts.{run_id}.{group_tag}", settings.sender))
-        updated = replace(updated, send_attempts=0)
+        # Another notification (an escalation of one some channel already carried): every channel gets it.
+        updated = replace(updated, send_attempts=0, delivered_channels=frozenset())
     return replace(updated, send_attempts=updated.send_attempts + 1, claimed_by=run_id, claimed_until=lease_until)
 
 

@@ -152,9 +152,11 @@ def test_a_group_names_its_channels_by_app_setting_and_may_go_without_email(tmp_
         ({"email": ["a@example.com"], "pager": "X"},
          "recipient_groups.ops.pager: unknown field of a recipient group (its channels); expected some of email, "
          "slack, teams, webhook"),
-        ({"teams": "https://prod.logic.azure.com/workflows/x"},
+        ({"teams": "https://prod.logic.azure.com/workflows/x?sig=secret"},
          "recipient_groups.ops.teams: expected the name of an app setting (letters, digits, '_') that holds the URL, "
-         "never the URL itself"),
+         "never the URL itself, got a URL (not shown)"),
+        ({"slack": 7}, "recipient_groups.ops.slack: expected the name of an app setting (letters, digits, '_') that "
+         "holds the URL, never the URL itself, got a number (not shown)"),
         ({"webhook": {"url_setting": "HOOK"}}, "recipient_groups.ops.webhook.secret_setting: missing"),
         ({}, "recipient_groups.ops: expected at least one channel: email, teams, slack, webhook"),
         ({"email": []}, "recipient_groups.ops.email: expected a non-empty list of email addresses"),
@@ -165,3 +167,4 @@ def test_a_bad_channel_is_refused_with_file_line_and_field(tmp_path: Path, group
     with pytest.raises(InputFileError) as error:
         load_rules(path)
     assert f"{path}:1: {problem}" in str(error.value)
+    assert "sig=secret" not in str(error.value)  # a webhook URL is a secret: never echoed

@@ -459,3 +459,35 @@ def test_teams_and_slack_get_each_notification_once_and_a_failed_channel_is_retr
         assert costs_then_alerts(NOW + dt.timedelta(minutes=5)).posts_sent == 0
     finally:
         loop_thread.run(sink.stop())
+
+
+def test_an_escalation_of_a_notification_one_channel_missed_goes_to_every_channel(
+    world: AlertWorld, loop_thread: LoopThread
+) -> None:
+    """Email got the 80 % notice, Slack refused it (404, final for the run); before the next run it escalates to
+    110 %: the escalated notice replaces the missed one and reaches email and Slack alike, once."""
+    assert world.settings.azure.ca_bundle is not None
+    sink = loop_thread.run(start_webhook_sink(WebhookSinkConfig(world.outbox.parent / "webhooks",
+                                                                world.settings.azure.ca_bundle.parent)))  # fmt: skip
+    rules = {**RULES, "recipient_groups": {"finops": {"email": ["finops@example.com"], "slack": "FINOPS_SLACK"}}}
+    world.settings.rules_file.write_text(json.dumps(rules))
+    settings = replace(world.settings, channel_settings={"FINOPS_SLACK": f"{sink.url}/slack/finops"})
+    clients = replace(world.clients(), channels=lambda group, target: webhook_channel(settings, target))
+    try:
+        spend(world.stack, NOW - dt.timedelta(minutes=15), 8)  # 80 %
+        run_costs(world.stack.settings, now=NOW, clients=world.stack.clients(), sleep=lambda _: None)
+        sink.service.fail_next("slack", 404, body="no_service")
+        with pytest.raises(AlertDeliveryError, match="HTTP 404: no_service"):
+            evaluate_and_notify(settings, None, now=NOW, clients=clients)
+        spend(world.stack, NOW - dt.timedelta(minutes=14), 3)  # 110 %
+        run_costs(world.stack.settings, now=NOW, clients=world.stack.clients(), sleep=lambda _: None)
+        escalated = evaluate_and_notify(settings, None, now=NOW + dt.timedelta(minutes=1), clients=clients)
+        assert (escalated.emails_sent, escalated.posts_sent, escalated.pending) == (1, 1, 0)
+        first, second = world.messages()
+        [slack] = [json.loads(received.body) for received in sink.service.received("slack")]
+        assert "$0.80" in text_of(first) and "$1.10" in text_of(second) and "$1.10" in json.dumps(slack)
+        assert second["Message-ID"].strip("<>") in json.dumps(slack)
+        quiet = evaluate_and_notify(settings, None, now=NOW + dt.timedelta(minutes=2), clients=clients)
+        assert (quiet.emails_sent, quiet.posts_sent) == (0, 0)
+    finally:
+        loop_thread.run(sink.stop())
