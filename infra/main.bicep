@@ -73,6 +73,12 @@ param trafficSubscriptions array = [
   { name: 'team-batch', keySetting: 'TRAFFIC_KEY_TEAM_BATCH' }
 ]
 
+@description('App settings the alert rules file (ALERT_RULES_FILE) names for its recipient groups\' Teams, Slack and webhook URLs and webhook signing secrets: the sample names the finops group\'s Teams and Slack URLs. Each is a Key Vault reference to the secret of its name in lower case with \'-\' for \'_\' (alert-teams-finops-url) once alertChannelsInKeyVault is true, else empty (the channel is off).')
+param alertChannelSettings array = ['ALERT_TEAMS_FINOPS_URL', 'ALERT_SLACK_FINOPS_URL']
+
+@description('True once the secrets of alertChannelSettings are in the Key Vault (az keyvault secret set --vault-name <KEY_VAULT_NAME> --name alert-teams-finops-url --value https://...): the app then reads them as Key Vault references. A reference the platform cannot resolve stops the app at start, naming the setting.')
+param alertChannelsInKeyVault bool = false
+
 // Timer schedules (NCRONTAB, six fields, seconds first).
 param trafficSchedule string = '0 */5 * * * *'
 param costSchedule string = '0 */15 * * * *'
@@ -272,6 +278,15 @@ var trafficKeySettings = [for sub in trafficSubscriptions: {
   value: '@Microsoft.KeyVault(VaultName=${keyVaultResolvedName};SecretName=${replace(toLower(sub.keySetting), '_', '-')})'
 }]
 
+// The alert channels' webhook URLs and signing secrets (secrets: never in a parameter file or an output), as Key Vault
+// references once you wrote them to the vault; empty until then, which switches each channel off.
+var alertChannelReferences = [for name in alertChannelSettings: {
+  name: name
+  value: '@Microsoft.KeyVault(VaultName=${keyVaultResolvedName};SecretName=${replace(toLower(name), '_', '-')})'
+}]
+var alertChannelsOff = [for name in alertChannelSettings: { name: name, value: '' }]
+var alertChannelKeySettings = alertChannelsInKeyVault ? alertChannelReferences : alertChannelsOff
+
 // The app is created after its roles: at creation the platform resolves the Key Vault references
 // with the app's identity, and a failed resolution leaves the literal reference in the setting
 // until the next re-fetch (every 24 hours, or a config change); host storage and the deployment
@@ -292,7 +307,7 @@ module api 'app/api.bicep' = {
     storageAccountName: storage.outputs.name
     deploymentContainerName: deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
-    appSettings: concat(appSettings, trafficKeySettings)
+    appSettings: concat(appSettings, trafficKeySettings, alertChannelKeySettings)
   }
 }
 

@@ -834,6 +834,9 @@ class AlertSettings:
     lease_seconds: int  # a claimed notification not sent within this is taken over
     dashboard_url: str
     azure: AzureAccess
+    # The app settings the rules file's recipient groups name for their Teams / Slack / webhook URLs and
+    # signing secrets, by name, as set (checked at start: https, set, a whsec_ secret); "" switches a channel off.
+    channel_settings: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -927,6 +930,7 @@ SECTIONS: dict[str, type[Any]] = {
 # Azure access the costs, meters and alert runs share.
 COLLECTED: frozenset[str] = frozenset(
     {"traffic.subscription_keys", "costs.azure", "alerts.azure", "meters.azure", "bill.azure", "focus.azure"}
+    | {"alerts.channel_settings"}  # the settings the rules file's channels name
 )
 
 
@@ -958,9 +962,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             problems.append(f"app setting {setting.name}={shown} is invalid; expected {expected}")
     if not problems:
         problems.extend(_cross_setting_problems(values))
+    channels: dict[str, str] = {}
+    if "ALERT_RULES_FILE" in values:
+        channels, channel_problems = _channel_settings(values["ALERT_RULES_FILE"], environ)
+        problems.extend(channel_problems)
     if problems:
         raise ConfigError("\n".join(problems))
-    return _sections(values, environ)
+    return _sections(values, environ, channels)
 
 
 def _cross_setting_problems(values: Mapping[str, Any]) -> list[str]:
@@ -984,7 +992,7 @@ def _cross_setting_problems(values: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _sections(values: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+def _sections(values: Mapping[str, Any], environ: Mapping[str, str], channels: Mapping[str, str]) -> Settings:
     by_section: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     for setting in SETTINGS:
         for target in setting.feeds:
@@ -994,6 +1002,7 @@ def _sections(values: Mapping[str, Any], environ: Mapping[str, str]) -> Settings
     for name in ("costs", "alerts", "meters", "bill", "focus"):
         by_section[name]["azure"] = azure
     by_section["traffic"]["subscription_keys"] = _subscription_keys(values["TRAFFIC_PERSONAS_FILE"], environ)
+    by_section["alerts"]["channel_settings"] = dict(channels)
     return Settings(
         schedules=Schedules(**by_section["schedules"]),
         traffic=TrafficSettings(**by_section["traffic"]),
@@ -1013,6 +1022,76 @@ def _subscription_keys(personas_file: Path, environ: Mapping[str, str]) -> dict[
     from shared.traffic.personas import key_settings
 
     return {name: environ[name] for name in key_settings(personas_file) if name in environ}
+
+
+_KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why a channel's webhook URL cannot be used, or None: https only (http to this machine's loopback, for the
+    local webhook sink); no user:password part (it would travel in a header to whoever serves the URL)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "https" and parsed.hostname:
+        return "has credentials in it" if parsed.username or parsed.password else None
+    if parsed.scheme == "http" and parsed.hostname in _LOOPBACK:
+        return None
+    return "is not an https URL (http is allowed only to 127.0.0.1 or localhost, the local webhook sink)"
+
+
+def _channel_settings(rules_file: Path, environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The app settings the rules file's channels name (URLs and signing secrets, as set), and what is wrong with
+    them: a setting not set, a URL that is not https, an unresolved Key Vault reference, a bad signing secret.
+    An empty URL setting switches its channel off (the alert run says so). A rules file that cannot be read or is
+    invalid collects nothing: the alert run reports it with file, line and field at its first read."""
+    from shared.alerts.rules import load_rules
+    from shared.channels.transports import secret_key
+    from shared.errors import InputError
+
+    try:
+        rules = load_rules(rules_file)
+    except (InputError, OSError):
+        return {}, []
+    declared = {setting.name for setting in SETTINGS}
+    collected: dict[str, str] = {}
+    problems: list[str] = []
+    for targets in rules.channels.values():
+        for target in targets:
+            named = f"named by {target.where}"
+            for name, what in ((target.url_setting, "url"), (target.secret_setting, "secret")):
+                if name is None:
+                    continue
+                if name in declared:
+                    problems.append(f"app setting {name} ({named}) is one of the app's own settings; name a setting "
+                                    f"of its own for the {target.kind} {what}")  # fmt: skip
+                    continue
+                raw = environ.get(name)
+                expected = (
+                    f"the {target.kind} webhook URL (https), or empty to switch the channel off"
+                    if what == "url"
+                    else 'the webhook signing secret, "whsec_" followed by base64 (Standard Webhooks)'
+                )
+                if raw is None:
+                    problems.append(f"app setting {name} ({named}) is missing; expected {expected}")
+                    continue
+                value = raw.strip()
+                if value.startswith(_KEY_VAULT_REFERENCE):
+                    problems.append(
+                        f"app setting {name} ({named}) is a Key Vault reference the platform did not resolve (the "
+                        "secret is missing, or the app's identity cannot read it); expected " + expected
+                    )
+                    continue
+                collected[name] = value
+            url = collected.get(target.url_setting, "")
+            if url and (problem := webhook_url_problem(url)):
+                problems.append(f"app setting {target.url_setting} ({named}) {problem}; expected the {target.kind} "
+                                "webhook URL, https://...")  # fmt: skip
+            if url and target.secret_setting and target.secret_setting in collected:
+                try:
+                    secret_key(collected[target.secret_setting])
+                except ValueError as error:
+                    problems.append(f"app setting {target.secret_setting}=<hidden> ({named}) is invalid; {error}")
+    return collected, problems
 
 
 def setting_names() -> list[str]:

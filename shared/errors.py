@@ -20,7 +20,7 @@
     │   └── UploadError             rows the Logs Ingestion API did not accept
     │       └── CostUploadError     some cost windows did not upload; carries the run's summary
     │                               (shared/costs/run.py), so the windows that did upload still alert
-    └── DeliveryError (RuntimeError)  a notification (email) could not be handed over
+    └── DeliveryError (RuntimeError)  a notification (email, Teams, Slack, webhook) could not be handed over
         └── AlertDeliveryError      some digest was not delivered; carries the alerts run's summary
                                     (shared/alerts/run.py)
 

@@ -43,6 +43,7 @@ from standins.stack_info import (
     StackInfo,
     StorageInfo,
 )
+from standins.webhook_sink import sink_settings
 
 __all__ = ["Stack", "StackError", "StackInfo", "running_stack", "start_stack"]
 
@@ -61,6 +62,7 @@ DEFAULT_PORTS = {
     "identity": 7803,
     "acs_email": 7804,
     "arm": 7805,
+    "webhook_sink": 7806,
     "smtp": 7825,
     "azurite_blob": 10000,
     "azurite_queue": 10001,
@@ -246,6 +248,11 @@ def _arm_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
     return args
 
 
+def _webhook_sink_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
+    return ["--port", _port(launch, "webhook_sink"), "--dir", str(launch.data_dir / "webhooks"),
+            "--tls-dir", str(launch.tls_dir)]  # fmt: skip
+
+
 def _azurite_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
     return ["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--location", str(launch.data_dir / "azurite"),
             "--blobHost", "127.0.0.1", "--blobPort", _port(launch, "azurite_blob"),
@@ -269,6 +276,8 @@ STANDINS: tuple[ServiceSpec, ...] = (
     ServiceSpec("acs-email", _module("standins.acs_email"), _acs_email_args),
     # The account's token metrics are the simulator's meters.
     ServiceSpec("arm", _module("standins.arm"), _arm_args, depends_on=("simulator",)),
+    # Teams, Slack and webhook alert channels (the sample's finops group): .local/webhooks/.
+    ServiceSpec("webhook-sink", _module("standins.webhook_sink"), _webhook_sink_args),
     ServiceSpec("azurite", _azurite, _azurite_args, ready_prefix="Azurite Table service is successfully listening"),
 )
 
@@ -473,6 +482,8 @@ def start_stack(
             _seed_metrics(launch, started, history, history_day, echo=echo)
         info = _stack_info(launch, started, subscriptions, with_host=with_host)
         settings = app_settings_for(info)
+        settings.update(sink_settings(settings, f"https://127.0.0.1:{DEFAULT_PORTS['webhook_sink']}/",
+                                      started["webhook-sink"].url + "/"))  # fmt: skip
         if launch.bill_demo is not None:
             settings.update(launch.bill_demo.app_settings)
         _write_private(launch.settings_file, {"IsEncrypted": False, "Values": settings})
@@ -573,6 +584,8 @@ def main(argv: list[str] | None = None) -> int:
         "the first alert lands there within about two minutes; open the .eml in a mail client)",
         flush=True,
     )
+    print(f"  alert webhooks:    {args.data_dir / 'webhooks'} (the demo budget alert as a Teams card and a Slack "
+          "message, beside the email)", flush=True)  # fmt: skip
     if args.bill_demo:
         print(
             "  bill demo:         the first costs run compares yesterday with the Cost Management stand-in's bill "

@@ -22,11 +22,12 @@ from shared.config import (
 )
 from shared.json_input import number, share, whole
 from tests import ROOT
-from tests.support.sections import REQUIRED
+from tests.support.sections import REQUIRED, channel_settings
 
 SAMPLE = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
 SAMPLE_PERSONAS = json.loads((ROOT / "shared/traffic/personas.sample.json").read_text(encoding="utf-8"))["personas"]
 PERSONA_KEY_SETTINGS = {persona["subscription_key_setting"] for persona in SAMPLE_PERSONAS}
+CHANNEL_SETTINGS = channel_settings()  # named by the sample rules file's recipient groups
 
 
 def test_defaults_fill_everything_optional() -> None:
@@ -162,18 +163,21 @@ def test_missing_required_settings_all_reported_at_once() -> None:
 
 
 def test_sample_lists_exactly_the_settings() -> None:
-    assert set(SAMPLE) == set(setting_names()) | set(HOST_SETTINGS) | PERSONA_KEY_SETTINGS
+    assert {"ALERT_TEAMS_FINOPS_URL", "ALERT_SLACK_FINOPS_URL"} == CHANNEL_SETTINGS
+    assert set(SAMPLE) == set(setting_names()) | set(HOST_SETTINGS) | PERSONA_KEY_SETTINGS | CHANNEL_SETTINGS
 
 
 def test_readme_table_lists_exactly_the_settings() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     documented = {line.split("|")[1].strip().strip("`") for line in table.splitlines() if line.startswith("| `")}
-    assert documented == set(setting_names()) | set(HOST_SETTINGS) | PERSONA_KEY_SETTINGS
+    assert documented == set(setting_names()) | set(HOST_SETTINGS) | PERSONA_KEY_SETTINGS | CHANNEL_SETTINGS
 
 
 def test_sample_commits_no_secret() -> None:
     assert all(SAMPLE[name] == "" for name in PERSONA_KEY_SETTINGS)
+    # The channel URLs are the local webhook sink's (standins/webhook_sink.py), never a real receiver's.
+    assert all(SAMPLE[name].startswith("https://127.0.0.1:7806/") for name in CHANNEL_SETTINGS)
 
 
 def test_cost_state_needs_a_connection_string_or_an_endpoint() -> None:
@@ -213,3 +217,71 @@ def test_a_setting_bound_is_the_json_input_check_with_its_words(name: str, value
     with pytest.raises(ConfigError) as error:
         load_settings({**REQUIRED, name: value})
     assert f"app setting {name}={value!r} is invalid; expected {check.expected}" in str(error.value)
+
+
+def _rules_with_channels(tmp_path: Path) -> Path:
+    path = tmp_path / "rules.json"
+    groups = {"ops": {"email": ["ops@example.com"], "slack": "OPS_SLACK",
+                      "webhook": {"url_setting": "OPS_HOOK", "secret_setting": "OPS_HOOK_SECRET"}}}  # fmt: skip
+    path.write_text(json.dumps({"recipient_groups": groups, "rules": [{"name": "u", "kind": "unpriced"}]}, indent=1))
+    return path
+
+
+SIGNING_SECRET = "whsec_" + "a2V5LW9mLWF0LWxlYXN0LTI0LWJ5dGVzLWxvbmc="
+
+
+def test_channel_settings_named_by_the_rules_file_are_read_at_start(tmp_path: Path) -> None:
+    environ = {**REQUIRED, "ALERT_RULES_FILE": str(_rules_with_channels(tmp_path)), "OPS_SLACK": "",
+               "OPS_HOOK": "https://hooks.example.com/x", "OPS_HOOK_SECRET": SIGNING_SECRET}  # fmt: skip
+    settings = load_settings(environ)
+    assert dict(settings.alerts.channel_settings) == {
+        "OPS_SLACK": "", "OPS_HOOK": "https://hooks.example.com/x", "OPS_HOOK_SECRET": SIGNING_SECRET,
+    }  # fmt: skip
+    assert "hooks.example.com" not in repr(settings) and SIGNING_SECRET not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        ({"OPS_HOOK": None},
+         "app setting OPS_HOOK (named by {rules}:8: recipient_groups.ops.webhook) is missing; expected the webhook "
+         "webhook URL (https)"),
+        ({"OPS_HOOK": "http://hooks.example.com/x"},
+         "app setting OPS_HOOK (named by {rules}:8: recipient_groups.ops.webhook) is not an https URL (http is "
+         "allowed only to 127.0.0.1 or localhost, the local webhook sink)"),
+        ({"OPS_SLACK": "hooks.slack.com/services/T/B/X"}, "app setting OPS_SLACK (named by {rules}:7: "
+         "recipient_groups.ops.slack) is not an https URL"),
+        ({"OPS_HOOK": "https://user:pw@hooks.example.com/x"}, "app setting OPS_HOOK (named by {rules}:8: "
+         "recipient_groups.ops.webhook) has credentials in it"),
+        ({"OPS_SLACK": "@Microsoft.KeyVault(VaultName=kv;SecretName=ops-slack)"},
+         "app setting OPS_SLACK (named by {rules}:7: recipient_groups.ops.slack) is a Key Vault reference the "
+         "platform did not resolve"),
+        ({"OPS_HOOK_SECRET": "hunter2"}, "app setting OPS_HOOK_SECRET=<hidden> (named by {rules}:8: "
+         'recipient_groups.ops.webhook) is invalid; expected "whsec_" followed by base64'),
+    ],
+)  # fmt: skip
+def test_a_bad_channel_setting_stops_the_app_at_start_naming_setting_file_and_field(
+    tmp_path: Path, values: dict[str, str | None], problem: str
+) -> None:
+    rules = _rules_with_channels(tmp_path)
+    good = {"OPS_SLACK": "", "OPS_HOOK": "https://hooks.example.com/x", "OPS_HOOK_SECRET": SIGNING_SECRET}
+    environ = {**REQUIRED, "ALERT_RULES_FILE": str(rules), **good}
+    environ.update({name: value for name, value in values.items() if value is not None})
+    for name in [name for name, value in values.items() if value is None]:  # not set at all
+        del environ[name]
+    with pytest.raises(ConfigError) as error:
+        load_settings(environ)
+    assert problem.format(rules=rules) in str(error.value)
+    assert "hunter2" not in str(error.value)
+
+
+def test_the_local_sink_may_be_plain_http_on_loopback_and_a_channel_may_not_name_an_app_setting(
+    tmp_path: Path,
+) -> None:
+    rules = _rules_with_channels(tmp_path)
+    local = {"OPS_SLACK": "http://127.0.0.1:7806/slack/ops", "OPS_HOOK": "http://localhost:7806/webhook/ops"}
+    settings = load_settings({**REQUIRED, "ALERT_RULES_FILE": str(rules), "OPS_HOOK_SECRET": SIGNING_SECRET, **local})
+    assert settings.alerts.channel_settings["OPS_SLACK"] == "http://127.0.0.1:7806/slack/ops"
+    rules.write_text(rules.read_text().replace("OPS_HOOK_SECRET", "ALERT_SMTP_PASSWORD"))
+    with pytest.raises(ConfigError, match=r"app setting ALERT_SMTP_PASSWORD .* is one of the app's own settings"):
+        load_settings({**REQUIRED, "ALERT_RULES_FILE": str(rules), **local})

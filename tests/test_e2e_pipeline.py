@@ -19,7 +19,7 @@ from azure.monitor.query import LogsQueryClient, LogsQueryStatus
 from openai import AzureOpenAI
 
 from standins.stack import Stack
-from tests.support.stack import logs_client, run_timer
+from tests.support.stack import flush_metrics, logs_client, run_timer
 
 pytestmark = pytest.mark.slow
 
@@ -45,11 +45,6 @@ def _post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None)
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         return response.status, response.read()
-
-
-def _flush_metrics(stack: Stack) -> None:
-    status, _ = _post(f"{stack.info.gateway_url}/_standin/metrics/flush", {})
-    assert status in (200, 202, 204)
 
 
 def _query_rows(client: LogsQueryClient, stack: Stack, query: str) -> list[dict[str, Any]]:
@@ -113,7 +108,7 @@ def test_clients_through_gateway_produce_matching_metrics(local_stack: Stack, mo
     seen[(first_name, "gpt-5.6-terra")]["Total Tokens"] += raw_usage["total_tokens"]
     seen[(first_name, "gpt-5.6-terra")]["Prompt Tokens"] += raw_usage["prompt_tokens"]
 
-    _flush_metrics(local_stack)
+    flush_metrics(local_stack)
     logs = logs_client(local_stack, monkeypatch)
     rows = _query_rows(
         logs,
@@ -157,7 +152,7 @@ def test_clients_through_gateway_produce_matching_metrics(local_stack: Stack, mo
 def test_timers_run_through_the_local_host(local_stack: Stack) -> None:
     traffic = run_timer(local_stack, "traffic")
     assert traffic["status"] == "Succeeded", traffic
-    _flush_metrics(local_stack)
+    flush_metrics(local_stack)
     costs = run_timer(local_stack, "costs")
     assert costs["status"] == "Succeeded", costs
     assert datetime.now(UTC).year >= 2026
@@ -240,7 +235,7 @@ def test_cost_summaries_match_client_usage_and_prices_and_reruns_change_nothing(
                 (response.usage.prompt_tokens, cached or 0, response.usage.completion_tokens)
             ):
                 seen[(subscription, deployment)][index] += tokens
-    _flush_metrics(local_stack)
+    flush_metrics(local_stack)
 
     def summaries() -> list[dict[str, Any]]:
         now = datetime.now(UTC)

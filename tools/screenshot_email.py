@@ -23,7 +23,10 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.email.views import DigestView
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 27, 10, 20, tzinfo=UTC)
@@ -37,16 +40,23 @@ def find_chromium() -> str | None:
 
 
 def sample_message() -> EmailMessage:
+    from shared.email.render import build_message, render
+
+    return build_message(render(sample_view()), sender="alerts@example.com", recipients=["finops@example.com"],
+                         sent_at=NOW)  # fmt: skip
+
+
+def sample_view() -> DigestView:
+    """The sample digest's view: what the email, the Teams card and the Slack message of it show."""
     from decimal import Decimal
 
     from shared.alerts.data import AlertData, Ranges, traffic_frame, usage_frame
-    from shared.alerts.digest import render_digest
+    from shared.alerts.digest import digest_view
     from shared.alerts.evaluate import Clock, evaluate
     from shared.alerts.rules import parse_rules
     from shared.alerts.run import _notification
     from shared.alerts.state import AlertRecord
     from shared.alerts.transitions import transition
-    from shared.email.render import build_message
     from shared.money import to_micros
 
     rules = parse_rules(
@@ -87,9 +97,8 @@ def sample_message() -> EmailMessage:
     ok = next(f for f in evaluate(rules, data, Clock(NOW, 60)) if f.key == "monthly-budget-per-subscription|team-b")
     was_open = AlertRecord(ok.key, ok.rule.name, ok.member, open=True, notified_period=ok.period_key)
     notifications.append(_notification(transition(was_open, ok, NOW), ok))
-    digest = render_digest(notifications, rules_file=RULES_FILE, generated_at=NOW,
-                           dashboard_url="https://portal.azure.com/#dashboard")  # fmt: skip
-    return build_message(digest, sender="alerts@example.com", recipients=["finops@example.com"], sent_at=NOW)
+    return digest_view(notifications, rules_file=RULES_FILE, generated_at=NOW,
+                       dashboard_url="https://portal.azure.com/#dashboard")  # fmt: skip
 
 
 def inline_html(message: EmailMessage) -> tuple[str, str]:

@@ -4,9 +4,10 @@ Values: every app setting of shared/config.py at its default, overridden by the 
 value of the same name (GATEWAY_URL, LOGS_INGESTION_ENDPOINT, LOGS_INGESTION_RULE_ID,
 LOG_ANALYTICS_WORKSPACE_ID, COST_METRICS_SCHEMA, COST_METRICS_RESOURCE_ID, COST_STATE_TABLE_ENDPOINT,
 COST_STATE_TABLE); the personas' APIM
-subscription keys are read from the Key Vault with your own sign-in (`az login` / `azd auth login`;
-`azd up` gave you Key Vault Secrets User). The app then calls Azure as you, not as its managed
-identity, so AZURE_CLIENT_ID stays empty. The Functions host's own storage is Azurite
+subscription keys, and the alert channels' webhook URLs once ALERT_CHANNELS_IN_KEY_VAULT is true (the
+settings the rules file's recipient groups name), are read from the Key Vault with your own sign-in
+(`az login` / `azd auth login`; `azd up` gave you Key Vault Secrets User). The app then calls Azure as
+you, not as its managed identity, so AZURE_CLIENT_ID stays empty. The Functions host's own storage is Azurite
 (`npx azurite --silent --disableTelemetry --location .local/azurite`).
 
     .venv/bin/python tools/write_local_settings.py                  # reads `azd env get-values`
@@ -29,10 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from shared.alerts.rules import load_rules  # noqa: E402
 from shared.config import SETTINGS  # noqa: E402
 from shared.traffic.personas import key_settings  # noqa: E402  (the settings the personas name)
 
 PERSONAS_FILE = ROOT / "shared" / "traffic" / "personas.sample.json"
+RULES_FILE = ROOT / "shared" / "alerts" / "alerts.sample.json"  # infra's ALERT_RULES_FILE
 # azd outputs that must not reach a laptop: the app identity's client id would make the SDKs look
 # for a managed identity that only exists in Azure.
 NOT_LOCAL = frozenset({"AZURE_CLIENT_ID"})
@@ -97,6 +100,11 @@ def build_settings(
             raise SystemExit("KEY_VAULT_URI is not in the azd environment: run `azd up` first")
         else:
             values[setting_name] = read_secret(vault_uri, secret_name(setting_name))
+    # The alert channels' URLs: empty (switched off) until infra references them (ALERT_CHANNELS_IN_KEY_VAULT).
+    in_vault = env.get("ALERT_CHANNELS_IN_KEY_VAULT", "false").lower() == "true"
+    for setting_name in load_rules(RULES_FILE).channel_settings():
+        read = read_secret if in_vault and vault_uri else None
+        values[setting_name] = read(vault_uri, secret_name(setting_name)) if read else ""
     return {"IsEncrypted": False, "Values": values}
 
 

@@ -30,6 +30,11 @@ Rule kinds (see shared/alerts/evaluate.py for how each is evaluated):
                   (default 20). The email names the likely cause from the evidence.
 Scopes: "all", "<dimension>:<value>" (one member) or "each:<dimension>" (every member on its own),
 dimension one of subscription, user, model, api.
+Recipient groups: a list of email addresses, or an object naming the group's channels:
+  {"email": [addresses], "teams": "SETTING", "slack": "SETTING",
+   "webhook": {"url_setting": "SETTING", "secret_setting": "SETTING"}}
+A channel names the app setting that holds its webhook URL (a secret: a Key Vault reference in Azure), never
+the URL itself; shared/config.py reads those settings at start and shared/channels/ delivers.
 Stdlib only: a rules file can be checked (tests, tools) without loading pandas or the Azure SDKs.
 """
 
@@ -63,6 +68,7 @@ Metric = Literal["cost", "tokens", "requests"]
 Period = Literal["hour", "day", "month"]
 Dimension = Literal["subscription", "user", "model", "api"]
 Kind = Literal["threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation", "bypass", "bill_gap"]
+ChannelKind = Literal["teams", "slack", "webhook"]
 
 METRICS: tuple[Metric, ...] = ("cost", "tokens", "requests")
 PERIODS: tuple[Period, ...] = ("hour", "day", "month")
@@ -70,8 +76,11 @@ DIMENSIONS: tuple[Dimension, ...] = ("subscription", "user", "model", "api")
 KINDS: tuple[Kind, ...] = (
     "threshold", "budget", "spike", "unpriced", "no_metrics", "reconciliation", "bypass", "bill_gap",
 )  # fmt: skip
+CHANNEL_KINDS: tuple[ChannelKind, ...] = ("teams", "slack", "webhook")
 DEFAULT_BUDGET_PERCENTS = (Decimal(50), Decimal(80), Decimal(100))
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+# App setting names as the Functions host takes them from the environment: letters, digits and underscores.
+_SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -122,14 +131,37 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class ChannelTarget:
+    """A recipient group's Teams, Slack or generic webhook: the app settings that hold its URL (and, for the
+    generic webhook, its signing secret), and where the rules file names them (for error messages)."""
+
+    kind: ChannelKind
+    url_setting: str
+    secret_setting: str | None = None  # webhook only: the Standard Webhooks signing secret ("whsec_...")
+    where: str = ""  # "alerts.json:7: recipient_groups.finops.teams"
+
+
+@dataclass(frozen=True)
 class RuleSet:
     source: str  # the file, for "where to change it" in the email
     currency: str
-    recipient_groups: Mapping[str, tuple[str, ...]]
+    recipient_groups: Mapping[str, tuple[str, ...]]  # email addresses per group; () for a group without email
     rules: tuple[Rule, ...] = field(default_factory=tuple)
+    channels: Mapping[str, tuple[ChannelTarget, ...]] = field(default_factory=dict)  # per group, beside email
 
     def rule(self, name: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.name == name), None)
+
+    def channel_settings(self) -> list[str]:
+        """The app settings the channels name (webhook URLs, signing secrets), each once, in file order."""
+        names = [
+            name
+            for targets in self.channels.values()
+            for target in targets
+            for name in (target.url_setting, target.secret_setting)
+            if name
+        ]
+        return list(dict.fromkeys(names))
 
 
 _WHAT = "alert rules"
@@ -153,7 +185,7 @@ def _rule_set(document: Any, source: str) -> RuleSet:
         )
     top.unknown({"currency", "recipient_groups", "rules", "_comment", "note"})
     currency = top.get("currency", _currency, "USD", fallback="USD")
-    groups = _groups(top)
+    groups, channels = _groups(top)
     rules: list[Rule] = []
     first_with_name: dict[str, str] = {}
     for path, line, raw in top.items("rules", expected="a non-empty list of rules"):
@@ -169,7 +201,7 @@ def _rule_set(document: Any, source: str) -> RuleSet:
             first_with_name[rule.name] = path
             rules.append(rule)
     problems.raise_if_any()
-    return RuleSet(source=source, currency=currency, recipient_groups=groups, rules=tuple(rules))
+    return RuleSet(source=source, currency=currency, recipient_groups=groups, rules=tuple(rules), channels=channels)
 
 
 _currency: Check[str] = Check(
@@ -188,20 +220,84 @@ _name: Check[str] = Check(
 MAX_LOOKBACK_DAYS = 730
 
 
-def _groups(top: Fields) -> dict[str, tuple[str, ...]]:
-    raw = top.object("recipient_groups", expected='an object {"group": ["address", ...]}')
+_GROUP = 'an object {"group": ["address", ...]} or {"group": {"email": [...], "teams": "SETTING", ...}}'
+_SETTING_EXPECTED = "the name of an app setting (letters, digits, '_') that holds the URL, never the URL itself"
+
+
+def _setting(fields: Fields, key: str) -> str | None:
+    """The app setting a channel field names; a problem, without the value (it may be a webhook URL: a secret), if
+    it is not a setting name."""
+    fields.used.add(key)
+    value = fields.raw.get(key)
+    if isinstance(value, str) and _SETTING_NAME.fullmatch(value):
+        return value
+    if key not in fields.raw:
+        fields.problems.add(fields.line, fields.path_of(key), f"missing; expected {_SETTING_EXPECTED}")
+    else:
+        fields.problem(key, f"expected {_SETTING_EXPECTED}, got {_kind_of(value)} (not shown)")
+    return None
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, str):
+        return "a URL" if "://" in value else "text that is not a setting name"
+    kinds = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", list: "a list"}
+    return kinds.get(type(value), "an object")
+
+
+def _groups(top: Fields) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[ChannelTarget, ...]]]:
+    raw = top.object("recipient_groups", expected=_GROUP)
     if raw is None:
-        return {}
+        return {}, {}
     if not raw.raw:
-        top.bad("recipient_groups", 'an object {"group": ["address", ...]}')
+        top.bad("recipient_groups", _GROUP)
     groups: dict[str, tuple[str, ...]] = {}
+    channels: dict[str, tuple[ChannelTarget, ...]] = {}
     for name in raw.raw:
         before = len(top.problems.items)
-        items = raw.items(name, expected="a non-empty list of email addresses")
-        addresses = [top.problems.value(path, line, value, _address) for path, line, value in items]
-        if addresses and len(top.problems.items) == before:
+        if isinstance(raw.raw[name], Mapping):
+            addresses, targets = _channel_group(raw.object(name), top.problems.source)
+        else:
+            items = raw.items(name, expected="a non-empty list of email addresses, or an object naming channels")
+            addresses = [str(top.problems.value(path, line, value, _address)) for path, line, value in items]
+            targets = []
+        if (addresses or targets) and len(top.problems.items) == before:
             groups[str(name)] = tuple(str(address) for address in addresses)
-    return groups
+            channels[str(name)] = tuple(targets)
+    return groups, channels
+
+
+def _channel_group(group: Fields | None, source: str) -> tuple[list[str], list[ChannelTarget]]:
+    """One group in the object form: its email addresses and its webhook channels, each at least once."""
+    if group is None:
+        return [], []
+    before = len(group.problems.items)
+    group.unknown({"email", *CHANNEL_KINDS, "_comment"}, "a recipient group (its channels)")
+    addresses: list[str] = []
+    if "email" in group:
+        items = group.items("email", expected="a non-empty list of email addresses")
+        addresses = [str(group.problems.value(path, line, value, _address)) for path, line, value in items]
+    targets: list[ChannelTarget] = []
+    for kind in CHANNEL_KINDS:
+        if kind not in group:
+            continue
+        where = f"{source}:{group.line_of(kind)}: {group.path_of(kind)}"
+        if kind == "webhook":
+            hook = group.object(kind, expected='{"url_setting": "SETTING", "secret_setting": "SETTING"}')
+            if hook is None:
+                continue
+            hook.unknown({"url_setting", "secret_setting", "_comment"}, "a webhook channel")
+            url = _setting(hook, "url_setting")
+            secret = _setting(hook, "secret_setting")
+            if url is not None and secret is not None:
+                targets.append(ChannelTarget(kind, url, secret, where))
+        else:
+            url = _setting(group, kind)
+            if url is not None:
+                targets.append(ChannelTarget(kind, url, None, where))
+    if not addresses and not targets and len(group.problems.items) == before:
+        group.problems.add(group.line, group.path, "expected at least one channel: email, " + ", ".join(CHANNEL_KINDS))
+    return addresses, targets
 
 
 def _read_scope(value: Any) -> Scope | None:

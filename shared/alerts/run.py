@@ -11,8 +11,11 @@ One run:
      loses the race skips it, so two runs cannot both send; a finding that could not be judged (a pending
      bypass comparison) leaves its alert as it is: no notice, no resolve;
   5. sends one digest per recipient group (shared/alerts/digest.py decides what it says, shared/email/
-     render.py lays it out, shared/email/delivery.py or acs.py sends it); delivered notifications are
-     marked sent, failed ones stay pending for the next run.
+     render.py lays it out, shared/email/delivery.py or acs.py sends it) to each of the group's channels:
+     email, and the Teams, Slack and generic webhooks its rules file entry names (shared/channels/: the same
+     view, the email's Message-ID as the delivery id); a notification every channel delivered is marked
+     sent, one that some channel failed stays pending with the channels that did deliver it, and the next
+     run sends it to the others only. A failed channel never keeps the others from delivering.
 Exactly once where it can be, at most one more copy per crash where it cannot: the claim (step 4) is written
 before the send and records the email's Message-ID and the attempt; "sent" is written after. A run that ends
 in between (killed, or its sent write lost) leaves a claim whose lease expires; the next run sends the same
@@ -46,13 +49,24 @@ from shared.timing import timed
 if TYPE_CHECKING:
     from azure.monitor.query import LogsQueryClient
 
+    from shared.alerts.rules import ChannelTarget
     from shared.alerts.state import AlertStateStore
     from shared.billing.outputs import BillReport
+    from shared.channels.transports import Channel
     from shared.costs.outputs import CostRunSummary
     from shared.email.delivery import Transport
+    from shared.email.views import DigestView
     from shared.meters.outputs import BypassReport
 
 log = logging.getLogger(__name__)
+
+
+# A recipient group's webhook channel (Teams, Slack, generic) as the run will send to it; None: switched off.
+ChannelFactory = Callable[[str, "ChannelTarget"], "Channel | None"]
+
+
+def _no_channels(group: str, target: ChannelTarget) -> Channel | None:
+    return None
 
 
 @dataclass
@@ -60,6 +74,8 @@ class AlertClients:
     query: LogsQueryClient
     state: AlertStateStore
     transport: Transport
+    # The webhook channels by recipient group and target; the default switches them all off (email only).
+    channels: ChannelFactory = _no_channels
 
 
 @dataclass
@@ -69,7 +85,8 @@ class AlertRunSummary:
     firing: int = 0
     notifications: list[Notification] = field(default_factory=list)  # delivered
     emails_sent: int = 0
-    pending: int = 0  # claimed but not delivered (retried next run)
+    posts_sent: int = 0  # Teams cards, Slack messages and webhook events delivered
+    pending: int = 0  # claimed but not delivered on every channel of its group (retried next run)
     skipped: int = 0  # claimed by an overlapping run, or lost the write race to one
     resent: int = 0  # emails handed over again after a run recorded no outcome (same Message-ID; ACS checks first)
     held: int = 0  # findings that could not be judged (pending comparisons): their alerts left as they are
@@ -83,6 +100,7 @@ class AlertRunSummary:
             + (f", {self.held} held (comparison pending)" if self.held else "")
             + "; "
             f"{len(self.notifications)} notifications in {self.emails_sent} emails"
+            + (f" and {self.posts_sent} webhook posts" if self.posts_sent else "")
             + (f" ({self.resent} after an unrecorded earlier attempt, same Message-ID)" if self.resent else "")
             + f"; {self.pending} pending; {self.skipped} left to an overlapping run"
             + (f"; delivery failed: {'; '.join(self.delivery_errors)}" if self.delivery_errors else "")
@@ -134,7 +152,28 @@ def build_clients(settings: AlertSettings) -> AlertClients:
         query=access.logs_query_client(settings.query_endpoint, credential),
         state=TableAlertStateStore(access.state_table(settings, "alert state", credential)),
         transport=transport,
+        channels=lambda group, target: webhook_channel(settings, target),
     )
+
+
+def webhook_channel(settings: AlertSettings, target: ChannelTarget) -> Channel | None:
+    """The channel a rules file target names, from the app settings read at start; None when its URL setting is
+    empty (switched off). A setting not read at start (the rules file changed since) is a delivery error."""
+    from shared.channels.transports import WebhookChannel, secret_key
+
+    url = settings.channel_settings.get(target.url_setting)
+    secret = settings.channel_settings.get(target.secret_setting) if target.secret_setting else ""
+    if url is None or secret is None:
+        missing = target.url_setting if url is None else target.secret_setting
+        raise DeliveryError(f"app setting {missing} (named by {target.where}) was not read at start: restart the app")
+    if not url:
+        return None
+    try:
+        key = secret_key(secret) if target.secret_setting else None
+    except ValueError as error:
+        raise DeliveryError(f"app setting {target.secret_setting} (named by {target.where}): {error}") from None
+    ca_bundle = str(settings.azure.ca_bundle) if settings.azure.ca_bundle else None
+    return WebhookChannel(target.kind, target.url_setting, url, key, ca_bundle)
 
 
 def evaluate_and_notify(
@@ -237,7 +276,8 @@ def _claimed(
     if not (same and before.message_id):
         group_tag = hashlib.sha256(group.encode()).hexdigest()[:12]
         updated = replace(updated, message_id=message_id_for(f"alerts.{run_id}.{group_tag}", settings.sender))
-        updated = replace(updated, send_attempts=0)
+        # Another notification (an escalation of one some channel already carried): every channel gets it.
+        updated = replace(updated, send_attempts=0, delivered_channels=frozenset())
     return replace(updated, send_attempts=updated.send_attempts + 1, claimed_by=run_id, claimed_until=lease_until)
 
 
@@ -249,54 +289,144 @@ def _deliver(
     summary: AlertRunSummary,
     wall_clock: Callable[[], datetime],
 ) -> None:
-    from shared.alerts.digest import render_digest
-    from shared.email.render import build_message
-
-    # One email per recipient group and Message-ID: this run's claims share one; a notification an earlier
-    # attempt may have delivered goes again in the email it was in.
+    # One digest per recipient group and Message-ID: this run's claims share one; a notification an earlier
+    # attempt may have delivered goes again in the digest it was in (same Message-ID, same delivery id).
     groups: dict[tuple[str, str], list[Claimed]] = defaultdict(list)
     for item in claimed:
         rule = rules.rule(item.record.rule)
         assert rule is not None
         groups[(rule.recipients, item.record.message_id)].append(item)
     for (group, message_id), items in sorted(groups.items()):
-        recipients = rules.recipient_groups[group]
-        attempt = max(item.record.send_attempts for item in items)
-        maybe_out = any(item.maybe_delivered for item in items)  # not after a failure the run saw and recorded
+        channels = _group_channels(rules, group, clients, summary)
         sent_at = wall_clock()
-        with timed(summary.step_seconds, "render"):
-            digest = render_digest(
-                [item.notification for item in items],
-                rules_file=app_relative(settings.rules_file),  # as configured: the file a reader edits
-                generated_at=sent_at,
-                dashboard_url=settings.dashboard_url,
-            )
-            message = build_message(
-                digest, sender=settings.sender, recipients=recipients, sent_at=sent_at, message_id=message_id
-            )
-        if maybe_out:
-            log.warning(
-                "alert email %s to group %s, attempt %d: an earlier attempt's outcome was never recorded (the run "
-                "ended after claiming it); sending it again under the same Message-ID",
-                message_id, group, attempt,
-            )  # fmt: skip
-        try:
-            with timed(summary.step_seconds, "send"):
-                clients.transport.send(message, recipients, attempt=attempt)
-        except DeliveryError as error:
-            summary.delivery_errors.append(f"group {group}: {error}")
-            summary.pending += len(items)
-            for item in items:
-                if clients.state.write(item.record.released()) is None:
-                    log.warning("alert %s changed while its delivery failed; left to the other run", item.record.key)
-            continue
-        summary.emails_sent += 1
-        summary.resent += maybe_out
+        delivered: dict[str, set[str]] = {item.record.key: set() for item in items}
+        for name, channel in channels:
+            todo = [item for item in items if name not in item.record.delivered_channels]
+            if not todo:
+                continue  # delivered there by an earlier run; another channel failed then
+            try:
+                if channel is None:
+                    _send_email(settings, rules.recipient_groups[group], message_id, todo, clients, summary, sent_at)
+                else:
+                    _post(settings, group, message_id, todo, channel, summary, sent_at)
+            except DeliveryError as error:
+                summary.delivery_errors.append(f"group {group}" + (f" {name}" if channel else "") + f": {error}")
+                continue
+            for item in todo:
+                delivered[item.record.key].add(name)
+        names = {name for name, _ in channels}
         for item in items:
-            summary.notifications.append(item.notification)
-            if clients.state.write(item.record.sent(sent_at)) is None:
-                # Only after our lease expired can another run have taken it: it may mail it again.
-                log.warning("alert %s was taken over after its lease; it may be mailed twice", item.record.key)
+            done = delivered[item.record.key]
+            if names <= item.record.delivered_channels | done:
+                summary.notifications.append(item.notification)
+                if clients.state.write(item.record.sent(sent_at)) is None:
+                    # Only after our lease expired can another run have taken it: it may be sent twice.
+                    log.warning("alert %s was taken over after its lease; it may be sent twice", item.record.key)
+                continue
+            summary.pending += 1
+            if clients.state.write(item.record.released(frozenset(done))) is None:
+                log.warning("alert %s changed while its delivery failed; left to the other run", item.record.key)
+
+
+def _group_channels(
+    rules: RuleSet, group: str, clients: AlertClients, summary: AlertRunSummary
+) -> list[tuple[str, Channel | None]]:
+    """The group's channels as (name, channel): ("email", None) when it has addresses, then each webhook channel
+    that is switched on. One that cannot be built is a delivery error of the run; the others still deliver."""
+    channels: list[tuple[str, Channel | None]] = [("email", None)] if rules.recipient_groups.get(group) else []
+    for target in rules.channels.get(group, ()):
+        try:
+            channel = clients.channels(group, target)
+        except DeliveryError as error:
+            summary.delivery_errors.append(f"group {group} {target.kind}: {error}")
+            channels.append((target.kind, _Unavailable(target.kind, str(error))))
+            continue
+        if channel is None:
+            log.info("recipient group %s: %s channel switched off (app setting %s is empty)", group, target.kind,
+                     target.url_setting)  # fmt: skip
+            continue
+        channels.append((target.kind, channel))
+    return channels
+
+
+@dataclass(frozen=True)
+class _Unavailable:
+    """A channel that could not be built this run: its notifications stay pending for it."""
+
+    kind: str
+    reason: str
+
+    def send(self, delivery: object) -> None:
+        raise DeliveryError(self.reason)
+
+
+def _view(settings: AlertSettings, items: Sequence[Claimed], sent_at: datetime) -> DigestView:
+    from shared.alerts.digest import digest_view
+
+    return digest_view(
+        [item.notification for item in items],
+        rules_file=app_relative(settings.rules_file),  # as configured: the file a reader edits
+        generated_at=sent_at,
+        dashboard_url=settings.dashboard_url,
+    )
+
+
+def _send_email(
+    settings: AlertSettings,
+    recipients: Sequence[str],
+    message_id: str,
+    items: Sequence[Claimed],
+    clients: AlertClients,
+    summary: AlertRunSummary,
+    sent_at: datetime,
+) -> None:
+    from shared.email.render import build_message, render
+
+    attempt = max(item.record.send_attempts for item in items)
+    maybe_out = any(item.maybe_delivered for item in items)  # not after a failure the run saw and recorded
+    with timed(summary.step_seconds, "render"):
+        message = build_message(
+            render(_view(settings, items, sent_at)),
+            sender=settings.sender, recipients=recipients, sent_at=sent_at, message_id=message_id,
+        )  # fmt: skip
+    if maybe_out:
+        log.warning(
+            "alert email %s, attempt %d: an earlier attempt's outcome was never recorded (the run ended after "
+            "claiming it); sending it again under the same Message-ID",
+            message_id, attempt,
+        )  # fmt: skip
+    with timed(summary.step_seconds, "send"):
+        clients.transport.send(message, recipients, attempt=attempt)
+    summary.emails_sent += 1
+    summary.resent += maybe_out
+
+
+def _post(
+    settings: AlertSettings,
+    group: str,
+    message_id: str,
+    items: Sequence[Claimed],
+    channel: Channel,
+    summary: AlertRunSummary,
+    sent_at: datetime,
+) -> None:
+    from shared.channels.payloads import Delivery, NotificationRef
+
+    with timed(summary.step_seconds, "render"):
+        delivery = Delivery(
+            id=message_id.strip("<>"),  # the email's Message-ID: the same for every attempt at these notifications
+            group=group,
+            view=_view(settings, items, sent_at),
+            notifications=tuple(
+                NotificationRef(
+                    item.record.key, item.record.pending_period, item.record.pending_level, item.record.pending_kind
+                )
+                for item in items
+            ),
+        )
+    with timed(summary.step_seconds, "send"):
+        channel.send(delivery)
+    summary.posts_sent += 1
 
 
 def _member(key: str) -> str:

@@ -9,11 +9,13 @@ one partition per app).
 It remembers the period and level last notified (so each rule x scope x period x level is mailed
 once, and a higher level in the same period escalates), whether the recipients were told it fires
 (so a clear sends one resolved notice), and a pending notification that has not been delivered yet
-(so a delivery failure is retried by the next run), with the Message-ID of the email carrying it and
-how many sends of that email were started: the claim that records them is written before the send,
-so a run that ends between the transport's acceptance and the "sent" write leaves a record that says
-which email may already be out (shared/alerts/run.py resends that email, same Message-ID, and the
-Communication Services transport first asks the service whether it was: shared/email/acs.py).
+(so a delivery failure is retried by the next run), with the Message-ID of the email carrying it (also the
+id of the Teams / Slack / webhook deliveries of it), how many sends of that email were started and which
+channels of the group already delivered it (a failed channel is retried alone): the claim that records
+them is written before the send, so a run that ends between the transport's acceptance and the "sent"
+write leaves a record that says which email may already be out (shared/alerts/run.py resends that email,
+same Message-ID, and the Communication Services transport first asks the service whether it was:
+shared/email/acs.py).
 
 Two overlapping runs cannot both send: every write is conditional on the ETag read (or is an
 insert that fails when the entity exists), and a run only mails what it *claimed* in such a write
@@ -63,6 +65,9 @@ class AlertRecord:
     # until it is sent, so every attempt to deliver it is the same email to its recipients.
     message_id: str = ""
     send_attempts: int = 0  # sends of that email started (each claimed before it is handed to the transport)
+    # The channels of its recipient group ("email", "teams", "slack", "webhook") that already delivered the pending
+    # notification: a channel that failed is retried by the next run, the others are not sent again.
+    delivered_channels: frozenset[str] = frozenset()
     claimed_by: str = ""
     claimed_until: datetime | None = None
     sent_at: datetime | None = None
@@ -85,9 +90,12 @@ class AlertRecord:
             )
         return replace(done, sent_at=at, claimed_by="", claimed_until=None, **NO_PENDING)
 
-    def released(self) -> AlertRecord:
-        """The record after a send that failed: unclaimed, its Message-ID and attempts kept for the retry."""
-        return replace(self, claimed_by="", claimed_until=None)
+    def released(self, delivered: frozenset[str] = frozenset()) -> AlertRecord:
+        """The record after a send that failed on some channel: unclaimed, its Message-ID and attempts kept for the
+        retry, and the channels that did deliver it (`delivered`) remembered, so the retry skips them."""
+        return replace(
+            self, claimed_by="", claimed_until=None, delivered_channels=self.delivered_channels | delivered
+        )
 
     @property
     def maybe_delivered(self) -> bool:
@@ -106,6 +114,7 @@ NO_PENDING: dict[str, Any] = {
     "pending_since": None,
     "message_id": "",
     "send_attempts": 0,
+    "delivered_channels": frozenset(),
 }
 
 
@@ -211,6 +220,7 @@ def _entity(record: AlertRecord) -> dict[str, Any]:
         "PendingSubject": record.pending_subject,
         "MessageId": record.message_id,
         "SendAttempts": record.send_attempts,
+        "DeliveredChannels": ",".join(sorted(record.delivered_channels)),
         "ClaimedBy": record.claimed_by,
     }
     # Table storage has no null: an absent property is how "no time" is stored.
@@ -242,6 +252,7 @@ def _from_entity(entity: Mapping[str, Any]) -> AlertRecord:
         pending_since=_aware(entity.get("PendingSince")),
         message_id=str(entity.get("MessageId", "")),
         send_attempts=int(entity.get("SendAttempts", 0)),
+        delivered_channels=frozenset(filter(None, str(entity.get("DeliveredChannels", "")).split(","))),
         claimed_by=str(entity.get("ClaimedBy", "")),
         claimed_until=_aware(entity.get("ClaimedUntil")),
         sent_at=_aware(entity.get("SentAt")),

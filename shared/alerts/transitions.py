@@ -6,7 +6,8 @@ Rules, in order:
     episode: telling "resolved" and then staying silent while it burns again would mislead);
   * a finding that no longer fires sends one resolved notice, and only if the recipients had been
     told it fired, or may have been (its send was started by a run that recorded no outcome: the email
-    may be out); a firing notice that was never delivered is dropped instead (nothing to tell);
+    may be out; or some channel of the group delivered it while another failed); a firing notice that
+    was never delivered is dropped instead (nothing to tell);
   * a pending notification stays until delivered; a newer, higher one replaces it.
 Pure functions, stdlib only.
 """
@@ -52,8 +53,9 @@ def transition(record: AlertRecord, finding: Finding | None, now: datetime) -> A
             pending_subject=subject_of(finding),
             pending_since=record.pending_since or now,
         )
-    # Not firing (or no data for its scope any more).
-    if record.open or record.maybe_delivered:
+    # Not firing (or no data for its scope any more). Told, or maybe told: on some channel of its group (the others
+    # failed), or by a run that recorded no outcome.
+    if record.open or record.maybe_delivered or record.delivered_channels:
         if record.pending_kind == "resolved":
             return record
         subject = subject_of(finding, resolved=True) if finding else f"{_scope_of(record)}: resolved, no usage"

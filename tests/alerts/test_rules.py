@@ -123,3 +123,48 @@ def test_duplicate_names_are_refused(tmp_path: Path) -> None:
     path = rules_file(tmp_path, {"name": "x", "kind": "unpriced"}, {"name": "x", "kind": "unpriced"})
     with pytest.raises(InputFileError, match=r'rules\[1\]\.name: "x" is used by rules\[0\]; names must be unique'):
         load_rules(path)
+
+
+def test_the_sample_routes_the_demo_budget_to_email_teams_and_slack() -> None:
+    rules = load_rules(SAMPLE)
+    demo = rules.rule("demo-daily-budget")
+    assert demo is not None and demo.recipients == "finops"
+    assert [(t.kind, t.url_setting) for t in rules.channels["finops"]] == [
+        ("teams", "ALERT_TEAMS_FINOPS_URL"), ("slack", "ALERT_SLACK_FINOPS_URL"),
+    ]  # fmt: skip
+    assert rules.channels["platform"] == () and rules.recipient_groups["platform"] == ("platform-team@example.com",)
+    assert rules.channel_settings() == ["ALERT_TEAMS_FINOPS_URL", "ALERT_SLACK_FINOPS_URL"]
+
+
+def test_a_group_names_its_channels_by_app_setting_and_may_go_without_email(tmp_path: Path) -> None:
+    groups = {"ops": {"teams": "OPS_TEAMS", "webhook": {"url_setting": "OPS_HOOK", "secret_setting": "OPS_SECRET"}}}
+    rules = load_rules(rules_file(tmp_path, {"name": "u", "kind": "unpriced", "recipients": "ops"}, groups=groups))
+    assert rules.recipient_groups["ops"] == ()
+    [teams, hook] = rules.channels["ops"]
+    assert (hook.kind, hook.url_setting, hook.secret_setting) == ("webhook", "OPS_HOOK", "OPS_SECRET")
+    assert teams.where == f"{tmp_path / 'alerts.json'}:1: recipient_groups.ops.teams"
+    assert rules.channel_settings() == ["OPS_TEAMS", "OPS_HOOK", "OPS_SECRET"]
+
+
+@pytest.mark.parametrize(
+    ("group", "problem"),
+    [
+        ({"email": ["a@example.com"], "pager": "X"},
+         "recipient_groups.ops.pager: unknown field of a recipient group (its channels); expected some of email, "
+         "slack, teams, webhook"),
+        ({"teams": "https://prod.logic.azure.com/workflows/x?sig=secret"},
+         "recipient_groups.ops.teams: expected the name of an app setting (letters, digits, '_') that holds the URL, "
+         "never the URL itself, got a URL (not shown)"),
+        ({"slack": 7}, "recipient_groups.ops.slack: expected the name of an app setting (letters, digits, '_') that "
+         "holds the URL, never the URL itself, got a number (not shown)"),
+        ({"webhook": {"url_setting": "HOOK"}}, "recipient_groups.ops.webhook.secret_setting: missing"),
+        ({}, "recipient_groups.ops: expected at least one channel: email, teams, slack, webhook"),
+        ({"email": []}, "recipient_groups.ops.email: expected a non-empty list of email addresses"),
+    ],
+)  # fmt: skip
+def test_a_bad_channel_is_refused_with_file_line_and_field(tmp_path: Path, group: Any, problem: str) -> None:
+    path = rules_file(tmp_path, {"name": "u", "kind": "unpriced", "recipients": "ops"}, groups={"ops": group})
+    with pytest.raises(InputFileError) as error:
+        load_rules(path)
+    assert f"{path}:1: {problem}" in str(error.value)
+    assert "sig=secret" not in str(error.value)  # a webhook URL is a secret: never echoed

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from shared.alerts.run import AlertClients, AlertDeliveryError, build_clients, evaluate_and_notify
+from shared.alerts.run import AlertClients, AlertDeliveryError, build_clients, evaluate_and_notify, webhook_channel
 from shared.alerts.state import TableAlertStateStore
 from shared.azure_clients import open_table
 from shared.config import AlertSettings
@@ -30,6 +30,7 @@ from standins._server import free_port
 from standins.acs_email import AcsEmailConfig, start_acs_email
 from standins.mail import MailConfig, RunningMail, start_mail
 from standins.tls import ensure_tls
+from standins.webhook_sink import WebhookSinkConfig, start_webhook_sink
 from tests.support.costs import CostStack, usage_rows
 from tests.support.loop import LoopThread
 from tests.support.sections import alert_section
@@ -396,3 +397,97 @@ def test_a_digest_shows_the_top_alerts_of_a_rule_and_level_and_the_state_holds_e
     resolved = text_of(world.messages()[-1])
     assert resolved.count("[RESOLVED] ") == 20 and "... and 5 more users resolved under daily-user-cost" in resolved
     assert not any(record.open for record in world.clients().state.load().values())
+
+
+def test_teams_and_slack_get_each_notification_once_and_a_failed_channel_is_retried_alone(
+    world: AlertWorld, loop_thread: LoopThread
+) -> None:
+    """The group's email, Teams and Slack channels as the app wires them (build_clients' webhook_channel), against the
+    webhook sink: Teams down does not hold up email or Slack; the next run sends the card to Teams only, once, with
+    the email's Message-ID as its delivery id; an escalation reaches all three once more; quiet runs send nothing."""
+    assert world.settings.azure.ca_bundle is not None
+    sink = loop_thread.run(start_webhook_sink(WebhookSinkConfig(world.outbox.parent / "webhooks",
+                                                                world.settings.azure.ca_bundle.parent)))  # fmt: skip
+    rules = {**RULES, "recipient_groups": {"finops": {
+        "email": ["finops@example.com"], "teams": "FINOPS_TEAMS_URL", "slack": "FINOPS_SLACK_URL"}}}  # fmt: skip
+    world.settings.rules_file.write_text(json.dumps(rules))
+    settings = replace(world.settings, channel_settings={
+        "FINOPS_TEAMS_URL": f"{sink.url}/teams/finops", "FINOPS_SLACK_URL": f"{sink.url}/slack/finops"})  # fmt: skip
+
+    def costs_then_alerts(now: dt.datetime) -> Any:
+        summary = run_costs(world.stack.settings, now=now, clients=world.stack.clients(), sleep=lambda _: None)
+        clients = replace(world.clients(), channels=lambda group, target: webhook_channel(settings, target))
+        return evaluate_and_notify(settings, summary, now=now, clients=clients)
+
+    def cards() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return ([json.loads(r.body) for r in sink.service.received("teams")],
+                [json.loads(r.body) for r in sink.service.received("slack")])  # fmt: skip
+
+    try:
+        spend(world.stack, NOW - dt.timedelta(minutes=15), 8)  # $0.80: crosses 50 % and 80 %
+        sink.service.fail_next("teams", 503, count=3)  # every attempt of this run
+        teams_down = r"group finops teams: teams channel .* HTTP 503 after 3"
+        with pytest.raises(AlertDeliveryError, match=teams_down) as failed:
+            costs_then_alerts(NOW)
+        assert (failed.value.summary.emails_sent, failed.value.summary.posts_sent) == (1, 1)
+        assert failed.value.summary.pending == 1 and failed.value.summary.notifications == []
+        [message] = world.messages()
+        teams, [slack] = cards()
+        assert teams == [] and "$0.80" in json.dumps(slack) and "Value: $0.80" in json.dumps(slack)
+        [record] = world.clients().state.load().values()
+        assert record.delivered_channels == {"email", "slack"} and not record.open
+
+        retried = costs_then_alerts(NOW + dt.timedelta(minutes=1))
+        assert (retried.emails_sent, retried.posts_sent, len(retried.notifications)) == (0, 1, 1)
+        [teams_card], [_] = cards()
+        card_text = json.dumps(teams_card)
+        assert message["Message-ID"].strip("<>") in card_text  # one id for the email and the card
+        assert r'"title": "Value", "value": "$0.80"' in card_text and len(world.messages()) == 1
+        [record] = world.clients().state.load().values()
+        assert record.open and record.delivered_channels == frozenset()
+
+        for minutes in (2, 3):  # the same figures: nothing new anywhere
+            quiet = costs_then_alerts(NOW + dt.timedelta(minutes=minutes))
+            assert (quiet.emails_sent, quiet.posts_sent) == (0, 0)
+        assert [len(found) for found in cards()] == [1, 1] and len(world.messages()) == 1
+
+        spend(world.stack, NOW - dt.timedelta(minutes=14), 3)  # $1.10: 110 %, escalates
+        escalated = costs_then_alerts(NOW + dt.timedelta(minutes=4))
+        assert (escalated.emails_sent, escalated.posts_sent) == (1, 2)
+        teams, slack_cards = cards()
+        assert "ESCALATED" in json.dumps(teams[-1]) and "$1.10" in json.dumps(slack_cards[-1])
+        assert costs_then_alerts(NOW + dt.timedelta(minutes=5)).posts_sent == 0
+    finally:
+        loop_thread.run(sink.stop())
+
+
+def test_an_escalation_of_a_notification_one_channel_missed_goes_to_every_channel(
+    world: AlertWorld, loop_thread: LoopThread
+) -> None:
+    """Email got the 80 % notice, Slack refused it (404, final for the run); before the next run it escalates to
+    110 %: the escalated notice replaces the missed one and reaches email and Slack alike, once."""
+    assert world.settings.azure.ca_bundle is not None
+    sink = loop_thread.run(start_webhook_sink(WebhookSinkConfig(world.outbox.parent / "webhooks",
+                                                                world.settings.azure.ca_bundle.parent)))  # fmt: skip
+    rules = {**RULES, "recipient_groups": {"finops": {"email": ["finops@example.com"], "slack": "FINOPS_SLACK"}}}
+    world.settings.rules_file.write_text(json.dumps(rules))
+    settings = replace(world.settings, channel_settings={"FINOPS_SLACK": f"{sink.url}/slack/finops"})
+    clients = replace(world.clients(), channels=lambda group, target: webhook_channel(settings, target))
+    try:
+        spend(world.stack, NOW - dt.timedelta(minutes=15), 8)  # 80 %
+        run_costs(world.stack.settings, now=NOW, clients=world.stack.clients(), sleep=lambda _: None)
+        sink.service.fail_next("slack", 404, body="no_service")
+        with pytest.raises(AlertDeliveryError, match="HTTP 404: no_service"):
+            evaluate_and_notify(settings, None, now=NOW, clients=clients)
+        spend(world.stack, NOW - dt.timedelta(minutes=14), 3)  # 110 %
+        run_costs(world.stack.settings, now=NOW, clients=world.stack.clients(), sleep=lambda _: None)
+        escalated = evaluate_and_notify(settings, None, now=NOW + dt.timedelta(minutes=1), clients=clients)
+        assert (escalated.emails_sent, escalated.posts_sent, escalated.pending) == (1, 1, 0)
+        first, second = world.messages()
+        [slack] = [json.loads(received.body) for received in sink.service.received("slack")]
+        assert "$0.80" in text_of(first) and "$1.10" in text_of(second) and "$1.10" in json.dumps(slack)
+        assert second["Message-ID"].strip("<>") in json.dumps(slack)
+        quiet = evaluate_and_notify(settings, None, now=NOW + dt.timedelta(minutes=2), clients=clients)
+        assert (quiet.emails_sent, quiet.posts_sent) == (0, 0)
+    finally:
+        loop_thread.run(sink.stop())

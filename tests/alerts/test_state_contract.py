@@ -46,6 +46,7 @@ def test_every_field_round_trips_and_times_come_back_in_utc(open_store: OpenStor
         pending_kind="escalated", pending_period="2026-11-27", pending_level="80%", pending_rank=2,
         pending_severity="warning", pending_subject="all traffic: $0.80 today\n<b>", pending_since=NOW.astimezone(CET),
         message_id="<alerts.run-1.0123456789ab@example.com>", send_attempts=2,
+        delivered_channels=frozenset({"email", "slack"}),
         claimed_by="run-1", claimed_until=NOW + dt.timedelta(minutes=10), sent_at=NOW - dt.timedelta(days=1),
     )  # fmt: skip
     written = store.write(record)

@@ -36,6 +36,7 @@ from tests.support.bicep import (
     resources_of_type,
     walk,
 )
+from tests.support.sections import channel_settings
 
 SAMPLE = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
 PERSONAS = json.loads((ROOT / "shared" / "traffic" / "personas.sample.json").read_text(encoding="utf-8"))["personas"]
@@ -80,12 +81,28 @@ def key_vault_settings() -> list[str]:
     return [sub["keySetting"] for sub in traffic_subscriptions()]
 
 
+def alert_channel_settings() -> list[str]:
+    """The channel settings infra declares: Key Vault references (alertChannelsInKeyVault) or empty, one loop each."""
+    template = main()
+    choice = template["variables"]["alertChannelKeySettings"]["value"]["operator"]["operands"]
+    assert (choice["condition"], choice["true_value"], choice["false_value"]) == (
+        "alertChannelsInKeyVault", "alertChannelReferences", "alertChannelsOff",
+    )  # fmt: skip
+    for variable, value in (("alertChannelReferences", "@Microsoft.KeyVault("), ("alertChannelsOff", "")):
+        loop = template["variables"][variable]["value"]
+        assert loop["loop_type"]["detail"]["array_name"] == "alertChannelSettings"
+        assert loop["config"]["name"] == loop["loop_type"]["detail"]["item_name"]
+        assert loop["config"]["value"].startswith(value) if value else loop["config"]["value"] == ""
+    names: list[str] = template["parameters"]["alertChannelSettings"]["default"]
+    return names
+
+
 def api_host_settings() -> list[str]:
     return [entry["name"] for entry in app_module("api")["variables"]["hostSettings"]["value"]]
 
 
 def infra_setting_names() -> list[str]:
-    return [entry["name"] for entry in main_app_settings()] + key_vault_settings()
+    return [entry["name"] for entry in main_app_settings()] + key_vault_settings() + alert_channel_settings()
 
 
 # --- parsing -------------------------------------------------------------------------------------
@@ -119,7 +136,7 @@ def test_every_loaded_file_exists() -> None:
 def test_infra_app_settings_are_the_config_settings() -> None:
     names = infra_setting_names()
     assert len(names) == len(set(names)), "a setting appears twice in main.bicep"
-    expected = {s.name for s in SETTINGS} | set(persona_key_settings().values())
+    expected = {s.name for s in SETTINGS} | set(persona_key_settings().values()) | channel_settings()
     assert set(names) == expected
 
 
@@ -196,6 +213,15 @@ def test_persona_subscriptions_have_an_apim_subscription_and_a_key_setting() -> 
     assert declared == persona_key_settings()
     stack_subscriptions = {sub["name"] for sub in STACK["subscriptions"]}
     assert set(declared) == stack_subscriptions, "the local gateway's subscriptions differ from infra's"
+
+
+def test_alert_channel_references_name_the_secret_the_readme_tells_to_write() -> None:
+    value = main()["variables"]["alertChannelReferences"]["value"]["config"]["value"]
+    assert "SecretName=${replace(toLower(name), '_', '-')}" in value
+    app = main()["modules"]["api"]["config"]["params"]["appSettings"]
+    assert function_call(app, "concat") is not None and "alertChannelKeySettings" in str(app)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "az keyvault secret set --vault-name" in readme and "alert-teams-finops-url" in readme
 
 
 def test_key_vault_secret_names_match_the_app_setting_references() -> None:

@@ -34,7 +34,7 @@ def _argv(spec: ServiceSpec, launch: Launch) -> list[str]:
 
 def test_services_start_in_the_order_make_run_always_used() -> None:
     assert [spec.name for spec in STANDINS] == [
-        "identity", "monitor", "simulator", "gateway", "mail", "acs-email", "arm", "azurite",
+        "identity", "monitor", "simulator", "gateway", "mail", "acs-email", "arm", "webhook-sink", "azurite",
     ]  # fmt: skip
     names = [spec.name for spec in STANDINS]
     for spec in STANDINS:
@@ -73,6 +73,8 @@ def test_each_service_gets_the_argv_it_always_got(tmp_path: Path) -> None:
     assert argv["arm"] == ["python", "-m", "standins.arm", "--config", str(CONFIG_FILE), "--port", "7805",
                            "--tls-dir", tls, "--identity-secret", secret,
                            "--simulator", "http://127.0.0.1:7800"]  # fmt: skip
+    assert argv["webhook-sink"] == ["python", "-m", "standins.webhook_sink", "--port", "7806",
+                                    "--dir", str(tmp_path / "webhooks"), "--tls-dir", tls]  # fmt: skip
     assert argv["azurite"] == [str(AZURITE_BIN), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
                                "--location", str(tmp_path / "azurite"),
                                "--blobHost", "127.0.0.1", "--blobPort", "10000",

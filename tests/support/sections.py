@@ -10,8 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from shared.alerts.rules import load_rules
 from shared.azure_clients import AzureAccess
-from shared.config import AlertSettings, CostSettings, Settings, load_settings
+from shared.config import APP_ROOT, AlertSettings, CostSettings, Settings, load_settings
 
 # The settings without a default, with placeholder values a test overrides where it matters.
 REQUIRED = {
@@ -20,7 +21,17 @@ REQUIRED = {
     "LOGS_INGESTION_RULE_ID": "dcr-0123",
     "LOG_ANALYTICS_WORKSPACE_ID": "ws",
     "COST_STATE_TABLE_ENDPOINT": "https://st.table.core.windows.net",
+    # The sample rules' finops group names these for its Teams and Slack channels (empty: switched off).
+    "ALERT_TEAMS_FINOPS_URL": "",
+    "ALERT_SLACK_FINOPS_URL": "",
 }
+
+
+
+
+def channel_settings(rules_file: Path = APP_ROOT / "shared" / "alerts" / "alerts.sample.json") -> set[str]:
+    """The app settings a rules file's channels name (the sample's: its finops group's Teams and Slack URLs)."""
+    return set(load_rules(rules_file).channel_settings())
 
 
 def settings_with(**environ: str) -> Settings:

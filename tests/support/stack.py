@@ -37,6 +37,16 @@ def run_timer(stack: Stack, name: str, timeout_seconds: float = 120) -> dict[str
     raise AssertionError(f"{name} did not finish in {timeout_seconds}s")
 
 
+def flush_metrics(stack: Stack) -> None:
+    """The gateway stand-in's pre-aggregated token metrics sent now (Application Insights sends them each minute)."""
+    request = urllib.request.Request(
+        f"{stack.info.gateway_url}/_standin/metrics/flush", data=b"{}", method="POST",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status in (200, 202, 204)
+
+
 def logs_client(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> LogsQueryClient:
     """LogsQueryClient for the stack's monitor, with the stack's managed identity (its IDENTITY_* environment)."""
     monkeypatch.setenv("IDENTITY_ENDPOINT", stack.info.identity.endpoint)
