@@ -144,8 +144,8 @@ def run_panel(
 
 def spend_rows(raw: Iterable[Sequence[Any]]) -> list[SpendRow]:
     return [
-        SpendRow(_utc(row[0]), *(str(value or "") for value in row[1:6]), *(int(value or 0) for value in row[6:11]))  # type: ignore[arg-type]
-        for row in raw
+        SpendRow(_utc(v[0]), *(str(x or "") for x in v[1:6]), *(int(x or 0) for x in v[6:11]))  # type: ignore[arg-type]
+        for v in map(list, raw)  # the SDK's rows index by position or column name, but do not slice
     ]
 
 

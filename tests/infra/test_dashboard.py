@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from azure.monitor.query import LogsQueryClient
 
 from shared.alerts.rules import parse_rules
 from shared.alerts.state import AlertRecord
 from shared.money import display_money, round_money, to_micros
 from standins.stack import Stack, dashboard_url, running_stack
+from tests.support.stack import logs_client
 from tools.build_workbook import PANELS
 from tools.dashboard import SPEND, SPEND_COLUMNS, SpendRow, build_page, render_html
 from tools.screenshot_email import find_chromium
@@ -108,21 +110,16 @@ def test_the_page_escapes_client_values_and_shows_the_alert_history() -> None:
 # -- the whole stack, as `make run` starts it ---------------------------------------------------------------------
 
 
-def _truth(stack: Stack) -> tuple[int, int]:
+def _truth(stack: Stack, client: LogsQueryClient) -> tuple[int, int]:
     """(today, month) of TokenCostSummary_CL's latest complete revisions, summed here from its rows, in micro-units."""
-    import os
-
-    from shared.config import load_settings
     from shared.logs.kql import load_query
     from shared.windows import start_of_day, start_of_month
 
-    settings = load_settings({**os.environ, **stack.settings}).alerts
-    client = settings.azure.logs_query_client(settings.query_endpoint)
     now = datetime.now(UTC)
     start = start_of_month(now)
     query = load_query("cost-summary-latest.kql", {"start_time": start, "end_time": now + timedelta(days=1)})
     timespan = (start - timedelta(days=1), now + timedelta(days=1))
-    table = client.query_workspace(settings.workspace_id, query, timespan=timespan).tables[0]
+    table = client.query_workspace(stack.info.monitor.workspace_id, query, timespan=timespan).tables[0]
     columns = list(table.columns)
     today = month = 0
     for values in table.rows:
@@ -147,7 +144,7 @@ def _chromium(chromium: str, url: str, *args: str) -> str:
 
 @pytest.mark.slow
 def test_make_run_serves_the_dashboard_with_the_traffic_spend_to_the_cent(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chromium = find_chromium()
     if chromium is None:
@@ -158,12 +155,13 @@ def test_make_run_serves_the_dashboard_with_the_traffic_spend_to_the_cent(
     # As `make run` (python -m standins.stack): the host on its schedules, the dashboard beside it.
     with running_stack(data_dir, with_host=True, dashboard=True) as stack:
         url = dashboard_url(stack)
+        client = logs_client(stack, monkeypatch)
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url), url
         started, shown = time.monotonic(), ""
         while time.monotonic() - started < 150:
-            before = _truth(stack)
+            before = _truth(stack, client)
             dom = _chromium(chromium, url, "--dump-dom")
-            after = _truth(stack)
+            after = _truth(stack, client)
             today = re.search(r'id="spend-today" data-micros="(\d+)">([^<]+)<', dom)
             month = re.search(r'id="spend-month" data-micros="(\d+)">([^<]+)<', dom)
             assert today and month, dom[:2000]
