@@ -6,7 +6,8 @@ policy.xml, the SMTP outbox, the Communication Services Email stand-in (HTTPS, s
 when ALERT_DELIVERY=acs), the ARM stand-in (HTTPS; the model account's deployment list) and
 Azurite; writes `.local/stack.json` (where everything is) and
 `.local/local.settings.json` (the sample settings pointed at the stack); then runs the local
-Functions host. It stops every process it started on Ctrl-C, SIGTERM or after RUN_FOR seconds.
+Functions host and the cost dashboard (tools/dashboard.py). It stops every process it started on Ctrl-C,
+SIGTERM or after RUN_FOR seconds.
 The services are rows of one table (STANDINS, then FUNCTIONS_HOST) that `start_services` walks.
 With --bill-demo it first hands the stand-ins the previous UTC day's history (standins/history.py).
 """
@@ -63,6 +64,7 @@ DEFAULT_PORTS = {
     "acs_email": 7804,
     "arm": 7805,
     "webhook_sink": 7806,
+    "dashboard": 7807,
     "smtp": 7825,
     "azurite_blob": 10000,
     "azurite_queue": 10001,
@@ -294,6 +296,15 @@ def standins_named(*names: str) -> tuple[ServiceSpec, ...]:
 FUNCTIONS_HOST = ServiceSpec("functions", _module("standins.funchost"), _host_args)
 
 
+def _dashboard_args(launch: Launch, urls: Mapping[str, str]) -> list[str]:
+    return ["--settings", str(launch.settings_file), "--port", _port(launch, "dashboard")]
+
+
+# The local cost dashboard (tools/dashboard.py: the workbook's panels on the monitor, with the app's settings);
+# started with the host, once local.settings.json is written. Not an Azure stand-in: the workbook's local twin.
+DASHBOARD = ServiceSpec("dashboard", _module("tools.dashboard"), _dashboard_args)
+
+
 def start_services(
     specs: tuple[ServiceSpec, ...], launch: Launch, children: list[Child], *, echo: bool
 ) -> dict[str, Child]:
@@ -329,6 +340,11 @@ class Stack:
     def stop(self) -> list[str]:
         """Stop every process; return the names of any whose process group outlived the stop."""
         return stop_all(self.children)
+
+
+def dashboard_url(stack: Stack) -> str:
+    """The local cost dashboard's URL ("" when the stack runs without it)."""
+    return next((child.url for child in stack.children if child.name == DASHBOARD.name), "")
 
 
 def _ports(fixed: bool) -> dict[str, int]:
@@ -448,6 +464,7 @@ def start_stack(
     bill_demo: bool = False,
     now: datetime | None = None,
     chaos_file: Path | None = None,
+    dashboard: bool = False,
 ) -> Stack:
     """Start every stand-in (and the app host when asked); stop them all if any fails. `bill_demo`: hand the
     stand-ins the day before `now`'s history first (standins/history.py). `chaos_file`: the fault-injection
@@ -489,8 +506,9 @@ def start_stack(
         _write_private(launch.settings_file, {"IsEncrypted": False, "Values": settings})
         stack = Stack(data_dir, info, settings, children)
         _write_private(stack.stack_file, info.to_json())
-        if with_host:
-            start_services((FUNCTIONS_HOST,), launch, children, echo=echo)
+        if with_host or dashboard:
+            late = ((DASHBOARD,) if dashboard else ()) + ((FUNCTIONS_HOST,) if with_host else ())
+            start_services(late, launch, children, echo=echo)
     except BaseException:
         stop_all(children)
         raise
@@ -566,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics_flush_seconds=args.metrics_flush_seconds,
             bypass_share=args.bypass_share,
             bill_demo=args.bill_demo,
+            dashboard=True,
         )
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -586,6 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  alert webhooks:    {args.data_dir / 'webhooks'} (the demo budget alert as a Teams card and a Slack "
           "message, beside the email)", flush=True)  # fmt: skip
+    print(f"  cost dashboard:    {dashboard_url(stack)} (the workbook's panels on the local monitor)", flush=True)
     if args.bill_demo:
         print(
             "  bill demo:         the first costs run compares yesterday with the Cost Management stand-in's bill "

@@ -10,7 +10,7 @@ import sys
 from tests import ROOT
 
 SAMPLE = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
-HEAVY = ("pandas", "openai", "azure.monitor.query", "azure.monitor.ingestion", "azure.identity", "numpy")
+HEAVY = ("pandas", "openai", "azure.monitor.query", "azure.monitor.ingestion", "azure.identity", "numpy", "matplotlib")
 
 
 def _run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

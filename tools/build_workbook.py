@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,18 @@ class Panel:
 
 
 PANELS: tuple[Panel, ...] = (
+    Panel(
+        "spend-by-window",
+        "Spend per window by subscription (team), model and user, summed exactly in micro-units of the currency,"
+        " with the part resting on estimates (streamed calls) and the unpriced tokens",
+        "cost-summary-latest.kql",
+        "| summarize CostMicros = sum(tolong(round(TotalCost * 1000000))),"
+        " EstimatedCostMicros = sum(tolong(round(coalesce(EstimatedCost, real(0)) * 1000000))),"
+        " TotalTokens = sum(TotalTokens), UnpricedTokens = sumif(TotalTokens, Unpriced), Requests = sum(Requests)"
+        ' by WindowStart, SubscriptionId, Model, UserId, ApiId, Currency = coalesce(Currency, "")\n'
+        "| order by WindowStart desc, SubscriptionId asc, Model asc, UserId asc",
+        "table",
+    ),
     Panel(
         "cost-over-time",
         "Cost over time by subscription and model",
@@ -145,23 +158,32 @@ PANELS: tuple[Panel, ...] = (
 )
 
 
+def panel(name: str) -> Panel:
+    """The panel of that name (the local dashboard runs the workbook's own panels)."""
+    found = next((candidate for candidate in PANELS if candidate.name == name), None)
+    if found is None:
+        raise WorkbookError(f"no workbook panel named {name!r} in tools/build_workbook.py PANELS")
+    return found
+
+
 class WorkbookError(ValueError):
     """A panel's query file does not fit the workbook (unknown file, parameter not bound)."""
 
 
-def bind_time_range(text: str, source: str) -> str:
-    """Replace the values of the file's `let` parameter lines with the workbook's time range."""
+def bind_time_range(text: str, source: str, bindings: Mapping[str, str] = TIME_BINDINGS) -> str:
+    """Replace the values of the file's `let` parameter lines with the workbook's time range (or `bindings`:
+    the local dashboard binds datetime literals)."""
     try:
-        return bind_parameters(text, TIME_BINDINGS, source=source)
+        return bind_parameters(text, bindings, source=source)
     except KqlParameterError as exc:
         raise WorkbookError(f"{exc}: needed to bind the workbook time range") from exc
 
 
-def panel_query(panel: Panel, kql_dir: Path = KQL_DIR) -> str:
+def panel_query(panel: Panel, kql_dir: Path = KQL_DIR, bindings: Mapping[str, str] = TIME_BINDINGS) -> str:
     path = kql_dir / panel.source
     if not path.is_file():
         raise WorkbookError(f"panel {panel.name!r}: {path} does not exist")
-    query = bind_time_range(read_query(panel.source, kql_dir=kql_dir), panel.source).rstrip()
+    query = bind_time_range(read_query(panel.source, kql_dir=kql_dir), panel.source, bindings).rstrip()
     return f"{query}\n{panel.tail}" if panel.tail else query
 
 

@@ -152,6 +152,9 @@ def _chart_view(notification: Notification) -> ChartView | None:
         title=finding.chart_title,
         bars=tuple(BarView(bar.label, bar.value) for bar in finding.chart),
         reference=finding.threshold if _same_granularity(finding) else None,
+        unit=finding.unit,
+        x_label="hour (UTC)" if finding.rule.period == "hour" else "day (UTC)",
+        reference_label="budget" if finding.rule.kind == "budget" else "threshold",
     )
 
 

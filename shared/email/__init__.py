@@ -4,5 +4,6 @@ PNGs, and builds the message; SMTP or Azure Communication Services deliver it be
 protocol (delivery.py, acs.py); InMemoryTransport is its in-library twin for tests and benchmarks.
 What a digest says is decided in shared/alerts/digest.py: email/ knows no findings or rules.
 
-May import: shared.errors. Never alerts/, costs/, traffic/ or logs/ (the end of the flow; alerts/ calls it).
+May import: shared.errors, shared.money (amounts on charts). Never alerts/, costs/, traffic/ or logs/ (the end
+of the flow; alerts/ calls it).
 """

@@ -24,6 +24,9 @@ class ChartView:
     title: str
     bars: tuple[BarView, ...]  # oldest first, at least one; the last is highlighted
     reference: Decimal | None  # a dashed line (the threshold) where a bar measures the same thing
+    unit: str = ""  # of the bars: a currency code, "tokens" or "requests" (the y axis)
+    x_label: str = ""  # what a bar is: "hour (UTC)", "day (UTC)"
+    reference_label: str = "threshold"  # the dashed line's name on the chart ("budget", "threshold")
 
     @property
     def first_label(self) -> str:

@@ -26,6 +26,7 @@ from shared.azure_clients import open_table
 from shared.config import AlertSettings
 from shared.costs.run import run_costs
 from shared.email.delivery import SmtpTransport
+from shared.email.render import CHARTS_PER_EMAIL
 from standins._server import free_port
 from standins.acs_email import AcsEmailConfig, start_acs_email
 from standins.mail import MailConfig, RunningMail, start_mail
@@ -385,7 +386,9 @@ def test_a_digest_shows_the_top_alerts_of_a_rule_and_level_and_the_state_holds_e
     rest = "and 5 more users at warning under daily-user-cost: $0.50 together"
     assert f"... {rest}" in text and rest in page
     assert message["Subject"].lstrip() == "[WARNING] user user-02: $0.30 today, over the warning level $0.05 (+24 more)"
-    assert len([part for part in message.walk() if part.get_content_type() == "image/png"]) == 20
+    # A chart for each of the first CHARTS_PER_EMAIL (12) items; the other eight show their bars' figures as text.
+    assert len([part for part in message.walk() if part.get_content_type() == "image/png"]) == CHARTS_PER_EMAIL
+    assert page.count("cost per day, last 14 days (USD, UTC): ") == 20 - CHARTS_PER_EMAIL
     records = world.clients().state.load()
     assert sorted(record.member for record in records.values()) == users
     assert all(record.open and not record.pending_kind for record in records.values())

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 import struct
 import subprocess
 import sys
 import warnings
-import zlib
 from datetime import UTC, datetime
+from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from shared.email.chart import bar_chart_png
+from shared.email.chart import bar_chart_png, value_text
 from tests import ROOT
 from tools.screenshot_email import HOSTILE_USER, find_chromium, inline_html, main, sample_message
 
@@ -49,8 +51,9 @@ def test_a_digest_view_renders_without_anything_from_alerts() -> None:
     assert digest.subject == view.subject and len(digest.images) == 1
     cid, png = digest.images[0]
     assert f'src="cid:{cid}"' in digest.html and png.startswith(b"\x89PNG")
-    assert "a &lt;b&gt;detail&lt;/b&gt;" in digest.html and "<td>11-26</td>" in digest.html
-    assert "11-27 (highlighted)" in digest.html
+    assert "a &lt;b&gt;detail&lt;/b&gt;" in digest.html
+    assert 'width="640" height="240" alt="Cost per day, 11-26 to 11-27 (highlighted)"' in digest.html
+    assert _png_size(png) == (640, 240)
     assert digest.text == (
         "AI gateway cost alerts, 2026-11-27 10:20 UTC: 1 warning\n\n"
         "[WARNING] all traffic: $2.50 today\n  a <b>detail</b>\n  Window:    today\n  Value:     $2.50\n"
@@ -71,16 +74,88 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return width, height
 
 
-def test_chart_png_decodes_and_highlights_the_last_bar() -> None:
+def _pixels(png: bytes) -> Any:
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def _count(image: Any, color: tuple[int, int, int], box: tuple[int, int, int, int] | None = None) -> int:
+    data = (image.crop(box) if box else image).tobytes()
+    return sum(1 for at in range(0, len(data), 3) if tuple(data[at : at + 3]) == color)
+
+
+LATEST_RGB, BAR_RGB = (0xC4, 0x40, 0x30), (0x78, 0x90, 0xB0)  # chart.py LATEST, BAR
+
+
+def test_chart_png_has_its_size_the_last_bar_highlighted_and_the_threshold_line() -> None:
     from decimal import Decimal
 
-    png = bar_chart_png([Decimal(1), Decimal(0), Decimal(4)], width_px=30, height_px=10, reference=Decimal(2))
-    assert _png_size(png) == (30, 10)
-    idat = png[png.index(b"IDAT") + 4 : png.index(b"IEND") - 8]
-    rows = zlib.decompress(idat)
-    assert len(rows) == 10 * (1 + 30 * 3)
-    bottom_row = rows[8 * 91 + 1 : 9 * 91]
-    assert bottom_row[25 * 3 : 25 * 3 + 3] == bytes((196, 64, 48))  # last bar: highlighted colour
+    labels = ["11-25", "11-26", "11-27"]
+    png = bar_chart_png(labels, [Decimal(1), Decimal(0), Decimal(4)], unit="USD", x_label="day (UTC)",
+                        reference=Decimal(2), width_px=300, height_px=160)  # fmt: skip
+    assert _png_size(png) == (300, 160)
+    image = _pixels(png)
+    # The last bar (right third) in the highlight colour, the first (left third) in the plain one, no other.
+    assert _count(image, LATEST_RGB, (200, 0, 300, 160)) > 100 and _count(image, LATEST_RGB, (0, 0, 200, 160)) == 0
+    assert _count(image, BAR_RGB, (0, 0, 150, 160)) > 50
+    # The dashed threshold line runs across the plot: one row dark in most of its columns (no text is that wide).
+    def dark(x: int, y: int) -> bool:
+        return max(image.getpixel((x, y))) < 100
+
+    assert max(sum(dark(x, y) for x in range(70, 290)) for y in range(5, 120)) > 100
+
+
+def test_chart_png_draws_its_labels() -> None:
+    """Axis labels, value labels and the line's name are drawn: changing any of them changes the image."""
+    from decimal import Decimal
+
+    def chart(**overrides: Any) -> bytes:
+        args: dict[str, Any] = {"unit": "USD", "x_label": "day (UTC)", "reference": Decimal(2)}
+        args.update(overrides)
+        values = args.pop("values", [Decimal(1), Decimal(3)])
+        return bar_chart_png(["11-26", "11-27"], values, **args)
+
+    base = chart()
+    assert chart(x_label="hour (UTC)") != base
+    assert chart(reference_label="budget") != base
+    assert chart(unit="EUR") != base  # the y axis and the values name the currency
+    assert chart(values=[Decimal(1), Decimal("3.01")]) != base  # the value label, same bar height to the pixel
+    with pytest.raises(ValueError, match="2 labels for 3 values"):
+        chart(values=[Decimal(1)] * 3)
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (Decimal("12.5"), "USD", "$12.50"), (Decimal("0.004"), "USD", "<$0.01"), (Decimal(0), "USD", "0"),
+        (Decimal("1234.5"), "USD", "$1.2k"), (Decimal("2500000"), "tokens", "2.5M"), (Decimal(950), "tokens", "950"),
+        (Decimal("3.5"), "CHF", "3.50 CHF"), (Decimal(45_000), "CHF", "45.0k CHF"), (Decimal(7), "JPY", "¥7"),
+    ],
+)  # fmt: skip
+def test_value_labels_are_short_and_say_the_currency(value: Decimal, unit: str, text: str) -> None:
+    assert value_text(value, unit) == text
+
+
+def test_charts_past_the_first_dozen_are_told_in_figures() -> None:
+    from decimal import Decimal
+
+    from shared.email.render import CHARTS_PER_EMAIL, render
+    from shared.email.views import BarView, ChartView, DigestView, ItemView
+
+    chart = ChartView("cost per day", (BarView("11-26", Decimal(1)), BarView("11-27", Decimal("2.50"))), None,
+                      unit="USD", x_label="day (UTC)")  # fmt: skip
+    items = tuple(
+        ItemView(color="#b45309", badge="WARNING", kind_label="threshold", subject=f"user u{index}: $2.50 today",
+                 scope=f"user u{index}", summary="$2.50 today", sentences=(), has_figures=True, window="today",
+                 value="$2.50", threshold="$2.00", chart=chart, contributors=(), rule="daily", rule_description="")
+        for index in range(CHARTS_PER_EMAIL + 2)
+    )  # fmt: skip
+    digest = render(DigestView("[WARNING] x", "14 warning", "2026-11-27 10:20 UTC", items, "r.json", ""))
+    assert len(digest.images) == CHARTS_PER_EMAIL
+    assert digest.html.count('src="cid:') == CHARTS_PER_EMAIL
+    assert digest.html.count("cost per day: 11-26 1  11-27 2.5</div>") == 2
+    assert digest.text.count("  cost per day:\n    11-26 1  11-27 2.5") == CHARTS_PER_EMAIL + 2
 
 
 def test_rendered_email_screenshot_in_headless_chromium(tmp_path: Path) -> None:
@@ -90,8 +165,16 @@ def test_rendered_email_screenshot_in_headless_chromium(tmp_path: Path) -> None:
         pytest.skip(message)
     assert main(["--out", str(tmp_path)]) == 0
     png = (tmp_path / "alert-email.png").read_bytes()
+    print(f"alert email screenshot: {tmp_path / 'alert-email.png'}")
     assert _png_size(png) == (760, 1900)
     assert len(png) > 20_000  # a rendered page, not a blank one
+    # The sample's charts are on the page, drawn at their size: each 640 x 240 PNG, the fired bar highlighted.
+    message = sample_message()
+    charts = [part.get_payload(decode=True) for part in message.walk() if part.get_content_type() == "image/png"]
+    assert len(charts) == 3 and all(_png_size(chart) == (640, 240) for chart in charts)  # type: ignore[arg-type]
+    page, _ = inline_html(message)
+    assert page.count('width="640" height="240" alt="cost per') == 2 and 'alt="tokens per day' in page
+    assert _count(_pixels(png), LATEST_RGB) > 2_000  # highlighted bars visible in the screenshot
 
 
 HOSTILE_NAME = "<script>alert(1)</script>"
@@ -141,7 +224,8 @@ def test_hostile_values_arrive_escaped_in_html_and_verbatim_in_text() -> None:
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "onmouseover='" not in page and "onmouseover=&#39;alert(2)&#39;" in page
     assert 'x" onmouseover' not in page and "x&#34; onmouseover" in page
-    assert 'alt="x&#34; onmouseover=&#39;alert(2)&#39; y=&#34;"' in page  # an attribute value stays one value
+    # An attribute value stays one value.
+    assert 'alt="x&#34; onmouseover=&#39;alert(2)&#39; y=&#34;, &lt;i&gt;x&#34; onmouseover=' in page
     assert "<b>" not in page and "<i>" not in page and f"&lt;b&gt;{LONG_NAME}&lt;/b&gt;" in page
     assert "r&amp;d-budget" in page and "alerts&amp;&lt;rules&gt;.json" in page and "a&amp;b (highlighted)" in page
     assert "today &amp; &lt;b&gt;tomorrow&lt;/b&gt;" in page and "for &lt;script&gt;" in page
