@@ -503,6 +503,8 @@ def start_stack(
                                       started["webhook-sink"].url + "/"))  # fmt: skip
         if launch.bill_demo is not None:
             settings.update(launch.bill_demo.app_settings)
+        if dashboard:  # alert emails link the local dashboard, as they link the workbook in Azure
+            settings["ALERT_DASHBOARD_URL"] = f"http://127.0.0.1:{launch.ports['dashboard']}/"
         _write_private(launch.settings_file, {"IsEncrypted": False, "Values": settings})
         stack = Stack(data_dir, info, settings, children)
         _write_private(stack.stack_file, info.to_json())
