@@ -69,14 +69,9 @@ async def _query_fault(chaos: Chaos, request: web.Request, handler: Handler) -> 
         return await handler(request)
     plan = chaos.plan
     where = f"{request.method} {request.path}"
-    if kind in _SERVER_ERRORS:
-        chaos.record(point, kind, where)
-        code, message = _SERVER_ERRORS[kind]
-        return web.json_response(errors.query_error(code, message), status=int(kind))
-    if kind == "429":
-        chaos.record(point, kind, where)
-        body = errors.query_error("ThrottledError", "Too many requests: the query rate limit was exceeded.")
-        return web.json_response(body, status=429, headers=retry_after(plan))
+    throttled = ("ThrottledError", "Too many requests: the query rate limit was exceeded.")
+    if (status := _status_fault(chaos, point, kind, where, errors.query_error, throttled)) is not None:
+        return status
     if kind == "timeout":
         chaos.record(point, kind, f"{where}: held {plan.timeout_seconds:g} s, then dropped")
         await hold_then_drop(request, plan.timeout_seconds)
@@ -88,6 +83,26 @@ async def _query_fault(chaos: Chaos, request: web.Request, handler: Handler) -> 
     body, kept, total = cut
     chaos.record(point, kind, f"{where}: kept {kept} of {total} rows")
     return web.Response(status=200, body=encode(body), content_type="application/json")
+
+
+def _status_fault(
+    chaos: Chaos,
+    point: str,
+    kind: str,
+    where: str,
+    error_body: Callable[[str, str], dict[str, Any]],
+    throttled: tuple[str, str],
+) -> web.Response | None:
+    """A 5xx or a 429 with Retry-After in the API's own error shape (`error_body(code, message)`); None for
+    other kinds."""
+    if kind in _SERVER_ERRORS:
+        chaos.record(point, kind, where)
+        code, message = _SERVER_ERRORS[kind]
+        return web.json_response(error_body(code, message), status=int(kind))
+    if kind == "429":
+        chaos.record(point, kind, where)
+        return web.json_response(error_body(*throttled), status=429, headers=retry_after(chaos.plan))
+    return None
 
 
 def _partial(response: web.StreamResponse) -> tuple[dict[str, Any], int, int] | None:
@@ -110,16 +125,10 @@ async def _ingestion_fault(chaos: Chaos, request: web.Request, handler: Handler)
     kind = chaos.draw(point)
     if kind is None:
         return await handler(request)
-    plan = chaos.plan
     where = f"{request.method} {request.path}"
-    if kind in _SERVER_ERRORS:
-        chaos.record(point, kind, where)
-        code, message = _SERVER_ERRORS[kind]
-        return web.json_response(errors.ingestion_error(code, message), status=int(kind))
-    if kind == "429":
-        chaos.record(point, kind, where)
-        body = errors.ingestion_error("TooManyRequests", "The request rate limit was exceeded. Retry later.")
-        return web.json_response(body, status=429, headers=retry_after(plan))
+    throttled = ("TooManyRequests", "The request rate limit was exceeded. Retry later.")
+    if (status := _status_fault(chaos, point, kind, where, errors.ingestion_error, throttled)) is not None:
+        return status
     if kind == "413":
         chaos.record(point, kind, where)
         return web.json_response(errors.content_too_large(MAX_CALL_BYTES), status=413)
