@@ -8,6 +8,7 @@ carries the email's figures. payloads.py lays a view out for each receiver, post
 backoff on 429 / 5xx, Retry-After honoured), transports.py is the Channel contract, the three webhook channels
 and their in-memory twin for tests. Stdlib only.
 
-May import: shared.errors, shared.email (the views it lays out, the TLS context). Never alerts/, costs/,
+May import: shared.errors, shared.azure_retry (Retry-After), shared.email (the views it lays out, the TLS
+context). Never alerts/, costs/,
 traffic/ or logs/ (like email/, the end of the flow; alerts/ calls it).
 """

@@ -13,7 +13,6 @@ The URL is a secret: errors name the channel's app setting, never the URL.
 
 from __future__ import annotations
 
-import email.utils
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from shared.azure_retry import retry_after_seconds
 from shared.email.delivery import tls_context
 from shared.errors import DeliveryError
 
@@ -45,22 +45,6 @@ class RetryPolicy:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None  # urllib then raises the 3xx as an HTTPError
-
-
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds from `now`: delay-seconds or an HTTP-date (RFC 9110 10.2.3); None if absent or bad."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def post_json(
@@ -105,7 +89,7 @@ def post_json(
             problem = f"HTTP {status}" + (f": {detail}" if detail else "")
             if status not in RETRY_STATUSES:
                 raise DeliveryError(f"{label}: {problem}") from error
-            after = retry_after_seconds(error.headers.get("Retry-After"), clock())
+            after = retry_after_seconds(dict(error.headers or {}), clock())
             if after is not None:
                 wait = after
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:

@@ -9,14 +9,12 @@ for, is the only source of its token counts (never summed over chunks).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from shared.azure_retry import retry_after_seconds
 from shared.traffic.plan import PlannedCall
 from shared.traffic.prompts import build_messages
 from shared.traffic.results import OK, CallOutcome, Usage
@@ -44,25 +42,6 @@ class RetryPolicy:
         ceiling = min(self.backoff_max_seconds, self.backoff_base_seconds * 2.0 ** (attempt - 1))
         # Half fixed, half jitter: retries of calls that failed together spread out again.
         return ceiling * (0.5 + 0.5 * rng.random())
-
-
-def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Azure's retry-after-ms, else Retry-After in seconds or as an HTTP date; None if absent."""
-    lowered = {name.lower(): value for name, value in headers.items()}
-    with contextlib.suppress(KeyError, ValueError):
-        return max(0.0, float(lowered["retry-after-ms"]) / 1000)
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
 
 
 def status_reason(status: int) -> str:

@@ -15,8 +15,9 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from shared.azure_retry import retry_after_seconds
 from shared.channels.payloads import Delivery, NotificationRef
-from shared.channels.post import RetryPolicy, retry_after_seconds
+from shared.channels.post import RetryPolicy
 from shared.channels.transports import WebhookChannel, secret_key
 from shared.errors import DeliveryError
 from standins._server import RunningHttpsService
@@ -122,11 +123,11 @@ def test_the_sink_refuses_what_slack_refuses(sink: RunningHttpsService[WebhookSi
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
     now = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-    assert retry_after_seconds("120", now) == 120.0
-    assert retry_after_seconds("Fri, 27 Nov 2026 10:00:30 GMT", now) == 30.0
-    assert retry_after_seconds("Fri, 27 Nov 2026 09:00:00 GMT", now) == 0.0  # already past
-    assert retry_after_seconds("soon", now) is None and retry_after_seconds(None, now) is None
-    assert now + timedelta(seconds=retry_after_seconds("5", now) or 0) > now
+    assert retry_after_seconds({"Retry-After": "120"}, now) == 120.0
+    assert retry_after_seconds({"Retry-After": "Fri, 27 Nov 2026 10:00:30 GMT"}, now) == 30.0
+    assert retry_after_seconds({"Retry-After": "Fri, 27 Nov 2026 09:00:00 GMT"}, now) == 0.0  # already past
+    assert retry_after_seconds({"Retry-After": "soon"}, now) is None and retry_after_seconds({}, now) is None
+    assert now + timedelta(seconds=retry_after_seconds({"Retry-After": "5"}, now) or 0) > now
 
 
 @pytest.mark.parametrize("secret", ["plain", "whsec_not base64!", "whsec_" + base64.b64encode(b"short").decode()])

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from shared.traffic.client import RetryPolicy, retry_after_seconds, status_reason
+from shared.azure_retry import retry_after_seconds
+from shared.traffic.client import RetryPolicy, status_reason
 from shared.traffic.personas import Persona, PromptSize
 from shared.traffic.plan import plan_run
 from shared.traffic.prompts import FRAMING_TOKENS, MIN_PROMPT_TOKENS, WORDS, build_messages
