@@ -9,6 +9,5 @@ backoff on 429 / 5xx, Retry-After honoured), transports.py is the Channel contra
 and their in-memory twin for tests. Stdlib only.
 
 May import: shared.errors, shared.azure_retry (Retry-After), shared.email (the views it lays out, the TLS
-context). Never alerts/, costs/,
-traffic/ or logs/ (like email/, the end of the flow; alerts/ calls it).
+context). Never alerts/, costs/, traffic/ or logs/ (like email/, the end of the flow; alerts/ calls it).
 """
