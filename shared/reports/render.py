@@ -35,7 +35,7 @@ def subject_of(figures: ReportFigures) -> str:
     period = figures.period
     previous = period.previous().key
     totals = ", ".join(
-        f"{display_money(from_micros(line.amounts.cost_micros), line.currency)} ({_change_text(line)} vs {previous})"
+        f"{display_money(from_micros(line.amounts.cost_micros), line.currency)}, {_change_text(line)} vs {previous}"
         for line in figures.totals()
         if line.currency
     )
@@ -54,7 +54,7 @@ def render_report(
     period, previous = figures.period, figures.period.previous()
     summary = _summary(figures, previous.key)
     sections = [
-        Section(f"Cost by {title.lower() if title != 'User' else 'user'}", (title, *_HEADINGS[1:]),
+        Section(f"Cost by {title[0].lower()}{title[1:]}", (title, *_HEADINGS[1:]),
                 _rows(figures.breakdown(member), figures))
         for title, member in DIMENSIONS
     ]  # fmt: skip
