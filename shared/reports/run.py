@@ -122,6 +122,14 @@ def _send_period(
     from shared.reports.figures import bill_status, read_figures
 
     period = last_ended(kind, now)
+
+    def sent(target: ReportTarget, rank: int) -> bool:
+        record = records.get(f"{kind}|{period.key}|{target.group}")
+        return record is not None and record.notified_period == period.key and record.notified_rank >= rank
+
+    if all(sent(target, RANKS["final"]) for target in targets):
+        summary.already_sent += len(targets)  # every costs run until the next period ends: no query
+        return
     figures = read_figures(
         clients.query, settings.workspace_id, period, final_through,
         bill=lambda days: bill_status(clients.query, settings.workspace_id, days),
@@ -133,7 +141,7 @@ def _send_period(
     for target in targets:
         key = f"{kind}|{period.key}|{target.group}"
         record = records.get(key) or AlertRecord(key=key, rule=f"report:{kind}", member=target.group)
-        if record.notified_period == period.key and record.notified_rank >= rank:
+        if sent(target, rank):
             summary.already_sent += 1
             continue
         at = wall_clock()
