@@ -230,7 +230,7 @@ def bill_status(client: LogsQueryClient, workspace_id: str, days: Sequence[datet
     our: dict[str, int] = defaultdict(int)
     billed: dict[str, int] = defaultdict(int)
     for item in comparisons.values():
-        if item.status == "compared":
+        if item.status == "compared" and item.currency:  # a day with neither our cost nor a bill has no currency
             our[item.currency] += to_micros(item.our_cost)
             billed[item.currency] += to_micros(item.billed_cost)
     # One comparison per account and day: a day is compared when every account's is, pending when any is pending.

@@ -312,3 +312,30 @@ def test_the_reported_period_is_the_latest_that_ended(
     period = last_ended(kind, now)
     assert (period.start, period.end, period.key) == (start, end, key)
     assert period.previous().end == period.start
+
+
+def test_the_bill_status_counts_days_and_sums_only_priced_comparisons(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compared day with no cost on either side has no currency (the bill demo's stack mailed such a week): it is
+    compared, and adds no amount in no currency."""
+    import shared.billing.run as billing
+    from shared.billing.outputs import DayComparison
+    from shared.reports.figures import bill_status
+
+    days = [datetime(2026, 10, day, tzinfo=UTC) for day in (1, 2, 3, 4)]
+    account = "/subscriptions/s/resourceGroups/g/providers/Microsoft.CognitiveServices/accounts/a"
+
+    def comparison(day: datetime, status: Any, currency: str, ours: str, billed: str) -> DayComparison:
+        return DayComparison(day, account, status, currency, Decimal(ours), Decimal(billed), 0, "", "")
+
+    found = {
+        (days[0], "a"): comparison(days[0], "compared", "", "0", "0"),
+        (days[1], "a"): comparison(days[1], "compared", "USD", "1.5", "1.65"),
+        (days[2], "a"): comparison(days[2], "pending", "USD", "2", "0"),
+    }
+    monkeypatch.setattr(billing, "latest_comparisons", lambda client, workspace, asked: found)
+
+    status = bill_status(None, "workspace", days)  # type: ignore[arg-type]
+
+    assert (status.days, status.compared, status.pending, status.not_settled) == (4, 2, 1, 1)
+    assert (status.our_micros_by_currency, status.billed_micros_by_currency) == ({"USD": 1_500_000},
+                                                                                 {"USD": 1_650_000})
