@@ -258,6 +258,7 @@ var appSettings = [
   { name: 'FOCUS_BILLING_ACCOUNT_ID', value: focusBillingAccountId }
   { name: 'ALERT_RULES_FILE', value: 'shared/alerts/alerts.sample.json' }
   { name: 'ALERT_STATE_TABLE', value: 'AlertState' }
+  { name: 'REPORT_PERIODS', value: 'weekly,monthly' }
   { name: 'ALERT_DELIVERY', value: 'acs' }
   { name: 'ALERT_EMAIL_FROM', value: communication.outputs.senderAddress }
   { name: 'ALERT_SMTP_HOST', value: '127.0.0.1' }

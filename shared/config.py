@@ -201,6 +201,19 @@ def _optional_container(value: str) -> str:
     return value
 
 
+REPORT_PERIODS = ("weekly", "monthly")
+
+
+def _report_periods(value: str) -> tuple[str, ...]:
+    """REPORT_PERIODS: "none", or weekly and/or monthly, comma-separated (shared/reports/)."""
+    if value == "none":
+        return ()
+    periods = [part.strip() for part in value.split(",")]
+    if not periods or any(period not in REPORT_PERIODS for period in periods) or len(set(periods)) != len(periods):
+        raise Invalid("weekly, monthly, weekly,monthly (comma-separated, each once) or none")
+    return tuple(period for period in REPORT_PERIODS if period in periods)
+
+
 def _optional_text(value: str) -> str | None:
     return value or None
 
@@ -664,6 +677,15 @@ SETTINGS: tuple[Setting, ...] = (
         "the path of an alert rules JSON file",
     ),
     Setting(
+        "REPORT_PERIODS",
+        ("alerts.report_periods",),
+        _report_periods,
+        "weekly,monthly",
+        "Chargeback reports the costs timer sends, once a period has ended, to the groups the rules file's reports "
+        "section names: weekly (ISO weeks, Monday 00:00 UTC), monthly (calendar months, UTC), both, or none.",
+        "weekly, monthly, weekly,monthly or none",
+    ),
+    Setting(
         "ALERT_STATE_TABLE",
         ("alerts.state_table_name",),
         _text,
@@ -833,6 +855,7 @@ class AlertSettings:
     acs_endpoint: str | None  # required with delivery acs (checked in load_settings)
     lease_seconds: int  # a claimed notification not sent within this is taken over
     dashboard_url: str
+    report_periods: tuple[str, ...]  # "weekly", "monthly": the chargeback reports sent (shared/reports/)
     azure: AzureAccess
     # The app settings the rules file's recipient groups name for their Teams / Slack / webhook URLs and
     # signing secrets, by name, as set (checked at start: https, set, a whsec_ secret); "" switches a channel off.

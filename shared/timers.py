@@ -4,7 +4,8 @@ The one module that knows the costs timer runs costs, then the bypass check on t
 made final (the model accounts' own meters, shared/meters/), then the bill check on the settled
 days (Cost Management, shared/billing/: it reads Cost Management once a day), then the FOCUS export of the final
 days (shared/focus/: one CSV a day in Blob storage, when FOCUS_EXPORT_CONTAINER is set), then the alert rules
-on what they produced, so costs/ never imports alerts/ and traffic/ and costs/ never meet. Every value comes
+on what they produced, then the chargeback reports of ended periods (shared/reports/: even when an alert email
+failed), so costs/ never imports alerts/ and traffic/ and costs/ never meet. Every value comes
 from the settings parsed at start (shared/config.py); no module below reads the environment.
 """
 
@@ -27,13 +28,14 @@ def traffic_timer(settings: Settings) -> TrafficRunSummary:
 
 
 def costs_timer(settings: Settings) -> CostRunSummary:
-    """One costs run, the bypass check on its final windows, the bill check, then the alert rules on what they
-    produced."""
+    """One costs run, the bypass check on its final windows, the bill check, the FOCUS export, the alert rules on
+    what they produced, then the chargeback reports that are due."""
     from shared.alerts.run import evaluate_and_notify
     from shared.billing.run import check_bill
     from shared.costs.run import CostUploadError, run_costs
     from shared.focus.export import export_focus
     from shared.meters.run import check_bypass
+    from shared.reports.run import send_reports
 
     allowance = bypass_allowance(settings.alerts)
     try:
@@ -48,7 +50,10 @@ def costs_timer(settings: Settings) -> CostRunSummary:
     bypass = check_bypass(settings.meters, summary, allowance=allowance)
     bill = check_bill(settings.bill)
     export_focus(settings.focus, summary.final_through)
-    evaluate_and_notify(settings.alerts, summary, bypass, bill)
+    try:
+        evaluate_and_notify(settings.alerts, summary, bypass, bill)
+    finally:
+        send_reports(settings.alerts, summary.final_through)
     return summary
 
 

@@ -183,7 +183,8 @@ def _rule_set(document: Any, source: str) -> RuleSet:
         problems.fail(
             None, "", f"expected a JSON object with currency, recipient_groups and rules, got {show(document)}"
         )
-    top.unknown({"currency", "recipient_groups", "rules", "_comment", "note"})
+    # "reports": the chargeback reports' section, read and checked by shared/reports/plan.py.
+    top.unknown({"currency", "recipient_groups", "rules", "reports", "_comment", "note"})
     currency = top.get("currency", _currency, "USD", fallback="USD")
     groups, channels = _groups(top)
     rules: list[Rule] = []

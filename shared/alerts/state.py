@@ -138,12 +138,13 @@ class AlertStateStore(Protocol):
 
 
 class TableAlertStateStore:
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: TableClient, partition: str = PARTITION) -> None:
         self._table = table
+        self._partition = partition  # the chargeback reports keep their records beside the alerts' (shared/reports/)
 
     @maps_azure_errors(AzureServiceError, "reading the alert state")
     def load(self) -> dict[str, AlertRecord]:
-        entities = self._table.query_entities("PartitionKey eq @partition", parameters={"partition": PARTITION})
+        entities = self._table.query_entities("PartitionKey eq @partition", parameters={"partition": self._partition})
         records = {}
         for entity in entities:
             record = _from_entity(entity)
@@ -157,7 +158,7 @@ class TableAlertStateStore:
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
         from azure.data.tables import UpdateMode
 
-        entity = _entity(record)
+        entity = {**_entity(record), "PartitionKey": self._partition}
         try:
             if record.etag is None:
                 metadata = self._table.create_entity(entity)

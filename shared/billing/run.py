@@ -115,7 +115,7 @@ def check_bill(
     days = settled_days(now, settings.settle_hours, settings.days)
     report = BillReport(enabled=True, days=days)
     clients = clients or build_clients(settings)
-    latest = _latest(clients.query, settings.workspace_id, days)
+    latest = latest_comparisons(clients.query, settings.workspace_id, days)
     accounts = {account.resource_id.casefold(): account for account in settings.model_accounts}
     last_check = clients.state.last_check()
     uncompared = [
@@ -220,10 +220,11 @@ def _micro(amount: Decimal) -> Decimal:
     return amount.quantize(_MICRO)
 
 
-def _latest(
+def latest_comparisons(
     client: LogsQueryClient, workspace_id: str, days: Sequence[datetime]
 ) -> dict[tuple[datetime, str], DayComparison]:
-    """The latest revision of each (day, account folded), its groups attached."""
+    """The latest revision of each (day, account folded), its groups attached (the bill check; the chargeback
+    report, shared/reports/, for its period's bill status)."""
     rows = read_latest(
         client, workspace_id, "bill check: latest comparisons", LATEST_FILE, days[0], days[-1] + timedelta(days=1),
         LATEST_COLUMNS,

@@ -140,6 +140,12 @@ def _chart_png(chart: ChartView) -> bytes:
     )
 
 
+def render_page(template: str, **context: object) -> str:
+    """Another email's page from templates/ (the chargeback report, shared/reports/), with the digest's environment:
+    autoescaped, StrictUndefined."""
+    return _templates().get_template(template).render(**context)
+
+
 def message_id_for(unique: str, sender: str) -> str:
     """An RFC 5322 Message-ID, "<unique@the sender's domain>": `unique` must be unique for all time (a run id)."""
     return f"<{unique}@{_domain(sender)}>"

@@ -12,14 +12,29 @@ its display name "Azure AI Foundry"; docs-mslearn/focus/mapping.md: ResourceId i
 the subscription, PricingCategory "Standard" for pay-as-you-go prices).
 
 What a row is: one UTC day x deployment x model x deployment type x APIM subscription x user x API x price
-version x cost basis x currency of the cost summaries (ChargePeriod: the day). Its cost is our list-price cost
-(the price table's), so BilledCost = EffectiveCost = ListCost = ContractedCost; the bill check
-(BillReconciliation_CL) says how far the bill differs. It splits the same spend as the account's own rows in Cost
-Management's export by caller: sum one or the other, not both (x_CostSource tells them apart).
-Left out: ListUnitPrice and ContractedUnitPrice (a row mixes input, cached and output tokens, each at its own
-price: no one unit price times PricingQuantity gives the cost; the prices are in the price table of x_PriceVersion),
-RegionId / RegionName (the summaries do not know the account's region), commitment-discount and capacity-reservation
-columns (none apply), Tags, Sku* and InvoiceId (not invoiced by us).
+version x cost basis x currency of the cost summaries (ChargePeriod: the day) x token kind (x_TokenKind: input,
+cached_input, output, the catalog's kinds). Cost Management bills a model's tokens on one meter per kind, each with its
+own unit price (the Retail Prices API's "... Inp ...", "... Cd Inp ...", "... Opt ... 1M Tokens" meters,
+shared/costs/catalog_retail.py), so each kind is a row of its own: ConsumedQuantity the tokens, PricingUnit
+"1000000 Tokens" and PricingQuantity the tokens / 1,000,000 (Cost Management's unit of measure "1M", which
+microsoft/finops-toolkit src/open-data/PricingUnits.csv reads as a block of 1,000,000; its data dictionary:
+"Divide UsageQuantity by PricingBlockSize to get the PricingQuantity"), ListUnitPrice = ContractedUnitPrice the
+price per 1M tokens the costs run charged (cost / PricingQuantity, so ListUnitPrice x PricingQuantity = ListCost as
+FOCUS 1.2 specification/columns/listunitprice.md requires; it is the price table's price unless the run's
+per-window rounding to micro-units moved it by a few micro-units per million tokens). The costs are the summaries'
+own PromptCost and CachedPromptCost; the output row takes the rest of TotalCost, so a caller's rows add up to its
+TotalCost exactly. Its cost is our list-price cost (the price table's), so BilledCost = EffectiveCost = ListCost =
+ContractedCost; the bill check (BillReconciliation_CL) says how far the bill differs. It splits the same spend as the
+account's own rows in Cost Management's export by caller: sum one or the other, not both (x_CostSource tells them
+apart). A caller's day figures that belong to no one meter (x_Requests, x_EstimatedRequests, x_EstimatedCost) sit on
+its first row, 0 on the others, so every column sums.
+Deviations, and why: a provisioned (PTU) caller's row stays one row (x_TokenKind null, PricingQuantity 1 "Units" at
+its cost): its cost is its token share of the deployment's PTU-hours, which the summaries do not carry as hours; an
+unpriced row has a null ListUnitPrice / ContractedUnitPrice (no price is known; never a guessed 0, x_Unpriced says
+so).
+Left out: SkuMeter / SkuId (we would have to spell Cost Management's meter names and ids; x_TokenKind says which
+meter), RegionId / RegionName (the summaries do not know the account's region), commitment-discount and
+capacity-reservation columns (none apply), Tags and InvoiceId (not invoiced by us).
 """
 
 from __future__ import annotations
@@ -65,9 +80,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("ConsumedQuantity", "Decimal", True),
     Column("ConsumedUnit", "String", True),
     Column("ContractedCost", "Decimal", False),
+    Column("ContractedUnitPrice", "Decimal", True),
     Column("EffectiveCost", "Decimal", False),
     Column("InvoiceIssuerName", "String", False),
     Column("ListCost", "Decimal", False),
+    Column("ListUnitPrice", "Decimal", True),
     Column("PricingCategory", "String", True),
     Column("PricingQuantity", "Decimal", True),
     Column("PricingUnit", "String", True),
@@ -89,6 +106,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("x_ApimSubscriptionId", "String", True),
     Column("x_UserId", "String", True),
     Column("x_ApiId", "String", True),
+    Column("x_TokenKind", "String", True),
     Column("x_Requests", "Integer", False),
     Column("x_PromptTokens", "Integer", False),
     Column("x_CachedPromptTokens", "Integer", False),

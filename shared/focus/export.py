@@ -51,8 +51,8 @@ QUERY_FILE = "focus-cost-by-day.kql"
 QUERY_COLUMNS = (
     "Day", "Deployment", "Model", "DeploymentType", "SubscriptionId", "UserId", "ApiId", "PriceVersion", "CostBasis",
     "Currency", "Unpriced", "Requests", "PromptTokens", "CachedPromptTokens", "CompletionTokens", "TotalTokens",
-    "EstimatedRequests", "EstimatedTotalTokens", "CostMicros", "EstimatedCostMicros", "NotFinalRows", "Windows",
-    "Revision",
+    "EstimatedRequests", "EstimatedPromptTokens", "EstimatedCompletionTokens", "EstimatedTotalTokens", "CostMicros",
+    "InputCostMicros", "CachedCostMicros", "EstimatedCostMicros", "NotFinalRows", "Windows", "Revision",
 )  # fmt: skip
 # A few days' rows per caller: two minutes is ample, and it bounds what the export adds to the costs timer's worst case
 # (tests/test_host_json.py; the query API's default is 3 minutes).
@@ -156,7 +156,8 @@ def _export(
         credential=credential if settings.blob_endpoint else None, connection_verify=access.connection_verify,
     )  # fmt: skip
     for day in final:
-        content = csv_content(focus_rows(by_day[day], known, settings.billing_account_id))
+        day_rows = focus_rows(by_day[day], known, settings.billing_account_id)
+        content = csv_content(day_rows)
         digest = hashlib.sha256(content).hexdigest()
         for row in by_day[day]:
             currency = str(row["Currency"] or "")
@@ -164,7 +165,7 @@ def _export(
                 report.cost_micros_by_currency[currency] = report.cost_micros_by_currency.get(currency, 0) + int(
                     row["CostMicros"] or 0
                 )
-        report.rows += len(by_day[day])
+        report.rows += len(day_rows)
         stored = files.stored(blob_name(day))
         if stored is not None and stored.sha256 == digest:
             report.unchanged.append(day)
@@ -245,16 +246,13 @@ def focus_rows(
         known = model_of.get(deployment.casefold())
         account = account_of.get(deployment.casefold())
         subscription = f"/subscriptions/{account.subscription_id}" if account else None
-        cost = _decimal(from_micros(int(row["CostMicros"] or 0)))
         estimated_micros = int(row["EstimatedCostMicros"] or 0)
         total_micros = int(row["CostMicros"] or 0)
-        tokens = int(row["TotalTokens"] or 0)
         unpriced = bool(row["Unpriced"])
         model = str(row["Model"] or deployment)
         month = start_of_month(day)
         next_month = (month + timedelta(days=32)).replace(day=1)
-        values: dict[str, focus.Cell] = {
-            "BilledCost": cost,
+        caller: dict[str, focus.Cell] = {
             "BillingAccountId": billing_account_id or subscription or day_account,
             "BillingAccountName": None,
             "BillingCurrency": str(row["Currency"] or "") or day_currency,
@@ -262,19 +260,11 @@ def focus_rows(
             "BillingPeriodStart": _instant(month),
             "ChargeCategory": "Usage",
             "ChargeClass": None,  # a restated day replaces its file; no invoiced period is corrected
-            "ChargeDescription": f"{model} tokens through API Management, deployment {deployment}",
             "ChargeFrequency": "Usage-Based",
             "ChargePeriodEnd": _instant(day + timedelta(days=1)),
             "ChargePeriodStart": _instant(day),
-            "ConsumedQuantity": str(tokens),
-            "ConsumedUnit": "Tokens",
-            "ContractedCost": cost,
-            "EffectiveCost": cost,
             "InvoiceIssuerName": focus.PROVIDER,
-            "ListCost": cost,
             "PricingCategory": "Standard",
-            "PricingQuantity": str(tokens),
-            "PricingUnit": "Tokens",
             "ProviderName": focus.PROVIDER,
             "PublisherName": focus.PROVIDER,
             "ResourceId": account.resource_id.lower() if account else None,  # Cost Management's ids are lowercase
@@ -293,28 +283,121 @@ def focus_rows(
             "x_ApimSubscriptionId": str(row["SubscriptionId"] or "") or None,
             "x_UserId": str(row["UserId"] or "") or None,
             "x_ApiId": str(row["ApiId"] or "") or None,
-            "x_Requests": str(int(row["Requests"] or 0)),
-            "x_PromptTokens": str(int(row["PromptTokens"] or 0)),
-            "x_CachedPromptTokens": str(int(row["CachedPromptTokens"] or 0)),
-            "x_CompletionTokens": str(int(row["CompletionTokens"] or 0)),
-            "x_TotalTokens": str(tokens),
-            "x_EstimatedRequests": str(int(row["EstimatedRequests"] or 0)),
-            "x_EstimatedTokens": str(int(row["EstimatedTotalTokens"] or 0)),
-            "x_EstimatedCost": _decimal(from_micros(estimated_micros)),
-            # The part of the cost resting on APIM's estimates (streamed calls); null when there is no cost.
+            # The part of the caller's cost resting on APIM's estimates (streamed calls); null when there is no cost.
             "x_EstimatedShare": _decimal(round(Decimal(estimated_micros) / Decimal(total_micros), 6))
             if total_micros
             else None,
             "x_Unpriced": "true" if unpriced else "false",
-            "x_UnpricedTokens": str(tokens if unpriced else 0),
             "x_PriceVersion": str(row["PriceVersion"] or "") or None,
             "x_CostBasis": str(row["CostBasis"] or "") or None,
             "x_Windows": str(int(row["Windows"] or 0)),
             "x_Revision": _instant(as_instant(row["Revision"]), micro=True),
         }
-        focus.check_row(values)
-        out.append(values)
+        for index, part in enumerate(_meter_parts(row)):
+            values = {**caller, **_part_columns(part, model, deployment, unpriced)}
+            # The caller's day figures sit on its first row only (0 on its other meters): every column sums.
+            first = index == 0
+            values["x_Requests"] = str(int(row["Requests"] or 0) if first else 0)
+            values["x_EstimatedRequests"] = str(int(row["EstimatedRequests"] or 0) if first else 0)
+            values["x_EstimatedCost"] = _decimal(from_micros(estimated_micros if first else 0))
+            values = {name: values[name] for name in focus.COLUMN_NAMES}
+            focus.check_row(values)
+            out.append(values)
     return out
+
+
+@dataclass(frozen=True)
+class _MeterPart:
+    """One caller's day on one meter: a token kind at its own price, or its share of a provisioned deployment."""
+
+    kind: str | None  # the catalog's token kind (input, cached_input, output); None: a PTU share
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    estimated_tokens: int
+    cost_micros: int
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def _meter_parts(row: Mapping[str, Any]) -> list[_MeterPart]:
+    """A query row split the way Azure meters a model's tokens: uncached input, cached input and output, each with the
+    cost the costs run gave it (PromptCost, CachedPromptCost; output takes the rest of TotalCost, which the costs run
+    rounded from the unrounded sum, so the parts add up to the caller's cost exactly). Kinds without tokens or cost are
+    left out, but a caller keeps one row. A provisioned (PTU) row stays whole: its cost is PTU-hours, not tokens."""
+    prompt, cached = int(row["PromptTokens"] or 0), int(row["CachedPromptTokens"] or 0)
+    completion = int(row["CompletionTokens"] or 0)
+    total = int(row["CostMicros"] or 0)
+    if str(row["CostBasis"] or "").startswith("ptu"):
+        estimated = int(row["EstimatedTotalTokens"] or 0)
+        return [_MeterPart(None, prompt, cached, completion, estimated, total)]
+    input_micros, cached_micros = int(row["InputCostMicros"] or 0), int(row["CachedCostMicros"] or 0)
+    parts = [
+        _MeterPart("input", prompt - cached, 0, 0, int(row["EstimatedPromptTokens"] or 0), input_micros),
+        _MeterPart("cached_input", cached, cached, 0, 0, cached_micros),
+        _MeterPart("output", 0, 0, completion, int(row["EstimatedCompletionTokens"] or 0),
+                   total - input_micros - cached_micros),
+    ]  # fmt: skip
+    return [part for part in parts if part.tokens or part.cost_micros] or parts[:1]
+
+
+# A token meter's unit of measure in Cost Management: "1M" (the Retail Prices API's unitOfMeasure of the
+# "... 1M Tokens" meters, tests/costs/fixtures/retail-prices), which microsoft/finops-toolkit's
+# src/open-data/PricingUnits.csv reads as a block of 1,000,000 units; PricingQuantity is the usage divided by the
+# block size (its data dictionary, x_PricingBlockSize), and FOCUS 1.2 writes such a unit "1000000 Tokens"
+# (specification/attributes/unit_format.md: "<unit-quantity> <plural-units>").
+TOKENS_PER_PRICING_UNIT = 1_000_000
+TOKEN_PRICING_UNIT = "1000000 Tokens"
+# A list unit price is our cost / PricingQuantity, kept to this many decimals: times PricingQuantity it gives the
+# cost again to well under a micro-unit for any day's tokens below 10^12.
+UNIT_PRICE_DECIMAL_PLACES = 10
+
+
+def _part_columns(part: _MeterPart, model: str, deployment: str, unpriced: bool) -> dict[str, focus.Cell]:
+    """The columns that differ between one caller's meters: quantities, prices, costs, tokens by kind."""
+    cost = _decimal(from_micros(part.cost_micros))
+    unit_price: Decimal | None
+    if part.kind is None:
+        # A PTU share: one unit of the caller's share of the deployment's PTU-hours that day, priced at its cost
+        # (the PTU-hour price and capacity are in the price table of x_PriceVersion and ARM; the share rests on tokens).
+        quantity, unit, unit_price = Decimal(1), "Units", Decimal(cost)
+        description = f"{model} provisioned throughput share through API Management, deployment {deployment}"
+    else:
+        quantity = Decimal(part.tokens).scaleb(-6)
+        unit = TOKEN_PRICING_UNIT
+        # The price per 1M tokens the costs run charged: exactly the price table's, unless the run's per-window
+        # rounding to micro-units moved it (by at most windows x 0.5 micro-units / tokens). Unpriced usage has no
+        # price: null, never a guessed 0 (x_Unpriced says why).
+        unit_price = (
+            None
+            if unpriced or not part.tokens
+            else round(Decimal(part.cost_micros) / Decimal(part.tokens), UNIT_PRICE_DECIMAL_PLACES)
+        )
+        word = {"input": "input", "cached_input": "cached input", "output": "output"}[part.kind]
+        description = f"{model} {word} tokens through API Management, deployment {deployment}"
+    price = None if unit_price is None else _decimal(unit_price.normalize() if unit_price else Decimal(0))
+    return {
+        "BilledCost": cost,
+        "ChargeDescription": description,
+        "ConsumedQuantity": str(part.tokens),
+        "ConsumedUnit": "Tokens",
+        "ContractedCost": cost,
+        "ContractedUnitPrice": price,
+        "EffectiveCost": cost,
+        "ListCost": cost,
+        "ListUnitPrice": price,
+        "PricingQuantity": _decimal(quantity),
+        "PricingUnit": unit,
+        "x_TokenKind": part.kind,
+        "x_PromptTokens": str(part.prompt_tokens),
+        "x_CachedPromptTokens": str(part.cached_tokens),
+        "x_CompletionTokens": str(part.completion_tokens),
+        "x_TotalTokens": str(part.tokens),
+        "x_EstimatedTokens": str(part.estimated_tokens),
+        "x_UnpricedTokens": str(part.tokens if unpriced else 0),
+    }
 
 
 def csv_content(rows: Sequence[Mapping[str, focus.Cell]]) -> bytes:

@@ -139,18 +139,63 @@ def test_a_days_file_holds_its_final_windows_cost_to_the_micro_unit_in_focus_typ
     assert sum(Decimal(row["BilledCost"]) for row in rows) * 1_000_000 == latest[0]["Micros"]
     tokens = 12_345 + 6_789 + 7_777 + 3_333 + 1_001 + 999 + 500 + 500
     assert sum(int(row["x_TotalTokens"]) for row in rows) == latest[0]["Tokens"] == tokens
-    by_user = {(row["x_Deployment"], row["x_UserId"]): row for row in rows}
-    alice = by_user[("gpt-5.6-luna", "alice")]
+    by_meter = {(row["x_Deployment"], row["x_UserId"], row["x_TokenKind"]): row for row in rows}
+    assert sorted(kind for (_, user, kind) in by_meter if user == "alice") == ["cached_input", "input", "output"]
+    alice = by_meter[("gpt-5.6-luna", "alice", "cached_input")]
     assert alice["ResourceId"] == MODEL_ACCOUNT.resource_id.lower()
     assert alice["SubAccountId"] == alice["BillingAccountId"] == f"/subscriptions/{MODEL_ACCOUNT.subscription_id}"
     assert (alice["x_ModelVersion"], alice["x_Windows"], alice["x_CachedPromptTokens"]) == ("2026-07-09", "2", "1000")
+    assert (alice["ConsumedQuantity"], alice["PricingQuantity"], alice["PricingUnit"]) == ("1000", "0.001000",
+                                                                                           "1000000 Tokens")
     assert (alice["ChargePeriodStart"], alice["ChargePeriodEnd"]) == (f"{DAY:%Y-%m-%d}T00:00:00Z",
                                                                       f"{DAY + timedelta(days=1):%Y-%m-%d}T00:00:00Z")
-    bob = by_user[("gpt-5.6-luna", "bob")]
-    assert bob["x_EstimatedShare"] == "1.000000" and bob["x_EstimatedCost"] == bob["BilledCost"]  # all streamed
-    carol = by_user[("mystery-model", "carol")]  # unpriced, in no account: no cost, no resource, never a guess
-    assert (carol["BilledCost"], carol["x_Unpriced"], carol["x_UnpricedTokens"]) == ("0.000000", "true", "1000")
-    assert carol["ResourceId"] == "" and carol["x_EstimatedShare"] == ""
+    # A caller's day figures sit on its first meter's row, so the columns sum.
+    alice_rows = [row for (_, user, _), row in by_meter.items() if user == "alice"]
+    assert sorted(row["x_Requests"] for row in alice_rows) == ["0", "0", "6"]
+    assert sum(int(row["x_PromptTokens"]) for row in alice_rows) == 12_345 + 1_001
+    bob = [row for (_, user, _), row in by_meter.items() if user == "bob"]
+    assert all(row["x_EstimatedShare"] == "1.000000" for row in bob)  # all streamed
+    assert sum(Decimal(row["x_EstimatedCost"]) for row in bob) == sum(Decimal(row["BilledCost"]) for row in bob)
+    carol = by_meter[("mystery-model", "carol", "input")]  # unpriced, in no account: no cost, no resource, no guess
+    assert (carol["BilledCost"], carol["x_Unpriced"], carol["x_UnpricedTokens"]) == ("0.000000", "true", "500")
+    assert carol["ResourceId"] == "" and carol["x_EstimatedShare"] == "" and carol["ListUnitPrice"] == ""
+
+
+def test_each_token_kind_is_a_row_whose_unit_price_times_quantity_is_its_cost(
+    costed_day: tuple[CostStack, Any],
+) -> None:
+    """FOCUS 1.2 (specification/columns/listunitprice.md): ListUnitPrice is not null for a usage row, and
+    ListUnitPrice x PricingQuantity equals ListCost; every Mandatory column has a value on every row."""
+    stack, run = costed_day
+    summary = run(DAY + timedelta(days=1, minutes=30))
+    files = InMemoryDayFiles()
+
+    export_focus(_focus_settings(stack), summary.final_through, query=stack.query, files=files, deployments=[LUNA])
+
+    _, rows = _read(files, DAY)
+    mandatory = [name for name, column in SPEC_COLUMNS.items() if column["feature_level"] == "Mandatory"]
+    table_price = {"input": Decimal("0.2"), "cached_input": Decimal("0.02"), "output": Decimal("1.2")}  # per 1M
+    priced = [row for row in rows if row["x_Unpriced"] == "false"]
+    assert len(priced) == 5  # alice: input, cached input, output; bob: input, output (no cache); carol unpriced
+    for row in rows:
+        # ChargeClass is null for anything but a correction, BillingAccountName when no name is known (FOCUS allows
+        # both); every other Mandatory column has a value.
+        assert [name for name in mandatory if row[name] == ""] == ["BillingAccountName", "ChargeClass"], row
+        assert row["ChargeCategory"] == "Usage"
+    for row in priced:
+        unit_price, quantity = Decimal(row["ListUnitPrice"]), Decimal(row["PricingQuantity"])
+        assert row["ContractedUnitPrice"] == row["ListUnitPrice"]
+        assert quantity == Decimal(row["ConsumedQuantity"]) / 1_000_000
+        # The spec's product, to the cost's own precision (6 decimals: the summaries' micro-units).
+        assert round(unit_price * quantity, 6) == Decimal(row["ListCost"]), row
+        # The price table's price per 1M tokens, moved only by the costs run's rounding of each window to a
+        # micro-unit (half a micro-unit per window at most).
+        allowance = Decimal(int(row["x_Windows"])) * Decimal("0.5") / Decimal(row["ConsumedQuantity"])
+        assert abs(unit_price - table_price[row["x_TokenKind"]]) <= allowance, row
+    by_kind = {(row["x_UserId"], row["x_TokenKind"]): row for row in rows}
+    assert by_kind[("alice", "cached_input")]["ListUnitPrice"] == "0.02"  # 1,000 tokens at 0.02: nothing rounded
+    assert by_kind[("alice", "input")]["ListUnitPrice"] == "0.1999838004"  # 1,001 x 0.2 = 200.2 micro-units -> 200
+    assert ("bob", "cached_input") not in by_kind  # no cached tokens, no cost: no row
 
 
 def test_a_rerun_keeps_the_file_and_a_restated_day_is_rewritten_and_says_so(

@@ -19,7 +19,7 @@ BLOCK_FILE = "latest-complete-revision.kql"
 INCLUDE = f"// include: {BLOCK_FILE}"
 READERS = (
     "cost-summary-latest.kql", "cost-totals-by-subscription-day.kql", "alert-usage.kql", "alert-usage-size.kql",
-    "bill-our-cost-by-deployment-day.kql", "focus-cost-by-day.kql",
+    "bill-our-cost-by-deployment-day.kql", "focus-cost-by-day.kql", "report-cost-by-caller.kql",
 )  # fmt: skip
 START = datetime(2026, 11, 27, tzinfo=UTC)
 
