@@ -30,23 +30,26 @@ def traffic_timer(settings: Settings) -> TrafficRunSummary:
 def costs_timer(settings: Settings) -> CostRunSummary:
     """One costs run, the bypass check on its final windows, the bill check, the FOCUS export, the alert rules on
     what they produced, then the chargeback reports that are due."""
-    from shared.alerts.run import evaluate_and_notify
-    from shared.billing.run import check_bill
     from shared.costs.run import CostUploadError, run_costs
-    from shared.focus.export import export_focus
-    from shared.meters.run import check_bypass
-    from shared.reports.run import send_reports
 
     allowance = bypass_allowance(settings.alerts)
     try:
         summary = run_costs(settings.costs)
     except CostUploadError as error:
-        # Windows that did upload still count: alert on them, then fail the run loudly.
-        bypass = check_bypass(settings.meters, error.summary, allowance=allowance)
-        bill = check_bill(settings.bill)
-        export_focus(settings.focus, error.summary.final_through)
-        evaluate_and_notify(settings.alerts, error.summary, bypass, bill)
+        # Windows that did upload still count: check, export, alert and report on them, then fail the run loudly.
+        _after_costs(settings, error.summary, allowance)
         raise
+    _after_costs(settings, summary, allowance)
+    return summary
+
+
+def _after_costs(settings: Settings, summary: CostRunSummary, allowance: Allowance | None) -> None:
+    from shared.alerts.run import evaluate_and_notify
+    from shared.billing.run import check_bill
+    from shared.focus.export import export_focus
+    from shared.meters.run import check_bypass
+    from shared.reports.run import send_reports
+
     bypass = check_bypass(settings.meters, summary, allowance=allowance)
     bill = check_bill(settings.bill)
     export_focus(settings.focus, summary.final_through)
@@ -54,7 +57,6 @@ def costs_timer(settings: Settings) -> CostRunSummary:
         evaluate_and_notify(settings.alerts, summary, bypass, bill)
     finally:
         send_reports(settings.alerts, summary.final_through)
-    return summary
 
 
 def bypass_allowance(settings: AlertSettings) -> Allowance | None:
