@@ -192,30 +192,24 @@ def _ask(
         },
     )
     what = f"{spec.what} query for {part.describe()}"
-    partial: PartialResultError | None = None
-    for attempt in range(1, spec.attempts + 1):
-        if partial is not None:
-            retry = attempt - 1
-            log.warning(
-                "%s returned a partial result (%s); retry %d of %d", what, partial.reason, retry, spec.attempts - 1
-            )
-            sleep(spec.retry_delay_seconds * retry)
-        try:
-            rows = query_table(
-                client,
-                workspace_id,
-                what,
-                query,
-                spec.timespan(part),
-                spec.columns,
-                resource_id=spec.resource_id,
-                server_timeout_seconds=spec.server_timeout_seconds,
-            )
-        except PartialResultError as error:
-            if error.size_limit:
-                return None, attempt
-            partial = error
-        else:
-            return rows, attempt
-    reason = partial.reason if partial is not None else "no attempt made"
-    raise QueryError(f"{what} returned a partial result {spec.attempts} times: {reason}") from partial
+    asked: list[None] = []
+    try:
+        rows = query_table(
+            client,
+            workspace_id,
+            what,
+            query,
+            spec.timespan(part),
+            spec.columns,
+            resource_id=spec.resource_id,
+            server_timeout_seconds=spec.server_timeout_seconds,
+            attempts=spec.attempts,
+            retry_delay_seconds=spec.retry_delay_seconds,
+            sleep=sleep,
+            on_ask=lambda: asked.append(None),
+        )
+    except PartialResultError as error:
+        if error.size_limit:
+            return None, len(asked)
+        raise
+    return rows, len(asked)

@@ -5,12 +5,17 @@ connection) becomes a QueryError naming the query; a partial result becomes a Pa
 (a QueryError) carrying the service's partial error in words, because a partial answer would
 under-count spend and resolve alerts that still fire; a table whose columns are not the expected ones,
 in order, is a QueryError naming the missing and unexpected columns, since callers read rows by
-position. shared/logs/parts.py uses it for each part and decides there which partials to split or retry.
+position. A partial answer for any reason but the result-set limits, or a connection that ended without an
+answer (the SDK retries HTTP statuses, not these: found by the chaos soak, bench/soak), is asked again, up to
+`attempts` times in all, since a query reads and can be repeated; a partial at the limits raises at once
+(shared/logs/parts.py asks such a query in smaller parts).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +23,12 @@ from shared.errors import QueryError, azure_service_error
 
 if TYPE_CHECKING:
     from azure.monitor.query import LogsQueryClient
+
+log = logging.getLogger(__name__)
+
+# Asks of one query in all, and the wait before the n-th retry (n x this), unless the caller says otherwise.
+QUERY_ATTEMPTS = 3
+QUERY_RETRY_DELAY_SECONDS = 1.0
 
 # How Log Analytics (and the stand-in) name a result-set limit in a partial error.
 _SIZE_LIMIT_MARKERS = ("E_QUERY_RESULT_SET_TOO_LARGE", "-2133196797")
@@ -50,13 +61,53 @@ def query_table(
     *,
     resource_id: str | None = None,
     server_timeout_seconds: int | None = None,
+    attempts: int = QUERY_ATTEMPTS,
+    retry_delay_seconds: float = QUERY_RETRY_DELAY_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+    on_ask: Callable[[], None] | None = None,
 ) -> list[Any]:
     """The rows of the query's table, which has exactly `columns`; or raises QueryError.
 
     `what` names the query in errors ("alert data query", "token usage query for <part>").
     `resource_id` asks that resource (resource-centric) instead of the workspace; without
-    `server_timeout_seconds` the query API's default (3 minutes) applies.
+    `server_timeout_seconds` the query API's default (3 minutes) applies. `on_ask` is called before each ask
+    (shared/logs/parts.py counts them). After `attempts` partial answers the QueryError says how many.
     """
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    last: QueryError | None = None
+    for attempt in range(1, attempts + 1):
+        if last is not None:
+            log.warning("%s: %s; retry %d of %d", what, last, attempt - 1, attempts - 1)
+            sleep(retry_delay_seconds * (attempt - 1))
+        if on_ask is not None:
+            on_ask()
+        try:
+            return _ask_once(client, workspace_id, what, query, timespan, columns, resource_id, server_timeout_seconds)
+        except PartialResultError as error:
+            if error.size_limit:
+                raise
+            last = error
+        except QueryError as error:
+            if not isinstance(error.__cause__, ServiceRequestError | ServiceResponseError):
+                raise
+            last = error
+    assert last is not None
+    if isinstance(last, PartialResultError) and attempts > 1:
+        raise QueryError(f"{what} returned a partial result {attempts} times: {last.reason}") from last
+    raise last
+
+
+def _ask_once(
+    client: LogsQueryClient,
+    workspace_id: str,
+    what: str,
+    query: str,
+    timespan: tuple[datetime, datetime],
+    columns: Sequence[str],
+    resource_id: str | None,
+    server_timeout_seconds: int | None,
+) -> list[Any]:
     from azure.core.exceptions import AzureError
     from azure.monitor.query import LogsQueryStatus
 
@@ -69,7 +120,7 @@ def query_table(
         else:
             response = client.query_workspace(workspace_id, query, **kwargs)
     except AzureError as error:
-        # The SDK has retried what its policy retries; anything left is not ours to retry.
+        # The SDK has retried the HTTP statuses its policy retries; query_table asks again after a lost connection.
         raise azure_service_error(QueryError, what, error) from error
     if response.status != LogsQueryStatus.SUCCESS:
         raise PartialResultError(what, _describe_partial_error(response.partial_error))

@@ -67,7 +67,7 @@ def test_a_resource_is_asked_instead_of_the_workspace_with_the_server_timeout() 
 def test_a_partial_result_is_a_query_error_naming_the_query_and_the_partial_error() -> None:
     client = Answering(partial("PartialError", "Query execution has exceeded the allowed limits (timeout)"))
     with pytest.raises(QueryError) as caught:
-        query_table(client, "ws", "month-to-date cost totals query", "T", SPAN, COLUMNS)  # type: ignore[arg-type]
+        query_table(client, "ws", "month-to-date cost totals query", "T", SPAN, COLUMNS, attempts=1)  # type: ignore[arg-type]
     assert str(caught.value) == (
         "month-to-date cost totals query returned a partial result: "
         "PartialError: Query execution has exceeded the allowed limits (timeout)"
@@ -80,12 +80,13 @@ def test_a_partial_result_at_the_size_limit_says_so() -> None:
     with pytest.raises(PartialResultError) as caught:
         query_table(client, "ws", "token usage query", "T", SPAN, COLUMNS)  # type: ignore[arg-type]
     assert caught.value.size_limit and "E_QUERY_RESULT_SET_TOO_LARGE" in str(caught.value)
+    assert len(client.asked) == 1  # never asked again as it is: only smaller parts can answer (shared/logs/parts.py)
 
 
 def test_a_partial_result_without_details_still_says_partial() -> None:
     client = Answering(SimpleNamespace(status=LogsQueryStatus.PARTIAL, partial_error=None))
     with pytest.raises(QueryError, match=r"^alert data query returned a partial result: no error details$"):
-        query_table(client, "ws", "alert data query", "T", SPAN, COLUMNS)  # type: ignore[arg-type]
+        query_table(client, "ws", "alert data query", "T", SPAN, COLUMNS, attempts=1)  # type: ignore[arg-type]
 
 
 def test_a_missing_column_is_a_query_error_naming_the_column() -> None:
@@ -127,3 +128,39 @@ def test_an_http_error_is_a_query_error_with_the_status_and_the_sdk_error_as_cau
 def test_a_bug_of_ours_is_not_dressed_up_as_a_query_error() -> None:
     with pytest.raises(KeyError):
         query_table(Answering(KeyError("a bug")), "ws", "q", "T", SPAN, COLUMNS)  # type: ignore[arg-type]
+
+
+class AnsweringInTurn(Answering):
+    """Gives its answers (or raises its errors) in turn, the last one again and again."""
+
+    def __init__(self, *answers: Any) -> None:
+        super().__init__(None)
+        self.answers = list(answers)
+
+    def _answer(self, target: str, query: str, kwargs: dict[str, Any]) -> Any:
+        self.answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        return super()._answer(target, query, kwargs)
+
+
+def test_a_partial_answer_or_a_lost_connection_is_asked_again() -> None:
+    from azure.core.exceptions import ServiceResponseError
+
+    waits: list[float] = []
+    client = AnsweringInTurn(partial("PartialError", "interrupted"), ServiceResponseError("connection aborted"),
+                             table(COLUMNS, [[START, "team-a", 5]]))  # fmt: skip
+    rows = query_table(client, "ws", "q", "T", SPAN, COLUMNS, sleep=waits.append)  # type: ignore[arg-type]
+    assert rows == [[START, "team-a", 5]] and len(client.asked) == 3 and waits == [1.0, 2.0]
+
+
+def test_partial_answers_every_time_say_how_many_times() -> None:
+    client = AnsweringInTurn(partial("PartialError", "interrupted"))
+    with pytest.raises(QueryError, match=r"^q returned a partial result 3 times: PartialError: interrupted$"):
+        query_table(client, "ws", "q", "T", SPAN, COLUMNS, sleep=lambda _: None)  # type: ignore[arg-type]
+    assert len(client.asked) == 3
+
+
+def test_an_http_error_the_sdk_gave_up_on_is_not_asked_again() -> None:
+    client = AnsweringInTurn(http_error(403, "Forbidden", "InsufficientAccessError", "no access"))
+    with pytest.raises(QueryError):
+        query_table(client, "ws", "q", "T", SPAN, COLUMNS, sleep=lambda _: None)  # type: ignore[arg-type]
+    assert len(client.asked) == 1
