@@ -67,6 +67,9 @@ DEFAULT_FAULTS: dict[str, dict[str, float]] = {
     "gateway.metrics": {"late": 0.03},
 }
 READY_TIMEOUT_SECONDS = 60.0
+# After a clock step the frozen app's world gets this long (real) to do what fell due: the gateway's metrics flush
+# runs every second (start_stack's metrics_flush_seconds).
+WORLD_CATCH_UP_SECONDS = 3.0
 STEP_TIMEOUT_SECONDS = 300.0
 
 
@@ -160,6 +163,14 @@ class Host:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+    def freeze(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -326,8 +337,12 @@ class Soak:
         elif event.kind == "azurite_up":
             self.azurite(up=True)
         elif event.kind == "pause":
-            # The whole app paused (a VM frozen, a host evicted): hours pass at once; both timers fire past due.
+            # The app paused (its VM frozen) while the world goes on: hours pass at once for everyone, the gateway
+            # exports what it held meanwhile, then the host thaws and both timers fire past due.
+            self.host.freeze()
             self.clock.advance_to(self.clock.now() + timedelta(hours=event.hours))
+            time.sleep(WORLD_CATCH_UP_SECONDS)
+            self.host.thaw()
         elif event.kind == "acs":
             self.settings_values["ALERT_DELIVERY"] = "acs"
             self.write_settings()
