@@ -1,6 +1,7 @@
 """The FOCUS columns of the export: which ones, their types, and what each of our rows puts in them.
 
-FOCUS 1.2, the current release of the FinOps Open Cost and Usage Specification
+FOCUS 1.2 of the FinOps Open Cost and Usage Specification (the newest release in our stored copy of the spec
+repository; 1.3 exists, see README)
 (FinOps-Open-Cost-and-Usage-Spec/FOCUS_Spec, tag v1.2, specification/columns/*.md: each column's feature level,
 data type and nullability; specification/attributes/*.md: date/time, numeric, null and unit formats). Every
 Mandatory column is present; of the Conditional and Recommended ones, those Cost Management's own FOCUS export
