@@ -154,9 +154,10 @@ def _timespan() -> tuple[dt.datetime, dt.datetime]:
     return now - dt.timedelta(hours=1), now + dt.timedelta(hours=1)
 
 
-def _app_query(monitor: Monitor) -> list[Any]:
+def _app_query(monitor: Monitor, *, attempts: int = 3) -> list[Any]:
     client = _app_access(monitor).logs_query_client(monitor.url)
-    return query_table(client, monitor.config.workspace_id, "chaos test query", _QUERY, _timespan(), _COLUMNS)
+    return query_table(client, monitor.config.workspace_id, "chaos test query", _QUERY, _timespan(), _COLUMNS,
+                       attempts=attempts, sleep=lambda _: None)  # fmt: skip
 
 
 def _raw_query(monitor: Monitor) -> Any:
@@ -213,9 +214,12 @@ def test_a_partial_answer_is_cut_flagged_and_never_taken_as_the_whole(
     assert len(result.partial_data[0].rows) == ROWS // 2
     assert result.partial_error is not None and result.partial_error.code == "PartialError"
     with pytest.raises(PartialResultError) as caught:
-        _app_query(monitor)
+        _app_query(monitor, attempts=1)
     assert not caught.value.size_limit, "not a result-set limit: the app asks again instead of splitting"
-    assert count_injected(monitor.control) == {("monitor.query", "partial"): 2}
+    # Asked again (shared/logs/query.py), every answer partial: it says how often, and never takes one.
+    with pytest.raises(QueryError, match="chaos test query returned a partial result 3 times"):
+        _app_query(monitor)
+    assert count_injected(monitor.control) == {("monitor.query", "partial"): 5}
 
 
 def test_a_timed_out_query_is_held_then_dropped_without_an_answer(
@@ -229,12 +233,15 @@ def test_a_timed_out_query_is_held_then_dropped_without_an_answer(
 
     healed = make_monitor(fault_then_healthy("monitor.query", "timeout", timeout_seconds=1))
     _seed_rows(healed)
-    # azure-core retries no POST whose connection dropped mid-answer (not idempotent): the app's query fails,
-    # naming the query and the drop, and takes nothing; the next ask (the costs run's next run) gets it all.
+    # azure-core retries no POST whose connection dropped mid-answer (not idempotent): with one attempt the app's
+    # query fails, naming the query and the drop, and takes nothing ...
     with pytest.raises(QueryError, match="chaos test query failed: ServiceResponseError") as caught:
-        _app_query(healed)
+        _app_query(healed, attempts=1)
     assert not isinstance(caught.value, PartialResultError)
-    assert len(_app_query(healed)) == ROWS
+    # ... and by default it asks again (a query reads and can be repeated) and gets it all in the same call.
+    again = make_monitor(fault_then_healthy("monitor.query", "timeout", timeout_seconds=1))
+    _seed_rows(again)
+    assert len(_app_query(again)) == ROWS
 
 
 def _upload_policy(rule_id: str) -> UploadPolicy:
