@@ -8,7 +8,9 @@ Rules, in order:
     told it fired, or may have been (its send was started by a run that recorded no outcome: the email
     may be out; or some channel of the group delivered it while another failed); a firing notice that
     was never delivered is dropped instead (nothing to tell);
-  * a pending notification stays until delivered; a newer, higher one replaces it.
+  * a pending notification stays until delivered; a newer, higher one replaces it; a resolved notice made obsolete
+    by a new fire is dropped, unless its email was handed to a transport (then the recipients may have read it,
+    and the fire is mailed again).
 Pure functions, stdlib only.
 """
 
@@ -37,22 +39,18 @@ def transition(record: AlertRecord, finding: Finding | None, now: datetime) -> A
             and record.pending_period == finding.period_key
             and record.pending_rank >= finding.rank
         )
-        if told:
+        if told and not (record.pending_kind == "resolved" and record.send_attempts > 0):
             # A resolved notice pending for it is obsolete: it fires again at a level already told.
             return replace(record, **NO_PENDING) if record.pending_kind == "resolved" else record
+        if told:
+            # Its resolved notice was handed to a transport already: the recipients may have read "resolved" (an
+            # SMTP connection lost after DATA cannot tell), so they are told it fires again, not left with that.
+            # Found by the chaos soak (bench/soak): "resolved" mailed twice with nothing in between.
+            return _pending_fire(record, finding, "fired", now)
         if pending_covers:
             return record
         kind = "escalated" if record.open and same_period else "fired"
-        return replace(
-            record,
-            pending_kind=kind,
-            pending_period=finding.period_key,
-            pending_level=finding.level,
-            pending_rank=finding.rank,
-            pending_severity=finding.severity,
-            pending_subject=subject_of(finding),
-            pending_since=record.pending_since or now,
-        )
+        return _pending_fire(record, finding, kind, now)
     # Not firing (or no data for its scope any more). Told, or maybe told: on some channel of its group (the others
     # failed), or by a run that recorded no outcome.
     if record.open or record.maybe_delivered or record.delivered_channels:
@@ -72,6 +70,19 @@ def transition(record: AlertRecord, finding: Finding | None, now: datetime) -> A
     if record.pending_kind:
         return replace(record, **NO_PENDING)
     return record
+
+
+def _pending_fire(record: AlertRecord, finding: Finding, kind: str, now: datetime) -> AlertRecord:
+    return replace(
+        record,
+        pending_kind=kind,
+        pending_period=finding.period_key,
+        pending_level=finding.level,
+        pending_rank=finding.rank,
+        pending_severity=finding.severity,
+        pending_subject=subject_of(finding),
+        pending_since=record.pending_since or now,
+    )
 
 
 def _scope_of(record: AlertRecord) -> str:

@@ -333,6 +333,21 @@ def test_undelivered_fire_that_clears_is_dropped_and_pending_is_kept_until_sent(
     assert dropped.pending_kind == "" and not dropped.open
 
 
+def test_a_resolve_made_obsolete_by_a_new_fire_is_dropped_unless_its_email_may_be_out() -> None:
+    from dataclasses import replace
+
+    told = deliver(transition(AlertRecord("r0|", "r0", ""), finding("50%", 5000), NOW))
+    resolving = transition(told, finding("", 0, severity="ok"), NOW)
+    assert resolving.pending_kind == "resolved"
+    # Never handed to a transport: it fires again at the level told, so nothing is said at all.
+    assert transition(resolving, finding("50%", 5000), NOW).pending_kind == ""
+    # Handed over once and the outcome not known (an SMTP connection lost after DATA): the recipients may have read
+    # "resolved", so the fire is mailed again (found by the chaos soak: "resolved" twice with nothing between).
+    maybe_out = replace(resolving, send_attempts=1, message_id="<a@x>")
+    again = transition(maybe_out, finding("50%", 5000), NOW)
+    assert (again.pending_kind, again.pending_level, again.pending_period) == ("fired", "50%", "2026-11-27")
+
+
 def test_hours_nobody_called_count_in_all_traffic_but_are_no_member_of_an_each_scope() -> None:
     """A provisioned deployment's unused PTU-hours (SubscriptionId, UserId, ApiId "": shared/costs/ptu.py) are
     spend of all traffic and of their model, never an alert for "subscription " or a clash with the all-traffic
