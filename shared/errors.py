@@ -110,7 +110,13 @@ class UploadError(AzureServiceError):
 
 
 class DeliveryError(AppError, RuntimeError):
-    """A notification could not be handed to its transport."""
+    """A notification could not be handed to its transport. `maybe_delivered`: the failure came when the
+    transport may already have accepted it (a connection lost during or after the message), so the caller must
+    treat it as possibly delivered, as after a crash."""
+
+    def __init__(self, message: str, *, maybe_delivered: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_delivered = maybe_delivered
 
 
 def describe_azure_error(error: AzureError | OSError) -> str:

@@ -300,6 +300,7 @@ def _deliver(
         channels = _group_channels(rules, group, clients, summary)
         sent_at = wall_clock()
         delivered: dict[str, set[str]] = {item.record.key: set() for item in items}
+        maybe_out: set[str] = set()  # keys whose send failed when the transport may have accepted it
         for name, channel in channels:
             todo = [item for item in items if name not in item.record.delivered_channels]
             if not todo:
@@ -311,6 +312,8 @@ def _deliver(
                     _post(settings, group, message_id, todo, channel, summary, sent_at)
             except DeliveryError as error:
                 summary.delivery_errors.append(f"group {group}" + (f" {name}" if channel else "") + f": {error}")
+                if error.maybe_delivered:
+                    maybe_out.update(item.record.key for item in todo)
                 continue
             for item in todo:
                 delivered[item.record.key].add(name)
@@ -324,7 +327,12 @@ def _deliver(
                     log.warning("alert %s was taken over after its lease; it may be sent twice", item.record.key)
                 continue
             summary.pending += 1
-            if clients.state.write(item.record.released(frozenset(done))) is None:
+            released = item.record.released(frozenset(done))
+            if item.record.key in maybe_out:
+                # Kept as a crash leaves it (claimed, its lease over): maybe delivered, so the next run sends the same
+                # email again, or a resolved notice if it cleared meanwhile, never nothing.
+                released = replace(released, claimed_by=item.record.claimed_by, claimed_until=sent_at)
+            if clients.state.write(released) is None:
                 log.warning("alert %s changed while its delivery failed; left to the other run", item.record.key)
 
 

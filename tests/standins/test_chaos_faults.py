@@ -445,6 +445,29 @@ def test_smtp_without_faults_delivers(tmp_path: Path) -> None:
     assert error is None and len(stored) == 1 and count_injected(control) == {}
 
 
+@pytest.mark.parametrize(("kind", "maybe_delivered"), [("drop_after_data", True), ("refuse", False)])
+def test_the_app_s_smtp_transport_tells_a_lost_connection_from_a_refusal(
+    tmp_path: Path, kind: str, maybe_delivered: bool
+) -> None:
+    """A connection lost after DATA may follow the relay's acceptance (the message is in the outbox): the alert run
+    must treat it as maybe delivered (shared/alerts/run.py); a 451 reply is a definite "not sent"."""
+    from shared.email.delivery import SmtpTransport
+    from shared.errors import DeliveryError
+
+    tls = ensure_tls(tmp_path / "tls")
+    control = write_plan(tmp_path / "chaos.json", always("smtp", kind))
+    config = MailConfig(outbox_dir=tmp_path / "outbox", username="alerts", password="pw", tls_cert=tls.server_cert,
+                        tls_key=tls.server_key, chaos_file=control)  # fmt: skip
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "alerts@contoso.test", "oncall@contoso.test", "Budget"
+    message.set_content("Spent 80 of 100.\n")
+    with start_mail(config) as mail:
+        transport = SmtpTransport(mail.host, mail.port, "alerts", "pw", True, str(tls.ca_cert))
+        with pytest.raises(DeliveryError) as caught:
+            transport.send(message, ["oncall@contoso.test"])
+        assert caught.value.maybe_delivered is maybe_delivered and len(mail.messages()) == int(maybe_delivered)
+
+
 # -- the gateway's metric export ----------------------------------------------------------------------
 
 
